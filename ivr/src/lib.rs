@@ -1,0 +1,1 @@
+//! guichet-ivr (skeleton)

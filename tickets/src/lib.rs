@@ -1,0 +1,4 @@
+//! guichet-tickets (skeleton; the store and the SLA core are being written).
+
+pub mod priority;
+pub mod sla;

@@ -1,0 +1,1 @@
+//! SLA core (being written).
