@@ -1,1 +1,143 @@
-fn main() {}
+//! `guichet`: the contact-centre server for public-sector IT helpdesks.
+//!
+//! The binary is the only place that wires the rooms together: it reads the configuration,
+//! opens the store, starts the SIP, media and web rooms, and runs the switchboard that owns
+//! the live engines (see docs/architecture.md).
+
+use guichet::{config, server};
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Guichet: SIP/RTP contact centre with a French IVR, VIP-first queues, tickets and SLAs.
+#[derive(Debug, Parser)]
+#[command(name = "guichet", version, about, long_about = None)]
+struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    /// Log filter (tracing-subscriber EnvFilter syntax); RUST_LOG is used when absent.
+    #[arg(long, global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server with a configuration file.
+    Serve {
+        /// The TOML configuration (see docs/configuration.md).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Database URL (`sqlite://FILE` or `postgres://...`); overrides [database] url.
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Run the demo: the embedded demo configuration and a SQLite file in the working directory.
+    Demo {
+        /// Database URL; defaults to `sqlite://guichet-demo.db` in the working directory.
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Validate a configuration file and exit (non-zero with located errors when invalid).
+    CheckConfig {
+        /// The TOML configuration to check.
+        file: PathBuf,
+    },
+    /// Create or upgrade the database schema and exit.
+    Migrate {
+        /// Database URL (`sqlite://FILE` or `postgres://...`).
+        #[arg(long)]
+        database: String,
+    },
+}
+
+fn init_logging(format: LogFormat, filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    // rsipstack logs every packet at info: keep it at warn unless asked otherwise.
+    let default = "info,rsipstack=warn,sqlx=warn";
+    let filter = match filter {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.log.as_deref());
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("guichet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::CheckConfig { file } => match config::load_file(&file) {
+            Ok(loaded) => {
+                let c = &loaded.config;
+                println!(
+                    "{}: valid ({} lines, {} queues, {} agents)",
+                    loaded.file,
+                    c.lines.len(),
+                    c.queues.len(),
+                    c.agents.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Serve { config, database } => {
+            let loaded = match config::load_file(&config) {
+                Ok(l) => l,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            runtime()?.block_on(server::run(loaded, database, server::Mode::Serve))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { database } => {
+            let loaded = config::load_demo()
+                .map_err(|e| anyhow::anyhow!("the embedded demo configuration is invalid:\n{e}"))?;
+            runtime()?.block_on(server::run(loaded, database, server::Mode::Demo))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { database } => {
+            runtime()?.block_on(server::migrate(&database))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("guichet")
+        .build()
+        .context("cannot start the async runtime")
+}

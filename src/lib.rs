@@ -1,0 +1,6 @@
+//! The `guichet` binary's library half: configuration, server start-up and (as it lands) the
+//! switchboard that wires the rooms together. `src/main.rs` is the command line on top; the
+//! end-to-end tests in `tests/` use this library to start servers in-process.
+
+pub mod config;
+pub mod server;

@@ -1,0 +1,186 @@
+//! A bad configuration is refused with the file, line, column and field in the message.
+//!
+//! Each case starts from the demo configuration, breaks one thing, and checks the exact
+//! location and field reported.
+
+use guichet::config::{self, ConfigError, DEMO_CONFIG};
+
+/// Replaces the first occurrence of `from` in the demo configuration (panics if absent, so a
+/// case never silently tests the unbroken file).
+fn demo_with(from: &str, to: &str) -> String {
+    assert!(
+        DEMO_CONFIG.contains(from),
+        "the demo config no longer contains {from:?}"
+    );
+    DEMO_CONFIG.replacen(from, to, 1)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in the text"));
+    text[..at].matches('\n').count() + 1
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match config::parse("site/guichet.toml", text) {
+        Ok(_) => panic!("the broken configuration was accepted"),
+        Err(e) => e.0,
+    }
+}
+
+fn single_error(text: &str) -> ConfigError {
+    let mut errs = errors(text);
+    assert_eq!(errs.len(), 1, "expected one error, got {errs:?}");
+    errs.remove(0)
+}
+
+#[test]
+fn demo_config_is_valid() {
+    let c = config::parse("demo/guichet.toml", DEMO_CONFIG).expect("demo config must be valid");
+    assert_eq!(c.lines.len(), 2);
+    assert_eq!(c.lines[0].number, "8585");
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let text = demo_with("realm = \"guichet.demo\"", "realm = \"guichet.demo");
+    let e = single_error(&text);
+    assert_eq!(e.file, "site/guichet.toml");
+    assert_eq!(e.line, line_of(&text, "realm = "));
+    assert!(e.column > 1, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("site/guichet.toml:{}:", e.line))
+    );
+}
+
+#[test]
+fn unknown_field_names_the_field() {
+    let text = demo_with("shutdown_grace_secs = 30", "shutdown_grace_sec = 30");
+    let e = single_error(&text);
+    assert_eq!(e.line, line_of(&text, "shutdown_grace_sec ="));
+    assert_eq!(e.column, 1);
+    assert_eq!(e.field, "sip.shutdown_grace_sec");
+    assert!(e.message.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let text = demo_with("port_min = 20000", "port_min = \"20000\"");
+    let e = single_error(&text);
+    assert_eq!(e.line, line_of(&text, "port_min ="));
+    assert_eq!(e.column, 12);
+    assert_eq!(e.field, "rtp.port_min");
+    assert!(e.message.contains("expected u16"), "{e}");
+}
+
+#[test]
+fn bad_socket_address_is_refused() {
+    let text = demo_with("listen = \"127.0.0.1:8080\"", "listen = \"localhost-8080\"");
+    let e = single_error(&text);
+    assert_eq!(e.line, line_of(&text, "listen = \"localhost-8080\""));
+    assert_eq!(e.field, "http.listen");
+}
+
+#[test]
+fn line_naming_a_missing_queue_is_refused() {
+    let text = demo_with(
+        "queues = [\"culture-ait\", \"culture-telephonie\"]",
+        "queues = [\"culture-ait\", \"culture-telefonie\"]",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "lines[1].queues[1]");
+    assert_eq!(e.line, line_of(&text, "\"culture-telefonie\""));
+    assert_eq!(e.column, 26);
+    assert!(e.message.contains("culture-telefonie"), "{e}");
+}
+
+#[test]
+fn line_naming_a_missing_flow_is_refused() {
+    let text = demo_with("flow = \"louvre\"", "flow = \"louvres\"");
+    let e = single_error(&text);
+    assert_eq!(e.field, "lines[0].flow");
+    assert_eq!(e.line, line_of(&text, "flow = \"louvres\""));
+    assert_eq!(e.column, 8);
+}
+
+#[test]
+fn duplicate_line_number_is_refused() {
+    let text = demo_with("number = \"4000\"", "number = \"8585\"");
+    let e = single_error(&text);
+    assert_eq!(e.field, "lines[1].number");
+    let second = text.match_indices("number = \"8585\"").nth(1).map(|(i, _)| i);
+    let expected_line = text[..second.unwrap_or(0)].matches('\n').count() + 1;
+    assert_eq!(e.line, expected_line);
+    assert!(e.message.contains("two lines"), "{e}");
+}
+
+#[test]
+fn agent_in_a_missing_queue_is_refused() {
+    let text = demo_with(
+        "queues = { \"culture-ait\" = 1, \"culture-telephonie\" = 1 }",
+        "queues = { \"culture-ait\" = 1, \"reseau\" = 1 }",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "agents[1].queues.reseau");
+    assert_eq!(e.line, line_of(&text, "\"reseau\" = 1"));
+}
+
+#[test]
+fn odd_rtp_port_and_empty_range_are_refused_together() {
+    let text = demo_with("port_min = 20000", "port_min = 20001")
+        .replacen("port_max = 20999", "port_max = 20001", 1);
+    let errs = errors(&text);
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["rtp.port_min", "rtp.port_max"]);
+    assert_eq!(errs[0].line, line_of(&text, "port_min ="));
+    assert_eq!(errs[1].line, line_of(&text, "port_max ="));
+}
+
+#[test]
+fn unknown_time_zone_is_refused() {
+    let text = demo_with("timezone = \"Europe/Paris\"", "timezone = \"Europe/Pariss\"");
+    let e = single_error(&text);
+    assert_eq!(e.field, "server.timezone");
+    assert_eq!(e.line, line_of(&text, "Europe/Pariss"));
+}
+
+#[test]
+fn short_admin_password_is_refused() {
+    let text = demo_with(
+        "password = \"Guichet-Admin-2026!\"",
+        "password = \"Admin-2026!\"",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "agents[3].password");
+    assert!(e.message.contains("14"), "{e}");
+}
+
+#[test]
+fn desk_phone_without_secret_is_refused() {
+    let text = demo_with("sip_secret = \"demo-1002-secret\"\n", "");
+    let e = single_error(&text);
+    assert_eq!(e.field, "agents[1].sip_secret");
+    // The missing field is reported at the table that lacks it.
+    let second_agent = text.match_indices("[[agents]]").nth(1).map(|(i, _)| i);
+    let expected_line = text[..second_agent.unwrap_or(0)].matches('\n').count() + 1;
+    assert_eq!(e.line, expected_line);
+}
+
+#[test]
+fn check_config_command_prints_located_errors_and_exits_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, demo_with("flow = \"louvre\"", "flow = \"louvres\"")).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run guichet");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:", path.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains(": lines[0].flow: "), "{stderr}");
+}
