@@ -110,7 +110,10 @@ fn duplicate_line_number_is_refused() {
     let text = demo_with("number = \"4000\"", "number = \"8585\"");
     let e = single_error(&text);
     assert_eq!(e.field, "lines[1].number");
-    let second = text.match_indices("number = \"8585\"").nth(1).map(|(i, _)| i);
+    let second = text
+        .match_indices("number = \"8585\"")
+        .nth(1)
+        .map(|(i, _)| i);
     let expected_line = text[..second.unwrap_or(0)].matches('\n').count() + 1;
     assert_eq!(e.line, expected_line);
     assert!(e.message.contains("two lines"), "{e}");
@@ -129,8 +132,11 @@ fn agent_in_a_missing_queue_is_refused() {
 
 #[test]
 fn odd_rtp_port_and_empty_range_are_refused_together() {
-    let text = demo_with("port_min = 20000", "port_min = 20001")
-        .replacen("port_max = 20999", "port_max = 20001", 1);
+    let text = demo_with("port_min = 20000", "port_min = 20001").replacen(
+        "port_max = 20999",
+        "port_max = 20001",
+        1,
+    );
     let errs = errors(&text);
     let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["rtp.port_min", "rtp.port_max"]);
@@ -140,7 +146,10 @@ fn odd_rtp_port_and_empty_range_are_refused_together() {
 
 #[test]
 fn unknown_time_zone_is_refused() {
-    let text = demo_with("timezone = \"Europe/Paris\"", "timezone = \"Europe/Pariss\"");
+    let text = demo_with(
+        "timezone = \"Europe/Paris\"",
+        "timezone = \"Europe/Pariss\"",
+    );
     let e = single_error(&text);
     assert_eq!(e.field, "server.timezone");
     assert_eq!(e.line, line_of(&text, "Europe/Pariss"));
@@ -183,4 +192,25 @@ fn check_config_command_prints_located_errors_and_exits_2() {
     let expected = format!("{}:", path.display());
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains(": lines[0].flow: "), "{stderr}");
+}
+
+#[test]
+fn overlapping_opening_hours_are_refused_at_the_range() {
+    let text = demo_with(
+        "monday = [\"08:00-18:30\"]",
+        "monday = [\"08:00-12:30\", \"12:00-18:30\"]",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "calendars.culture.hours.monday[1]");
+    assert_eq!(e.line, line_of(&text, "\"08:00-12:30\", \"12:00-18:30\""));
+    assert_eq!(e.column, 26);
+    assert!(e.message.contains("overlap"), "{e}");
+}
+
+#[test]
+fn bad_time_range_is_refused_at_the_range() {
+    let text = demo_with("friday = [\"09:00-18:00\"]", "friday = [\"18:00-09:00\"]");
+    let e = single_error(&text);
+    assert_eq!(e.field, "calendars.louvre.hours.friday[0]");
+    assert_eq!(e.line, line_of(&text, "\"18:00-09:00\""));
 }

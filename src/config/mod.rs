@@ -26,7 +26,7 @@ pub const DEMO_DIRECTORY_CSV: &str = include_str!("../../demo/directory.csv");
 
 /// Placeholder types for the sections whose schema a room owns; each is replaced by the
 /// room's own spec type as the room lands (see docs/configuration.md).
-pub type CalendarSpec = toml::Table;
+pub use guichet_calendar::CalendarSpec;
 pub type FlowSpec = toml::Table;
 pub type QueueSpec = toml::Table;
 pub type SlaPolicySpec = toml::Table;
@@ -418,6 +418,30 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// Rooms report their validation errors as `path.to[1].field: message`; splits that into
+/// path steps (relative to the room's section) and the message.
+fn split_room_error(text: &str) -> (Vec<PathStep>, String) {
+    let Some((path, message)) = text.split_once(": ") else {
+        return (Vec::new(), text.to_owned());
+    };
+    if path.is_empty() || path.contains(' ') {
+        return (Vec::new(), text.to_owned());
+    }
+    let mut steps = Vec::new();
+    for part in path.split('.') {
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            steps.push(PathStep::Key(name.to_owned()));
+        }
+        for index in rest.split('[') {
+            if let Ok(i) = index.trim_end_matches(']').parse::<usize>() {
+                steps.push(PathStep::Index(i));
+            }
+        }
+    }
+    (steps, message.to_owned())
+}
+
 fn key(k: &str) -> PathStep {
     PathStep::Key(k.to_owned())
 }
@@ -451,6 +475,15 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
                 rtp.port_min, rtp.port_max
             ),
         ));
+    }
+
+    for (name, spec) in &config.calendars {
+        if let Err(e) = guichet_calendar::Calendar::new(spec) {
+            let (inner, message) = split_room_error(&e.to_string());
+            let mut path = vec![key("calendars"), key(name)];
+            path.extend(inner);
+            problems.push((path, message));
+        }
     }
 
     let mut numbers = BTreeSet::new();
@@ -531,10 +564,7 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
         if let Some(ext) = &agent.extension
             && !extensions.insert(ext.as_str())
         {
-            problems.push((
-                at("extension"),
-                format!("extension {ext:?} is used twice"),
-            ));
+            problems.push((at("extension"), format!("extension {ext:?} is used twice")));
         }
         if agent.extension.is_some() != agent.sip_secret.is_some() {
             problems.push((
