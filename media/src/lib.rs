@@ -1,1 +1,2 @@
-//! guichet-media (skeleton)
+//! guichet-media
+pub mod g711;
