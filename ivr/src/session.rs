@@ -21,18 +21,44 @@ use crate::messages::{MessageAudio, MessageBoard, MessageKind};
 pub enum OpenState {
     /// Within opening hours.
     Open,
-    /// Outside opening hours, or exceptionally closed.
+    /// Outside opening hours.
     Closed,
     /// Public holiday (name in French, e.g. « Ascension »).
     Holiday {
         /// Name of the holiday.
         name: String,
     },
+    /// Exceptional closure (takes the `closed` branch).
+    ExceptionalClosure {
+        /// Label given in the calendar configuration.
+        label: String,
+    },
 }
 
-/// Tells the session whether the line is open at an instant. The switchboard implements it
-/// over the line's calendar; a fixed [`OpenState`] and any `Fn(DateTime<Utc>) -> OpenState`
-/// implement it too.
+impl From<guichet_calendar::OpenState> for OpenState {
+    fn from(state: guichet_calendar::OpenState) -> Self {
+        match state {
+            guichet_calendar::OpenState::Open => OpenState::Open,
+            guichet_calendar::OpenState::Closed => OpenState::Closed,
+            guichet_calendar::OpenState::Holiday { name } => OpenState::Holiday {
+                name: name.to_owned(),
+            },
+            guichet_calendar::OpenState::ExceptionalClosure { label } => {
+                OpenState::ExceptionalClosure { label }
+            }
+        }
+    }
+}
+
+impl HoursOracle for guichet_calendar::Calendar {
+    fn open_state(&self, now: DateTime<Utc>) -> OpenState {
+        self.state_at(now).into()
+    }
+}
+
+/// Tells the session whether the line is open at an instant. The line's
+/// [`guichet_calendar::Calendar`] implements it; so do a fixed [`OpenState`] and any
+/// `Fn(DateTime<Utc>) -> OpenState` (handy in tests).
 pub trait HoursOracle {
     /// Opening state of the line at `now`.
     fn open_state(&self, now: DateTime<Utc>) -> OpenState;
@@ -509,7 +535,7 @@ impl IvrSession {
                     let state = env.hours.open_state(now);
                     name = match &state {
                         OpenState::Open => open.clone(),
-                        OpenState::Closed => closed.clone(),
+                        OpenState::Closed | OpenState::ExceptionalClosure { .. } => closed.clone(),
                         OpenState::Holiday { .. } => holiday.clone().unwrap_or(closed.clone()),
                     };
                     self.log(IvrEvent::HoursChecked {
