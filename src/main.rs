@@ -42,12 +42,16 @@ enum Command {
         /// Database URL (`sqlite://FILE` or `postgres://...`); overrides [database] url.
         #[arg(long)]
         database: Option<String>,
+        #[command(flatten)]
+        overrides: server::Overrides,
     },
     /// Run the demo: the embedded demo configuration and a SQLite file in the working directory.
     Demo {
         /// Database URL; defaults to `sqlite://guichet-demo.db` in the working directory.
         #[arg(long)]
         database: Option<String>,
+        #[command(flatten)]
+        overrides: server::Overrides,
     },
     /// Validate a configuration file and exit (non-zero with located errors when invalid).
     CheckConfig {
@@ -110,7 +114,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
-        Command::Serve { config, database } => {
+        Command::Serve {
+            config,
+            database,
+            overrides,
+        } => {
             let loaded = match config::load_file(&config) {
                 Ok(l) => l,
                 Err(errors) => {
@@ -118,13 +126,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            runtime()?.block_on(server::run(loaded, database, server::Mode::Serve))?;
+            runtime()?.block_on(server::run(loaded, database, overrides, server::Mode::Serve))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { database } => {
+        Command::Demo {
+            database,
+            overrides,
+        } => {
             let loaded = config::load_demo()
                 .map_err(|e| anyhow::anyhow!("the embedded demo configuration is invalid:\n{e}"))?;
-            runtime()?.block_on(server::run(loaded, database, server::Mode::Demo))?;
+            runtime()?.block_on(server::run(loaded, database, overrides, server::Mode::Demo))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { database } => {

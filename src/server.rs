@@ -11,6 +11,18 @@ use tokio::sync::watch;
 
 use crate::config::LoadedConfig;
 
+/// Command-line overrides of listen addresses (port 0 lets the system choose, which is
+/// what tests and a second demo on the same machine use).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// SIP listen address (UDP and TCP), overriding [sip] listen.
+    #[arg(long)]
+    pub sip_listen: Option<SocketAddr>,
+    /// HTTP listen address, overriding [http] listen.
+    #[arg(long)]
+    pub http_listen: Option<SocketAddr>,
+}
+
 /// How the server was started (the demo prints its addresses and logins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -76,7 +88,18 @@ async fn shutdown_signal() {
 }
 
 /// Runs the server until SIGINT/SIGTERM.
-pub async fn run(loaded: LoadedConfig, database: Option<String>, mode: Mode) -> anyhow::Result<()> {
+pub async fn run(
+    mut loaded: LoadedConfig,
+    database: Option<String>,
+    overrides: Overrides,
+    mode: Mode,
+) -> anyhow::Result<()> {
+    if let Some(addr) = overrides.sip_listen {
+        loaded.config.sip.listen = addr;
+    }
+    if let Some(addr) = overrides.http_listen {
+        loaded.config.http.listen = addr;
+    }
     let config = &loaded.config;
     let database_url = database.unwrap_or_else(|| config.database.url.clone());
     tracing::info!(config = %loaded.file, database = %redact_url(&database_url), "starting Guichet");
