@@ -325,7 +325,11 @@ impl AcdConfig {
                 return Err(invalid(item, "max_missed_offers", "must be at least 1"));
             }
             if q.default_handle_time == 0 {
-                return Err(invalid(item, "default_handle_time", "must be at least 1 second"));
+                return Err(invalid(
+                    item,
+                    "default_handle_time",
+                    "must be at least 1 second",
+                ));
             }
             if q.announce_every == Some(0) {
                 return Err(invalid(item, "announce_every", "must be at least 1 second"));
@@ -393,7 +397,11 @@ impl AcdConfig {
                     ));
                 }
                 if !(1..=9).contains(&mem.level) {
-                    return Err(invalid(item, &format!("queues[{m}].level"), "must be 1 to 9"));
+                    return Err(invalid(
+                        item,
+                        &format!("queues[{m}].level"),
+                        "must be 1 to 9",
+                    ));
                 }
             }
         }
@@ -439,7 +447,10 @@ queues = [{ queue = "support", level = 5 }, { queue = "renfort" }]
             c.queues[0].overflow[1].parts(),
             Some((Condition::NoAgentLoggedIn, Target::Callback))
         );
-        assert_eq!(c.stats.service_level_threshold, chrono::Duration::seconds(30));
+        assert_eq!(
+            c.stats.service_level_threshold,
+            chrono::Duration::seconds(30)
+        );
     }
 
     #[test]
@@ -453,12 +464,18 @@ queues = [{ queue = "support", level = 5 }, { queue = "renfort" }]
         let mut c: AcdConfig = toml::from_str(SAMPLE).unwrap();
         c.queues[0].overflow[0].callback = true;
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("queue \"support\"") && e.contains("overflow[0]"), "{e}");
+        assert!(
+            e.contains("queue \"support\"") && e.contains("overflow[0]"),
+            "{e}"
+        );
 
         let mut c: AcdConfig = toml::from_str(SAMPLE).unwrap();
         c.agents[0].queues[1].queue = "nope".into();
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("agent \"alice\"") && e.contains("queues[1].queue"), "{e}");
+        assert!(
+            e.contains("agent \"alice\"") && e.contains("queues[1].queue"),
+            "{e}"
+        );
 
         let mut c: AcdConfig = toml::from_str(SAMPLE).unwrap();
         c.queues[1].name = "support".into();

@@ -225,6 +225,8 @@ pub enum Event {
     /// A queue visit is over: the record for the store (answered calls are
     /// reported when the agent's wrap-up ends, so the record is complete).
     CallFinished {
+        /// The call.
+        call: CallId,
         /// The facts.
         facts: Box<CallFacts>,
     },
@@ -404,7 +406,7 @@ struct Agent {
     pending: Pending,
     pending_pause: Option<String>,
     /// Facts of the call in wrap-up, completed when wrap-up ends.
-    wrap_facts: Option<(usize, CallFacts)>,
+    wrap_facts: Option<(usize, CallId, CallFacts)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -642,7 +644,10 @@ impl Acd {
         call: CallId,
         priority: Priority,
     ) -> Result<(), AcdError> {
-        let c = self.calls.get_mut(&call).ok_or(AcdError::UnknownCall(call))?;
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(AcdError::UnknownCall(call))?;
         if c.priority == priority {
             return Ok(());
         }
@@ -652,7 +657,10 @@ impl Acd {
             let key = (c.rank, c.seq);
             self.queues[q].waiting.remove(&key);
         }
-        let c = self.calls.get_mut(&call).ok_or(AcdError::UnknownCall(call))?;
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(AcdError::UnknownCall(call))?;
         c.priority = priority;
         c.vip_seen |= priority == Priority::Vip;
         if waiting {
@@ -671,7 +679,11 @@ impl Acd {
     /// call is abandoned; a ringing one is abandoned and the agent's phone
     /// stops; a conversation ends and the agent enters wrap-up.
     pub fn call_ended(&mut self, now: DateTime<Utc>, call: CallId) -> Result<(), AcdError> {
-        let state = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?.state;
+        let state = self
+            .calls
+            .get(&call)
+            .ok_or(AcdError::UnknownCall(call))?
+            .state;
         match state {
             CallState::Waiting => {
                 self.leave(now, call, Outcome::AbandonedInQueue);
@@ -701,7 +713,10 @@ impl Acd {
         if self.agents[a].status != (AgentStatus::Ringing { call }) {
             return Err(self.not_applicable(a, "answer"));
         }
-        let c = self.calls.get_mut(&call).ok_or(AcdError::UnknownCall(call))?;
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(AcdError::UnknownCall(call))?;
         c.state = CallState::Connected(a);
         c.answered = Some(now);
         let (wait, ann) = (c.wait_deadline.take(), c.announce_at.take());
@@ -896,7 +911,9 @@ impl Acd {
 
     /// Calls waiting in a queue (ringing ones excluded).
     pub fn waiting_len(&self, queue: &str) -> Option<usize> {
-        self.queue_index.get(queue).map(|&q| self.queues[q].waiting.len())
+        self.queue_index
+            .get(queue)
+            .map(|&q| self.queues[q].waiting.len())
     }
 
     /// The calls waiting in a queue, in service order (ringing excluded).
@@ -927,7 +944,8 @@ impl Acd {
             &[]
         };
         let by_queue = crate::stats::by_queue(today_facts, &self.stats);
-        let mut per_queue: Vec<Vec<(i64, u64, WaitingCallView)>> = vec![Vec::new(); self.queues.len()];
+        let mut per_queue: Vec<Vec<(i64, u64, WaitingCallView)>> =
+            vec![Vec::new(); self.queues.len()];
         for (&id, c) in &self.calls {
             let ringing = match c.state {
                 CallState::Waiting => None,
@@ -1060,7 +1078,10 @@ impl Acd {
         let counted = |s: &AgentStatus| {
             (
                 i64::from(*s != AgentStatus::LoggedOut),
-                i64::from(!matches!(s, AgentStatus::LoggedOut | AgentStatus::Paused { .. })),
+                i64::from(!matches!(
+                    s,
+                    AgentStatus::LoggedOut | AgentStatus::Paused { .. }
+                )),
             )
         };
         let (old_in, old_staffed) = counted(&old);
@@ -1327,7 +1348,9 @@ impl Acd {
                 self.push_action(Action::TransferExternal { call, number });
             }
             Target::Callback => {
-                let queue = from.map(|q| self.queues[q].name.clone()).unwrap_or_default();
+                let queue = from
+                    .map(|q| self.queues[q].name.clone())
+                    .unwrap_or_default();
                 self.push_action(Action::Callback { call, queue });
             }
         }
@@ -1347,7 +1370,7 @@ impl Acd {
             self.timers.remove(&(t, Timer::Announce(call)));
         }
         let facts = self.facts(&c, outcome, now);
-        self.finish(now, facts);
+        self.finish(now, call, facts);
         Some(c)
     }
 
@@ -1367,7 +1390,7 @@ impl Acd {
         }
     }
 
-    fn finish(&mut self, now: DateTime<Utc>, facts: CallFacts) {
+    fn finish(&mut self, now: DateTime<Utc>, call: CallId, facts: CallFacts) {
         let today = self.local_date(now);
         if self.today_date != Some(today) {
             self.today.clear();
@@ -1375,6 +1398,7 @@ impl Acd {
         }
         self.today.push(facts.clone());
         self.emit(Event::CallFinished {
+            call,
             facts: Box::new(facts),
         });
     }
@@ -1385,7 +1409,7 @@ impl Acd {
         };
         let q = c.queue;
         let facts = self.facts(&c, Outcome::Answered, now);
-        self.agents[a].wrap_facts = Some((q, facts));
+        self.agents[a].wrap_facts = Some((q, call, facts));
         let until = now + self.queues[q].wrap_up;
         self.set_status(now, a, AgentStatus::WrapUp { call }, Some(until));
         if until <= now {
@@ -1394,7 +1418,7 @@ impl Acd {
     }
 
     fn finish_wrap_up(&mut self, now: DateTime<Utc>, a: usize) {
-        if let Some((q, mut facts)) = self.agents[a].wrap_facts.take() {
+        if let Some((q, call, mut facts)) = self.agents[a].wrap_facts.take() {
             facts.wrap_up_ended = Some(now);
             if let (Some(ans), Some(end)) = (facts.answered, facts.ended) {
                 let handle = (end - ans).num_milliseconds() + (now - end).num_milliseconds();
@@ -1404,7 +1428,7 @@ impl Acd {
                 }
                 recent.push_back(handle.max(0));
             }
-            self.finish(now, facts);
+            self.finish(now, call, facts);
         }
         self.after_work(now, a);
     }
@@ -1611,12 +1635,18 @@ impl Acd {
                 }
                 CallState::Ringing(a) => {
                     if self.agents[a].status != (AgentStatus::Ringing { call: *id }) {
-                        return Err(format!("{id:?} ringing but agent {a} is {:?}", self.agents[a].status));
+                        return Err(format!(
+                            "{id:?} ringing but agent {a} is {:?}",
+                            self.agents[a].status
+                        ));
                     }
                 }
                 CallState::Connected(a) => {
                     if self.agents[a].status != (AgentStatus::OnCall { call: *id }) {
-                        return Err(format!("{id:?} connected but agent {a} is {:?}", self.agents[a].status));
+                        return Err(format!(
+                            "{id:?} connected but agent {a} is {:?}",
+                            self.agents[a].status
+                        ));
                     }
                 }
             }
@@ -1633,36 +1663,37 @@ impl Acd {
         }
         let in_maps: usize = self.queues.iter().map(|q| q.waiting.len()).sum();
         if in_maps != waiting_calls {
-            return Err(format!("{in_maps} calls in waiting maps, {waiting_calls} waiting"));
+            return Err(format!(
+                "{in_maps} calls in waiting maps, {waiting_calls} waiting"
+            ));
         }
         for (a, ag) in self.agents.iter().enumerate() {
-            match &ag.status {
+            let consistent = match &ag.status {
                 AgentStatus::Ringing { call } => {
-                    if self.calls.get(call).map(|c| c.state) != Some(CallState::Ringing(a)) {
-                        return Err(format!("agent {a} rings for a call not ringing it"));
-                    }
+                    self.calls.get(call).map(|c| c.state) == Some(CallState::Ringing(a))
                 }
                 AgentStatus::OnCall { call } => {
-                    if self.calls.get(call).map(|c| c.state) != Some(CallState::Connected(a)) {
-                        return Err(format!("agent {a} on a call not connected to it"));
-                    }
+                    self.calls.get(call).map(|c| c.state) == Some(CallState::Connected(a))
                 }
-                AgentStatus::WrapUp { .. } => {
-                    if ag.wrap_facts.is_none() {
-                        return Err(format!("agent {a} in wrap-up without facts"));
-                    }
-                }
-                _ => {}
+                AgentStatus::WrapUp { .. } => ag.wrap_facts.is_some(),
+                _ => true,
+            };
+            if !consistent {
+                return Err(format!("agent {a} is {:?}, its call disagrees", ag.status));
             }
             let transitional = matches!(
                 ag.status,
-                AgentStatus::Ringing { .. } | AgentStatus::OnCall { .. } | AgentStatus::WrapUp { .. }
+                AgentStatus::Ringing { .. }
+                    | AgentStatus::OnCall { .. }
+                    | AgentStatus::WrapUp { .. }
             );
             match ag.deadline {
                 Some(t) if !transitional || !self.timers.contains(&(t, Timer::Agent(a))) => {
                     return Err(format!("agent {a} deadline inconsistent"));
                 }
-                None if transitional => return Err(format!("agent {a} transitional without timer")),
+                None if transitional => {
+                    return Err(format!("agent {a} transitional without timer"));
+                }
                 _ => {}
             }
             for &(q, _, _) in &ag.memberships {
@@ -1680,7 +1711,9 @@ impl Acd {
                 .filter(|(a, _)| self.agents[*a].status == AgentStatus::Available)
                 .count();
             if avail != real {
-                return Err(format!("queue {qi}: {avail} in available set, {real} available"));
+                return Err(format!(
+                    "queue {qi}: {avail} in available set, {real} available"
+                ));
             }
             let logged = q
                 .members
@@ -1691,7 +1724,10 @@ impl Acd {
                 .members
                 .iter()
                 .filter(|(a, _)| {
-                    !matches!(self.agents[*a].status, AgentStatus::LoggedOut | AgentStatus::Paused { .. })
+                    !matches!(
+                        self.agents[*a].status,
+                        AgentStatus::LoggedOut | AgentStatus::Paused { .. }
+                    )
                 })
                 .count() as u32;
             if (logged, staffed) != (q.logged_in, q.staffed) {
@@ -1701,7 +1737,10 @@ impl Acd {
         for (t, timer) in &self.timers {
             let ok = match timer {
                 Timer::Agent(a) => self.agents[*a].deadline == Some(*t),
-                Timer::CallWait(c) => self.calls.get(c).is_some_and(|c| c.wait_deadline == Some(*t)),
+                Timer::CallWait(c) => self
+                    .calls
+                    .get(c)
+                    .is_some_and(|c| c.wait_deadline == Some(*t)),
                 Timer::Announce(c) => self.calls.get(c).is_some_and(|c| c.announce_at == Some(*t)),
             };
             if !ok {

@@ -29,6 +29,9 @@ mod config;
 mod engine;
 pub mod stats;
 
+#[cfg(test)]
+mod proptests;
+
 pub use config::{
     AcdConfig, AgentConfig, ConfigError, Membership, OverflowRule, QueueConfig, Strategy,
 };

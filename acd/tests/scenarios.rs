@@ -100,12 +100,8 @@ impl H {
     fn finished(&self) -> Vec<(u64, Outcome, String)> {
         let mut v = Vec::new();
         for e in &self.events {
-            if let Event::CallFinished { facts } = e {
-                v.push((
-                    0,
-                    facts.outcome,
-                    facts.queue.clone(),
-                ));
+            if let Event::CallFinished { facts, .. } = e {
+                v.push((0, facts.outcome, facts.queue.clone()));
             }
         }
         v
@@ -151,7 +147,10 @@ fn longest_idle_is_default() {
 
 #[test]
 fn round_robin_takes_turns() {
-    let mut h = H::new(&one_queue("strategy = \"round_robin\"\nwrap_up = 0", &["a", "b", "c"]));
+    let mut h = H::new(&one_queue(
+        "strategy = \"round_robin\"\nwrap_up = 0",
+        &["a", "b", "c"],
+    ));
     for n in ["c", "b", "a"] {
         h.login(0, n);
     }
@@ -170,7 +169,10 @@ fn round_robin_takes_turns() {
 
 #[test]
 fn fewest_calls_prefers_the_least_loaded() {
-    let mut h = H::new(&one_queue("strategy = \"fewest_calls\"\nwrap_up = 0", &["a", "b"]));
+    let mut h = H::new(&one_queue(
+        "strategy = \"fewest_calls\"\nwrap_up = 0",
+        &["a", "b"],
+    ));
     h.login(0, "a");
     h.login(1, "b");
     // a takes two calls, b one.
@@ -214,7 +216,9 @@ fn vip_first_within_the_ageing_rule() {
     let order: Vec<u64> = h.acd.waiting_order("q").iter().map(|c| c.0).collect();
     assert_eq!(order, vec![2, 3, 1, 4]);
     // ... and lowered again.
-    h.acd.set_priority(now, CallId(3), Priority::Normal).unwrap();
+    h.acd
+        .set_priority(now, CallId(3), Priority::Normal)
+        .unwrap();
     let order: Vec<u64> = h.acd.waiting_order("q").iter().map(|c| c.0).collect();
     assert_eq!(order, vec![2, 1, 4, 3]);
     h.login(420, "a");
@@ -223,7 +227,10 @@ fn vip_first_within_the_ageing_rule() {
 
 #[test]
 fn ring_timeout_reoffers_and_pauses_absent_agent() {
-    let mut h = H::new(&one_queue("ring_timeout = 15\nmax_missed_offers = 2", &["a", "b"]));
+    let mut h = H::new(&one_queue(
+        "ring_timeout = 15\nmax_missed_offers = 2",
+        &["a", "b"],
+    ));
     h.login(0, "a");
     h.login(1, "b");
     h.call(10, 1, "q", Priority::Normal);
@@ -284,7 +291,7 @@ fn wrap_up_ends_by_timer_early_or_extended() {
         .events
         .iter()
         .find_map(|e| match e {
-            Event::CallFinished { facts } => Some(facts.clone()),
+            Event::CallFinished { facts, .. } => Some(facts.clone()),
             _ => None,
         })
         .unwrap();
@@ -308,7 +315,9 @@ fn wrap_up_ends_by_timer_early_or_extended() {
     h.answer(301, "a", 3).unwrap();
     h.hangup(310, 3).unwrap();
     let now = h.at(320);
-    h.acd.extend_wrap_up(now, "a", Duration::seconds(60)).unwrap();
+    h.acd
+        .extend_wrap_up(now, "a", Duration::seconds(60))
+        .unwrap();
     // A call arriving meanwhile waits for the end of the extended wrap-up.
     h.rings();
     h.call(380, 4, "q", Priority::Normal);
@@ -425,7 +434,10 @@ fn caller_hangs_up_while_ringing_then_late_answer_is_refused() {
     }));
     assert_eq!(h.status("a"), AgentStatus::Available);
     // The agent's answer crosses the hang-up: refused, nothing changes.
-    assert!(matches!(h.answer(15, "a", 1), Err(AcdError::NotApplicable { .. })));
+    assert!(matches!(
+        h.answer(15, "a", 1),
+        Err(AcdError::NotApplicable { .. })
+    ));
     assert_eq!(h.status("a"), AgentStatus::Available);
     // The same hang-up twice.
     assert_eq!(h.hangup(16, 1), Err(AcdError::UnknownCall(CallId(1))));
@@ -491,7 +503,10 @@ fn pause_and_logout_during_call_apply_after_wrap_up() {
 
 #[test]
 fn conversation_safety_limit_frees_the_agent() {
-    let cfg = format!("max_call_duration = 3600\n{}", one_queue("wrap_up = 0", &["a"]));
+    let cfg = format!(
+        "max_call_duration = 3600\n{}",
+        one_queue("wrap_up = 0", &["a"])
+    );
     let mut h = H::new(&cfg);
     h.login(0, "a");
     h.call(1, 1, "q", Priority::Normal);
@@ -540,8 +555,14 @@ fn announcements_give_position_and_expected_wait() {
     h.at(62);
     assert!(h.actions.is_empty());
     h.at(63);
-    assert!(h.actions.iter().any(|a| matches!(a,
-        Action::Announce { call: CallId(3), position: 1, expected_wait_secs: Some(150) })));
+    assert!(h.actions.iter().any(|a| matches!(
+        a,
+        Action::Announce {
+            call: CallId(3),
+            position: 1,
+            expected_wait_secs: Some(150)
+        }
+    )));
     // Recent handle times replace the default: calls 1 and 2 took 103 s.
     h.hangup(105, 1).unwrap();
     h.hangup(106, 2).unwrap();
@@ -550,7 +571,11 @@ fn announcements_give_position_and_expected_wait() {
     h.actions.clear();
     h.call(110, 5, "q", Priority::Normal);
     let ann = h.actions.iter().find_map(|a| match a {
-        Action::Announce { call: CallId(5), expected_wait_secs, .. } => Some(*expected_wait_secs),
+        Action::Announce {
+            call: CallId(5),
+            expected_wait_secs,
+            ..
+        } => Some(*expected_wait_secs),
         _ => None,
     });
     assert_eq!(ann, Some(Some(51)));
@@ -561,8 +586,14 @@ fn announcements_give_position_and_expected_wait() {
     h.drain();
     h.actions.clear();
     h.call(112, 6, "q", Priority::Normal);
-    assert!(h.actions.iter().any(|a| matches!(a,
-        Action::Announce { call: CallId(6), position: 4, expected_wait_secs: None })));
+    assert!(h.actions.iter().any(|a| matches!(
+        a,
+        Action::Announce {
+            call: CallId(6),
+            position: 4,
+            expected_wait_secs: None
+        }
+    )));
 }
 
 #[test]
@@ -585,11 +616,21 @@ fn snapshot_for_the_wallboard() {
     // Call 1 is ringing at b now (b freed at 40 s).
     assert_eq!(q.waiting[0].ringing.as_ref().map(|a| a.as_str()), Some("b"));
     assert_eq!(q.longest_wait_secs, 90);
-    assert_eq!((q.agents_logged_in, q.agents_paused, q.agents_busy), (2, 1, 1));
-    assert_eq!((q.today.presented, q.today.answered, q.today.abandoned), (2, 1, 1));
+    assert_eq!(
+        (q.agents_logged_in, q.agents_paused, q.agents_busy),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        (q.today.presented, q.today.answered, q.today.abandoned),
+        (2, 1, 1)
+    );
     assert_eq!(q.today.short_abandoned, 1);
     assert_eq!(q.today.service_level.to_string(), "100,0 %");
-    let a = snap.agents.iter().find(|a| a.agent.as_str() == "a").unwrap();
+    let a = snap
+        .agents
+        .iter()
+        .find(|a| a.agent.as_str() == "a")
+        .unwrap();
     assert_eq!(a.time_in_state_secs, 99);
     assert_eq!(a.status.label_fr(), "en pause");
     // The next day the "today" figures restart from zero.
