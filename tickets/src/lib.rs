@@ -1,4 +1,34 @@
-//! guichet-tickets (skeleton; the store and the SLA core are being written).
+//! guichet-tickets: where calls become accountable work.
+//!
+//! One job: persist and report everything the helpdesk is held to — the
+//! call log, tickets (dossiers) with their lifecycle and audit trail, the
+//! people directory, the event journal — on SQLite or PostgreSQL, and hold
+//! the sans-IO SLA core and the priority matrix.
+//!
+//! Public API (persistence half):
+//! - [`Store`]: `Store::open(url)` applies the embedded migrations; cheap to
+//!   clone. Call log: [`Store::open_call`], [`Store::update_call`],
+//!   [`Store::close_call`], [`Store::mark_in_flight_interrupted`],
+//!   [`Store::caller_history`], [`Store::calls_between`],
+//!   [`Store::calls_in_flight`].
+//! - Tickets ([`ticket`]): [`Store::create_ticket`], [`Store::transition_ticket`],
+//!   [`Store::assign_ticket`], notes, tasks, links to calls, parent/child,
+//!   [`Store::close_resolved_tickets`], audit trail.
+//! - Directory ([`directory`]): [`Store::import_directory_csv`],
+//!   [`Store::lookup_caller`], [`directory::normalize_number`].
+//! - Reports ([`reports`]): [`Store::call_report`], [`Store::ticket_report`],
+//!   CSV and XLSX exports.
+//!
+//! Instants are passed in (`now`) and stored as UTC epoch milliseconds.
 
+pub mod calls;
+pub mod directory;
 pub mod priority;
+pub mod reports;
 pub mod sla;
+mod store;
+mod text_enum;
+pub mod ticket;
+
+pub use calls::{CallEvent, CallOutcome, CallRecord, CallState, CallUpdate, FinishedCall, NewCall};
+pub use store::{Backend, JournalEntry, SecurityEvent, Store, StoreError};

@@ -1,0 +1,130 @@
+//! Runs each store test body on a fresh SQLite file and on a fresh
+//! PostgreSQL database (from `GUICHET_TEST_POSTGRES_URL`). Without that
+//! variable the PostgreSQL half is skipped with a notice, unless `CI=true`,
+//! where it is a failure.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use guichet_tickets::Store;
+use sqlx::Connection;
+
+pub struct TestDb {
+    pub store: Store,
+    pub label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        if let Some((admin_url, name)) = self.pg {
+            if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut c)
+                    .await;
+            }
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Fresh databases for one test: SQLite always, PostgreSQL when configured.
+pub async fn databases(test: &str) -> Vec<TestDb> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("guichet.db").display());
+    let store = Store::open(&url).await.expect("open sqlite");
+    out.push(TestDb {
+        store,
+        label: "sqlite",
+        _dir: Some(dir),
+        pg: None,
+    });
+    match std::env::var("GUICHET_TEST_POSTGRES_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!(
+                "guichet_t_{}_{}_{}",
+                test.chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .take(30)
+                    .collect::<String>(),
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            )
+            .to_lowercase();
+            let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+                Ok(c) => c,
+                Err(e) => panic!("PostgreSQL at GUICHET_TEST_POSTGRES_URL unreachable: {e}"),
+            };
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await
+                .expect("drop old test database");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create test database");
+            let db_url = replace_db(&admin_url, &name);
+            let store = Store::open(&db_url).await.expect("open postgres");
+            out.push(TestDb {
+                store,
+                label: "postgres",
+                _dir: None,
+                pg: Some((admin_url, name)),
+            });
+        }
+        _ => {
+            assert!(
+                !in_ci(),
+                "CI=true but GUICHET_TEST_POSTGRES_URL is not set: the PostgreSQL half of the store tests cannot run"
+            );
+            println!("notice: GUICHET_TEST_POSTGRES_URL unset, {test} skips PostgreSQL");
+        }
+    }
+    out
+}
+
+fn replace_db(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let cut = base.rfind('/').unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..cut], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Declares a tokio test that runs `$body` (an async block using `$store`)
+/// once per backend, printing which backend ran.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, |$store:ident| $body:block) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for db in common::databases(stringify!($name)).await {
+                println!("{} ran on {}", stringify!($name), db.label);
+                let $store = db.store.clone();
+                $body;
+                db.cleanup().await;
+            }
+        }
+    };
+}
+
+pub fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("test instant")
+        .with_timezone(&chrono::Utc)
+}
