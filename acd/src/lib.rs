@@ -27,6 +27,7 @@
 
 mod config;
 mod engine;
+pub mod sim;
 pub mod stats;
 
 #[cfg(test)]
