@@ -19,6 +19,40 @@
 //! - [`say`]: French queue position and estimated wait as lists of prompt ids.
 //! - [`tts`]: espeak-ng + sox synthesis of typed messages (does I/O; not part of the engine).
 //! - [`audio::WavStats`]: format and level checks of prompt files.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use chrono::{TimeZone, Utc};
+//! use guichet_ivr::*;
+//!
+//! let mut prompts = PromptCatalogue::default();
+//! prompts.insert("menu".into(), "Pour un incident, tapez 1.".into()).unwrap();
+//! let flow = FlowSpec::from_toml_str(r#"
+//!     name = "exemple"
+//!     start = "menu"
+//!     [nodes.menu]
+//!     kind = "menu"
+//!     prompts = ["menu"]
+//!     choices = { "1" = "file" }
+//!     on_failure = "file"
+//!     [nodes.file]
+//!     kind = "queue"
+//!     queue = "incidents"
+//! "#).unwrap().compile(&prompts).unwrap();
+//!
+//! let now = Utc.with_ymd_and_hms(2026, 4, 14, 10, 0, 0).unwrap();
+//! let board = MessageBoard::new();
+//! let env = LineEnv { hours: &OpenState::Open, board: &board };
+//! let caller = CallerContext { line: "8585".into(), vip: false, p0: false };
+//! let mut call = IvrSession::new(Arc::new(flow), caller, now);
+//! call.handle_input(IvrInput::Started, now, env);
+//! assert!(matches!(call.poll_action(), Some(IvrAction::Log(IvrEvent::NodeEntered { .. }))));
+//! assert!(matches!(call.poll_action(), Some(IvrAction::Play { barge_in: true, .. })));
+//! call.handle_input(IvrInput::Digit { digit: '1', source: DigitSource::Rfc4733 }, now, env);
+//! let actions: Vec<IvrAction> = std::iter::from_fn(|| call.poll_action()).collect();
+//! assert!(actions.contains(&IvrAction::RouteToQueue { queue: "incidents".into(), priority: 5 }));
+//! assert!(call.is_finished());
+//! ```
 
 pub mod audio;
 mod catalogue;

@@ -339,6 +339,7 @@ pub struct IvrSession {
     node: String,
     attempts: u32,
     digits: String,
+    last_source: DigitSource,
     next_play: u64,
     actions: VecDeque<IvrAction>,
 }
@@ -359,6 +360,7 @@ impl IvrSession {
             node,
             attempts: 0,
             digits: String::new(),
+            last_source: DigitSource::Rfc4733,
             next_play: 0,
             actions: VecDeque::new(),
         }
@@ -443,7 +445,7 @@ impl IvrSession {
                 if self.digits.is_empty() {
                     self.reject(RejectReason::NoInput, now, env);
                 } else {
-                    self.complete_digits(None, now, env);
+                    self.complete_digits(now, env);
                 }
             }
             _ => {}
@@ -673,9 +675,10 @@ impl IvrSession {
         else {
             return;
         };
+        self.last_source = source;
         let hash_is_terminator = digit == '#' && !choices.keys().any(|c| c.contains('#'));
         if hash_is_terminator {
-            self.complete_digits(Some(source), now, env);
+            self.complete_digits(now, env);
             return;
         }
         self.digits.push(digit);
@@ -684,7 +687,7 @@ impl IvrSession {
             .keys()
             .any(|c| c.len() > self.digits.len() && c.starts_with(&self.digits));
         if exact && !longer {
-            self.complete_digits(Some(source), now, env);
+            self.complete_digits(now, env);
         } else if exact || longer {
             self.state = State::Collecting {
                 deadline: now + millis(*inter_digit_timeout_ms),
@@ -696,12 +699,7 @@ impl IvrSession {
     }
 
     /// Input is over (complete choice, `#`, or inter-digit timeout): accept or reject it.
-    fn complete_digits(
-        &mut self,
-        source: Option<DigitSource>,
-        now: DateTime<Utc>,
-        env: LineEnv<'_>,
-    ) {
+    fn complete_digits(&mut self, now: DateTime<Utc>, env: LineEnv<'_>) {
         let next = match self.flow.node(&self.node) {
             Some(NodeSpec::Menu { choices, .. }) => choices.get(&self.digits).cloned(),
             _ => None,
@@ -712,7 +710,7 @@ impl IvrSession {
                     node: self.node.clone(),
                     choice: self.digits.clone(),
                     next: next.clone(),
-                    source: source.unwrap_or(DigitSource::Rfc4733),
+                    source: self.last_source,
                 });
                 self.digits.clear();
                 self.goto(next, now, env);

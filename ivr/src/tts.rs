@@ -10,6 +10,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest text accepted, in characters (a typed message, not a book).
@@ -245,8 +246,15 @@ pub fn synthesize(text: &str, output: &Path, options: &TtsOptions) -> Result<(),
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "message".to_owned());
-    let raw = dir.join(format!(".{stem}.{}.espeak.wav", std::process::id()));
-    let converted = dir.join(format!(".{stem}.{}.part.wav", std::process::id()));
+    // Unique names, so two syntheses for the same output at once cannot mix their files.
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    let unique = format!(
+        "{}.{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    );
+    let raw = dir.join(format!(".{stem}.{unique}.espeak.wav"));
+    let converted = dir.join(format!(".{stem}.{unique}.part.wav"));
     let result = (|| {
         let espeak_tool = tool_name(&options.espeak);
         let mut espeak = Command::new(&options.espeak);

@@ -676,3 +676,55 @@ fn deterrence_switched_on_and_off_by_thresholds_is_heard_then_not() {
     assert_eq!(journal[1].action, guichet_ivr::JournalAction::Removed);
     assert_eq!(journal[1].actor, "automatique");
 }
+
+#[test]
+fn the_line_calendar_answers_the_hours_check() {
+    let calendar = guichet_calendar::Calendar::louvre_hotline();
+    let board = MessageBoard::new();
+    // Ascension Thursday 14 May 2026, 10:00 Paris.
+    let ascension = Utc.with_ymd_and_hms(2026, 5, 14, 8, 0, 0).unwrap();
+    let trace = call(louvre(), caller(false), ascension, &calendar, &board, &[]);
+    assert_eq!(trace[0], "0 hours Holiday { name: \"Ascension\" }");
+    assert_eq!(trace[1], "0 play ferie,louvre_ferme,au_revoir");
+    // Tuesday 14 April 2026, 8:59:59 Paris: closed; 9:00:00: open.
+    let before = Utc.with_ymd_and_hms(2026, 4, 14, 6, 59, 59).unwrap();
+    let trace = call(louvre(), caller(false), before, &calendar, &board, &[]);
+    assert_eq!(trace[0], "0 hours Closed");
+    let trace = call(
+        louvre(),
+        caller(false),
+        before + TimeDelta::seconds(1),
+        &calendar,
+        &board,
+        &[(5_000, '1')],
+    );
+    assert_eq!(trace[0], "0 hours Open");
+}
+
+#[test]
+fn the_accepted_choice_records_where_the_key_came_from() {
+    let board = MessageBoard::new();
+    let hours = OpenState::Open;
+    let env = LineEnv {
+        hours: &hours,
+        board: &board,
+    };
+    let mut session = IvrSession::new(multi_digit_flow(), caller(false), t0());
+    session.handle_input(IvrInput::Started, t0(), env);
+    for (digit, source) in [
+        ('1', guichet_ivr::DigitSource::SipInfo),
+        ('2', guichet_ivr::DigitSource::WebRtc),
+    ] {
+        session.handle_input(IvrInput::Digit { digit, source }, t0(), env);
+    }
+    let accepted = std::iter::from_fn(|| session.poll_action()).find_map(|a| match a {
+        IvrAction::Log(guichet_ivr::IvrEvent::ChoiceAccepted { choice, source, .. }) => {
+            Some((choice, source))
+        }
+        _ => None,
+    });
+    assert_eq!(
+        accepted,
+        Some(("12".to_string(), guichet_ivr::DigitSource::WebRtc))
+    );
+}
