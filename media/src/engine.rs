@@ -1,0 +1,1103 @@
+//! The live media engine: RTP sessions on UDP sockets, one clock thread
+//! pacing every stream, receive tasks on tokio.
+//!
+//! Pacing: one OS thread ticks every millisecond, each tick's deadline
+//! computed from the engine's start (`epoch + n ms`), so the clock never
+//! drifts. Streams (sessions and bridges) live in a 20-slot wheel: a stream
+//! in slot `s` is visited at every tick `t` with `t % 20 == s`, i.e. exactly
+//! every 20 ms, and sends one packet per visit. Thousands of streams thus
+//! cost one wake-up per millisecond, not one timer per packet.
+
+use crate::config::{ConfigError, MediaConfig};
+use crate::dtmf::{DtmfReceiver, DtmfSender, digit_to_event};
+use crate::g711::{Codec, SAMPLES_PER_FRAME};
+use crate::jitter::JitterBuffer;
+use crate::player::{Playlist, PlaylistCursor};
+use crate::ports::PortAllocator;
+use crate::rtp::{ReportBlock, RtcpReport, RtpPacket, SenderInfo, SequenceVerdict, ReceptionStats};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime};
+use thiserror::Error;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Milliseconds per packet.
+const PTIME_MS: u64 = 20;
+/// Wheel slots: one per millisecond of a packet interval.
+const SLOTS: usize = PTIME_MS as usize;
+/// Visits of a stream per second.
+const VISITS_PER_SECOND: u64 = 1000 / PTIME_MS;
+
+/// Identifies an RTP session (one call leg's media).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// Identifies a bridge between a caller leg and an agent leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BridgeId(pub u64);
+
+/// Identifies one `play` request, echoed in its `PlaybackFinished` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlaybackId(pub u64);
+
+/// What the engine cannot do.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `start` was called outside a tokio runtime.
+    #[error("the media engine must be started inside a tokio runtime")]
+    NoRuntime,
+    /// Every port pair of the range is in use or cannot be bound.
+    #[error("no free RTP port pair in the configured range")]
+    PortsExhausted,
+    /// The session does not exist (released or never allocated).
+    #[error("unknown media session {0:?}")]
+    UnknownSession(SessionId),
+    /// The bridge does not exist (ended or never created).
+    #[error("unknown bridge {0:?}")]
+    UnknownBridge(BridgeId),
+    /// The session is already part of a bridge.
+    #[error("media session {0:?} is already bridged")]
+    AlreadyBridged(SessionId),
+    /// `set_remote` was not called, or the remote has no telephone-event.
+    #[error("media session {0:?} cannot send DTMF: no negotiated telephone-event payload type")]
+    NoDtmfPayloadType(SessionId),
+    /// Not a DTMF character.
+    #[error("invalid DTMF digit {0:?}")]
+    InvalidDigit(char),
+    /// A socket operation failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The remote side of a session, from the SDP negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteMedia {
+    /// Address from the SDP `c=`/`m=` lines; replaced by the address
+    /// packets actually come from (symmetric RTP).
+    pub addr: SocketAddr,
+    /// The negotiated audio codec.
+    pub codec: Codec,
+    /// Its payload type (normally the static 0 or 8).
+    pub payload_type: u8,
+    /// The negotiated telephone-event payload type, if any.
+    pub dtmf_payload_type: Option<u8>,
+}
+
+/// Supervision modes (écoute, chuchotement, intervention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorMode {
+    /// The supervisor hears caller and agent; nobody hears the supervisor.
+    Listen,
+    /// The supervisor hears both; only the agent hears the supervisor.
+    Whisper,
+    /// Three-way: everyone hears the two others.
+    Barge,
+}
+
+/// Where a digit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfSource {
+    /// RFC 4733 telephone-event in the RTP stream.
+    Rfc4733,
+    /// SIP INFO, injected by the switchboard.
+    SipInfo,
+}
+
+/// Why a playback ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaybackEnd {
+    /// Played to the end.
+    Completed,
+    /// Interrupted by this digit (barge-in).
+    Interrupted(char),
+    /// Stopped or replaced by the switchboard.
+    Stopped,
+}
+
+/// Something the switchboard should know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A DTMF digit, once per key press.
+    Dtmf {
+        /// The session it arrived on.
+        session: SessionId,
+        /// `0-9`, `*`, `#`, `A-D`.
+        digit: char,
+        /// Duration reported by the sender, in milliseconds.
+        duration_ms: u32,
+        /// RTP or SIP INFO.
+        source: DtmfSource,
+    },
+    /// A playback ended.
+    PlaybackFinished {
+        /// The session.
+        session: SessionId,
+        /// The `play` request.
+        playback: PlaybackId,
+        /// How it ended.
+        reason: PlaybackEnd,
+    },
+    /// The first packet arrived, from this address; media now goes there.
+    RemoteLatched {
+        /// The session.
+        session: SessionId,
+        /// The source address of the packets.
+        addr: SocketAddr,
+    },
+    /// No packet received for the configured timeout (reported once,
+    /// again only after media resumed and stopped again).
+    NoMedia {
+        /// The session.
+        session: SessionId,
+    },
+    /// A bridge ended because a leg was released or `unbridge` was called.
+    BridgeEnded {
+        /// The bridge.
+        bridge: BridgeId,
+    },
+}
+
+/// Counters of one session, for the switchboard and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SessionStats {
+    /// RTP packets sent (audio and telephone-event).
+    pub packets_sent: u64,
+    /// RTP payload bytes sent.
+    pub bytes_sent: u64,
+    /// RTP packets received and accepted.
+    pub packets_received: u64,
+    /// RTP payload bytes received.
+    pub bytes_received: u64,
+    /// Packets lost according to sequence numbers (RFC 3550 A.3).
+    pub packets_lost: i64,
+    /// Interarrival jitter in milliseconds (RFC 3550 A.8).
+    pub jitter_ms: f64,
+    /// Packets that arrived too late: behind the highest sequence number,
+    /// or after their playout time in the bridge's jitter buffer.
+    pub late_packets: u64,
+    /// Packets dropped because they came from another address than the
+    /// latched one.
+    pub foreign_packets: u64,
+    /// Fraction lost (0-1) in the last RTCP report the remote sent about us.
+    pub remote_fraction_lost: Option<f64>,
+    /// Jitter (ms) in the last RTCP report the remote sent about us.
+    pub remote_jitter_ms: Option<f64>,
+}
+
+/// A freshly allocated session: its id and the local RTP address to put
+/// in the SDP (`bind_ip` may be the unspecified address: the switchboard
+/// then advertises its own public address with this port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalMedia {
+    /// The session.
+    pub session: SessionId,
+    /// Local RTP address (RTCP is on the next port).
+    pub addr: SocketAddr,
+}
+
+struct Session {
+    id: SessionId,
+    port: u16,
+    rtp: Arc<UdpSocket>,
+    rtcp: Arc<UdpSocket>,
+    released: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    state: Mutex<SessionState>,
+}
+
+struct Outgoing {
+    ssrc: u32,
+    seq: u16,
+    ts_base: u32,
+    last_tick: Option<u64>,
+    packets: u64,
+    bytes: u64,
+    last_rtp_ts: u32,
+}
+
+impl Outgoing {
+    /// Sends one packet at tick `tick`. The RTP timestamp is derived from
+    /// the tick, so it is exact whatever the path (player, bridge, DTMF).
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        socket: &UdpSocket,
+        dest: SocketAddr,
+        payload_type: u8,
+        marker: bool,
+        timestamp: u32,
+        payload: &[u8],
+        scratch: &mut Vec<u8>,
+        tick: u64,
+    ) {
+        let packet = RtpPacket {
+            marker,
+            payload_type,
+            sequence: self.seq,
+            timestamp,
+            ssrc: self.ssrc,
+            payload,
+        };
+        packet.write(scratch);
+        self.seq = self.seq.wrapping_add(1);
+        self.last_tick = Some(tick);
+        self.last_rtp_ts = timestamp;
+        match socket.try_send_to(scratch, dest) {
+            Ok(_) => {
+                self.packets += 1;
+                self.bytes += payload.len() as u64;
+            }
+            Err(e) => tracing::debug!(error = %e, "RTP send failed"),
+        }
+    }
+
+    fn timestamp_at(&self, tick: u64) -> u32 {
+        self.ts_base.wrapping_add((tick as u32).wrapping_mul(8))
+    }
+
+    /// A talkspurt starts when the previous packet was not 20 ms ago.
+    fn starts_talkspurt(&self, tick: u64) -> bool {
+        self.last_tick != Some(tick.wrapping_sub(PTIME_MS))
+    }
+}
+
+struct ActiveDtmf {
+    sender: DtmfSender,
+    timestamp: u32,
+}
+
+struct SessionState {
+    remote: Option<RemoteMedia>,
+    latched: Option<SocketAddr>,
+    rtcp_remote: Option<SocketAddr>,
+    out: Outgoing,
+    player: Option<(PlaybackId, PlaylistCursor)>,
+    dtmf_queue: VecDeque<(char, u32)>,
+    dtmf_active: Option<ActiveDtmf>,
+    rx_ssrc: Option<u32>,
+    rx: ReceptionStats,
+    packets_received: u64,
+    bytes_received: u64,
+    late_jitter_base: u64,
+    foreign_packets: u64,
+    dtmf_rx: DtmfReceiver,
+    jitter: Option<JitterBuffer>,
+    bridge: Option<BridgeId>,
+    last_rx: Instant,
+    no_media_reported: bool,
+    visits: u64,
+    last_sr: Option<(u32, Instant)>,
+    remote_report: Option<ReportBlock>,
+    scratch: Vec<u8>,
+    pcm: Vec<u8>,
+}
+
+impl SessionState {
+    fn destination(&self) -> Option<SocketAddr> {
+        self.latched.or(self.remote.map(|r| r.addr))
+    }
+
+    fn late_packets(&self) -> u64 {
+        self.rx.late() + self.late_jitter_base + self.jitter.as_ref().map_or(0, |j| j.late())
+    }
+}
+
+struct Bridge {
+    id: BridgeId,
+    caller: Arc<Session>,
+    agent: Arc<Session>,
+    supervisor: Option<(Arc<Session>, MonitorMode)>,
+}
+
+struct BridgeCell {
+    ended: AtomicBool,
+    bridge: Mutex<Bridge>,
+}
+
+#[derive(Clone)]
+enum Entry {
+    Session(Arc<Session>),
+    Bridge(Arc<BridgeCell>),
+}
+
+struct Inner {
+    config: MediaConfig,
+    runtime: tokio::runtime::Handle,
+    ports: Mutex<PortAllocator>,
+    sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
+    bridges: Mutex<HashMap<BridgeId, Arc<BridgeCell>>>,
+    wheel: Mutex<Vec<Vec<Entry>>>,
+    next_slot: AtomicU64,
+    next_id: AtomicU64,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    epoch: Instant,
+    stop: AtomicBool,
+    late_ticks: AtomicU64,
+    ticks: AtomicU64,
+}
+
+/// Entry point: starts the engine.
+pub struct MediaEngine;
+
+impl MediaEngine {
+    /// Validates `config`, starts the clock thread and returns the handle
+    /// the switchboard drives plus the stream of events. Must be called
+    /// inside a tokio runtime (receive tasks are spawned on it). The
+    /// engine stops when the last handle is dropped or on `shutdown`.
+    pub fn start(
+        config: MediaConfig,
+    ) -> Result<(MediaHandle, mpsc::UnboundedReceiver<MediaEvent>), MediaError> {
+        config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| MediaError::NoRuntime)?;
+        let (events, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            ports: Mutex::new(PortAllocator::new(config.port_min, config.port_max)),
+            config,
+            runtime,
+            sessions: RwLock::new(HashMap::new()),
+            bridges: Mutex::new(HashMap::new()),
+            wheel: Mutex::new((0..SLOTS).map(|_| Vec::new()).collect()),
+            next_slot: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            events,
+            epoch: Instant::now(),
+            stop: AtomicBool::new(false),
+            late_ticks: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("media-clock".into())
+            .spawn(move || clock_thread(weak))?;
+        Ok((MediaHandle { inner }, rx))
+    }
+}
+
+/// Cheap to clone; every method is synchronous and non-blocking.
+#[derive(Clone)]
+pub struct MediaHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MediaHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaHandle")
+            .field("sessions", &self.inner.sessions.read().len())
+            .finish()
+    }
+}
+
+impl MediaHandle {
+    /// Allocates an RTP/RTCP port pair and starts receiving on it.
+    pub fn allocate_rtp(&self) -> Result<LocalMedia, MediaError> {
+        let inner = &self.inner;
+        let attempts = inner.ports.lock().available();
+        for _ in 0..attempts {
+            let Some(port) = inner.ports.lock().take() else {
+                break;
+            };
+            let bind = |p: u16| StdUdpSocket::bind(SocketAddr::new(inner.config.bind_ip, p));
+            let (rtp, rtcp) = match (bind(port), bind(port + 1)) {
+                (Ok(a), Ok(b)) => (a, b),
+                _ => {
+                    inner.ports.lock().give_back(port);
+                    continue;
+                }
+            };
+            let session = self.make_session(port, rtp, rtcp)?;
+            let addr = SocketAddr::new(inner.config.bind_ip, port);
+            return Ok(LocalMedia {
+                session: session.id,
+                addr,
+            });
+        }
+        Err(MediaError::PortsExhausted)
+    }
+
+    fn make_session(
+        &self,
+        port: u16,
+        rtp: StdUdpSocket,
+        rtcp: StdUdpSocket,
+    ) -> Result<Arc<Session>, MediaError> {
+        let inner = &self.inner;
+        let _guard = inner.runtime.enter();
+        let setup = |s: StdUdpSocket| -> std::io::Result<Arc<UdpSocket>> {
+            s.set_nonblocking(true)?;
+            Ok(Arc::new(UdpSocket::from_std(s)?))
+        };
+        let (rtp, rtcp) = match (setup(rtp), setup(rtcp)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                inner.ports.lock().give_back(port);
+                return Err(e.into());
+            }
+        };
+        let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let now = Instant::now();
+        let session = Arc::new(Session {
+            id,
+            port,
+            rtp: rtp.clone(),
+            rtcp: rtcp.clone(),
+            released: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+            state: Mutex::new(SessionState {
+                remote: None,
+                latched: None,
+                rtcp_remote: None,
+                out: Outgoing {
+                    ssrc: rand::random(),
+                    seq: rand::random(),
+                    ts_base: rand::random(),
+                    last_tick: None,
+                    packets: 0,
+                    bytes: 0,
+                    last_rtp_ts: 0,
+                },
+                player: None,
+                dtmf_queue: VecDeque::new(),
+                dtmf_active: None,
+                rx_ssrc: None,
+                rx: ReceptionStats::new(),
+                packets_received: 0,
+                bytes_received: 0,
+                late_jitter_base: 0,
+                foreign_packets: 0,
+                dtmf_rx: DtmfReceiver::new(),
+                jitter: None,
+                bridge: None,
+                last_rx: now,
+                no_media_reported: false,
+                visits: 0,
+                last_sr: None,
+                remote_report: None,
+                scratch: Vec::with_capacity(256),
+                pcm: Vec::with_capacity(SAMPLES_PER_FRAME),
+            }),
+        });
+        let weak_inner = Arc::downgrade(inner);
+        let t1 = inner.runtime.spawn(rtp_receive_loop(weak_inner.clone(), Arc::downgrade(&session), rtp));
+        let t2 = inner.runtime.spawn(rtcp_receive_loop(Arc::downgrade(&session), rtcp));
+        session.tasks.lock().extend([t1, t2]);
+        inner.sessions.write().insert(id, session.clone());
+        inner.schedule(Entry::Session(session.clone()));
+        Ok(session)
+    }
+
+    fn session(&self, id: SessionId) -> Result<Arc<Session>, MediaError> {
+        self.inner
+            .sessions
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or(MediaError::UnknownSession(id))
+    }
+
+    /// Sets (or changes, on re-INVITE) the remote media from the SDP.
+    /// Resets the symmetric-RTP latch.
+    pub fn set_remote(&self, id: SessionId, remote: RemoteMedia) -> Result<(), MediaError> {
+        let s = self.session(id)?;
+        let mut st = s.state.lock();
+        st.remote = Some(remote);
+        st.latched = None;
+        st.rtcp_remote = None;
+        Ok(())
+    }
+
+    /// Starts playing `playlist` (replacing any current playback, which
+    /// ends with `Stopped`). While a session plays, the player's audio
+    /// takes precedence over the bridge's.
+    pub fn play(&self, id: SessionId, playlist: Playlist) -> Result<PlaybackId, MediaError> {
+        let s = self.session(id)?;
+        let playback = PlaybackId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let old = s.state.lock().player.replace((playback, PlaylistCursor::new(playlist)));
+        if let Some((old, _)) = old {
+            self.inner.emit(MediaEvent::PlaybackFinished {
+                session: id,
+                playback: old,
+                reason: PlaybackEnd::Stopped,
+            });
+        }
+        Ok(playback)
+    }
+
+    /// Stops the current playback, if any (it ends with `Stopped`).
+    pub fn stop(&self, id: SessionId) -> Result<(), MediaError> {
+        let s = self.session(id)?;
+        let old = s.state.lock().player.take();
+        if let Some((playback, _)) = old {
+            self.inner.emit(MediaEvent::PlaybackFinished {
+                session: id,
+                playback,
+                reason: PlaybackEnd::Stopped,
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues DTMF digits to send as RFC 4733 events on the negotiated
+    /// payload type, each lasting `duration_ms`.
+    pub fn send_dtmf(&self, id: SessionId, digits: &str, duration_ms: u32) -> Result<(), MediaError> {
+        let s = self.session(id)?;
+        let mut st = s.state.lock();
+        if st.remote.and_then(|r| r.dtmf_payload_type).is_none() {
+            return Err(MediaError::NoDtmfPayloadType(id));
+        }
+        if let Some(bad) = digits.chars().find(|c| digit_to_event(*c).is_none()) {
+            return Err(MediaError::InvalidDigit(bad));
+        }
+        st.dtmf_queue.extend(digits.chars().map(|c| (c, duration_ms)));
+        Ok(())
+    }
+
+    /// Merges a digit received by SIP INFO into the session's digit stream
+    /// (same event, same barge-in behaviour as RFC 4733 digits).
+    pub fn inject_digit(&self, id: SessionId, digit: char, duration_ms: u32) -> Result<(), MediaError> {
+        if digit_to_event(digit).is_none() {
+            return Err(MediaError::InvalidDigit(digit));
+        }
+        let s = self.session(id)?;
+        let mut st = s.state.lock();
+        self.inner.on_digit(&s, &mut st, digit, duration_ms, DtmfSource::SipInfo);
+        Ok(())
+    }
+
+    /// Connects a caller leg and an agent leg in both directions
+    /// (transcoding when their codecs differ).
+    pub fn bridge(&self, caller: SessionId, agent: SessionId) -> Result<BridgeId, MediaError> {
+        let c = self.session(caller)?;
+        let a = self.session(agent)?;
+        let id = BridgeId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let depth = (self.inner.config.jitter_buffer_ms as usize).div_ceil(PTIME_MS as usize).max(1);
+        for s in [&c, &a] {
+            if s.state.lock().bridge.is_some() {
+                return Err(MediaError::AlreadyBridged(s.id));
+            }
+        }
+        for s in [&c, &a] {
+            let mut st = s.state.lock();
+            st.bridge = Some(id);
+            st.jitter = Some(JitterBuffer::new(depth));
+        }
+        let cell = Arc::new(BridgeCell {
+            ended: AtomicBool::new(false),
+            bridge: Mutex::new(Bridge {
+                id,
+                caller: c,
+                agent: a,
+                supervisor: None,
+            }),
+        });
+        self.inner.bridges.lock().insert(id, cell.clone());
+        self.inner.schedule(Entry::Bridge(cell));
+        Ok(id)
+    }
+
+    /// Adds a supervisor leg to a bridge, or changes its mode; calling it
+    /// again with another mode switches mid-call.
+    pub fn monitor(&self, bridge: BridgeId, supervisor: SessionId, mode: MonitorMode) -> Result<(), MediaError> {
+        let cell = self.inner.bridges.lock().get(&bridge).cloned().ok_or(MediaError::UnknownBridge(bridge))?;
+        let sup = self.session(supervisor)?;
+        let mut b = cell.bridge.lock();
+        if b.supervisor.as_ref().is_some_and(|(s, _)| s.id == supervisor) {
+            if let Some((_, m)) = b.supervisor.as_mut() {
+                *m = mode;
+            }
+            return Ok(());
+        }
+        {
+            let mut st = sup.state.lock();
+            if st.bridge.is_some() {
+                return Err(MediaError::AlreadyBridged(supervisor));
+            }
+            let depth = (self.inner.config.jitter_buffer_ms as usize).div_ceil(PTIME_MS as usize).max(1);
+            st.bridge = Some(bridge);
+            st.jitter = Some(JitterBuffer::new(depth));
+        }
+        if let Some((old, _)) = b.supervisor.replace((sup, mode)) {
+            detach(&old);
+        }
+        Ok(())
+    }
+
+    /// Removes the supervisor from a bridge (the call goes on).
+    pub fn unmonitor(&self, bridge: BridgeId) -> Result<(), MediaError> {
+        let cell = self.inner.bridges.lock().get(&bridge).cloned().ok_or(MediaError::UnknownBridge(bridge))?;
+        let old = cell.bridge.lock().supervisor.take();
+        if let Some((s, _)) = old {
+            detach(&s);
+        }
+        Ok(())
+    }
+
+    /// Ends a bridge; its legs stay allocated (e.g. for a transfer).
+    pub fn unbridge(&self, bridge: BridgeId) -> Result<(), MediaError> {
+        if self.inner.end_bridge(bridge) {
+            Ok(())
+        } else {
+            Err(MediaError::UnknownBridge(bridge))
+        }
+    }
+
+    /// Releases a session: stops it, ends its bridge (or leaves the bridge
+    /// it supervises) and returns its ports to the pool.
+    pub fn release(&self, id: SessionId) -> Result<(), MediaError> {
+        let s = self.inner.sessions.write().remove(&id).ok_or(MediaError::UnknownSession(id))?;
+        self.inner.release_session(&s);
+        Ok(())
+    }
+
+    /// Counters of a session.
+    pub fn stats(&self, id: SessionId) -> Result<SessionStats, MediaError> {
+        let s = self.session(id)?;
+        let st = s.state.lock();
+        Ok(SessionStats {
+            packets_sent: st.out.packets,
+            bytes_sent: st.out.bytes,
+            packets_received: st.packets_received,
+            bytes_received: st.bytes_received,
+            packets_lost: st.rx.cumulative_lost(),
+            jitter_ms: st.rx.jitter() as f64 / 8.0,
+            late_packets: st.late_packets(),
+            foreign_packets: st.foreign_packets,
+            remote_fraction_lost: st.remote_report.map(|r| r.fraction_lost as f64 / 256.0),
+            remote_jitter_ms: st.remote_report.map(|r| r.jitter as f64 / 8.0),
+        })
+    }
+
+    /// Sessions currently allocated.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.read().len()
+    }
+
+    /// RTP port pairs currently in use.
+    pub fn ports_in_use(&self) -> usize {
+        self.inner.ports.lock().in_use()
+    }
+
+    /// Clock ticks processed, and how many of them started more than
+    /// 5 ms after their deadline (an overload indicator for `/metrics`).
+    pub fn clock_health(&self) -> (u64, u64) {
+        (
+            self.inner.ticks.load(Ordering::Relaxed),
+            self.inner.late_ticks.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Releases every session and stops the clock thread.
+    pub fn shutdown(&self) {
+        let all: Vec<_> = self.inner.sessions.write().drain().map(|(_, s)| s).collect();
+        for s in all {
+            self.inner.release_session(&s);
+        }
+        self.inner.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Takes a leg out of its bridge (its jitter buffer's late count is kept).
+fn detach(s: &Session) {
+    let mut st = s.state.lock();
+    st.bridge = None;
+    if let Some(j) = st.jitter.take() {
+        st.late_jitter_base += j.late();
+    }
+}
+
+impl Inner {
+    fn emit(&self, event: MediaEvent) {
+        // The receiver may be gone during shutdown: nothing to do then.
+        let _ = self.events.send(event);
+    }
+
+    fn schedule(&self, entry: Entry) {
+        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed) as usize % SLOTS;
+        self.wheel.lock()[slot].push(entry);
+    }
+
+    fn release_session(&self, s: &Arc<Session>) {
+        s.released.store(true, Ordering::Relaxed);
+        for t in s.tasks.lock().drain(..) {
+            t.abort();
+        }
+        let bridge = s.state.lock().bridge;
+        if let Some(b) = bridge {
+            let cell = self.bridges.lock().get(&b).cloned();
+            if let Some(cell) = cell {
+                let is_supervisor = cell.bridge.lock().supervisor.as_ref().is_some_and(|(x, _)| x.id == s.id);
+                if is_supervisor {
+                    let old = cell.bridge.lock().supervisor.take();
+                    if let Some((x, _)) = old {
+                        detach(&x);
+                    }
+                } else {
+                    self.end_bridge(b);
+                }
+            }
+        }
+        let player = s.state.lock().player.take();
+        if let Some((playback, _)) = player {
+            self.emit(MediaEvent::PlaybackFinished {
+                session: s.id,
+                playback,
+                reason: PlaybackEnd::Stopped,
+            });
+        }
+        self.ports.lock().give_back(s.port);
+    }
+
+    fn end_bridge(&self, id: BridgeId) -> bool {
+        let Some(cell) = self.bridges.lock().remove(&id) else {
+            return false;
+        };
+        cell.ended.store(true, Ordering::Relaxed);
+        let b = cell.bridge.lock();
+        detach(&b.caller);
+        detach(&b.agent);
+        if let Some((s, _)) = &b.supervisor {
+            detach(s);
+        }
+        drop(b);
+        self.emit(MediaEvent::BridgeEnded { bridge: id });
+        true
+    }
+
+    fn on_digit(&self, s: &Session, st: &mut SessionState, digit: char, duration_ms: u32, source: DtmfSource) {
+        tracing::debug!(session = s.id.0, %digit, duration_ms, ?source, "DTMF digit");
+        self.emit(MediaEvent::Dtmf {
+            session: s.id,
+            digit,
+            duration_ms,
+            source,
+        });
+        if st.player.as_ref().is_some_and(|(_, c)| c.barge_in())
+            && let Some((playback, _)) = st.player.take()
+        {
+            self.emit(MediaEvent::PlaybackFinished {
+                session: s.id,
+                playback,
+                reason: PlaybackEnd::Interrupted(digit),
+            });
+        }
+    }
+
+    fn process_tick(&self, tick: u64) {
+        let slot = (tick % SLOTS as u64) as usize;
+        let entries = std::mem::take(&mut self.wheel.lock()[slot]);
+        let mut keep = Vec::with_capacity(entries.len());
+        for e in entries {
+            let alive = match &e {
+                Entry::Session(s) => self.visit_session(s, tick),
+                Entry::Bridge(b) => self.visit_bridge(b, tick),
+            };
+            if alive {
+                keep.push(e);
+            }
+        }
+        self.wheel.lock()[slot].extend(keep);
+    }
+
+    /// One 20 ms visit of a session: DTMF or player audio, then once a
+    /// second the no-media check and, every `rtcp_interval_secs`, RTCP.
+    fn visit_session(&self, s: &Session, tick: u64) -> bool {
+        if s.released.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut guard = s.state.lock();
+        let st = &mut *guard;
+        st.visits += 1;
+        let Some(remote) = st.remote else {
+            return true;
+        };
+        let Some(dest) = st.destination() else {
+            return true;
+        };
+        if st.dtmf_active.is_none()
+            && let Some(pt) = remote.dtmf_payload_type
+            && let Some((digit, ms)) = st.dtmf_queue.pop_front()
+            && let Some(sender) = DtmfSender::new(digit, ms)
+        {
+            st.dtmf_active = Some(ActiveDtmf {
+                sender,
+                timestamp: st.out.timestamp_at(tick),
+            });
+            let _ = pt;
+        }
+        if let Some(active) = st.dtmf_active.as_mut() {
+            match (active.sender.next_packet(), remote.dtmf_payload_type) {
+                (Some(p), Some(pt)) => {
+                    let ts = active.timestamp;
+                    st.out.send(&s.rtp, dest, pt, p.marker, ts, &p.payload, &mut st.scratch, tick);
+                }
+                _ => st.dtmf_active = None,
+            }
+        } else if let Some((playback, cursor)) = st.player.as_mut() {
+            match cursor.next_frame() {
+                Some(frame) => {
+                    st.pcm.clear();
+                    remote.codec.encode(&frame, &mut st.pcm);
+                    let marker = st.out.starts_talkspurt(tick);
+                    let ts = st.out.timestamp_at(tick);
+                    st.out.send(&s.rtp, dest, remote.payload_type, marker, ts, &st.pcm, &mut st.scratch, tick);
+                }
+                None => {
+                    let playback = *playback;
+                    st.player = None;
+                    self.emit(MediaEvent::PlaybackFinished {
+                        session: s.id,
+                        playback,
+                        reason: PlaybackEnd::Completed,
+                    });
+                }
+            }
+        }
+        if st.visits.is_multiple_of(VISITS_PER_SECOND) {
+            let silent = st.last_rx.elapsed();
+            if !st.no_media_reported && silent >= Duration::from_secs(self.config.no_media_timeout_secs as u64) {
+                st.no_media_reported = true;
+                self.emit(MediaEvent::NoMedia { session: s.id });
+            }
+            if st.visits.is_multiple_of(VISITS_PER_SECOND * self.config.rtcp_interval_secs as u64) {
+                send_rtcp(s, st, dest, tick);
+            }
+        }
+        true
+    }
+
+    /// One 20 ms visit of a bridge: one frame out of each leg's jitter
+    /// buffer, then each leg gets the mix of what it should hear.
+    fn visit_bridge(&self, cell: &BridgeCell, tick: u64) -> bool {
+        if cell.ended.load(Ordering::Relaxed) {
+            return false;
+        }
+        let b = cell.bridge.lock();
+        let pop = |s: &Session| s.state.lock().jitter.as_mut().and_then(|j| j.pop());
+        let caller = pop(&b.caller);
+        let agent = pop(&b.agent);
+        let (sup, mode) = match &b.supervisor {
+            Some((s, m)) => (pop(s), Some(*m)),
+            None => (None, None),
+        };
+        let hears_sup_caller = mode == Some(MonitorMode::Barge);
+        let hears_sup_agent = matches!(mode, Some(MonitorMode::Barge | MonitorMode::Whisper));
+        send_mix(&b.caller, &[agent.as_deref(), sup.as_deref().filter(|_| hears_sup_caller)], tick);
+        send_mix(&b.agent, &[caller.as_deref(), sup.as_deref().filter(|_| hears_sup_agent)], tick);
+        if let Some((s, _)) = &b.supervisor {
+            send_mix(s, &[caller.as_deref(), agent.as_deref()], tick);
+        }
+        let _ = b.id;
+        true
+    }
+}
+
+/// Sends to `to` the sum of the frames it hears (saturating), unless it
+/// hears nothing (silence suppression: the next audio starts a talkspurt)
+/// or is busy playing a prompt or sending DTMF.
+fn send_mix(to: &Session, sources: &[Option<&[i16]>], tick: u64) {
+    let present: Vec<&[i16]> = sources.iter().flatten().copied().collect();
+    if present.is_empty() {
+        return;
+    }
+    let mut mix = [0i32; SAMPLES_PER_FRAME];
+    for frame in &present {
+        for (m, s) in mix.iter_mut().zip(frame.iter()) {
+            *m += *s as i32;
+        }
+    }
+    let pcm: Vec<i16> = mix.iter().map(|v| (*v).clamp(i16::MIN as i32, i16::MAX as i32) as i16).collect();
+    let mut guard = to.state.lock();
+    let st = &mut *guard;
+    if st.player.is_some() || st.dtmf_active.is_some() {
+        return;
+    }
+    let (Some(remote), Some(dest)) = (st.remote, st.destination()) else {
+        return;
+    };
+    st.pcm.clear();
+    remote.codec.encode(&pcm, &mut st.pcm);
+    let marker = st.out.starts_talkspurt(tick);
+    let ts = st.out.timestamp_at(tick);
+    st.out.send(&to.rtp, dest, remote.payload_type, marker, ts, &st.pcm, &mut st.scratch, tick);
+}
+
+/// NTP timestamp (RFC 3550 §4) of now.
+fn ntp_now() -> u64 {
+    let since_unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since_unix.as_secs() + 2_208_988_800;
+    let frac = ((since_unix.subsec_nanos() as u64) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64) {
+    let dest = st.rtcp_remote.unwrap_or_else(|| SocketAddr::new(rtp_dest.ip(), rtp_dest.port().wrapping_add(1)));
+    let mut blocks = Vec::new();
+    if let Some(src) = st.rx_ssrc {
+        let (lsr, dlsr) = match st.last_sr {
+            Some((mid, at)) => (mid, (at.elapsed().as_secs_f64() * 65536.0) as u32),
+            None => (0, 0),
+        };
+        blocks.push(st.rx.report_block(src, lsr, dlsr));
+    }
+    let sender = (st.out.packets > 0).then(|| SenderInfo {
+        ntp_timestamp: ntp_now(),
+        rtp_timestamp: st.out.timestamp_at(tick),
+        packet_count: st.out.packets as u32,
+        octet_count: st.out.bytes as u32,
+    });
+    let report = RtcpReport {
+        ssrc: st.out.ssrc,
+        sender,
+        blocks,
+    };
+    report.write(&mut st.scratch);
+    if let Err(e) = s.rtcp.try_send_to(&st.scratch, dest) {
+        tracing::debug!(error = %e, "RTCP send failed");
+    }
+}
+
+fn clock_thread(inner: Weak<Inner>) {
+    let Some(epoch) = inner.upgrade().map(|i| i.epoch) else {
+        return;
+    };
+    let mut tick: u64 = 0;
+    loop {
+        tick += 1;
+        let deadline = epoch + Duration::from_millis(tick);
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if inner.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        inner.ticks.fetch_add(1, Ordering::Relaxed);
+        if Instant::now().saturating_duration_since(deadline) > Duration::from_millis(5) {
+            inner.late_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        inner.process_tick(tick);
+    }
+}
+
+async fn rtp_receive_loop(inner: Weak<Inner>, session: Weak<Session>, socket: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+            // ICMP port unreachable and the like: keep listening.
+            tokio::task::yield_now().await;
+            continue;
+        };
+        let (Some(inner), Some(session)) = (inner.upgrade(), session.upgrade()) else {
+            return;
+        };
+        inner.on_rtp(&session, &buf[..n], from);
+    }
+}
+
+async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 1500];
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+            tokio::task::yield_now().await;
+            continue;
+        };
+        let Some(session) = session.upgrade() else {
+            return;
+        };
+        let Ok(report) = RtcpReport::parse(&buf[..n]) else {
+            continue;
+        };
+        let mut st = session.state.lock();
+        st.rtcp_remote = Some(from);
+        if report.sender.is_some() {
+            let mid = report.sender.map_or(0, |s| (s.ntp_timestamp >> 16) as u32);
+            st.last_sr = Some((mid, Instant::now()));
+        }
+        let ours = st.out.ssrc;
+        if let Some(b) = report.blocks.iter().find(|b| b.ssrc == ours) {
+            st.remote_report = Some(*b);
+        }
+    }
+}
+
+impl Inner {
+    fn on_rtp(&self, s: &Session, datagram: &[u8], from: SocketAddr) {
+        let Ok(packet) = RtpPacket::parse(datagram) else {
+            return;
+        };
+        let mut guard = s.state.lock();
+        let st = &mut *guard;
+        let Some(remote) = st.remote else {
+            return;
+        };
+        match st.latched {
+            None => {
+                st.latched = Some(from);
+                tracing::debug!(session = s.id.0, %from, "RTP source latched");
+                self.emit(MediaEvent::RemoteLatched {
+                    session: s.id,
+                    addr: from,
+                });
+            }
+            Some(a) if a != from => {
+                st.foreign_packets += 1;
+                return;
+            }
+            Some(_) => {}
+        }
+        st.last_rx = Instant::now();
+        st.no_media_reported = false;
+        if st.rx_ssrc != Some(packet.ssrc) {
+            st.rx_ssrc = Some(packet.ssrc);
+            st.rx = ReceptionStats::new();
+        }
+        let arrival = (self.epoch.elapsed().as_micros() as u64 * 8 / 1000) as u32;
+        let verdict = st.rx.on_packet(packet.sequence, packet.timestamp, arrival);
+        st.packets_received += 1;
+        st.bytes_received += packet.payload.len() as u64;
+        if Some(packet.payload_type) == remote.dtmf_payload_type {
+            for d in st.dtmf_rx.on_packet(packet.timestamp, packet.payload) {
+                self.on_digit(s, st, d.digit, d.duration_ms, DtmfSource::Rfc4733);
+            }
+            return;
+        }
+        let codec = if packet.payload_type == remote.payload_type {
+            remote.codec
+        } else if packet.payload_type == 0 {
+            Codec::Pcmu
+        } else if packet.payload_type == 8 {
+            Codec::Pcma
+        } else {
+            return;
+        };
+        if verdict == SequenceVerdict::Late && st.jitter.is_none() {
+            return;
+        }
+        if let Some(j) = st.jitter.as_mut() {
+            let mut frame = Vec::with_capacity(packet.payload.len());
+            codec.decode(packet.payload, &mut frame);
+            j.push(packet.sequence, frame);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for s in self.sessions.get_mut().values() {
+            for t in s.tasks.lock().drain(..) {
+                t.abort();
+            }
+        }
+    }
+}

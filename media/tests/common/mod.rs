@@ -1,0 +1,152 @@
+//! Helpers shared by the engine tests: a plain-UDP RTP peer.
+#![allow(dead_code)]
+
+use guichet_media::rtp::RtpPacket;
+use guichet_media::{Codec, MediaConfig, MediaEngine, MediaEvent, MediaHandle, RemoteMedia, SessionId};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Engine on 127.0.0.1 with a port range of its own (tests run in
+/// parallel: each test picks a distinct range).
+pub fn engine(port_min: u16, port_max: u16) -> (MediaHandle, UnboundedReceiver<MediaEvent>) {
+    MediaEngine::start(MediaConfig {
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        port_min,
+        port_max,
+        rtcp_interval_secs: 1,
+        no_media_timeout_secs: 1,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// A received RTP packet with its arrival time.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub marker: bool,
+    pub payload_type: u8,
+    pub sequence: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+    pub payload: Vec<u8>,
+}
+
+/// A plain blocking UDP socket playing the remote phone.
+pub struct Peer {
+    pub socket: UdpSocket,
+    seq: u16,
+    ts: u32,
+}
+
+impl Peer {
+    pub fn new() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        Peer { socket, seq: 1000, ts: 5000 }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    /// Tells the engine this peer is the remote of `session`.
+    pub fn attach(&self, media: &MediaHandle, session: SessionId, codec: Codec, dtmf: Option<u8>) {
+        media
+            .set_remote(
+                session,
+                RemoteMedia {
+                    addr: self.addr(),
+                    codec,
+                    payload_type: codec.static_payload_type(),
+                    dtmf_payload_type: dtmf,
+                },
+            )
+            .unwrap();
+    }
+
+    /// Sends one frame of audio to `to`.
+    pub fn send_audio(&mut self, to: SocketAddr, codec: Codec, pcm: &[i16]) {
+        let mut payload = Vec::new();
+        codec.encode(pcm, &mut payload);
+        self.send_raw(to, codec.static_payload_type(), false, &payload);
+        self.ts = self.ts.wrapping_add(pcm.len() as u32);
+    }
+
+    pub fn send_raw(&mut self, to: SocketAddr, pt: u8, marker: bool, payload: &[u8]) {
+        let mut buf = Vec::new();
+        RtpPacket {
+            marker,
+            payload_type: pt,
+            sequence: self.seq,
+            timestamp: self.ts,
+            ssrc: 0xCAFE,
+            payload,
+        }
+        .write(&mut buf);
+        self.seq = self.seq.wrapping_add(1);
+        self.socket.send_to(&buf, to).unwrap();
+    }
+
+    /// Skips sequence numbers (simulated loss).
+    pub fn skip(&mut self, n: u16) {
+        self.seq = self.seq.wrapping_add(n);
+        self.ts = self.ts.wrapping_add(160 * n as u32);
+    }
+
+    /// Receives RTP packets until `idle` passes without one or `limit`.
+    pub fn receive(&self, idle: Duration, limit: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        let mut last = Instant::now();
+        let mut buf = [0u8; 2048];
+        while start.elapsed() < limit && last.elapsed() < idle {
+            if let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+                let at = Instant::now();
+                last = at;
+                if let Ok(p) = RtpPacket::parse(&buf[..n]) {
+                    out.push(Received {
+                        at,
+                        marker: p.marker,
+                        payload_type: p.payload_type,
+                        sequence: p.sequence,
+                        timestamp: p.timestamp,
+                        ssrc: p.ssrc,
+                        payload: p.payload.to_vec(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Waits for an event matching `pred`, up to `limit`.
+pub async fn wait_event(
+    events: &mut UnboundedReceiver<MediaEvent>,
+    limit: Duration,
+    pred: impl Fn(&MediaEvent) -> bool,
+) -> Option<MediaEvent> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) if pred(&e) => return Some(e),
+            Ok(Some(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// True when sox is usable; with `CI=true` a missing sox fails the test.
+pub fn have_sox() -> bool {
+    let ok = std::process::Command::new("sox")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "sox is required when CI=true");
+        eprintln!("NOTICE: sox not found, skipping");
+    }
+    ok
+}
