@@ -13,22 +13,25 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
+
 /// Longest text accepted, in characters (a typed message, not a book).
 pub const MAX_TEXT_CHARS: usize = 2_000;
 
-/// Settings of the synthesis.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Settings of the synthesis (the `[tts]` section of the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TtsOptions {
-    /// espeak-ng executable.
+    /// espeak-ng executable (`espeak-ng`, looked up on the PATH, by default).
     pub espeak: PathBuf,
-    /// sox executable.
+    /// sox executable (`sox` by default).
     pub sox: PathBuf,
-    /// espeak-ng voice (`fr` by default).
+    /// espeak-ng voice (`fr` by default; `fr-be`, `fr-ch` also ship with espeak-ng).
     pub voice: String,
-    /// Speaking rate in words per minute (150 by default).
+    /// Speaking rate in words per minute (150 by default, from 80 to 450).
     pub words_per_minute: u32,
-    /// Time limit of each subprocess (10 s by default).
-    pub timeout: Duration,
+    /// Time limit of each subprocess, in milliseconds (10000 by default).
+    pub timeout_ms: u64,
 }
 
 impl Default for TtsOptions {
@@ -38,8 +41,54 @@ impl Default for TtsOptions {
             sox: PathBuf::from("sox"),
             voice: "fr".to_owned(),
             words_per_minute: 150,
-            timeout: Duration::from_secs(10),
+            timeout_ms: 10_000,
         }
+    }
+}
+
+/// A [`TtsOptions`] field is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+#[error("tts setting `{field}`: {reason}")]
+pub struct TtsConfigError {
+    /// The field name.
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl TtsOptions {
+    /// Checks the settings; the error names the offending field.
+    pub fn validate(&self) -> Result<(), TtsConfigError> {
+        let voice_ok = !self.voice.is_empty()
+            && !self.voice.starts_with('-')
+            && self
+                .voice
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '/'));
+        if !voice_ok {
+            return Err(TtsConfigError {
+                field: "voice",
+                reason: "must be an espeak-ng voice name such as `fr`",
+            });
+        }
+        if !(80..=450).contains(&self.words_per_minute) {
+            return Err(TtsConfigError {
+                field: "words_per_minute",
+                reason: "must be between 80 and 450",
+            });
+        }
+        if self.timeout_ms == 0 {
+            return Err(TtsConfigError {
+                field: "timeout_ms",
+                reason: "must be greater than zero",
+            });
+        }
+        Ok(())
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
     }
 }
 
@@ -84,6 +133,9 @@ pub enum TtsError {
         /// What it said.
         stderr: String,
     },
+    /// The settings are wrong.
+    #[error(transparent)]
+    Config(#[from] TtsConfigError),
     /// File handling failed.
     #[error("file error on {path}: {source}")]
     Io {
@@ -112,7 +164,10 @@ impl TtsError {
                 "La synthèse vocale a pris trop de temps. Le message précédent reste actif."
                     .to_owned()
             }
-            TtsError::Failed { .. } | TtsError::Io { .. } | TtsError::BadOutput(_) => {
+            TtsError::Config(_)
+            | TtsError::Failed { .. }
+            | TtsError::Io { .. }
+            | TtsError::BadOutput(_) => {
                 "La synthèse vocale a échoué. Le message précédent reste actif.".to_owned()
             }
         }
@@ -239,6 +294,7 @@ pub const SOX_EFFECTS: [&str; 15] = [
 /// written next to `output` then renamed into place, so a reader never sees half a file and
 /// a failure leaves any previous file untouched.
 pub fn synthesize(text: &str, output: &Path, options: &TtsOptions) -> Result<(), TtsError> {
+    options.validate()?;
     let text = clean_text(text)?;
     let started = Instant::now();
     let dir = output.parent().unwrap_or(Path::new("."));
@@ -266,15 +322,16 @@ pub fn synthesize(text: &str, output: &Path, options: &TtsOptions) -> Result<(),
             .arg("-w")
             .arg(&raw)
             .arg("--stdin");
-        run(espeak, &espeak_tool, Some(&text), options.timeout)?;
+        run(espeak, &espeak_tool, Some(&text), options.timeout())?;
 
         let sox_tool = tool_name(&options.sox);
         let mut sox = Command::new(&options.sox);
-        sox.arg(&raw)
+        sox.arg("-R")
+            .arg(&raw)
             .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
             .arg(&converted)
             .args(SOX_EFFECTS);
-        run(sox, &sox_tool, None, options.timeout)?;
+        run(sox, &sox_tool, None, options.timeout())?;
 
         check_wav(&converted)?;
         std::fs::rename(&converted, output).map_err(|source| TtsError::Io {

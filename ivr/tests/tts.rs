@@ -108,7 +108,7 @@ fn failures_say_why_and_leave_the_previous_audio_in_place() {
     std::fs::set_permissions(&slow, perms).unwrap();
     let hanging = TtsOptions {
         espeak: slow,
-        timeout: Duration::from_millis(300),
+        timeout_ms: 300,
         ..TtsOptions::default()
     };
     let started = Instant::now();
@@ -139,4 +139,47 @@ fn failures_say_why_and_leave_the_previous_audio_in_place() {
         synthesize(&long, &out, &TtsOptions::default()),
         Err(TtsError::TextTooLong { .. })
     ));
+}
+
+#[test]
+fn synthesis_matches_the_shipped_prompts_made_by_generate_sh() {
+    if !tools_present() {
+        return;
+    }
+    // Same voice and processing as sounds/fr/generate.sh: synthesising a catalogue text gives
+    // back the committed file byte for byte (which also shows the WAVs match their texts).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let catalogue =
+        guichet_ivr::PromptCatalogue::load(&root.join("sounds/fr/prompts.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for id in ["au_revoir", "saisie_invalide", "rang_21", "nombre_81f"] {
+        let out = dir.path().join(format!("{id}.wav"));
+        synthesize(catalogue.text(id).unwrap(), &out, &TtsOptions::default()).unwrap();
+        assert!(
+            std::fs::read(&out).unwrap()
+                == std::fs::read(root.join(format!("sounds/fr/{id}.wav"))).unwrap(),
+            "{id}.wav differs from a fresh synthesis of its text: run sounds/fr/generate.sh {id}"
+        );
+    }
+}
+
+#[test]
+fn settings_are_read_from_the_config_and_validated_by_field() {
+    let options: TtsOptions = toml::from_str("voice = \"fr-be\"\nwords_per_minute = 170").unwrap();
+    assert_eq!(options.voice, "fr-be");
+    assert_eq!(options.timeout_ms, 10_000);
+    assert!(options.validate().is_ok());
+    assert!(toml::from_str::<TtsOptions>("vitesse = 3").is_err());
+    let bad = TtsOptions {
+        voice: "--help".into(),
+        ..TtsOptions::default()
+    };
+    assert_eq!(bad.validate().unwrap_err().field, "voice");
+    let err = synthesize("Bonjour", Path::new("/nonexistent/x.wav"), &bad).unwrap_err();
+    assert!(matches!(err, TtsError::Config(_)), "{err:?}");
+    let slow = TtsOptions {
+        words_per_minute: 20,
+        ..TtsOptions::default()
+    };
+    assert_eq!(slow.validate().unwrap_err().field, "words_per_minute");
 }

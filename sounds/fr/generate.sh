@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generates Guichet's French prompts from prompts.toml with espeak-ng's French voice and sox:
 # 8 kHz, mono, 16-bit PCM WAV, resampled with sox's high-quality rate, leading and trailing
-# silence trimmed, normalised to -1 dBFS (no clipping). Same settings as ivr/src/tts.rs.
+# silence trimmed, normalised to -1 dBFS (no clipping), repeatable output. Same settings as
+# ivr/src/tts.rs.
 #
 # Usage: sounds/fr/generate.sh [ID...]   (no ID: every prompt of the catalogue)
 #
@@ -39,7 +40,8 @@ while IFS= read -r line || [[ -n "$line" ]]; do
     text="${BASH_REMATCH[2]}"
     if [[ $# -gt 0 && -z "${wanted[$id]:-}" ]]; then continue; fi
     printf '%s' "$text" | espeak-ng -v "$voice" -s "$speed" -w "$tmp/raw.wav" --stdin
-    sox "$tmp/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$tmp/out.wav" \
+    # -R: repeatable dither, so regenerating an unchanged prompt gives the same file.
+    sox -R "$tmp/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$tmp/out.wav" \
         rate -h 8000 \
         silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse \
         norm -1
