@@ -261,6 +261,16 @@ pub enum FlowError {
         /// The loop, node by node, back to `node`.
         cycle: Vec<String>,
     },
+    /// A flow-level setting is wrong.
+    #[error("flow `{flow}`: `{field}` {reason}")]
+    InvalidSetting {
+        /// Flow name.
+        flow: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong, in English.
+        reason: &'static str,
+    },
     /// A node's settings are wrong (empty list, zero timeout, bad key...).
     #[error("flow `{flow}`, node `{node}`: {reason}")]
     InvalidNode {
@@ -346,10 +356,10 @@ impl FlowSpec {
             });
         }
         if self.playback_guard_ms == 0 {
-            return Err(FlowError::InvalidNode {
+            return Err(FlowError::InvalidSetting {
                 flow,
-                node: self.start.clone(),
-                reason: "playback_guard_ms must be greater than zero".into(),
+                field: "playback_guard_ms",
+                reason: "must be greater than zero",
             });
         }
         for (name, node) in &self.nodes {

@@ -341,3 +341,21 @@ kind = "hang_up"
         assert_eq!(compile(toml).unwrap_err().to_string(), expected);
     }
 }
+
+#[test]
+fn a_zero_playback_guard_is_refused_by_field() {
+    let err = compile(
+        r#"
+name = "f"
+start = "fin"
+playback_guard_ms = 0
+[nodes.fin]
+kind = "hang_up"
+"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flow `f`: `playback_guard_ms` must be greater than zero"
+    );
+}
