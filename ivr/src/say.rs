@@ -186,7 +186,19 @@ pub fn say_estimated_wait(wait_secs: u64) -> Vec<String> {
     ids
 }
 
-/// Every fragment the two functions above may return, with its French text: what
+/// The whole queue announcement, matching the ACD's `Announce { position, expected_wait_secs }`:
+/// the position sentence (skipped for position 0, which is no position), then the estimated
+/// wait when there is one (a negative estimate counts as zero; `None`, when no agent is
+/// staffed, says nothing about the wait rather than a number that means nothing).
+pub fn queue_announcement(position: u32, expected_wait_secs: Option<i64>) -> Vec<String> {
+    let mut ids = say_queue_position(position).unwrap_or_default();
+    if let Some(wait) = expected_wait_secs {
+        ids.extend(say_estimated_wait(u64::try_from(wait).unwrap_or(0)));
+    }
+    ids
+}
+
+/// Every fragment the functions above may return, with its French text: what
 /// `sounds/fr/prompts.toml` must hold for number saying.
 pub fn number_fragments() -> Vec<(String, String)> {
     let mut out = Vec::new();

@@ -5,7 +5,8 @@ mod common;
 
 use common::catalogue;
 use guichet_ivr::say::{
-    Gender, cardinal_words, number_fragments, ordinal_words, say_estimated_wait, say_queue_position,
+    Gender, cardinal_words, number_fragments, ordinal_words, queue_announcement,
+    say_estimated_wait, say_queue_position,
 };
 
 /// Reads French number words back into a value (independent of the code under test):
@@ -271,4 +272,21 @@ fn the_catalogue_holds_every_number_fragment_with_its_words() {
     for (id, text) in fragments {
         assert_eq!(catalogue.text(&id), Some(text.as_str()), "{id}");
     }
+}
+
+#[test]
+fn queue_announcement_as_the_acd_asks_for_it() {
+    assert_eq!(
+        spoken(&queue_announcement(3, Some(240))),
+        "Vous êtes le troisième appel en attente. Le temps d'attente estimé est d'environ quatre minutes."
+    );
+    assert_eq!(
+        spoken(&queue_announcement(1, None)),
+        "Vous êtes le premier appel en attente."
+    );
+    assert_eq!(
+        spoken(&queue_announcement(2, Some(-5))),
+        "Vous êtes le deuxième appel en attente. Le temps d'attente estimé est de moins d'une minute."
+    );
+    assert!(queue_announcement(0, None).is_empty());
 }
