@@ -284,6 +284,13 @@ pub struct Indicators {
     pub talk: MeanDuration,
     /// Longest wait among presented calls, in milliseconds.
     pub longest_wait_ms: i64,
+    /// Not presented, shown apart: refused at the queue's door (queue full)
+    /// or by the line.
+    pub rejected: u64,
+    /// Not presented: the line was closed.
+    pub closed: u64,
+    /// Not presented: the caller hung up in the IVR.
+    pub abandoned_in_ivr: u64,
 }
 
 impl Indicators {
@@ -302,6 +309,12 @@ impl Indicators {
     }
 
     fn add(&mut self, f: &CallFacts, params: &StatsParams) {
+        match f.outcome {
+            Outcome::Rejected => self.rejected += 1,
+            Outcome::Closed => self.closed += 1,
+            Outcome::AbandonedInIvr => self.abandoned_in_ivr += 1,
+            _ => {}
+        }
         if !f.outcome.is_presented() {
             return;
         }
@@ -599,8 +612,10 @@ mod tests {
         );
         assert_eq!(b.service_level, Ratio::new(1, 1));
         // Records of calls that never reached a queue are grouped under ""
-        // but count nothing.
+        // and only counted apart.
         assert_eq!(q[""].presented, 0);
+        assert_eq!((q[""].closed, q[""].abandoned_in_ivr, q[""].rejected), (1, 1, 0));
+        assert_eq!(s.closed, 0);
     }
 
     #[test]
