@@ -62,8 +62,15 @@ impl MediaConfig {
         if self.port_max <= self.port_min {
             return err("port_max", "must be greater than port_min");
         }
-        if (self.port_min..=self.port_max).filter(|p| p % 2 == 0 && *p < self.port_max).count() == 0 {
-            return err("port_max", "the range holds no even RTP port with its odd RTCP port");
+        if (self.port_min..=self.port_max)
+            .filter(|p| p % 2 == 0 && *p < self.port_max)
+            .count()
+            == 0
+        {
+            return err(
+                "port_max",
+                "the range holds no even RTP port with its odd RTCP port",
+            );
         }
         if self.jitter_buffer_ms > 1000 {
             return err("jitter_buffer_ms", "must be at most 1000");
@@ -99,6 +106,11 @@ mod tests {
             rtcp_interval_secs: 0,
             ..Default::default()
         };
-        assert!(c.validate().unwrap_err().to_string().starts_with("media.rtcp_interval_secs"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("media.rtcp_interval_secs")
+        );
     }
 }

@@ -57,7 +57,12 @@ impl TelephoneEvent {
     /// The 4-byte payload.
     pub fn to_bytes(self) -> [u8; 4] {
         let d = self.duration.to_be_bytes();
-        [self.event, ((self.end as u8) << 7) | (self.volume & 0x3F), d[0], d[1]]
+        [
+            self.event,
+            ((self.end as u8) << 7) | (self.volume & 0x3F),
+            d[0],
+            d[1],
+        ]
     }
 }
 
@@ -255,8 +260,20 @@ mod tests {
         assert!(rx.on_packet(100, &start(1, 160)).is_empty());
         assert!(rx.on_packet(100, &start(1, 320)).is_empty());
         let got = rx.on_packet(900, &start(2, 160));
-        assert_eq!(got, vec![ReceivedDigit { digit: '1', duration_ms: 40 }]);
-        assert_eq!(rx.flush(), Some(ReceivedDigit { digit: '2', duration_ms: 20 }));
+        assert_eq!(
+            got,
+            vec![ReceivedDigit {
+                digit: '1',
+                duration_ms: 40
+            }]
+        );
+        assert_eq!(
+            rx.flush(),
+            Some(ReceivedDigit {
+                digit: '2',
+                duration_ms: 20
+            })
+        );
         assert_eq!(rx.flush(), None);
         assert!(rx.on_packet(1, &[1, 2]).is_empty());
     }

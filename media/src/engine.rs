@@ -14,7 +14,7 @@ use crate::g711::{Codec, SAMPLES_PER_FRAME};
 use crate::jitter::JitterBuffer;
 use crate::player::{Playlist, PlaylistCursor};
 use crate::ports::PortAllocator;
-use crate::rtp::{ReportBlock, RtcpReport, RtpPacket, SenderInfo, SequenceVerdict, ReceptionStats};
+use crate::rtp::{ReceptionStats, ReportBlock, RtcpReport, RtpPacket, SenderInfo, SequenceVerdict};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
@@ -486,8 +486,14 @@ impl MediaHandle {
             }),
         });
         let weak_inner = Arc::downgrade(inner);
-        let t1 = inner.runtime.spawn(rtp_receive_loop(weak_inner.clone(), Arc::downgrade(&session), rtp));
-        let t2 = inner.runtime.spawn(rtcp_receive_loop(Arc::downgrade(&session), rtcp));
+        let t1 = inner.runtime.spawn(rtp_receive_loop(
+            weak_inner.clone(),
+            Arc::downgrade(&session),
+            rtp,
+        ));
+        let t2 = inner
+            .runtime
+            .spawn(rtcp_receive_loop(Arc::downgrade(&session), rtcp));
         session.tasks.lock().extend([t1, t2]);
         inner.sessions.write().insert(id, session.clone());
         inner.schedule(Entry::Session(session.clone()));
@@ -520,7 +526,11 @@ impl MediaHandle {
     pub fn play(&self, id: SessionId, playlist: Playlist) -> Result<PlaybackId, MediaError> {
         let s = self.session(id)?;
         let playback = PlaybackId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let old = s.state.lock().player.replace((playback, PlaylistCursor::new(playlist)));
+        let old = s
+            .state
+            .lock()
+            .player
+            .replace((playback, PlaylistCursor::new(playlist)));
         if let Some((old, _)) = old {
             self.inner.emit(MediaEvent::PlaybackFinished {
                 session: id,
@@ -547,7 +557,12 @@ impl MediaHandle {
 
     /// Queues DTMF digits to send as RFC 4733 events on the negotiated
     /// payload type, each lasting `duration_ms`.
-    pub fn send_dtmf(&self, id: SessionId, digits: &str, duration_ms: u32) -> Result<(), MediaError> {
+    pub fn send_dtmf(
+        &self,
+        id: SessionId,
+        digits: &str,
+        duration_ms: u32,
+    ) -> Result<(), MediaError> {
         let s = self.session(id)?;
         let mut st = s.state.lock();
         if st.remote.and_then(|r| r.dtmf_payload_type).is_none() {
@@ -556,19 +571,26 @@ impl MediaHandle {
         if let Some(bad) = digits.chars().find(|c| digit_to_event(*c).is_none()) {
             return Err(MediaError::InvalidDigit(bad));
         }
-        st.dtmf_queue.extend(digits.chars().map(|c| (c, duration_ms)));
+        st.dtmf_queue
+            .extend(digits.chars().map(|c| (c, duration_ms)));
         Ok(())
     }
 
     /// Merges a digit received by SIP INFO into the session's digit stream
     /// (same event, same barge-in behaviour as RFC 4733 digits).
-    pub fn inject_digit(&self, id: SessionId, digit: char, duration_ms: u32) -> Result<(), MediaError> {
+    pub fn inject_digit(
+        &self,
+        id: SessionId,
+        digit: char,
+        duration_ms: u32,
+    ) -> Result<(), MediaError> {
         if digit_to_event(digit).is_none() {
             return Err(MediaError::InvalidDigit(digit));
         }
         let s = self.session(id)?;
         let mut st = s.state.lock();
-        self.inner.on_digit(&s, &mut st, digit, duration_ms, DtmfSource::SipInfo);
+        self.inner
+            .on_digit(&s, &mut st, digit, duration_ms, DtmfSource::SipInfo);
         Ok(())
     }
 
@@ -578,7 +600,9 @@ impl MediaHandle {
         let c = self.session(caller)?;
         let a = self.session(agent)?;
         let id = BridgeId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let depth = (self.inner.config.jitter_buffer_ms as usize).div_ceil(PTIME_MS as usize).max(1);
+        let depth = (self.inner.config.jitter_buffer_ms as usize)
+            .div_ceil(PTIME_MS as usize)
+            .max(1);
         for s in [&c, &a] {
             if s.state.lock().bridge.is_some() {
                 return Err(MediaError::AlreadyBridged(s.id));
@@ -605,11 +629,25 @@ impl MediaHandle {
 
     /// Adds a supervisor leg to a bridge, or changes its mode; calling it
     /// again with another mode switches mid-call.
-    pub fn monitor(&self, bridge: BridgeId, supervisor: SessionId, mode: MonitorMode) -> Result<(), MediaError> {
-        let cell = self.inner.bridges.lock().get(&bridge).cloned().ok_or(MediaError::UnknownBridge(bridge))?;
+    pub fn monitor(
+        &self,
+        bridge: BridgeId,
+        supervisor: SessionId,
+        mode: MonitorMode,
+    ) -> Result<(), MediaError> {
+        let cell = self
+            .inner
+            .bridges
+            .lock()
+            .get(&bridge)
+            .cloned()
+            .ok_or(MediaError::UnknownBridge(bridge))?;
         let sup = self.session(supervisor)?;
         let mut b = cell.bridge.lock();
-        if b.supervisor.as_ref().is_some_and(|(s, _)| s.id == supervisor) {
+        if b.supervisor
+            .as_ref()
+            .is_some_and(|(s, _)| s.id == supervisor)
+        {
             if let Some((_, m)) = b.supervisor.as_mut() {
                 *m = mode;
             }
@@ -620,7 +658,9 @@ impl MediaHandle {
             if st.bridge.is_some() {
                 return Err(MediaError::AlreadyBridged(supervisor));
             }
-            let depth = (self.inner.config.jitter_buffer_ms as usize).div_ceil(PTIME_MS as usize).max(1);
+            let depth = (self.inner.config.jitter_buffer_ms as usize)
+                .div_ceil(PTIME_MS as usize)
+                .max(1);
             st.bridge = Some(bridge);
             st.jitter = Some(JitterBuffer::new(depth));
         }
@@ -632,7 +672,13 @@ impl MediaHandle {
 
     /// Removes the supervisor from a bridge (the call goes on).
     pub fn unmonitor(&self, bridge: BridgeId) -> Result<(), MediaError> {
-        let cell = self.inner.bridges.lock().get(&bridge).cloned().ok_or(MediaError::UnknownBridge(bridge))?;
+        let cell = self
+            .inner
+            .bridges
+            .lock()
+            .get(&bridge)
+            .cloned()
+            .ok_or(MediaError::UnknownBridge(bridge))?;
         let old = cell.bridge.lock().supervisor.take();
         if let Some((s, _)) = old {
             detach(&s);
@@ -652,7 +698,12 @@ impl MediaHandle {
     /// Releases a session: stops it, ends its bridge (or leaves the bridge
     /// it supervises) and returns its ports to the pool.
     pub fn release(&self, id: SessionId) -> Result<(), MediaError> {
-        let s = self.inner.sessions.write().remove(&id).ok_or(MediaError::UnknownSession(id))?;
+        let s = self
+            .inner
+            .sessions
+            .write()
+            .remove(&id)
+            .ok_or(MediaError::UnknownSession(id))?;
         self.inner.release_session(&s);
         Ok(())
     }
@@ -696,7 +747,13 @@ impl MediaHandle {
 
     /// Releases every session and stops the clock thread.
     pub fn shutdown(&self) {
-        let all: Vec<_> = self.inner.sessions.write().drain().map(|(_, s)| s).collect();
+        let all: Vec<_> = self
+            .inner
+            .sessions
+            .write()
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
         for s in all {
             self.inner.release_session(&s);
         }
@@ -733,7 +790,12 @@ impl Inner {
         if let Some(b) = bridge {
             let cell = self.bridges.lock().get(&b).cloned();
             if let Some(cell) = cell {
-                let is_supervisor = cell.bridge.lock().supervisor.as_ref().is_some_and(|(x, _)| x.id == s.id);
+                let is_supervisor = cell
+                    .bridge
+                    .lock()
+                    .supervisor
+                    .as_ref()
+                    .is_some_and(|(x, _)| x.id == s.id);
                 if is_supervisor {
                     let old = cell.bridge.lock().supervisor.take();
                     if let Some((x, _)) = old {
@@ -771,7 +833,14 @@ impl Inner {
         true
     }
 
-    fn on_digit(&self, s: &Session, st: &mut SessionState, digit: char, duration_ms: u32, source: DtmfSource) {
+    fn on_digit(
+        &self,
+        s: &Session,
+        st: &mut SessionState,
+        digit: char,
+        duration_ms: u32,
+        source: DtmfSource,
+    ) {
         tracing::debug!(session = s.id.0, %digit, duration_ms, ?source, "DTMF digit");
         self.emit(MediaEvent::Dtmf {
             session: s.id,
@@ -836,7 +905,16 @@ impl Inner {
             match (active.sender.next_packet(), remote.dtmf_payload_type) {
                 (Some(p), Some(pt)) => {
                     let ts = active.timestamp;
-                    st.out.send(&s.rtp, dest, pt, p.marker, ts, &p.payload, &mut st.scratch, tick);
+                    st.out.send(
+                        &s.rtp,
+                        dest,
+                        pt,
+                        p.marker,
+                        ts,
+                        &p.payload,
+                        &mut st.scratch,
+                        tick,
+                    );
                 }
                 _ => st.dtmf_active = None,
             }
@@ -847,7 +925,16 @@ impl Inner {
                     remote.codec.encode(&frame, &mut st.pcm);
                     let marker = st.out.starts_talkspurt(tick);
                     let ts = st.out.timestamp_at(tick);
-                    st.out.send(&s.rtp, dest, remote.payload_type, marker, ts, &st.pcm, &mut st.scratch, tick);
+                    st.out.send(
+                        &s.rtp,
+                        dest,
+                        remote.payload_type,
+                        marker,
+                        ts,
+                        &st.pcm,
+                        &mut st.scratch,
+                        tick,
+                    );
                 }
                 None => {
                     let playback = *playback;
@@ -862,11 +949,16 @@ impl Inner {
         }
         if st.visits.is_multiple_of(VISITS_PER_SECOND) {
             let silent = st.last_rx.elapsed();
-            if !st.no_media_reported && silent >= Duration::from_secs(self.config.no_media_timeout_secs as u64) {
+            if !st.no_media_reported
+                && silent >= Duration::from_secs(self.config.no_media_timeout_secs as u64)
+            {
                 st.no_media_reported = true;
                 self.emit(MediaEvent::NoMedia { session: s.id });
             }
-            if st.visits.is_multiple_of(VISITS_PER_SECOND * self.config.rtcp_interval_secs as u64) {
+            if st
+                .visits
+                .is_multiple_of(VISITS_PER_SECOND * self.config.rtcp_interval_secs as u64)
+            {
                 send_rtcp(s, st, dest, tick);
             }
         }
@@ -889,8 +981,22 @@ impl Inner {
         };
         let hears_sup_caller = mode == Some(MonitorMode::Barge);
         let hears_sup_agent = matches!(mode, Some(MonitorMode::Barge | MonitorMode::Whisper));
-        send_mix(&b.caller, &[agent.as_deref(), sup.as_deref().filter(|_| hears_sup_caller)], tick);
-        send_mix(&b.agent, &[caller.as_deref(), sup.as_deref().filter(|_| hears_sup_agent)], tick);
+        send_mix(
+            &b.caller,
+            &[
+                agent.as_deref(),
+                sup.as_deref().filter(|_| hears_sup_caller),
+            ],
+            tick,
+        );
+        send_mix(
+            &b.agent,
+            &[
+                caller.as_deref(),
+                sup.as_deref().filter(|_| hears_sup_agent),
+            ],
+            tick,
+        );
         if let Some((s, _)) = &b.supervisor {
             send_mix(s, &[caller.as_deref(), agent.as_deref()], tick);
         }
@@ -913,7 +1019,10 @@ fn send_mix(to: &Session, sources: &[Option<&[i16]>], tick: u64) {
             *m += *s as i32;
         }
     }
-    let pcm: Vec<i16> = mix.iter().map(|v| (*v).clamp(i16::MIN as i32, i16::MAX as i32) as i16).collect();
+    let pcm: Vec<i16> = mix
+        .iter()
+        .map(|v| (*v).clamp(i16::MIN as i32, i16::MAX as i32) as i16)
+        .collect();
     let mut guard = to.state.lock();
     let st = &mut *guard;
     if st.player.is_some() || st.dtmf_active.is_some() {
@@ -926,19 +1035,32 @@ fn send_mix(to: &Session, sources: &[Option<&[i16]>], tick: u64) {
     remote.codec.encode(&pcm, &mut st.pcm);
     let marker = st.out.starts_talkspurt(tick);
     let ts = st.out.timestamp_at(tick);
-    st.out.send(&to.rtp, dest, remote.payload_type, marker, ts, &st.pcm, &mut st.scratch, tick);
+    st.out.send(
+        &to.rtp,
+        dest,
+        remote.payload_type,
+        marker,
+        ts,
+        &st.pcm,
+        &mut st.scratch,
+        tick,
+    );
 }
 
 /// NTP timestamp (RFC 3550 §4) of now.
 fn ntp_now() -> u64 {
-    let since_unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since_unix = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = since_unix.as_secs() + 2_208_988_800;
     let frac = ((since_unix.subsec_nanos() as u64) << 32) / 1_000_000_000;
     (secs << 32) | frac
 }
 
 fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64) {
-    let dest = st.rtcp_remote.unwrap_or_else(|| SocketAddr::new(rtp_dest.ip(), rtp_dest.port().wrapping_add(1)));
+    let dest = st
+        .rtcp_remote
+        .unwrap_or_else(|| SocketAddr::new(rtp_dest.ip(), rtp_dest.port().wrapping_add(1)));
     let mut blocks = Vec::new();
     if let Some(src) = st.rx_ssrc {
         let (lsr, dlsr) = match st.last_sr {

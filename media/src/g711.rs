@@ -70,11 +70,7 @@ impl Codec {
 #[inline]
 const fn segment(magnitude: u32, first_bits: u32) -> u32 {
     let bits = 32 - magnitude.leading_zeros();
-    if bits <= first_bits {
-        0
-    } else {
-        bits - first_bits
-    }
+    bits.saturating_sub(first_bits)
 }
 
 /// Reduces a 16-bit sample to `bits` bits, rounding to nearest and

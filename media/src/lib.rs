@@ -10,8 +10,8 @@ pub mod rtp;
 
 pub use config::{ConfigError, MediaConfig};
 pub use engine::{
-    BridgeId, DtmfSource, LocalMedia, MediaEngine, MediaError, MediaEvent, MediaHandle, MonitorMode,
-    PlaybackEnd, PlaybackId, RemoteMedia, SessionId, SessionStats,
+    BridgeId, DtmfSource, LocalMedia, MediaEngine, MediaError, MediaEvent, MediaHandle,
+    MonitorMode, PlaybackEnd, PlaybackId, RemoteMedia, SessionId, SessionStats,
 };
 pub use g711::Codec;
 pub use player::{Audio, AudioError, Playlist};

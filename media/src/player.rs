@@ -19,7 +19,9 @@ pub enum AudioError {
         source: hound::Error,
     },
     /// Not 8 kHz, mono, 16-bit integer PCM.
-    #[error("{path}: expected 8000 Hz mono 16-bit PCM, found {rate} Hz, {channels} channel(s), {bits}-bit")]
+    #[error(
+        "{path}: expected 8000 Hz mono 16-bit PCM, found {rate} Hz, {channels} channel(s), {bits}-bit"
+    )]
     Format {
         /// The file.
         path: String,
@@ -202,7 +204,14 @@ mod tests {
         w.finalize().unwrap();
         assert_eq!(Audio::from_wav(&good).unwrap().samples(), &[1, -2, 3]);
         let bad = dir.path().join("bad.wav");
-        let mut w = hound::WavWriter::create(&bad, hound::WavSpec { sample_rate: 16000, ..spec }).unwrap();
+        let mut w = hound::WavWriter::create(
+            &bad,
+            hound::WavSpec {
+                sample_rate: 16000,
+                ..spec
+            },
+        )
+        .unwrap();
         w.write_sample(0i16).unwrap();
         w.finalize().unwrap();
         let err = Audio::from_wav(&bad).unwrap_err();

@@ -216,7 +216,11 @@ impl RtcpReport {
         let blocks = &self.blocks[..self.blocks.len().min(31)];
         let words = 1 + if self.sender.is_some() { 5 } else { 0 } + 6 * blocks.len();
         out.push(0x80 | blocks.len() as u8);
-        out.push(if self.sender.is_some() { RTCP_SR } else { RTCP_RR });
+        out.push(if self.sender.is_some() {
+            RTCP_SR
+        } else {
+            RTCP_RR
+        });
         out.extend_from_slice(&(words as u16).to_be_bytes());
         out.extend_from_slice(&self.ssrc.to_be_bytes());
         if let Some(info) = &self.sender {
@@ -372,7 +376,9 @@ impl ReceptionStats {
         if self.received == 0 {
             0
         } else {
-            self.extended_max().wrapping_sub(self.base_seq).wrapping_add(1)
+            self.extended_max()
+                .wrapping_sub(self.base_seq)
+                .wrapping_add(1)
         }
     }
 
@@ -394,7 +400,12 @@ impl ReceptionStats {
 
     /// Builds a report block for `ssrc` and starts a new reporting
     /// interval (the fraction lost is relative to the previous call).
-    pub fn report_block(&mut self, ssrc: u32, last_sr: u32, delay_since_last_sr: u32) -> ReportBlock {
+    pub fn report_block(
+        &mut self,
+        ssrc: u32,
+        last_sr: u32,
+        delay_since_last_sr: u32,
+    ) -> ReportBlock {
         let expected = self.expected();
         let expected_interval = expected.wrapping_sub(self.expected_prior);
         let received_interval = self.received.wrapping_sub(self.received_prior);
@@ -456,7 +467,10 @@ mod tests {
     #[test]
     fn rtp_rejects_garbage() {
         assert_eq!(RtpPacket::parse(&[0x80; 5]), Err(PacketError::Truncated));
-        assert_eq!(RtpPacket::parse(&[0x40; 12]), Err(PacketError::BadVersion(1)));
+        assert_eq!(
+            RtpPacket::parse(&[0x40; 12]),
+            Err(PacketError::BadVersion(1))
+        );
         let mut bad_pad = vec![0xA0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 50];
         assert_eq!(RtpPacket::parse(&bad_pad), Err(PacketError::BadPadding));
         bad_pad[0] = 0x8F; // 15 CSRCs announced
@@ -495,7 +509,10 @@ mod tests {
         rr.write(&mut buf);
         assert_eq!(buf.len(), 8);
         assert_eq!(RtcpReport::parse(&buf).unwrap(), rr);
-        assert_eq!(RtcpReport::parse(&[0x80, 202, 0, 1, 0, 0, 0, 0]), Err(PacketError::NotAReport(202)));
+        assert_eq!(
+            RtcpReport::parse(&[0x80, 202, 0, 1, 0, 0, 0, 0]),
+            Err(PacketError::NotAReport(202))
+        );
     }
 
     #[test]

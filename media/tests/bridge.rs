@@ -10,21 +10,40 @@ use std::time::{Duration, Instant};
 fn sox_tone(dir: &std::path::Path, freq: u32, seconds: u32) -> Vec<i16> {
     let path = dir.join(format!("tone{freq}.raw"));
     let st = Command::new("sox")
-        .args(["-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-L", "-t", "raw"])
+        .args([
+            "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-L", "-t", "raw",
+        ])
         .arg(&path)
-        .args(["synth", &seconds.to_string(), "sine", &freq.to_string(), "vol", "0.5"])
+        .args([
+            "synth",
+            &seconds.to_string(),
+            "sine",
+            &freq.to_string(),
+            "vol",
+            "0.5",
+        ])
         .status()
         .unwrap();
     assert!(st.success());
-    std::fs::read(path).unwrap().chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
 }
 
 /// sox `stat` of raw samples: (rough frequency, RMS amplitude).
 fn sox_stat(dir: &std::path::Path, name: &str, pcm: &[i16]) -> (f64, f64) {
     let path = dir.join(name);
-    std::fs::write(&path, pcm.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<_>>()).unwrap();
+    std::fs::write(
+        &path,
+        pcm.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<_>>(),
+    )
+    .unwrap();
     let out = Command::new("sox")
-        .args(["-t", "raw", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-L"])
+        .args([
+            "-t", "raw", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-L",
+        ])
         .arg(&path)
         .args(["-n", "stat"])
         .output()
@@ -74,7 +93,10 @@ async fn bridge_transcodes_both_ways_on_a_sox_tone() {
     pc.attach(&media, caller.session, Codec::Pcmu, None);
     pa.attach(&media, agent.session, Codec::Pcma, None);
     let bridge = media.bridge(caller.session, agent.session).unwrap();
-    assert!(media.bridge(caller.session, agent.session).is_err(), "already bridged");
+    assert!(
+        media.bridge(caller.session, agent.session).is_err(),
+        "already bridged"
+    );
 
     let tone_c = sox_tone(dir.path(), 1000, 2);
     let tone_a = sox_tone(dir.path(), 440, 2);
@@ -91,15 +113,32 @@ async fn bridge_transcodes_both_ways_on_a_sox_tone() {
     // The agent leg hears the caller's 1 kHz tone, encoded in A-law.
     assert!(at_agent.iter().all(|p| p.payload_type == 8));
     assert!(at_caller.iter().all(|p| p.payload_type == 0));
-    assert!(at_agent.len() >= 95 && at_caller.len() >= 95, "{} {}", at_agent.len(), at_caller.len());
+    assert!(
+        at_agent.len() >= 95 && at_caller.len() >= 95,
+        "{} {}",
+        at_agent.len(),
+        at_caller.len()
+    );
     let (f_agent, rms_agent) = sox_stat(dir.path(), "agent.raw", &decode(&at_agent, Codec::Pcma));
-    let (f_caller, rms_caller) = sox_stat(dir.path(), "caller.raw", &decode(&at_caller, Codec::Pcmu));
+    let (f_caller, rms_caller) =
+        sox_stat(dir.path(), "caller.raw", &decode(&at_caller, Codec::Pcmu));
     let (_, rms_src) = sox_stat(dir.path(), "src.raw", &sox_tone(dir.path(), 1000, 2));
-    println!("agent side: {f_agent} Hz rms {rms_agent}; caller side: {f_caller} Hz rms {rms_caller}; source rms {rms_src}");
+    println!(
+        "agent side: {f_agent} Hz rms {rms_agent}; caller side: {f_caller} Hz rms {rms_caller}; source rms {rms_src}"
+    );
     assert!((f_agent - 1000.0).abs() < 30.0, "agent hears {f_agent} Hz");
-    assert!((f_caller - 440.0).abs() < 20.0, "caller hears {f_caller} Hz");
-    assert!((rms_agent / rms_src - 1.0).abs() < 0.05, "level kept: {rms_agent} vs {rms_src}");
-    assert!((rms_caller / rms_src - 1.0).abs() < 0.05, "level kept: {rms_caller} vs {rms_src}");
+    assert!(
+        (f_caller - 440.0).abs() < 20.0,
+        "caller hears {f_caller} Hz"
+    );
+    assert!(
+        (rms_agent / rms_src - 1.0).abs() < 0.05,
+        "level kept: {rms_agent} vs {rms_src}"
+    );
+    assert!(
+        (rms_caller / rms_src - 1.0).abs() < 0.05,
+        "level kept: {rms_caller} vs {rms_src}"
+    );
     let stats = media.stats(agent.session).unwrap();
     assert_eq!(stats.packets_received, 100);
     assert_eq!(stats.packets_lost, 0);
@@ -107,7 +146,10 @@ async fn bridge_transcodes_both_ways_on_a_sox_tone() {
     // Releasing one leg ends the bridge cleanly; the other leg stays and
     // no longer forwards anything.
     media.release(agent.session).unwrap();
-    let e = wait_event(&mut events, Duration::from_secs(1), |e| matches!(e, MediaEvent::BridgeEnded { .. })).await;
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::BridgeEnded { .. })
+    })
+    .await;
     assert_eq!(e, Some(MediaEvent::BridgeEnded { bridge }));
     assert!(media.unbridge(bridge).is_err());
     let mut pc = pc;
@@ -115,7 +157,10 @@ async fn bridge_transcodes_both_ways_on_a_sox_tone() {
     assert!(media.stats(caller.session).is_ok());
     let caller2 = media.allocate_rtp().unwrap();
     let agent2 = media.allocate_rtp().unwrap();
-    assert!(media.bridge(caller.session, agent2.session).is_ok(), "caller can be bridged again");
+    assert!(
+        media.bridge(caller.session, agent2.session).is_ok(),
+        "caller can be bridged again"
+    );
     let _ = caller2;
 }
 
@@ -131,7 +176,9 @@ impl PeerRx {
         let mut buf = [0u8; 2048];
         let start = Instant::now();
         let mut last = Instant::now();
-        while start.elapsed() < Duration::from_secs(6) && last.elapsed() < Duration::from_millis(600) {
+        while start.elapsed() < Duration::from_secs(6)
+            && last.elapsed() < Duration::from_millis(600)
+        {
             if let Ok((n, _)) = self.0.recv_from(&mut buf) {
                 last = Instant::now();
                 if let Ok(p) = guichet_media::rtp::RtpPacket::parse(&buf[..n]) {
@@ -153,9 +200,7 @@ impl PeerRx {
 
 /// Level (mean decoded sample) heard by a peer over ~300 ms while the
 /// three parties send constant levels.
-fn heard_levels(
-    legs: &mut [(Peer, SocketAddr, i16)],
-) -> Vec<f64> {
+fn heard_levels(legs: &mut [(Peer, SocketAddr, i16)]) -> Vec<f64> {
     // Drop what arrived before this measurement (previous mode).
     for (peer, _, _) in legs.iter() {
         peer.socket.set_nonblocking(true).unwrap();
@@ -188,7 +233,11 @@ fn heard_levels(
         .map(|r| {
             // Skip the start (jitter buffer priming, mode switch).
             let tail = &r[r.len().saturating_sub(800)..];
-            if tail.is_empty() { 0.0 } else { tail.iter().map(|&s| s as f64).sum::<f64>() / tail.len() as f64 }
+            if tail.is_empty() {
+                0.0
+            } else {
+                tail.iter().map(|&s| s as f64).sum::<f64>() / tail.len() as f64
+            }
         })
         .collect()
 }
@@ -207,7 +256,11 @@ async fn supervision_listen_whisper_barge_and_switching() {
     let media2 = media.clone();
     let (cs, as_, ss) = (c.session, a.session, s.session);
     let result = tokio::task::spawn_blocking(move || {
-        let mut legs = [(pc, c.addr, 1000i16), (pa, a.addr, 2000), (ps, s.addr, 4000)];
+        let mut legs = [
+            (pc, c.addr, 1000i16),
+            (pa, a.addr, 2000),
+            (ps, s.addr, 4000),
+        ];
         let close = |got: f64, want: f64| (got - want).abs() <= want.abs() * 0.04 + 40.0;
         let mut log = Vec::new();
         for (mode, want) in [
@@ -221,15 +274,27 @@ async fn supervision_listen_whisper_barge_and_switching() {
                 media2.monitor(bridge, ss, m).unwrap();
             }
             let got = heard_levels(&mut legs);
-            log.push(format!("{mode:?}: caller {:.0} agent {:.0} supervisor {:.0}", got[0], got[1], got[2]));
+            log.push(format!(
+                "{mode:?}: caller {:.0} agent {:.0} supervisor {:.0}",
+                got[0], got[1], got[2]
+            ));
             for k in 0..3 {
-                assert!(close(got[k], want[k]), "{mode:?}: leg {k} hears {} instead of {}\n{}", got[k], want[k], log.join("\n"));
+                assert!(
+                    close(got[k], want[k]),
+                    "{mode:?}: leg {k} hears {} instead of {}\n{}",
+                    got[k],
+                    want[k],
+                    log.join("\n")
+                );
             }
         }
         // Supervisor leaves: the call goes on, the supervisor hears nothing.
         media2.unmonitor(bridge).unwrap();
         let got = heard_levels(&mut legs);
-        assert!(close(got[0], 2000.0) && close(got[1], 1000.0) && got[2] == 0.0, "{got:?}");
+        assert!(
+            close(got[0], 2000.0) && close(got[1], 1000.0) && got[2] == 0.0,
+            "{got:?}"
+        );
         log
     })
     .await

@@ -31,7 +31,10 @@ fn sipp_pcap_dir() -> Option<PathBuf> {
     if dir.join("dtmf_2833_1.pcap").exists() {
         return Some(dir);
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "SIPp pcaps are required when CI=true");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "SIPp pcaps are required when CI=true"
+    );
     eprintln!("NOTICE: SIPp (sip-tester) pcaps not found, skipping");
     None
 }
@@ -75,9 +78,18 @@ async fn sipp_pcaps_give_one_digit_each() {
     }
     assert!(expected.len() >= 2);
     let mut got = Vec::new();
-    while let Some(e) = wait_event(&mut events, Duration::from_millis(500), |e| matches!(e, MediaEvent::Dtmf { .. })).await
+    while let Some(e) = wait_event(&mut events, Duration::from_millis(500), |e| {
+        matches!(e, MediaEvent::Dtmf { .. })
+    })
+    .await
     {
-        if let MediaEvent::Dtmf { digit, duration_ms, source, .. } = e {
+        if let MediaEvent::Dtmf {
+            digit,
+            duration_ms,
+            source,
+            ..
+        } = e
+        {
             assert_eq!(source, DtmfSource::Rfc4733);
             assert_eq!(duration_ms, 280, "0x8c0 ticks in the pcaps");
             got.push(digit);
@@ -97,7 +109,11 @@ async fn sends_digits_on_the_negotiated_payload_type() {
     let got = peer.receive(Duration::from_millis(300), Duration::from_secs(3));
     assert!(got.iter().all(|p| p.payload_type == 96));
     let mut rx = DtmfReceiver::new();
-    let digits: Vec<char> = got.iter().flat_map(|p| rx.on_packet(p.timestamp, &p.payload)).map(|d| d.digit).collect();
+    let digits: Vec<char> = got
+        .iter()
+        .flat_map(|p| rx.on_packet(p.timestamp, &p.payload))
+        .map(|d| d.digit)
+        .collect();
     assert_eq!(digits, vec!['4', '2', '#']);
     // 5 packets per 100 ms digit, the end one three times: 7 per digit;
     // the first of each event carries the marker.

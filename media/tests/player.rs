@@ -35,7 +35,13 @@ async fn ten_second_prompt_arrives_complete_exact_and_paced() {
     let peer = Peer::new();
     peer.attach(&media, local.session, Codec::Pcma, None);
     let playback = media
-        .play(local.session, Playlist { items: vec![audio.clone()], ..Default::default() })
+        .play(
+            local.session,
+            Playlist {
+                items: vec![audio.clone()],
+                ..Default::default()
+            },
+        )
         .unwrap();
     let got = tokio::task::spawn_blocking(move || {
         let got = peer.receive(Duration::from_millis(500), Duration::from_secs(15));
@@ -54,14 +60,20 @@ async fn ten_second_prompt_arrives_complete_exact_and_paced() {
         assert!(!w[1].marker);
     }
     assert!(got[0].marker);
-    assert!(got.iter().all(|p| p.payload_type == 8 && p.payload.len() == 160));
+    assert!(
+        got.iter()
+            .all(|p| p.payload_type == 8 && p.payload.len() == 160)
+    );
     // Sample-exact after a G.711 round trip.
     let mut decoded = Vec::new();
     for p in &got {
         Codec::Pcma.decode(&p.payload, &mut decoded);
     }
-    let expected: Vec<i16> =
-        audio.samples().iter().map(|&s| Codec::Pcma.decode_sample(Codec::Pcma.encode_sample(s))).collect();
+    let expected: Vec<i16> = audio
+        .samples()
+        .iter()
+        .map(|&s| Codec::Pcma.decode_sample(Codec::Pcma.encode_sample(s)))
+        .collect();
     assert_eq!(decoded, expected);
     // Pacing: offset of each arrival from the ideal 20 ms grid, anchored on
     // the earliest packet. Mean error < 1 ms and no drift between the
@@ -83,16 +95,25 @@ async fn ten_second_prompt_arrives_complete_exact_and_paced() {
     };
     let first = median(&rel[..50]);
     let last = median(&rel[450..]);
-    println!("pacing: mean error {mean:.3} ms, median first second {first:.3} ms, median last second {last:.3} ms");
+    println!(
+        "pacing: mean error {mean:.3} ms, median first second {first:.3} ms, median last second {last:.3} ms"
+    );
     assert!(mean < 1.0, "mean send-time error {mean:.3} ms");
-    assert!((last - first).abs() < 1.0, "drift {first:.3} -> {last:.3} ms");
+    assert!(
+        (last - first).abs() < 1.0,
+        "drift {first:.3} -> {last:.3} ms"
+    );
     let finished = wait_event(&mut events, Duration::from_secs(2), |e| {
         matches!(e, MediaEvent::PlaybackFinished { .. })
     })
     .await;
     assert_eq!(
         finished,
-        Some(MediaEvent::PlaybackFinished { session: local.session, playback, reason: PlaybackEnd::Completed })
+        Some(MediaEvent::PlaybackFinished {
+            session: local.session,
+            playback,
+            reason: PlaybackEnd::Completed
+        })
     );
     let stats = media.stats(local.session).unwrap();
     assert_eq!(stats.packets_sent, 500);
@@ -109,16 +130,32 @@ async fn playlist_loop_and_barge_in_by_sip_info_and_rfc4733() {
     let b = Audio::from_samples(vec![-1000; 80]);
     // A looping playlist (music on hold) only ends when interrupted.
     let moh = media
-        .play(local.session, Playlist { items: vec![a.clone(), b.clone()], looped: true, barge_in: true })
+        .play(
+            local.session,
+            Playlist {
+                items: vec![a.clone(), b.clone()],
+                looped: true,
+                barge_in: true,
+            },
+        )
         .unwrap();
     let got = peer.receive(Duration::from_millis(200), Duration::from_millis(300));
     assert!(got.len() >= 5, "looping keeps sending: {}", got.len());
     let mut pcm = Vec::new();
     Codec::Pcmu.decode(&got[1].payload, &mut pcm);
-    assert_eq!(pcm[..80], vec![Codec::Pcmu.decode_sample(Codec::Pcmu.encode_sample(1000)); 80][..]);
-    assert_eq!(pcm[80..], vec![Codec::Pcmu.decode_sample(Codec::Pcmu.encode_sample(-1000)); 80][..]);
+    assert_eq!(
+        pcm[..80],
+        vec![Codec::Pcmu.decode_sample(Codec::Pcmu.encode_sample(1000)); 80][..]
+    );
+    assert_eq!(
+        pcm[80..],
+        vec![Codec::Pcmu.decode_sample(Codec::Pcmu.encode_sample(-1000)); 80][..]
+    );
     media.inject_digit(local.session, '5', 120).unwrap();
-    let e = wait_event(&mut events, Duration::from_secs(1), |e| matches!(e, MediaEvent::Dtmf { .. })).await;
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::Dtmf { .. })
+    })
+    .await;
     assert_eq!(
         e,
         Some(MediaEvent::Dtmf {
@@ -128,7 +165,10 @@ async fn playlist_loop_and_barge_in_by_sip_info_and_rfc4733() {
             source: guichet_media::DtmfSource::SipInfo
         })
     );
-    let e = wait_event(&mut events, Duration::from_secs(1), |e| matches!(e, MediaEvent::PlaybackFinished { .. })).await;
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::PlaybackFinished { .. })
+    })
+    .await;
     assert_eq!(
         e,
         Some(MediaEvent::PlaybackFinished {
@@ -140,22 +180,72 @@ async fn playlist_loop_and_barge_in_by_sip_info_and_rfc4733() {
     // Now a non-barge-in prompt is NOT interrupted by an RFC 4733 digit,
     // but the digit is still reported; a barge-in prompt is.
     let long = Audio::from_samples(vec![0; 8000]);
-    let p1 = media.play(local.session, Playlist { items: vec![long.clone()], ..Default::default() }).unwrap();
-    let ev = guichet_media::dtmf::TelephoneEvent { event: 9, end: true, volume: 10, duration: 800 };
+    let p1 = media
+        .play(
+            local.session,
+            Playlist {
+                items: vec![long.clone()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ev = guichet_media::dtmf::TelephoneEvent {
+        event: 9,
+        end: true,
+        volume: 10,
+        duration: 800,
+    };
     peer.send_raw(local.addr, 96, true, &ev.to_bytes());
-    let e = wait_event(&mut events, Duration::from_secs(1), |e| matches!(e, MediaEvent::Dtmf { .. })).await;
-    assert!(matches!(e, Some(MediaEvent::Dtmf { digit: '9', duration_ms: 100, .. })), "{e:?}");
-    let p2 = media.play(local.session, Playlist { items: vec![long], looped: false, barge_in: true }).unwrap();
-    let e = wait_event(&mut events, Duration::from_secs(1), |e| matches!(e, MediaEvent::PlaybackFinished { .. })).await;
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::Dtmf { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            e,
+            Some(MediaEvent::Dtmf {
+                digit: '9',
+                duration_ms: 100,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    let p2 = media
+        .play(
+            local.session,
+            Playlist {
+                items: vec![long],
+                looped: false,
+                barge_in: true,
+            },
+        )
+        .unwrap();
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::PlaybackFinished { .. })
+    })
+    .await;
     assert_eq!(
         e,
-        Some(MediaEvent::PlaybackFinished { session: local.session, playback: p1, reason: PlaybackEnd::Stopped }),
+        Some(MediaEvent::PlaybackFinished {
+            session: local.session,
+            playback: p1,
+            reason: PlaybackEnd::Stopped
+        }),
         "replaced by the next play"
     );
     peer.skip(10); // a new event has a new RTP timestamp
-    let ev = guichet_media::dtmf::TelephoneEvent { event: 11, end: true, volume: 10, duration: 800 };
+    let ev = guichet_media::dtmf::TelephoneEvent {
+        event: 11,
+        end: true,
+        volume: 10,
+        duration: 800,
+    };
     peer.send_raw(local.addr, 96, true, &ev.to_bytes());
-    let e = wait_event(&mut events, Duration::from_secs(1), |e| matches!(e, MediaEvent::PlaybackFinished { .. })).await;
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::PlaybackFinished { .. })
+    })
+    .await;
     assert_eq!(
         e,
         Some(MediaEvent::PlaybackFinished {

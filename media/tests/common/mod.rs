@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use guichet_media::rtp::RtpPacket;
-use guichet_media::{Codec, MediaConfig, MediaEngine, MediaEvent, MediaHandle, RemoteMedia, SessionId};
+use guichet_media::{
+    Codec, MediaConfig, MediaEngine, MediaEvent, MediaHandle, RemoteMedia, SessionId,
+};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -43,8 +45,14 @@ pub struct Peer {
 impl Peer {
     pub fn new() -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        Peer { socket, seq: 1000, ts: 5000 }
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Peer {
+            socket,
+            seq: 1000,
+            ts: 5000,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -145,7 +153,10 @@ pub fn have_sox() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "sox is required when CI=true");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "sox is required when CI=true"
+        );
         eprintln!("NOTICE: sox not found, skipping");
     }
     ok

@@ -1,0 +1,150 @@
+//! Port allocation, symmetric RTP, RTCP reports, statistics, no-media.
+mod common;
+
+use common::*;
+use guichet_media::rtp::RtcpReport;
+use guichet_media::{Codec, MediaError, MediaEvent};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ports_are_even_pairs_and_never_leak() {
+    // 31300..=31307: four pairs.
+    let (media, _events) = engine(31300, 31307);
+    for round in 0..3 {
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(media.allocate_rtp().unwrap());
+        }
+        assert!(
+            matches!(media.allocate_rtp(), Err(MediaError::PortsExhausted)),
+            "round {round}"
+        );
+        let mut ports: Vec<u16> = got.iter().map(|l| l.addr.port()).collect();
+        ports.sort();
+        assert_eq!(ports, vec![31300, 31302, 31304, 31306]);
+        // RTCP is bound on the odd port next to each RTP port.
+        assert!(std::net::UdpSocket::bind(("127.0.0.1", 31301)).is_err());
+        assert_eq!(media.ports_in_use(), 4);
+        for l in &got {
+            media.release(l.session).unwrap();
+        }
+        assert!(matches!(
+            media.release(got[0].session),
+            Err(MediaError::UnknownSession(_))
+        ));
+        assert_eq!(media.ports_in_use(), 0);
+        assert_eq!(media.session_count(), 0);
+        // Sockets close once the receive tasks and the clock drop them.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        std::net::UdpSocket::bind(("127.0.0.1", 31300)).is_ok(),
+        "socket closed after release"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
+    let (media, mut events) = engine(31310, 31319);
+    let local = media.allocate_rtp().unwrap();
+    let sdp_peer = Peer::new(); // the address the SDP announced (never sends)
+    let mut nat_peer = Peer::new(); // where packets really come from
+    sdp_peer.attach(&media, local.session, Codec::Pcmu, None);
+    // 50 packets with 5 missing (sequence gaps) from the NAT address.
+    for i in 0..55 {
+        if i % 11 == 5 {
+            nat_peer.skip(1);
+        } else {
+            nat_peer.send_audio(local.addr, Codec::Pcmu, &[0; 160]);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::RemoteLatched { .. })
+    })
+    .await;
+    assert_eq!(
+        e,
+        Some(MediaEvent::RemoteLatched {
+            session: local.session,
+            addr: nat_peer.addr()
+        })
+    );
+    // A third party cannot hijack the stream.
+    let mut intruder = Peer::new();
+    intruder.send_audio(local.addr, Codec::Pcmu, &[0; 160]);
+    // Media goes to the latched address.
+    media
+        .play(
+            local.session,
+            guichet_media::Playlist {
+                items: vec![guichet_media::Audio::from_samples(vec![0; 800])],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let got = nat_peer.receive(Duration::from_millis(200), Duration::from_secs(1));
+    assert_eq!(got.len(), 5);
+    assert!(
+        sdp_peer
+            .receive(Duration::from_millis(50), Duration::from_millis(50))
+            .is_empty()
+    );
+    // RTCP goes to the RTP port + 1 of the latched address: listen there.
+    let rtcp = std::net::UdpSocket::bind(("127.0.0.1", nat_peer.addr().port() + 1));
+    let stats = media.stats(local.session).unwrap();
+    assert_eq!(stats.packets_received, 50);
+    // The first packet is the probation packet of RFC 3550 A.1.
+    assert_eq!(stats.packets_lost, 5);
+    assert_eq!(stats.foreign_packets, 1);
+    assert_eq!(stats.packets_sent, 5);
+    if let Ok(rtcp) = rtcp {
+        rtcp.set_read_timeout(Some(Duration::from_millis(2500)))
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, _) = rtcp
+            .recv_from(&mut buf)
+            .expect("an RTCP report within the 1 s interval");
+        let report = RtcpReport::parse(&buf[..n]).unwrap();
+        let sender = report.sender.expect("we sent media: a sender report");
+        assert_eq!(sender.packet_count, 5);
+        assert_eq!(sender.octet_count, 800);
+        assert_eq!(report.blocks.len(), 1);
+        assert_eq!(report.blocks[0].ssrc, 0xCAFE);
+        assert_eq!(report.blocks[0].cumulative_lost, 5);
+        assert_eq!(report.blocks[0].fraction_lost, (5 * 256 / 54) as u8);
+        // The remote's own RR about us shows up in the stats.
+        let our_ssrc = got[0].ssrc;
+        let rr = RtcpReport {
+            ssrc: 0xCAFE,
+            sender: None,
+            blocks: vec![guichet_media::rtp::ReportBlock {
+                ssrc: our_ssrc,
+                fraction_lost: 64,
+                jitter: 80,
+                ..Default::default()
+            }],
+        };
+        let mut out = Vec::new();
+        rr.write(&mut out);
+        rtcp.send_to(&out, (local.addr.ip(), local.addr.port() + 1))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stats = media.stats(local.session).unwrap();
+        assert_eq!(stats.remote_fraction_lost, Some(0.25));
+        assert_eq!(stats.remote_jitter_ms, Some(10.0));
+    } else {
+        eprintln!("NOTICE: RTCP port of the peer is taken; RTCP part skipped");
+    }
+    // No packets for the timeout (1 s here): one NoMedia event.
+    let e = wait_event(&mut events, Duration::from_secs(3), |e| {
+        matches!(e, MediaEvent::NoMedia { .. })
+    })
+    .await;
+    assert_eq!(
+        e,
+        Some(MediaEvent::NoMedia {
+            session: local.session
+        })
+    );
+}
