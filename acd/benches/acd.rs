@@ -59,7 +59,8 @@ fn routing_with_10k_waiting_and_1k_agents(c: &mut Criterion) {
     let mut holding = vec![CallId(0); AGENTS];
     let mut next = 0u64;
     for _ in 0..AGENTS {
-        acd.enqueue(now, CallId(next), "q", Priority::Normal, "b").unwrap();
+        acd.enqueue(now, CallId(next), "q", Priority::Normal, "b")
+            .unwrap();
         next += 1;
     }
     while let Some(a) = acd.poll_action() {
@@ -70,7 +71,11 @@ fn routing_with_10k_waiting_and_1k_agents(c: &mut Criterion) {
         }
     }
     for i in 0..WAITING {
-        let p = if i % 10 == 0 { Priority::Vip } else { Priority::Normal };
+        let p = if i % 10 == 0 {
+            Priority::Vip
+        } else {
+            Priority::Normal
+        };
         acd.enqueue(now, CallId(next), "q", p, "b").unwrap();
         next += 1;
     }

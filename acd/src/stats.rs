@@ -614,7 +614,10 @@ mod tests {
         // Records of calls that never reached a queue are grouped under ""
         // and only counted apart.
         assert_eq!(q[""].presented, 0);
-        assert_eq!((q[""].closed, q[""].abandoned_in_ivr, q[""].rejected), (1, 1, 0));
+        assert_eq!(
+            (q[""].closed, q[""].abandoned_in_ivr, q[""].rejected),
+            (1, 1, 0)
+        );
         assert_eq!(s.closed, 0);
     }
 

@@ -637,3 +637,83 @@ fn snapshot_for_the_wallboard() {
     let tomorrow = h.acd.snapshot(h.t0 + Duration::days(1));
     assert_eq!(tomorrow.queues[0].today.presented, 0);
 }
+
+#[test]
+fn agent_in_two_queues_takes_the_call_ranked_first_across_them() {
+    let cfg = "[[queues]]\nname = \"n1\"\nannounce_on_entry = false\n\
+        [[queues]]\nname = \"n2\"\nannounce_on_entry = false\n\
+        [[agents]]\nlogin = \"poly\"\nqueues = [{ queue = \"n1\" }, { queue = \"n2\" }]\n";
+    let mut h = H::new(cfg);
+    h.call(0, 1, "n1", Priority::Normal);
+    h.call(100, 2, "n2", Priority::Normal);
+    h.call(150, 3, "n2", Priority::Vip); // ranks as 150 - 300: first of all
+    h.login(200, "poly");
+    assert_eq!(h.rings(), vec![(3, "poly".into())]);
+    h.answer(201, "poly", 3).unwrap();
+    h.hangup(210, 3).unwrap();
+    h.at(240); // wrap-up over
+    assert_eq!(h.rings(), vec![(1, "poly".into())]);
+}
+
+#[test]
+fn late_refusal_after_the_ring_timeout_changes_nothing() {
+    let mut h = H::new(&one_queue(
+        "ring_timeout = 10\nmax_missed_offers = 5",
+        &["a", "b"],
+    ));
+    h.login(0, "a");
+    h.login(1, "b");
+    h.call(10, 1, "q", Priority::Normal);
+    h.at(20); // a timed out, b rings now
+    assert_eq!(h.rings(), vec![(1, "a".into()), (1, "b".into())]);
+    let now = h.at(21);
+    assert!(h.acd.offer_failed(now, "a", CallId(1)).is_err());
+    assert_eq!(h.status("b"), AgentStatus::Ringing { call: CallId(1) });
+    assert_eq!(h.status("a"), AgentStatus::Available);
+    // Unknown agents and queues are named in the error.
+    assert_eq!(
+        h.acd.login(now, "zoe"),
+        Err(AcdError::UnknownAgent("zoe".into()))
+    );
+    assert_eq!(
+        h.acd
+            .enqueue(now, CallId(9), "nope", Priority::Normal, "8585"),
+        Err(AcdError::UnknownQueue("nope".into()))
+    );
+    assert_eq!(
+        h.acd.enqueue(now, CallId(1), "q", Priority::Normal, "8585"),
+        Err(AcdError::DuplicateCall(CallId(1)))
+    );
+}
+
+#[test]
+fn today_figures_survive_a_restart_through_seed_today() {
+    let mut h = H::new(&one_queue("wrap_up = 0\nmax_length = 1", &["a"]));
+    h.call(0, 1, "q", Priority::Normal);
+    h.call(1, 2, "q", Priority::Normal); // refused: full
+    h.login(5, "a");
+    h.answer(6, "a", 1).unwrap();
+    h.hangup(60, 1).unwrap();
+    let records: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CallFinished { facts, .. } => Some((**facts).clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(records.len(), 2);
+    let before = h.acd.snapshot(h.now).queues[0].today;
+    assert_eq!(
+        (before.presented, before.answered, before.rejected),
+        (1, 1, 1)
+    );
+    // A fresh engine (after a restart) reloads today's records.
+    let cfg: AcdConfig = toml::from_str(&one_queue("", &["a"])).unwrap();
+    let mut fresh = Acd::new(&cfg).unwrap();
+    let yesterday = records[0].clone();
+    let mut old = yesterday.clone();
+    old.entered_queue = Some(h.t0 - Duration::days(1));
+    fresh.seed_today(h.now, records.into_iter().chain([old]));
+    assert_eq!(fresh.snapshot(h.now).queues[0].today, before);
+}
