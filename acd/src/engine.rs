@@ -124,8 +124,9 @@ pub enum Action {
         call: CallId,
         /// 1 = next to be served.
         position: u32,
-        /// Expected wait; `None` when no agent is staffed.
-        expected_wait_secs: Option<i64>,
+        /// Expected wait in seconds (for the ivr room's
+        /// `say_estimated_wait`); `None` when no agent is staffed.
+        expected_wait_secs: Option<u64>,
     },
     /// Transfer the caller to an external number (overflow).
     TransferExternal {
@@ -135,12 +136,18 @@ pub enum Action {
         number: String,
     },
     /// Turn the call into a callback request with the caller's number,
-    /// confirm to the caller and release the call (overflow).
+    /// confirm to the caller and release the call (overflow). The request
+    /// keeps the caller's place: the web desk orders callbacks by
+    /// `priority` then `waiting_since`, the same rank as in the queue.
     Callback {
         /// The call.
         call: CallId,
         /// Queue whose agents will call back.
         queue: String,
+        /// When the caller first entered the ACD.
+        waiting_since: DateTime<Utc>,
+        /// The caller's priority.
+        priority: Priority,
     },
     /// Refuse the call with a "busy" message.
     Reject {
@@ -1351,7 +1358,14 @@ impl Acd {
                 let queue = from
                     .map(|q| self.queues[q].name.clone())
                     .unwrap_or_default();
-                self.push_action(Action::Callback { call, queue });
+                let waiting_since =
+                    DateTime::<Utc>::from_timestamp_millis(c.first_arrival_ms).unwrap_or(now);
+                self.push_action(Action::Callback {
+                    call,
+                    queue,
+                    waiting_since,
+                    priority: c.priority,
+                });
             }
         }
     }
@@ -1537,7 +1551,7 @@ impl Acd {
                 None
             } else {
                 let needed = (ahead + 1 - available).max(0);
-                Some(needed * q.expected_handle_ms() / staffed / 1000)
+                u64::try_from(needed * q.expected_handle_ms() / staffed / 1000).ok()
             };
             let position = u32::try_from(ahead + 1).unwrap_or(u32::MAX);
             self.push_action(Action::Announce {

@@ -374,7 +374,9 @@ fn overflow_no_agent_to_callback_on_entry_and_on_last_logout() {
     h.call(0, 1, "q", Priority::Normal);
     assert!(h.actions.contains(&Action::Callback {
         call: CallId(1),
-        queue: "q".into()
+        queue: "q".into(),
+        waiting_since: h.t0,
+        priority: Priority::Normal,
     }));
     h.login(5, "a");
     let now = h.at(6);
@@ -406,7 +408,9 @@ fn overflow_when_closed_and_max_length_and_max_wait() {
     h.at(120);
     assert!(h.actions.contains(&Action::Callback {
         call: CallId(1),
-        queue: "q".into()
+        queue: "q".into(),
+        waiting_since: h.t0,
+        priority: Priority::Normal,
     }));
     assert_eq!(
         h.outcomes(),
@@ -537,7 +541,7 @@ fn announcements_give_position_and_expected_wait() {
     // Both agents busy; two agents × 300 s: a release every 150 s.
     h.call(3, 3, "q", Priority::Normal);
     h.call(4, 4, "q", Priority::Normal);
-    let ann: Vec<(u64, u32, Option<i64>)> = h
+    let ann: Vec<(u64, u32, Option<u64>)> = h
         .actions
         .iter()
         .filter_map(|a| match a {
