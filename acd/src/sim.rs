@@ -549,6 +549,22 @@ mod tests {
     }
 
     #[test]
+    fn the_report_is_a_french_table() {
+        let v = parse_volumes(CSV).unwrap();
+        let r = simulate_months(&v, &SimParams::default(), weekdays);
+        let text = format_reports(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("mois") && lines[0].contains("taux publié"));
+        assert!(
+            lines[2].starts_with("2024-07") && lines[2].contains("72,3 %"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines[1].contains(&r[0].simulated.answered.to_string()));
+    }
+
+    #[test]
     fn off_peak_is_the_rest_of_the_opening_hours() {
         let p = SimParams::default();
         let q = off_peak(p.open, p.close, &p.peak_windows);
