@@ -124,9 +124,10 @@ pub enum Action {
         call: CallId,
         /// 1 = next to be served.
         position: u32,
-        /// Expected wait in seconds (for the ivr room's
-        /// `say_estimated_wait`); `None` when no agent is staffed.
-        expected_wait_secs: Option<u64>,
+        /// Expected wait in seconds, never negative (the ivr room's
+        /// `say::queue_announcement` takes it as is); `None` when no agent
+        /// is staffed.
+        expected_wait_secs: Option<i64>,
     },
     /// Transfer the caller to an external number (overflow).
     TransferExternal {
@@ -1551,7 +1552,7 @@ impl Acd {
                 None
             } else {
                 let needed = (ahead + 1 - available).max(0);
-                u64::try_from(needed * q.expected_handle_ms() / staffed / 1000).ok()
+                Some(needed * q.expected_handle_ms() / staffed / 1000)
             };
             let position = u32::try_from(ahead + 1).unwrap_or(u32::MAX);
             self.push_action(Action::Announce {

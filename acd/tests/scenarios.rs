@@ -541,7 +541,7 @@ fn announcements_give_position_and_expected_wait() {
     // Both agents busy; two agents × 300 s: a release every 150 s.
     h.call(3, 3, "q", Priority::Normal);
     h.call(4, 4, "q", Priority::Normal);
-    let ann: Vec<(u64, u32, Option<u64>)> = h
+    let ann: Vec<(u64, u32, Option<i64>)> = h
         .actions
         .iter()
         .filter_map(|a| match a {
