@@ -503,6 +503,8 @@ fn ticket_from_row(r: &AnyRow) -> Result<Ticket, StoreError> {
     })
 }
 
+// One argument per column of an audit row; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn audit(
     tx: &mut Transaction<'static, Any>,
     ticket: i64,
@@ -543,25 +545,19 @@ async fn load_for_update(
     ticket_from_row(&row)
 }
 
-impl Store {
-    /// Creates a ticket (with its tasks, its call link and its first audit
-    /// line) in one transaction: on any failure nothing is left behind.
-    /// The priority is computed from urgency × impact, VIP and P0.
-    pub async fn create_ticket(
-        &self,
-        t: &NewTicket,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        t.validate()?;
-        let priority = compute_priority(t.urgency, t.impact, t.vip || t.p0);
-        let status = if t.group_id.is_some() || t.assignee.is_some() {
-            TicketStatus::Assigned
-        } else {
-            TicketStatus::New
-        };
-        let mut tx = self.writer.begin().await?;
-        let id: i64 = sqlx::query(
+async fn insert_ticket(
+    tx: &mut Transaction<'static, Any>,
+    t: &NewTicket,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let priority = compute_priority(t.urgency, t.impact, t.vip || t.p0);
+    let status = if t.group_id.is_some() || t.assignee.is_some() {
+        TicketStatus::Assigned
+    } else {
+        TicketStatus::New
+    };
+    let id: i64 = sqlx::query(
             "INSERT INTO tickets (nature, form, status, title, requester_person_id, requester_name, \
              entity, site, vip, p0, symptom, diagnosis, technical_domain, urgency, impact, priority, \
              category_id, group_id, assignee_login, parent_id, created_by, created_at, updated_at) \
@@ -590,42 +586,77 @@ impl Store {
         .bind(t.parent_id)
         .bind(actor)
         .bind(to_ms(now))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;
-        audit(
-            &mut tx,
-            id,
-            now,
-            actor,
-            "created",
-            None,
-            Some(status.as_str()),
-            None,
-        )
-        .await?;
-        for task in &t.tasks {
-            sqlx::query(
-                "INSERT INTO ticket_tasks (ticket_id, title, group_id, assignee_login, created_at) \
+    audit(
+        tx,
+        id,
+        now,
+        actor,
+        "created",
+        None,
+        Some(status.as_str()),
+        None,
+    )
+    .await?;
+    for task in &t.tasks {
+        sqlx::query(
+            "INSERT INTO ticket_tasks (ticket_id, title, group_id, assignee_login, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
-            )
+        )
+        .bind(id)
+        .bind(&task.title)
+        .bind(task.group_id)
+        .bind(&task.assignee)
+        .bind(to_ms(now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some(call) = t.call_id {
+        sqlx::query("INSERT INTO ticket_calls (ticket_id, call_id) VALUES ($1, $2)")
             .bind(id)
-            .bind(&task.title)
-            .bind(task.group_id)
-            .bind(&task.assignee)
-            .bind(to_ms(now))
-            .execute(&mut *tx)
+            .bind(call)
+            .execute(&mut **tx)
             .await?;
-        }
-        if let Some(call) = t.call_id {
-            sqlx::query("INSERT INTO ticket_calls (ticket_id, call_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(call)
-                .execute(&mut *tx)
-                .await?;
-        }
+    }
+    Ok(id)
+}
+
+impl Store {
+    /// Creates a ticket (with its tasks, its call link and its first audit
+    /// line) in one transaction: on any failure nothing is left behind.
+    /// The priority is computed from urgency × impact, VIP and P0.
+    pub async fn create_ticket(
+        &self,
+        t: &NewTicket,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        t.validate()?;
+        let mut tx = self.writer.begin().await?;
+        let id = insert_ticket(&mut tx, t, actor, now).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Creates many tickets in one transaction (imports from another tool,
+    /// simulations, benchmarks): all or nothing.
+    pub async fn create_tickets(
+        &self,
+        tickets: &[(NewTicket, DateTime<Utc>)],
+        actor: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        for (t, _) in tickets {
+            t.validate()?;
+        }
+        let mut ids = Vec::with_capacity(tickets.len());
+        let mut tx = self.writer.begin().await?;
+        for (t, at) in tickets {
+            ids.push(insert_ticket(&mut tx, t, actor, *at).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// One ticket.

@@ -20,12 +20,13 @@ pub struct TestDb {
 impl TestDb {
     pub async fn cleanup(self) {
         self.store.close().await;
-        if let Some((admin_url, name)) = self.pg {
-            if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut c)
-                    .await;
-            }
+        if let Some((admin_url, name)) = self.pg
+            && let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await
+        {
+            // Best effort: a leftover database is dropped by the next run anyway.
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut c)
+                .await;
         }
     }
 }
