@@ -158,6 +158,12 @@ impl Calendar {
         self.regions.iter().find_map(|r| holiday_on(date, *r))
     }
 
+    /// Whether the calendar opens at all on local `date` (after holidays and
+    /// exceptions): a "business day".
+    pub fn is_business_day(&self, date: NaiveDate) -> bool {
+        !self.ranges_on(date).is_empty()
+    }
+
     /// The state of the calendar at `t`.
     pub fn state_at(&self, t: DateTime<Utc>) -> OpenState {
         if self.is_open(t) {
