@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::autoclose::auto_close_at;
 use super::clock::{Due, Exclusion, Hold, SlaClock, SlaVerdict, TargetKind, TargetState, TicketId};
 use super::policy::{
-    ClockStart, PauseReason, SlaConfigError, SlaConfigSpec, SlaPolicy, TicketFacts,
+    ClockStart, PauseReason, SlaConfigError, SlaConfigSpec, SlaPolicy, SlaPolicySpec, TicketFacts,
 };
 use crate::priority::Priority;
 
@@ -228,14 +228,33 @@ pub struct SlaEngine {
 }
 
 impl SlaEngine {
-    /// Validates the policies against the named calendars.
+    /// Validates the policies of an `[sla]`-style section against the named
+    /// calendars; error fields read `policies.NAME.…`.
     pub fn new(
         config: &SlaConfigSpec,
         calendars: BTreeMap<String, Calendar>,
     ) -> Result<Self, SlaConfigError> {
+        Self::build(&config.policies, "policies.", calendars)
+    }
+
+    /// Validates a bare map of policies (the binary's `[sla_policies]`)
+    /// against the named calendars; error fields read `NAME.…`, e.g.
+    /// `louvre.targets[1].resolve`.
+    pub fn from_policies(
+        policies: &BTreeMap<String, SlaPolicySpec>,
+        calendars: BTreeMap<String, Calendar>,
+    ) -> Result<Self, SlaConfigError> {
+        Self::build(policies, "", calendars)
+    }
+
+    fn build(
+        specs: &BTreeMap<String, SlaPolicySpec>,
+        prefix: &str,
+        calendars: BTreeMap<String, Calendar>,
+    ) -> Result<Self, SlaConfigError> {
         let mut policies = BTreeMap::new();
-        for (name, spec) in &config.policies {
-            let path = format!("policies.{name}");
+        for (name, spec) in specs {
+            let path = format!("{prefix}{name}");
             let policy = SlaPolicy::new(&path, spec)?;
             if !calendars.contains_key(&policy.calendar) {
                 return Err(SlaConfigError {

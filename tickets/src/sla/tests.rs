@@ -1014,3 +1014,72 @@ fn durations_parse_with_units_and_business_days() {
     assert!(parse_duration("10", day).is_err());
     assert!(parse_duration("2 weeks", day).is_err());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Whatever the pauses, the breach instant is where the running
+        /// intervals hold exactly the limit in business time, the at-risk
+        /// instant where they hold 75 % of it, and neither lies inside a pause.
+        #[test]
+        fn breach_and_at_risk_instants_match_the_running_intervals(
+            start in 1_735_689_600i64..1_798_761_600i64, // 2025-01-01 .. 2027-01-01
+            p in 0usize..3,
+            gaps in proptest::collection::vec(1i64..4000, 0..7),
+        ) {
+            let priority = [Priority::P0, Priority::P1, Priority::P2][p];
+            let limit = TimeDelta::hours([2, 4, 8][p]);
+            let cal = Calendar::louvre_hotline();
+            let mut e = engine();
+            let created = DateTime::<Utc>::from_timestamp(start, 0).unwrap();
+            create(&mut e, 1, created, "louvre", facts(priority, Nature::Incident));
+            let mut events = Vec::new();
+            let mut now = created;
+            let mut running = vec![(created, None::<DateTime<Utc>>)];
+            for (i, gap) in gaps.iter().enumerate() {
+                now += TimeDelta::minutes(*gap);
+                events.extend(run_until(&mut e, now));
+                if i % 2 == 0 {
+                    e.handle(1, now, "t", SlaInput::Paused { reason: PauseReason::Appointment }).unwrap();
+                    if let Some(last) = running.last_mut() { last.1 = Some(now); }
+                } else {
+                    e.handle(1, now, "t", SlaInput::Resumed).unwrap();
+                    running.push((now, None));
+                }
+                events.extend(drain(&mut e));
+            }
+            if running.last().is_some_and(|r| r.1.is_some()) {
+                now += TimeDelta::minutes(1);
+                e.handle(1, now, "t", SlaInput::Resumed).unwrap();
+                running.push((now, None));
+            }
+            events.extend(run_until(&mut e, now + TimeDelta::days(400)));
+            let held = |upto: DateTime<Utc>| -> TimeDelta {
+                running.iter().map(|&(s, end)| {
+                    let e = end.unwrap_or(upto).min(upto);
+                    if e > s { cal.business_duration(s, e) } else { TimeDelta::zero() }
+                }).sum()
+            };
+            let inside_pause = |t: DateTime<Utc>| {
+                running.windows(2).any(|w| w[0].1.is_some_and(|paused| paused < t && t < w[1].0))
+            };
+            let breach = events.iter().find_map(|ev| match ev {
+                SlaEvent::Breached { due, .. } => Some(*due),
+                _ => None,
+            });
+            let breach = breach.expect("every ticket left running breaches eventually");
+            prop_assert_eq!(held(breach), limit);
+            prop_assert!(!inside_pause(breach));
+            let at_risk = events.iter().find_map(|ev| match ev {
+                SlaEvent::AtRisk { at, .. } => Some(*at),
+                _ => None,
+            }).expect("at-risk precedes breach");
+            prop_assert_eq!(held(at_risk), limit * 3 / 4);
+            prop_assert!(at_risk < breach);
+            prop_assert_eq!(e.poll_timeout(), None);
+        }
+    }
+}
