@@ -58,6 +58,23 @@ enum Command {
         /// The TOML configuration to check.
         file: PathBuf,
     },
+    /// Replay monthly call volumes through the real ACD engine with simulated time and print
+    /// the answered/abandoned/answer-rate/service-level figures per month (docs/acd.md).
+    Simulate {
+        /// CSV of monthly volumes (`month,calls_presented,calls_served,tickets_opened`);
+        /// defaults to the 15 published months of the Ministry of Culture service desk.
+        #[arg(long)]
+        volumes: Option<PathBuf>,
+        /// Agents on the phones during the shift.
+        #[arg(long, default_value_t = 3)]
+        agents: u32,
+        /// Mean caller patience in seconds (exponential distribution).
+        #[arg(long, default_value_t = 120)]
+        patience_secs: u32,
+        /// Seed of the random draws (the same seed gives the same figures).
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+    },
     /// Create or upgrade the database schema and exit.
     Migrate {
         /// Database URL (`sqlite://FILE` or `postgres://...`).
@@ -126,7 +143,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            runtime()?.block_on(server::run(loaded, database, overrides, server::Mode::Serve))?;
+            runtime()?.block_on(server::run(
+                loaded,
+                database,
+                overrides,
+                server::Mode::Serve,
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
@@ -136,6 +158,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let loaded = config::load_demo()
                 .map_err(|e| anyhow::anyhow!("the embedded demo configuration is invalid:\n{e}"))?;
             runtime()?.block_on(server::run(loaded, database, overrides, server::Mode::Demo))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate {
+            volumes,
+            agents,
+            patience_secs,
+            seed,
+        } => {
+            let csv = match volumes {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                None => guichet::simulate::PUBLISHED_VOLUMES.to_owned(),
+            };
+            let text = guichet::simulate::run(&csv, agents, patience_secs, seed)?;
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { database } => {

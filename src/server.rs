@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use guichet_tickets::Store;
 use guichet_web::metrics::{MetricKind, MetricsText};
 use guichet_web::{Backend, BoxFuture, Check};
 use tokio::sync::watch;
@@ -32,16 +33,25 @@ pub enum Mode {
 
 struct ServerBackend {
     started: Instant,
+    store: Store,
 }
 
 impl Backend for ServerBackend {
     fn health(&self) -> BoxFuture<'_, Vec<Check>> {
         Box::pin(async move {
-            vec![Check {
-                name: "http".to_owned(),
-                ok: true,
-                detail: None,
-            }]
+            let database = match self.store.calls_in_flight().await {
+                Ok(_) => Check {
+                    name: "database".to_owned(),
+                    ok: true,
+                    detail: None,
+                },
+                Err(e) => Check {
+                    name: "database".to_owned(),
+                    ok: false,
+                    detail: Some(e.to_string()),
+                },
+            };
+            vec![database]
         })
     }
 
@@ -65,25 +75,41 @@ impl Backend for ServerBackend {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, registered as soon as the server starts so that a signal arriving
+/// during start-up is not lost (the default action would kill the process uncleanly).
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn register() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = term => tracing::info!("SIGTERM received, shutting down"),
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves when SIGINT or SIGTERM arrives.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received, shutting down"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C received, shutting down");
+        }
     }
 }
 
@@ -100,9 +126,24 @@ pub async fn run(
     if let Some(addr) = overrides.http_listen {
         loaded.config.http.listen = addr;
     }
+    let mut signals = ShutdownSignals::register()?;
     let config = &loaded.config;
     let database_url = database.unwrap_or_else(|| config.database.url.clone());
     tracing::info!(config = %loaded.file, database = %redact_url(&database_url), "starting Guichet");
+
+    let store = Store::open(&database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&database_url)))?;
+    let interrupted = store
+        .mark_in_flight_interrupted(chrono::Utc::now())
+        .await
+        .context("cannot mark the calls interrupted by the last stop")?;
+    if interrupted > 0 {
+        tracing::warn!(
+            calls = interrupted,
+            "calls in progress at the last stop were marked interrupted"
+        );
+    }
 
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -111,6 +152,7 @@ pub async fn run(
 
     let backend: Arc<dyn Backend> = Arc::new(ServerBackend {
         started: Instant::now(),
+        store: store.clone(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut web_stop = stop_rx.clone();
@@ -127,19 +169,22 @@ pub async fn run(
     }
     tracing::info!(%http_addr, "HTTP listening");
 
-    shutdown_signal().await;
+    signals.recv().await;
     let _ = stop_tx.send(true);
     web.await.context("the web task failed")??;
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// Creates or upgrades the schema of `database` and returns.
 pub async fn migrate(database: &str) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "cannot migrate {}: the store is not wired into this build yet",
-        redact_url(database)
-    )
+    let store = Store::open(database)
+        .await
+        .with_context(|| format!("cannot migrate {}", redact_url(database)))?;
+    store.close().await;
+    println!("{}: schema up to date", redact_url(database));
+    Ok(())
 }
 
 fn print_demo_banner(loaded: &LoadedConfig, sip: SocketAddr, http: SocketAddr) {

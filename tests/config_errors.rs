@@ -86,14 +86,14 @@ fn bad_socket_address_is_refused() {
 #[test]
 fn line_naming_a_missing_queue_is_refused() {
     let text = demo_with(
-        "queues = [\"culture-ait\", \"culture-telephonie\"]",
-        "queues = [\"culture-ait\", \"culture-telefonie\"]",
+        "queues = [\"culture-incidents\", \"culture-demandes\"]",
+        "queues = [\"culture-incidents\", \"culture-demande\"]",
     );
     let e = single_error(&text);
     assert_eq!(e.field, "lines[1].queues[1]");
-    assert_eq!(e.line, line_of(&text, "\"culture-telefonie\""));
-    assert_eq!(e.column, 26);
-    assert!(e.message.contains("culture-telefonie"), "{e}");
+    assert_eq!(e.line, line_of(&text, "\"culture-demande\"]"));
+    assert_eq!(e.column, 32);
+    assert!(e.message.contains("culture-demande"), "{e}");
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn line_naming_a_missing_flow_is_refused() {
 
 #[test]
 fn duplicate_line_number_is_refused() {
-    let text = demo_with("number = \"4000\"", "number = \"8585\"");
+    let text = demo_with("number = \"4400\"", "number = \"8585\"");
     let e = single_error(&text);
     assert_eq!(e.field, "lines[1].number");
     let second = text
@@ -122,8 +122,8 @@ fn duplicate_line_number_is_refused() {
 #[test]
 fn agent_in_a_missing_queue_is_refused() {
     let text = demo_with(
-        "queues = { \"culture-ait\" = 1, \"culture-telephonie\" = 1 }",
-        "queues = { \"culture-ait\" = 1, \"reseau\" = 1 }",
+        "queues = { \"culture-incidents\" = 1, \"culture-demandes\" = 1 }",
+        "queues = { \"culture-incidents\" = 1, \"reseau\" = 1 }",
     );
     let e = single_error(&text);
     assert_eq!(e.field, "agents[1].queues.reseau");
@@ -213,4 +213,46 @@ fn bad_time_range_is_refused_at_the_range() {
     let e = single_error(&text);
     assert_eq!(e.field, "calendars.louvre.hours.friday[0]");
     assert_eq!(e.line, line_of(&text, "\"18:00-09:00\""));
+}
+
+#[test]
+fn flow_leading_to_a_missing_node_is_refused_at_the_node() {
+    let text = demo_with("next = \"horaires\"", "next = \"horaire\"");
+    let errs = errors(&text);
+    let e = errs
+        .iter()
+        .find(|e| e.message.contains("horaire`"))
+        .unwrap_or_else(|| panic!("no missing-node error in {errs:?}"));
+    assert_eq!(e.field, "flows.louvre.nodes.crise");
+    assert_eq!(e.line, line_of(&text, "[flows.louvre.nodes.crise]"));
+}
+
+#[test]
+fn flow_routing_to_a_missing_queue_is_refused() {
+    let text = demo_with("queue = \"louvre-hotline\"", "queue = \"louvre-hotlin\"");
+    let e = single_error(&text);
+    assert_eq!(e.field, "flows.louvre.nodes.file_vip.queue");
+    assert_eq!(e.line, line_of(&text, "queue = \"louvre-hotlin\""));
+}
+
+#[test]
+fn flow_naming_a_missing_prompt_is_refused() {
+    let text = demo_with(
+        "prompts = [\"vip_prioritaire\"]",
+        "prompts = [\"vip_prioritair\"]",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "flows.louvre.nodes.accueil_vip");
+    assert!(e.message.contains("vip_prioritair"), "{e}");
+}
+
+#[test]
+fn overflow_rule_with_two_conditions_is_refused_at_the_queue() {
+    let text = demo_with(
+        "overflow = [{ wait_above = 900, to_queue = \"culture-demandes\" }]",
+        "overflow = [{ wait_above = 900, length_above = 3, to_queue = \"culture-demandes\" }]",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "queues[1].overflow[0]");
+    assert_eq!(e.line, line_of(&text, "length_above = 3"));
 }

@@ -96,7 +96,7 @@ async fn demo_starts_serves_health_and_metrics_and_stops_on_ctrl_c() {
     let mut demo = start_demo();
     let text = demo.banner.join("\n");
     assert!(text.contains("8585"), "{text}");
-    assert!(text.contains("4000"), "{text}");
+    assert!(text.contains("4400"), "{text}");
     assert!(text.contains("amelie.martin"), "{text}");
     assert!(text.contains("Guichet-Demo-2026!"), "{text}");
 

@@ -24,12 +24,17 @@ pub const DEMO_CONFIG_NAME: &str = "demo/guichet.toml";
 /// The demo directory of people, embedded next to the demo configuration.
 pub const DEMO_DIRECTORY_CSV: &str = include_str!("../../demo/directory.csv");
 
-/// Placeholder types for the sections whose schema a room owns; each is replaced by the
-/// room's own spec type as the room lands (see docs/configuration.md).
+pub use guichet_acd::QueueConfig;
 pub use guichet_calendar::CalendarSpec;
-pub type FlowSpec = toml::Table;
-pub type QueueSpec = toml::Table;
+pub use guichet_ivr::tts::TtsOptions;
+pub use guichet_ivr::{DeterrenceThresholds, FlowSpec};
+/// Placeholder for the SLA policy spec until the tickets room's SLA core is embedded.
 pub type SlaPolicySpec = toml::Table;
+
+/// The shipped prompt catalogue (prompt id → French text), embedded in the binary.
+pub const PROMPT_CATALOGUE: &str = include_str!("../../sounds/fr/prompts.toml");
+/// Where the shipped prompts are when Guichet runs from its source tree.
+pub const SHIPPED_PROMPTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sounds/fr");
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,13 +52,17 @@ pub struct Config {
     #[serde(default)]
     pub directory: DirectorySection,
     #[serde(default)]
+    pub prompts: PromptsSection,
+    #[serde(default)]
+    pub tts: TtsOptions,
+    #[serde(default)]
     pub calendars: BTreeMap<String, CalendarSpec>,
     #[serde(default)]
     pub lines: Vec<LineSection>,
     #[serde(default)]
     pub flows: BTreeMap<String, FlowSpec>,
     #[serde(default)]
-    pub queues: BTreeMap<String, QueueSpec>,
+    pub queues: Vec<QueueConfig>,
     #[serde(default)]
     pub agents: Vec<AgentSection>,
     #[serde(default)]
@@ -224,6 +233,18 @@ pub struct DirectorySection {
     pub csv: Option<PathBuf>,
 }
 
+/// `[prompts]`: where the French prompts are read from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptsSection {
+    /// Directory of the shipped prompts (`<id>.wav`); default: `sounds/fr` of the source tree.
+    #[serde(default)]
+    pub shipped_dir: Option<PathBuf>,
+    /// Directory where administrators put recorded WAVs that replace prompts of the same id.
+    #[serde(default)]
+    pub override_dir: Option<PathBuf>,
+}
+
 /// `[[lines]]`: a dialled number and what happens to its callers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +262,9 @@ pub struct LineSection {
     /// SLA policy for tickets opened from this line's calls (a key of `[sla_policies]`).
     #[serde(default)]
     pub sla_policy: Option<String>,
+    /// Thresholds that switch the deterrence message on automatically.
+    #[serde(default)]
+    pub deterrence: DeterrenceThresholds,
 }
 
 /// A role of an account.
@@ -324,6 +348,52 @@ pub struct LoadedConfig {
     pub file: String,
     /// Directory that relative paths are resolved against (`None` for the embedded demo).
     pub base_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The queue named `name`.
+    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+
+    /// The ACD engine's configuration: the queues and every agent's memberships.
+    pub fn acd_config(&self) -> guichet_acd::AcdConfig {
+        guichet_acd::AcdConfig {
+            queues: self.queues.clone(),
+            agents: self
+                .agents
+                .iter()
+                .map(|a| guichet_acd::AgentConfig {
+                    login: a.login.clone(),
+                    queues: a
+                        .queues
+                        .iter()
+                        .map(|(queue, level)| guichet_acd::Membership {
+                            queue: queue.clone(),
+                            level: *level,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            time_zone: self
+                .server
+                .timezone
+                .parse()
+                .unwrap_or(chrono_tz::Europe::Paris),
+            stats: guichet_acd::stats::StatsParams {
+                short_abandon: chrono::TimeDelta::seconds(i64::from(self.stats.short_abandon_secs)),
+                service_level_threshold: chrono::TimeDelta::seconds(i64::from(
+                    self.stats.service_level_secs,
+                )),
+            },
+            ..guichet_acd::AcdConfig::default()
+        }
+    }
+
+    /// The shipped prompt catalogue.
+    pub fn prompt_catalogue() -> Result<guichet_ivr::PromptCatalogue, guichet_ivr::CatalogueError> {
+        guichet_ivr::PromptCatalogue::from_toml_str(PROMPT_CATALOGUE)
+    }
 }
 
 impl LoadedConfig {
@@ -442,6 +512,82 @@ fn split_room_error(text: &str) -> (Vec<PathStep>, String) {
     (steps, message.to_owned())
 }
 
+/// Compiles every flow against the prompt catalogue and checks the queues it routes to.
+fn validate_flows(
+    config: &Config,
+    queue_names: &BTreeSet<&str>,
+    problems: &mut Vec<(Vec<PathStep>, String)>,
+) {
+    let catalogue = match Config::prompt_catalogue() {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push((
+                vec![key("flows")],
+                format!("the prompt catalogue is invalid: {e}"),
+            ));
+            return;
+        }
+    };
+    for (name, spec) in &config.flows {
+        let base = vec![key("flows"), key(name)];
+        for (node_name, node) in &spec.nodes {
+            if let guichet_ivr::NodeSpec::Queue { queue, .. } = node
+                && !queue_names.contains(queue.as_str())
+            {
+                let mut path = base.clone();
+                path.extend([key("nodes"), key(node_name), key("queue")]);
+                problems.push((path, format!("no queue named {queue:?} in [[queues]]")));
+            }
+        }
+        if let Err(e) = spec.clone().compile(&catalogue) {
+            use guichet_ivr::FlowError as F;
+            let mut path = base.clone();
+            match &e {
+                F::MissingStart { .. } => path.push(key("start")),
+                F::MissingNode { node, .. }
+                | F::MissingPrompt { node, .. }
+                | F::Unreachable { node, .. }
+                | F::LoopWithoutInput { node, .. }
+                | F::InvalidNode { node, .. } => path.extend([key("nodes"), key(node)]),
+                F::InvalidSetting { field, .. } => path.push(key(field)),
+                F::EmptyName => path.push(key("name")),
+                _ => {}
+            }
+            problems.push((path, e.to_string()));
+        }
+    }
+}
+
+/// The ACD's own checks of the queues (timeouts, overflow rules), located in the file.
+fn validate_queues(config: &Config, problems: &mut Vec<(Vec<PathStep>, String)>) {
+    let acd = guichet_acd::AcdConfig {
+        queues: config.queues.clone(),
+        ..guichet_acd::AcdConfig::default()
+    };
+    if let Err(guichet_acd::ConfigError::Invalid {
+        item,
+        field,
+        problem,
+    }) = acd.validate()
+    {
+        let index = config
+            .queues
+            .iter()
+            .position(|q| item == format!("queue \"{}\"", q.name))
+            .or_else(|| {
+                item.strip_prefix("queues[")
+                    .and_then(|rest| rest.trim_end_matches(']').parse().ok())
+            });
+        let mut path = vec![key("queues")];
+        if let Some(i) = index {
+            path.push(PathStep::Index(i));
+        }
+        let (inner, _) = split_room_error(&format!("{field}: -"));
+        path.extend(inner);
+        problems.push((path, problem));
+    }
+}
+
 fn key(k: &str) -> PathStep {
     PathStep::Key(k.to_owned())
 }
@@ -486,6 +632,16 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
         }
     }
 
+    let queue_names: BTreeSet<&str> = config.queues.iter().map(|q| q.name.as_str()).collect();
+    validate_flows(config, &queue_names, &mut problems);
+    validate_queues(config, &mut problems);
+    if let Err(e) = config.tts.validate() {
+        let (inner, message) = split_room_error(&e.to_string());
+        let mut path = vec![key("tts")];
+        path.extend(inner);
+        problems.push((path, message));
+    }
+
     let mut numbers = BTreeSet::new();
     for (i, line) in config.lines.iter().enumerate() {
         let at = |field: &str| vec![key("lines"), PathStep::Index(i), key(field)];
@@ -521,7 +677,7 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
             problems.push((at("queues"), "a line needs at least one queue".to_owned()));
         }
         for (q, queue) in line.queues.iter().enumerate() {
-            if !config.queues.contains_key(queue) {
+            if config.queue(queue).is_none() {
                 problems.push((
                     vec![
                         key("lines"),
@@ -592,7 +748,7 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
             }
         }
         for (queue, level) in &agent.queues {
-            if !config.queues.contains_key(queue) {
+            if config.queue(queue).is_none() {
                 problems.push((
                     vec![key("agents"), PathStep::Index(i), key("queues"), key(queue)],
                     format!("no queue named {queue:?} in [queues]"),
