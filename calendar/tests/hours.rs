@@ -512,3 +512,24 @@ fn never_open_calendar_answers_none() {
         Some(paris(2026, 1, 1, 0, 0))
     );
 }
+
+#[test]
+fn open_intervals_and_business_days() {
+    let c = Calendar::louvre_hotline();
+    // Thursday 14 May 2026 (Ascension) to Tuesday 19 May 12:00.
+    let got = c.open_intervals(paris(2026, 5, 14, 0, 0), paris(2026, 5, 19, 12, 0));
+    assert_eq!(
+        got,
+        vec![
+            (paris(2026, 5, 15, 9, 0), paris(2026, 5, 15, 18, 0)),
+            (paris(2026, 5, 18, 9, 0), paris(2026, 5, 18, 18, 0)),
+            (paris(2026, 5, 19, 9, 0), paris(2026, 5, 19, 12, 0)),
+        ]
+    );
+    let d = |m: u32, day: u32| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+    assert!(!c.is_business_day(d(5, 14)));
+    assert!(c.is_business_day(d(5, 15)));
+    assert!(!c.is_business_day(d(5, 16)));
+    assert_eq!(c.holiday_on(d(5, 14)), Some("Ascension"));
+    assert_eq!(c.holiday_on(d(5, 15)), None);
+}

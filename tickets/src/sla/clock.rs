@@ -357,6 +357,8 @@ impl SlaClock {
         }
         if matches!(self.resolve, TargetState::Running { .. })
             && self.bumped_from.is_none()
+            // A due date agreed with the user replaces the automatic bump.
+            && self.resolve_limit_override_secs.is_none()
             && let Some((after, _)) = self.rule(policy).and_then(|r| r.bump)
         {
             consider(

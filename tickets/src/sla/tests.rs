@@ -432,6 +432,43 @@ fn louvre_non_blocking_is_bumped_to_normal_after_two_days() {
 }
 
 #[test]
+fn an_agreed_due_date_replaces_the_automatic_bump() {
+    let mut e = engine();
+    create(
+        &mut e,
+        25,
+        paris(2026, 6, 1, 9, 0),
+        "louvre",
+        facts(Priority::P3, Nature::Request),
+    );
+    e.handle(
+        25,
+        paris(2026, 6, 1, 10, 0),
+        "tech",
+        SlaInput::DueDateChanged {
+            due: paris(2026, 6, 5, 12, 0),
+            reason: "livraison du poste prévue vendredi".into(),
+        },
+    )
+    .unwrap();
+    let events = run_until(&mut e, paris(2026, 6, 6, 0, 0));
+    assert!(
+        !events
+            .iter()
+            .any(|ev| matches!(ev, SlaEvent::PriorityBumped { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last(),
+        Some(&SlaEvent::Breached {
+            ticket: 25,
+            target: TargetKind::Resolve,
+            due: paris(2026, 6, 5, 12, 0)
+        })
+    );
+}
+
+#[test]
 fn culture_incident_escalated_in_time_is_met() {
     let mut e = engine();
     // Monday 1 June 2026 18:20: 10 min Monday, then Tuesday from 08:00.
