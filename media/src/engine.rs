@@ -312,7 +312,6 @@ impl SessionState {
 }
 
 struct Bridge {
-    id: BridgeId,
     caller: Arc<Session>,
     agent: Arc<Session>,
     supervisor: Option<(Arc<Session>, MonitorMode)>,
@@ -616,7 +615,6 @@ impl MediaHandle {
         let cell = Arc::new(BridgeCell {
             ended: AtomicBool::new(false),
             bridge: Mutex::new(Bridge {
-                id,
                 caller: c,
                 agent: a,
                 supervisor: None,
@@ -895,11 +893,11 @@ impl Inner {
             && let Some((digit, ms)) = st.dtmf_queue.pop_front()
             && let Some(sender) = DtmfSender::new(digit, ms)
         {
+            let _ = pt; // checked present: only then is a digit dequeued
             st.dtmf_active = Some(ActiveDtmf {
                 sender,
                 timestamp: st.out.timestamp_at(tick),
             });
-            let _ = pt;
         }
         if let Some(active) = st.dtmf_active.as_mut() {
             match (active.sender.next_packet(), remote.dtmf_payload_type) {
@@ -1000,7 +998,6 @@ impl Inner {
         if let Some((s, _)) = &b.supervisor {
             send_mix(s, &[caller.as_deref(), agent.as_deref()], tick);
         }
-        let _ = b.id;
         true
     }
 }
