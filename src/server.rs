@@ -6,6 +6,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use guichet_tickets::Store;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::prompts::PromptLibrary;
+use crate::switchboard::{self, SwitchboardHandle};
 use guichet_web::metrics::{MetricKind, MetricsText};
 use guichet_web::{Backend, BoxFuture, Check};
 use tokio::sync::watch;
@@ -22,6 +27,13 @@ pub struct Overrides {
     /// HTTP listen address, overriding [http] listen.
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
+    /// First port of the RTP range, overriding [rtp] port_min (the range keeps its size).
+    #[arg(long)]
+    pub rtp_port_min: Option<u16>,
+    /// Run as if the time were this instant (RFC 3339), advancing in real time: for
+    /// demonstrations and tests of closed hours and holidays.
+    #[arg(long, hide = true)]
+    pub clock_start: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 /// How the server was started (the demo prints its addresses and logins).
@@ -34,6 +46,9 @@ pub enum Mode {
 struct ServerBackend {
     started: Instant,
     store: Store,
+    sip: guichet_sip::SipHandle,
+    media: guichet_media::MediaHandle,
+    switchboard: SwitchboardHandle,
 }
 
 impl Backend for ServerBackend {
@@ -51,7 +66,19 @@ impl Backend for ServerBackend {
                     detail: Some(e.to_string()),
                 },
             };
-            vec![database]
+            let switchboard = match self.switchboard.calls_in_progress().await {
+                Ok(_) => Check {
+                    name: "switchboard".to_owned(),
+                    ok: true,
+                    detail: None,
+                },
+                Err(e) => Check {
+                    name: "switchboard".to_owned(),
+                    ok: false,
+                    detail: Some(e.to_string()),
+                },
+            };
+            vec![database, switchboard]
         })
     }
 
@@ -70,6 +97,93 @@ impl Backend for ServerBackend {
                 MetricKind::Gauge,
                 self.started.elapsed().as_secs_f64().floor(),
             );
+            let sip = self.sip.counters().snapshot();
+            m.family(
+                "guichet_sip_requests_total",
+                "SIP requests received, by method.",
+                MetricKind::Counter,
+            );
+            for (method, n) in &sip.requests {
+                m.sample(&[("method", method)], *n as f64);
+            }
+            m.family(
+                "guichet_sip_responses_sent_total",
+                "SIP responses sent, by status code.",
+                MetricKind::Counter,
+            );
+            for (code, n) in &sip.responses_sent {
+                m.sample(&[("code", &code.to_string())], *n as f64);
+            }
+            m.family(
+                "guichet_sip_responses_received_total",
+                "SIP responses received, by status code.",
+                MetricKind::Counter,
+            );
+            for (code, n) in &sip.responses_received {
+                m.sample(&[("code", &code.to_string())], *n as f64);
+            }
+            m.single(
+                "guichet_sip_malformed_dropped_total",
+                "Malformed SIP messages that could not be answered and were dropped.",
+                MetricKind::Counter,
+                sip.dropped_malformed as f64,
+            );
+            m.single(
+                "guichet_sip_malformed_rejected_total",
+                "Malformed SIP requests answered with a 4xx/5xx.",
+                MetricKind::Counter,
+                sip.rejected_malformed as f64,
+            );
+            m.single(
+                "guichet_sip_registrations_total",
+                "Successful REGISTER requests.",
+                MetricKind::Counter,
+                sip.registrations as f64,
+            );
+            m.single(
+                "guichet_sip_auth_failures_total",
+                "Failed digest authentications.",
+                MetricKind::Counter,
+                sip.auth_failures as f64,
+            );
+            m.single(
+                "guichet_sip_auth_rate_limited_total",
+                "Requests refused because their source failed authentication too often.",
+                MetricKind::Counter,
+                sip.auth_rate_limited as f64,
+            );
+            m.single(
+                "guichet_sip_overload_rejections_total",
+                "Requests refused with 503 because of overload.",
+                MetricKind::Counter,
+                sip.overload_rejections as f64,
+            );
+            m.single(
+                "guichet_sip_active_dialogs",
+                "SIP dialogs in progress.",
+                MetricKind::Gauge,
+                sip.active_dialogs as f64,
+            );
+            m.single(
+                "guichet_media_sessions",
+                "RTP sessions open.",
+                MetricKind::Gauge,
+                self.media.session_count() as f64,
+            );
+            m.single(
+                "guichet_media_ports_in_use",
+                "RTP/RTCP port pairs in use.",
+                MetricKind::Gauge,
+                self.media.ports_in_use() as f64,
+            );
+            if let Ok(calls) = self.switchboard.calls_in_progress().await {
+                m.single(
+                    "guichet_calls_in_progress",
+                    "Callers connected to Guichet (menu, queue or agent).",
+                    MetricKind::Gauge,
+                    calls as f64,
+                );
+            }
             m.finish()
         })
     }
@@ -126,6 +240,15 @@ pub async fn run(
     if let Some(addr) = overrides.http_listen {
         loaded.config.http.listen = addr;
     }
+    if let Some(min) = overrides.rtp_port_min {
+        let size = loaded.config.rtp.port_max - loaded.config.rtp.port_min;
+        loaded.config.rtp.port_min = min;
+        loaded.config.rtp.port_max = min.saturating_add(size);
+    }
+    let clock = match overrides.clock_start {
+        Some(start) => Clock::starting_at(start.with_timezone(&chrono::Utc)),
+        None => Clock::system(),
+    };
     let mut signals = ShutdownSignals::register()?;
     let config = &loaded.config;
     let database_url = database.unwrap_or_else(|| config.database.url.clone());
@@ -145,6 +268,53 @@ pub async fn run(
         );
     }
 
+    if let Some(csv) = &config.directory.csv {
+        import_directory(&store, &loaded, csv, clock.now()).await?;
+    }
+
+    let (sip_endpoint, sip_events) = guichet_sip::SipEndpoint::start(sip_config(config))
+        .await
+        .with_context(|| format!("cannot start SIP on {}", config.sip.listen))?;
+    let sip_addr = sip_endpoint.local_addr();
+    let sip = sip_endpoint.handle();
+    let (media, media_events) = guichet_media::MediaEngine::start(guichet_media::MediaConfig {
+        bind_ip: config.rtp.address,
+        port_min: config.rtp.port_min,
+        port_max: config.rtp.port_max,
+        ..guichet_media::MediaConfig::default()
+    })
+    .context("cannot start the media engine")?;
+    let shipped = config
+        .prompts
+        .shipped_dir
+        .as_ref()
+        .map(|p| loaded.resolve(p))
+        .unwrap_or_else(|| crate::config::SHIPPED_PROMPTS_DIR.into());
+    let override_dir = config
+        .prompts
+        .override_dir
+        .as_ref()
+        .map(|p| loaded.resolve(p));
+    let messages_dir = match &database_url {
+        url if url.starts_with("sqlite:") => std::path::PathBuf::from("guichet-messages"),
+        _ => std::env::temp_dir().join("guichet-messages"),
+    };
+    std::fs::create_dir_all(&messages_dir)
+        .with_context(|| format!("cannot create {}", messages_dir.display()))?;
+    let (switchboard, switchboard_task) = switchboard::start(switchboard::Parts {
+        config: std::sync::Arc::new(config.clone()),
+        store: store.clone(),
+        sip: sip.clone(),
+        sip_events,
+        media: media.clone(),
+        media_events,
+        clock,
+        prompts: PromptLibrary::new(Config::prompt_catalogue()?, shipped, override_dir),
+        messages_dir,
+    })
+    .await
+    .context("cannot start the switchboard")?;
+
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
@@ -153,6 +323,9 @@ pub async fn run(
     let backend: Arc<dyn Backend> = Arc::new(ServerBackend {
         started: Instant::now(),
         store: store.clone(),
+        sip: sip.clone(),
+        media: media.clone(),
+        switchboard: switchboard.clone(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut web_stop = stop_rx.clone();
@@ -165,15 +338,76 @@ pub async fn run(
     ));
 
     if mode == Mode::Demo {
-        print_demo_banner(&loaded, config.sip.listen, http_addr);
+        print_demo_banner(&loaded, sip_addr, http_addr);
     }
-    tracing::info!(%http_addr, "HTTP listening");
+    tracing::info!(%sip_addr, %http_addr, "Guichet ready");
 
     signals.recv().await;
+    // Stop taking calls (503), let the calls in progress finish within the grace period.
+    let grace = std::time::Duration::from_secs(config.sip.shutdown_grace_secs);
+    let second_signal = signals.recv();
+    tokio::select! {
+        result = switchboard.shutdown(grace) => {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "switchboard shutdown");
+            }
+        }
+        () = second_signal => tracing::warn!("second signal: calls in progress are cut"),
+    }
+    let _ = switchboard_task.await;
+    sip_endpoint.shutdown();
+    media.shutdown();
     let _ = stop_tx.send(true);
     web.await.context("the web task failed")??;
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The SIP room's configuration from Guichet's.
+fn sip_config(config: &Config) -> guichet_sip::SipConfig {
+    guichet_sip::SipConfig {
+        listen: config.sip.listen,
+        public_address: config.sip.advertised_address,
+        lines: config.lines.iter().map(|l| l.number.clone()).collect(),
+        realm: config.sip.realm.clone(),
+        trunk: config.sip.trunk.as_ref().map(|t| guichet_sip::TrunkConfig {
+            address: t.address,
+            domain: t.address.ip().to_string(),
+            from_user: t.caller_id.clone().unwrap_or_else(|| "guichet".to_owned()),
+            username: t.username.clone(),
+            password: t.password.clone(),
+        }),
+        ..guichet_sip::SipConfig::default()
+    }
+}
+
+/// Imports the directory CSV named in the configuration (the embedded one for the demo).
+async fn import_directory(
+    store: &Store,
+    loaded: &LoadedConfig,
+    csv: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let report = if loaded.base_dir.is_none() {
+        store
+            .import_directory_csv(crate::config::DEMO_DIRECTORY_CSV.as_bytes(), now)
+            .await?
+    } else {
+        let path = loaded.resolve(csv);
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("cannot read the directory {}", path.display()))?;
+        store.import_directory_csv(file, now).await?
+    };
+    for rejected in &report.rejected {
+        tracing::warn!(line = rejected.line, reason = %rejected.reason, "directory row rejected");
+    }
+    tracing::info!(
+        inserted = report.inserted,
+        updated = report.updated,
+        rejected = report.rejected.len(),
+        "directory imported"
+    );
     Ok(())
 }
 

@@ -256,3 +256,14 @@ fn overflow_rule_with_two_conditions_is_refused_at_the_queue() {
     assert_eq!(e.field, "queues[1].overflow[0]");
     assert_eq!(e.line, line_of(&text, "length_above = 3"));
 }
+
+#[test]
+fn sla_policy_on_a_missing_calendar_is_refused() {
+    let text = demo_with(
+        "[sla_policies.culture]\ncalendar = \"culture\"",
+        "[sla_policies.culture]\ncalendar = \"cultur\"",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "sla_policies.culture.calendar");
+    assert_eq!(e.line, line_of(&text, "calendar = \"cultur\""));
+}

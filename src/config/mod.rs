@@ -28,8 +28,7 @@ pub use guichet_acd::QueueConfig;
 pub use guichet_calendar::CalendarSpec;
 pub use guichet_ivr::tts::TtsOptions;
 pub use guichet_ivr::{DeterrenceThresholds, FlowSpec};
-/// Placeholder for the SLA policy spec until the tickets room's SLA core is embedded.
-pub type SlaPolicySpec = toml::Table;
+pub use guichet_tickets::sla::SlaPolicySpec;
 
 /// The shipped prompt catalogue (prompt id → French text), embedded in the binary.
 pub const PROMPT_CATALOGUE: &str = include_str!("../../sounds/fr/prompts.toml");
@@ -638,6 +637,22 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
     if let Err(e) = config.tts.validate() {
         let (inner, message) = split_room_error(&e.to_string());
         let mut path = vec![key("tts")];
+        path.extend(inner);
+        problems.push((path, message));
+    }
+
+    let mut calendars = BTreeMap::new();
+    for (name, spec) in &config.calendars {
+        if let Ok(c) = guichet_calendar::Calendar::new(spec) {
+            calendars.insert(name.clone(), c);
+        }
+    }
+    if calendars.len() == config.calendars.len()
+        && let Err(e) =
+            guichet_tickets::sla::SlaEngine::from_policies(&config.sla_policies, calendars)
+    {
+        let (inner, message) = split_room_error(&e.to_string());
+        let mut path = vec![key("sla_policies")];
         path.extend(inner);
         problems.push((path, message));
     }

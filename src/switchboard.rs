@@ -1,0 +1,1714 @@
+//! The switchboard: the one place where the rooms meet.
+//!
+//! It owns the live engines (one `ivr` session per call in the voice menu, the `acd` engine,
+//! a deterrence controller per line, the message board), feeds them the events of the `sip`
+//! and `media` rooms with the time of its [`Clock`], executes what they decide against
+//! `sip`, `media` and the store, and writes every step of every call to the call log.
+//!
+//! It runs as one task: every input is handled to completion before the next, so the
+//! engines never see two inputs at once and no lock is held across an await.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use guichet_acd::{Acd, Action as AcdAction, CallId as AcdCallId, Event as AcdEvent, Priority};
+use guichet_calendar::Calendar;
+use guichet_ivr::{
+    Actor, DeterrenceController, DigitSource, Flow, IvrAction, IvrEvent, IvrInput, IvrOutcome,
+    IvrSession, LineEnv, LoadSample, MessageAudio, MessageBoard, MessageDraft, MessageKind, PlayId,
+};
+use guichet_media::{
+    Codec as MediaCodec, DtmfSource, MediaEvent, MediaHandle, PlaybackId, Playlist, RemoteMedia,
+    SessionId,
+};
+use guichet_sip::sdp::{self, Codec as SipCodec, LocalCapabilities, NegotiatedMedia};
+use guichet_sip::{
+    CallId as SipCallId, CallTarget, IncomingCall, OutboundProgress, SipEvent, SipHandle,
+};
+use guichet_tickets::{CallOutcome, CallUpdate, NewCall, Store};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument as _, debug, info, info_span, warn};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::prompts::PromptLibrary;
+
+/// The dynamic payload type Guichet offers for telephone-event when it calls out.
+const OFFERED_EVENT_PT: u8 = 101;
+
+/// One helpdesk line at run time.
+struct Line {
+    name: String,
+    flow: Arc<Flow>,
+    calendar: Calendar,
+    queues: Vec<String>,
+    deterrence: DeterrenceController,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Ivr,
+    Queued,
+    Connected,
+    /// The call is finishing (a goodbye or a confirmation is playing, then BYE).
+    Leaving,
+}
+
+/// The agent leg of a call: ringing, then connected.
+struct AgentLeg {
+    agent: String,
+    sip: SipCallId,
+    media: SessionId,
+    answered: bool,
+}
+
+/// One caller's call.
+struct Call {
+    sip: SipCallId,
+    acd: AcdCallId,
+    record: i64,
+    line: String,
+    caller_number: String,
+    caller_name: Option<String>,
+    vip: bool,
+    p0: bool,
+    media: SessionId,
+    phase: Phase,
+    ivr: Option<IvrSession>,
+    /// The IVR playback in progress and its media counterpart.
+    ivr_play: Option<(PlayId, PlaybackId)>,
+    /// Music on hold or an announcement while queued.
+    hold_play: Option<PlaybackId>,
+    /// A playback after which the call is hung up.
+    final_play: Option<PlaybackId>,
+    agent: Option<AgentLeg>,
+    bridge: Option<guichet_media::BridgeId>,
+    /// An outbound leg to an external number (IVR transfer or overflow).
+    external: Option<(SipCallId, SessionId)>,
+    closed: bool,
+}
+
+/// Commands the rest of the process sends the switchboard.
+pub enum Command {
+    /// Sets (or replaces) the crisis or deterrence message of a line, synthesising its text.
+    SetMessage {
+        actor: Actor,
+        line: String,
+        kind: MessageKind,
+        text: String,
+        ends_at: Option<DateTime<Utc>>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Removes the crisis or deterrence message of a line.
+    RemoveMessage {
+        actor: Actor,
+        line: String,
+        kind: MessageKind,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The live ACD picture.
+    Snapshot {
+        reply: oneshot::Sender<guichet_acd::Snapshot>,
+    },
+    /// Calls in progress (caller legs).
+    CallsInProgress { reply: oneshot::Sender<usize> },
+    /// Stop taking calls; let calls finish for `grace`, then end them.
+    Shutdown {
+        grace: Duration,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A cloneable handle on the running switchboard.
+#[derive(Clone)]
+pub struct SwitchboardHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl SwitchboardHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> anyhow::Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the switchboard has stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the switchboard dropped the request"))
+    }
+
+    /// Sets a line's crisis or deterrence message from typed French text (synthesised with
+    /// the ivr room's TTS); the next caller who reaches that point of the flow hears it.
+    pub async fn set_message(
+        &self,
+        actor: Actor,
+        line: &str,
+        kind: MessageKind,
+        text: &str,
+        ends_at: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<()> {
+        self.ask(|reply| Command::SetMessage {
+            actor,
+            line: line.to_owned(),
+            kind,
+            text: text.to_owned(),
+            ends_at,
+            reply,
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
+    }
+
+    /// Removes a line's crisis or deterrence message.
+    pub async fn remove_message(
+        &self,
+        actor: Actor,
+        line: &str,
+        kind: MessageKind,
+    ) -> anyhow::Result<()> {
+        self.ask(|reply| Command::RemoveMessage {
+            actor,
+            line: line.to_owned(),
+            kind,
+            reply,
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
+    }
+
+    pub async fn snapshot(&self) -> anyhow::Result<guichet_acd::Snapshot> {
+        self.ask(|reply| Command::Snapshot { reply }).await
+    }
+
+    pub async fn calls_in_progress(&self) -> anyhow::Result<usize> {
+        self.ask(|reply| Command::CallsInProgress { reply }).await
+    }
+
+    /// Stops taking calls (503), waits up to `grace` for calls in progress, then ends them.
+    pub async fn shutdown(&self, grace: Duration) -> anyhow::Result<()> {
+        self.ask(|done| Command::Shutdown { grace, done }).await
+    }
+}
+
+/// What the switchboard needs to run.
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub sip: SipHandle,
+    pub sip_events: mpsc::UnboundedReceiver<SipEvent>,
+    pub media: MediaHandle,
+    pub media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    pub clock: Clock,
+    pub prompts: PromptLibrary,
+    /// Where synthesised crisis and deterrence messages are written.
+    pub messages_dir: std::path::PathBuf,
+}
+
+/// Admission control: concurrent calls and a per-second rate.
+struct Admission {
+    max_calls: usize,
+    max_per_second: u32,
+    window_start: DateTime<Utc>,
+    in_window: u32,
+}
+
+impl Admission {
+    fn admit(&mut self, now: DateTime<Utc>, in_progress: usize) -> bool {
+        if in_progress >= self.max_calls {
+            return false;
+        }
+        if (now - self.window_start).num_milliseconds() >= 1000 {
+            self.window_start = now;
+            self.in_window = 0;
+        }
+        if self.in_window >= self.max_per_second {
+            return false;
+        }
+        self.in_window += 1;
+        true
+    }
+}
+
+struct Switchboard {
+    config: Arc<Config>,
+    store: Store,
+    sip: SipHandle,
+    media: MediaHandle,
+    clock: Clock,
+    prompts: PromptLibrary,
+    messages_dir: std::path::PathBuf,
+    lines: HashMap<String, Line>,
+    board: MessageBoard,
+    acd: Acd,
+    /// Agent login ↔ desk-phone extension.
+    extension_of: HashMap<String, String>,
+    agent_of_extension: HashMap<String, String>,
+    calls: HashMap<SipCallId, Call>,
+    by_acd: HashMap<AcdCallId, SipCallId>,
+    by_media: HashMap<SessionId, SipCallId>,
+    /// Outbound legs (agents, external numbers) → the caller's call.
+    by_leg: HashMap<SipCallId, SipCallId>,
+    /// Call records of calls the ACD still owns after the caller leg is gone (wrap-up).
+    records: HashMap<AcdCallId, i64>,
+    next_acd_id: u64,
+    admission: Admission,
+    draining: bool,
+    shutdown_done: Option<(DateTime<Utc>, oneshot::Sender<()>)>,
+}
+
+/// Starts the switchboard task.
+pub async fn start(
+    parts: Parts,
+) -> anyhow::Result<(SwitchboardHandle, tokio::task::JoinHandle<()>)> {
+    let Parts {
+        config,
+        store,
+        sip,
+        sip_events,
+        media,
+        media_events,
+        clock,
+        prompts,
+        messages_dir,
+    } = parts;
+    let catalogue = Config::prompt_catalogue()?;
+    let mut lines = HashMap::new();
+    let mut board = MessageBoard::new();
+    let now = clock.now();
+    for line in &config.lines {
+        let spec = config
+            .flows
+            .get(&line.flow)
+            .ok_or_else(|| anyhow::anyhow!("line {}: no flow {}", line.number, line.flow))?;
+        let flow = spec.clone().compile(&catalogue)?;
+        let calendar_spec = config.calendars.get(&line.calendar).ok_or_else(|| {
+            anyhow::anyhow!("line {}: no calendar {}", line.number, line.calendar)
+        })?;
+        let calendar = Calendar::new(calendar_spec)?;
+        let deterrence = DeterrenceController::new(&line.number, line.deterrence.clone())?;
+        // Messages saved before this start are live again.
+        for kind in [MessageKind::Crisis, MessageKind::Deterrence] {
+            match store
+                .active_message(&line.number, store_kind(kind), now)
+                .await
+            {
+                Ok(Some(m)) => {
+                    let actor = Actor {
+                        name: m.author.clone(),
+                        role: guichet_ivr::Role::Supervisor,
+                    };
+                    let m_author = m.author.clone();
+                    let m = m.message;
+                    let audio = m
+                        .audio_path
+                        .as_ref()
+                        .map(|p| MessageAudio::File(p.into()))
+                        .unwrap_or_else(|| MessageAudio::Prompt(default_prompt(kind).to_owned()));
+                    let draft = MessageDraft {
+                        text: m.text.clone(),
+                        audio,
+                        starts_at: m.starts_at,
+                        ends_at: m.ends_at,
+                    };
+                    if let Err(e) = board.set(&actor, &line.number, kind, draft, now) {
+                        warn!(line = %line.number, author = %m_author, error = %e, "stored message not restored");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => warn!(line = %line.number, error = %e, "cannot read stored messages"),
+            }
+        }
+        lines.insert(
+            line.number.clone(),
+            Line {
+                name: line.name.clone(),
+                flow: Arc::new(flow),
+                calendar,
+                queues: line.queues.clone(),
+                deterrence,
+            },
+        );
+    }
+    let acd = Acd::new(&config.acd_config())?;
+    let mut extension_of = HashMap::new();
+    let mut agent_of_extension = HashMap::new();
+    for agent in &config.agents {
+        if let (Some(ext), Some(secret)) = (&agent.extension, &agent.sip_secret) {
+            sip.set_credentials(ext, secret);
+            extension_of.insert(agent.login.clone(), ext.clone());
+            agent_of_extension.insert(ext.clone(), agent.login.clone());
+        }
+    }
+    let admission = Admission {
+        max_calls: config.sip.max_concurrent_calls as usize,
+        max_per_second: config.sip.max_calls_per_second,
+        window_start: now,
+        in_window: 0,
+    };
+    let (tx, rx) = mpsc::channel(64);
+    let mut board_sb = Switchboard {
+        config,
+        store,
+        sip,
+        media,
+        clock,
+        prompts,
+        messages_dir,
+        lines,
+        board: std::mem::take(&mut board),
+        acd,
+        extension_of,
+        agent_of_extension,
+        calls: HashMap::new(),
+        by_acd: HashMap::new(),
+        by_media: HashMap::new(),
+        by_leg: HashMap::new(),
+        records: HashMap::new(),
+        next_acd_id: 1,
+        admission,
+        draining: false,
+        shutdown_done: None,
+    };
+    board_sb.sync_queue_hours(now);
+    let task = tokio::spawn(async move {
+        board_sb.run(rx, sip_events, media_events).await;
+    });
+    Ok((SwitchboardHandle { tx }, task))
+}
+
+fn store_kind(kind: MessageKind) -> guichet_tickets::admin::MessageKind {
+    match kind {
+        MessageKind::Crisis => guichet_tickets::admin::MessageKind::Crisis,
+        MessageKind::Deterrence => guichet_tickets::admin::MessageKind::Deterrence,
+    }
+}
+
+fn default_prompt(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Crisis => "crise_defaut",
+        MessageKind::Deterrence => "dissuasion_defaut",
+    }
+}
+
+fn to_media_codec(codec: SipCodec) -> MediaCodec {
+    match codec {
+        SipCodec::Pcmu => MediaCodec::Pcmu,
+        SipCodec::Pcma => MediaCodec::Pcma,
+    }
+}
+
+fn remote_of(n: &NegotiatedMedia) -> Option<RemoteMedia> {
+    Some(RemoteMedia {
+        addr: n.remote_rtp?,
+        codec: to_media_codec(n.codec),
+        payload_type: n.payload_type,
+        dtmf_payload_type: n.telephone_event,
+    })
+}
+
+/// Last digits only: caller numbers are personal data and stay out of logs above debug.
+fn redact_number(number: &str) -> String {
+    let keep = number.len().min(2);
+    format!("…{}", &number[number.len() - keep..])
+}
+
+impl Switchboard {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut sip_events: mpsc::UnboundedReceiver<SipEvent>,
+        mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    ) {
+        let mut load_tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let wake = self.next_wake();
+            let sleep = tokio::time::sleep_until(
+                wake.map(|at| self.clock.instant_of(at))
+                    .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600)),
+            );
+            tokio::select! {
+                biased;
+                Some(command) = commands.recv() => self.on_command(command).await,
+                Some(event) = sip_events.recv() => self.on_sip(event).await,
+                Some(event) = media_events.recv() => self.on_media(event).await,
+                () = sleep => self.on_timers().await,
+                _ = load_tick.tick() => self.on_load_tick().await,
+                else => break,
+            }
+            if let Some((deadline, _)) = &self.shutdown_done {
+                let deadline = *deadline;
+                if self.calls.is_empty() || self.clock.now() >= deadline {
+                    self.end_all_calls().await;
+                    if let Some((_, done)) = self.shutdown_done.take() {
+                        let _ = done.send(());
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let mut wake = self.acd.poll_timeout();
+        let mut consider = |t: Option<DateTime<Utc>>| {
+            if let Some(t) = t {
+                wake = Some(wake.map_or(t, |w| w.min(t)));
+            }
+        };
+        for call in self.calls.values() {
+            if let Some(ivr) = &call.ivr {
+                consider(ivr.poll_timeout());
+            }
+        }
+        for line in self.lines.values() {
+            consider(line.deterrence.poll_timeout());
+        }
+        consider(self.board.next_expiry());
+        if let Some((deadline, _)) = &self.shutdown_done {
+            consider(Some(*deadline));
+        }
+        wake
+    }
+
+    // ---- commands ---------------------------------------------------------------------
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::SetMessage {
+                actor,
+                line,
+                kind,
+                text,
+                ends_at,
+                reply,
+            } => {
+                let result = self.set_message(actor, &line, kind, &text, ends_at).await;
+                let _ = reply.send(result);
+            }
+            Command::RemoveMessage {
+                actor,
+                line,
+                kind,
+                reply,
+            } => {
+                let now = self.clock.now();
+                let result = match self.board.remove(&actor, &line, kind, now) {
+                    Ok(entry) => {
+                        if kind == MessageKind::Deterrence
+                            && let Some(l) = self.lines.get_mut(&line)
+                        {
+                            l.deterrence.cleared_by_hand(now);
+                        }
+                        if let Some(entry) = entry {
+                            self.journal(&entry).await;
+                        }
+                        if let Err(e) = self
+                            .store
+                            .deactivate_messages(&line, store_kind(kind), &actor.name, now)
+                            .await
+                        {
+                            warn!(error = %e, "message removal not stored");
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Snapshot { reply } => {
+                let _ = reply.send(self.acd.snapshot(self.clock.now()));
+            }
+            Command::CallsInProgress { reply } => {
+                let _ = reply.send(self.calls.len());
+            }
+            Command::Shutdown { grace, done } => {
+                self.draining = true;
+                let deadline = self.clock.now()
+                    + chrono::TimeDelta::from_std(grace).unwrap_or(chrono::TimeDelta::zero());
+                info!(
+                    calls = self.calls.len(),
+                    ?grace,
+                    "draining: new calls get 503"
+                );
+                self.shutdown_done = Some((deadline, done));
+            }
+        }
+    }
+
+    async fn set_message(
+        &mut self,
+        actor: Actor,
+        line: &str,
+        kind: MessageKind,
+        text: &str,
+        ends_at: Option<DateTime<Utc>>,
+    ) -> Result<(), String> {
+        if !self.lines.contains_key(line) {
+            return Err(format!("ligne inconnue : {line}"));
+        }
+        if !actor.role.may_change_messages() {
+            return Err(
+                "seuls les superviseurs et les administrateurs modifient les messages".into(),
+            );
+        }
+        let now = self.clock.now();
+        let file = self.messages_dir.join(format!(
+            "{line}-{}-{}.wav",
+            match kind {
+                MessageKind::Crisis => "crise",
+                MessageKind::Deterrence => "dissuasion",
+            },
+            now.timestamp_millis()
+        ));
+        let options = self.config.tts.clone();
+        let text_owned = text.to_owned();
+        let out = file.clone();
+        // Synthesis runs a subprocess: keep it off the switchboard's task.
+        let synthesis = tokio::task::spawn_blocking(move || {
+            guichet_ivr::tts::synthesize(&text_owned, &out, &options)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if let Err(e) = synthesis {
+            return Err(e.french());
+        }
+        let draft = MessageDraft {
+            text: text.to_owned(),
+            audio: MessageAudio::File(file.clone()),
+            starts_at: None,
+            ends_at,
+        };
+        let entry = self
+            .board
+            .set(&actor, line, kind, draft, now)
+            .map_err(|e| e.to_string())?;
+        self.journal(&entry).await;
+        let stored = guichet_tickets::admin::NewMessage {
+            line: line.to_owned(),
+            kind: store_kind(kind),
+            text: text.to_owned(),
+            audio_path: Some(file.display().to_string()),
+            starts_at: None,
+            ends_at,
+            active: true,
+        };
+        if let Err(e) = self.store.save_message(&stored, &actor.name, now).await {
+            warn!(error = %e, "message not stored (it is live until the next restart)");
+        }
+        info!(line, ?kind, actor = %actor.name, "message live");
+        Ok(())
+    }
+
+    async fn journal(&self, entry: &guichet_ivr::JournalEntry) {
+        let row = guichet_tickets::JournalEntry {
+            at: entry.at,
+            actor: entry.actor.clone(),
+            action: format!("message_{:?}_{:?}", entry.kind, entry.action).to_lowercase(),
+            subject: format!("line:{}", entry.line),
+            old_value: entry.old.as_ref().map(|m| m.text.clone()),
+            new_value: entry.new.as_ref().map(|m| m.text.clone()),
+        };
+        if let Err(e) = self.store.journal(&row).await {
+            warn!(error = %e, "journal entry not stored");
+        }
+    }
+
+    // ---- SIP ----------------------------------------------------------------------------
+
+    async fn on_sip(&mut self, event: SipEvent) {
+        match event {
+            SipEvent::IncomingCall(call) => {
+                let span = info_span!("call", call_id = %call.call_id);
+                self.on_incoming(call).instrument(span).await;
+            }
+            SipEvent::Cancelled { call_id } | SipEvent::Ended { call_id, .. } => {
+                let span = info_span!("call", call_id = %call_id);
+                self.on_remote_hangup(call_id).instrument(span).await;
+            }
+            SipEvent::Dtmf {
+                call_id,
+                digit,
+                duration_ms,
+            } => {
+                if let Some(call) = self.calls.get(&call_id) {
+                    // SIP INFO digits join the RTP digits in the media room's stream.
+                    let session = call.media;
+                    if let Err(e) =
+                        self.media
+                            .inject_digit(session, digit, duration_ms.unwrap_or(100))
+                    {
+                        debug!(error = %e, "INFO digit dropped");
+                    }
+                }
+            }
+            SipEvent::RegistrationChanged { user, contacts } => {
+                self.on_registration(&user, !contacts.is_empty()).await;
+            }
+            SipEvent::Outbound { call_id, progress } => {
+                let span = info_span!("leg", call_id = %call_id);
+                self.on_outbound(call_id, progress).instrument(span).await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_registration(&mut self, extension: &str, registered: bool) {
+        let Some(agent) = self.agent_of_extension.get(extension).cloned() else {
+            return;
+        };
+        let now = self.clock.now();
+        let result = if registered {
+            match self.acd.agent_status(&agent) {
+                Some(guichet_acd::AgentStatus::LoggedOut) | None => self.acd.login(now, &agent),
+                Some(_) => Ok(()),
+            }
+        } else {
+            self.acd.logout(now, &agent)
+        };
+        match result {
+            Ok(()) => info!(%agent, registered, "desk phone registration"),
+            Err(e) => debug!(%agent, error = %e, "registration ignored by the ACD"),
+        }
+        self.drain_acd().await;
+    }
+
+    async fn on_incoming(&mut self, incoming: IncomingCall) {
+        let now = self.clock.now();
+        let IncomingCall {
+            call_id,
+            caller_number,
+            display_name,
+            dialled_number,
+            offer,
+            ..
+        } = incoming;
+        if self.draining || !self.admission.admit(now, self.calls.len()) {
+            info!(draining = self.draining, "call refused: 503");
+            let _ = self.sip.reject(&call_id, 503);
+            return;
+        }
+        let Some(line) = self.lines.get(&dialled_number) else {
+            let _ = self.sip.reject(&call_id, 404);
+            return;
+        };
+        let flow = line.flow.clone();
+        let line_name = line.name.clone();
+        if let Some(l) = self.lines.get_mut(&dialled_number) {
+            l.deterrence.record_arrival(now);
+        }
+        let person = match self.store.lookup_caller(&caller_number, now).await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "directory lookup failed; the caller is treated as unknown");
+                None
+            }
+        };
+        let (vip, p0) = person
+            .as_ref()
+            .map_or((false, false), |p| (p.vip, p.p0_active));
+        let caller_name = person
+            .as_ref()
+            .map(|p| format!("{} {}", p.first_name, p.last_name))
+            .or(display_name.clone());
+        info!(
+            line = %dialled_number,
+            caller = %redact_number(&caller_number),
+            vip,
+            p0,
+            "incoming call"
+        );
+        debug!(caller = %caller_number, "caller number");
+        // Durable before the call is answered.
+        let record = match self
+            .store
+            .open_call(&NewCall {
+                sip_call_id: call_id.0.clone(),
+                line: dialled_number.clone(),
+                caller_number: caller_number.clone(),
+                caller_name: caller_name.clone(),
+                person_id: person.as_ref().map(|p| p.person_id),
+                vip,
+                p0,
+                arrived_at: now,
+            })
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(error = %e, "cannot write the call record: call refused");
+                let _ = self.sip.reject(&call_id, 503);
+                return;
+            }
+        };
+        let Some(offer) = offer else {
+            let _ = self.sip.reject(&call_id, 488);
+            self.close_record(record, CallOutcome::Rejected, now, false)
+                .await;
+            return;
+        };
+        let local = match self.media.allocate_rtp() {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "no RTP port: call refused");
+                let _ = self.sip.reject(&call_id, 503);
+                self.close_record(record, CallOutcome::Rejected, now, false)
+                    .await;
+                return;
+            }
+        };
+        let answer = sdp::answer(
+            &offer,
+            &LocalCapabilities::default(),
+            self.sdp_address(local.addr),
+            record.unsigned_abs(),
+        );
+        let (answer_sdp, negotiated) = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                info!(error = %e, "no common codec: 488");
+                let _ = self.sip.reject(&call_id, 488);
+                let _ = self.media.release(local.session);
+                self.close_record(record, CallOutcome::Rejected, now, false)
+                    .await;
+                return;
+            }
+        };
+        if let Some(remote) = remote_of(&negotiated)
+            && let Err(e) = self.media.set_remote(local.session, remote)
+        {
+            warn!(error = %e, "cannot set the remote media");
+        }
+        if let Err(e) = self.sip.answer(&call_id, answer_sdp) {
+            warn!(error = %e, "cannot answer");
+            let _ = self.media.release(local.session);
+            self.close_record(record, CallOutcome::Rejected, now, false)
+                .await;
+            return;
+        }
+        let acd_id = AcdCallId(self.next_acd_id);
+        self.next_acd_id += 1;
+        let context = guichet_ivr::CallerContext {
+            line: dialled_number.clone(),
+            vip,
+            p0,
+        };
+        let ivr = IvrSession::new(flow, context, now);
+        debug!(line_name = %line_name, "IVR started");
+        self.by_media.insert(local.session, call_id.clone());
+        self.by_acd.insert(acd_id, call_id.clone());
+        self.calls.insert(
+            call_id.clone(),
+            Call {
+                sip: call_id.clone(),
+                acd: acd_id,
+                record,
+                line: dialled_number,
+                caller_number,
+                caller_name,
+                vip,
+                p0,
+                media: local.session,
+                phase: Phase::Ivr,
+                ivr: Some(ivr),
+                ivr_play: None,
+                hold_play: None,
+                final_play: None,
+                agent: None,
+                bridge: None,
+                external: None,
+                closed: false,
+            },
+        );
+        self.ivr_input(&call_id, IvrInput::Started).await;
+    }
+
+    fn sdp_address(&self, local: std::net::SocketAddr) -> std::net::SocketAddr {
+        match self.config.sip.advertised_address {
+            Some(ip) if local.ip().is_unspecified() => std::net::SocketAddr::new(ip, local.port()),
+            _ => local,
+        }
+    }
+
+    async fn on_remote_hangup(&mut self, sip_id: SipCallId) {
+        let now = self.clock.now();
+        if let Some(caller) = self.by_leg.get(&sip_id).cloned() {
+            // An agent or external leg ended.
+            self.on_leg_ended(&caller, &sip_id).await;
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&sip_id) else {
+            return;
+        };
+        info!(phase = ?call.phase, "caller hung up");
+        match call.phase {
+            Phase::Ivr => {
+                self.ivr_input(&sip_id, IvrInput::CallerHungUp).await;
+                self.finish_call(&sip_id, Some(CallOutcome::AbandonedInIvr), now)
+                    .await;
+            }
+            Phase::Queued | Phase::Connected => {
+                let acd = call.acd;
+                let answered = call.agent.as_ref().is_some_and(|a| a.answered);
+                if let Err(e) = self.acd.call_ended(now, acd) {
+                    debug!(error = %e, "call end ignored by the ACD");
+                }
+                if answered {
+                    self.finish_call(&sip_id, Some(CallOutcome::Answered), now)
+                        .await;
+                } else {
+                    // The ACD's CallFinished gives the outcome (abandoned in queue or
+                    // while ringing); the caller's leg is released now.
+                    self.finish_call(&sip_id, None, now).await;
+                }
+                self.drain_acd().await;
+            }
+            Phase::Leaving => {
+                self.finish_call(&sip_id, None, now).await;
+            }
+        }
+    }
+
+    async fn on_leg_ended(&mut self, caller: &SipCallId, leg: &SipCallId) {
+        let now = self.clock.now();
+        self.by_leg.remove(leg);
+        let Some(call) = self.calls.get_mut(caller) else {
+            return;
+        };
+        if call.agent.as_ref().is_some_and(|a| &a.sip == leg) {
+            let agent = call.agent.take();
+            if let Some(a) = &agent {
+                let _ = self.media.release(a.media);
+            }
+            let answered = agent.as_ref().is_some_and(|a| a.answered);
+            if answered {
+                info!("agent hung up");
+                let acd = call.acd;
+                let _ = self.sip.hang_up(caller);
+                if let Err(e) = self.acd.call_ended(now, acd) {
+                    debug!(error = %e, "call end ignored by the ACD");
+                }
+                self.finish_call(caller, Some(CallOutcome::Answered), now)
+                    .await;
+                self.drain_acd().await;
+            }
+            return;
+        }
+        if call.external.as_ref().is_some_and(|(s, _)| s == leg) {
+            info!("external leg ended");
+            let _ = self.sip.hang_up(caller);
+            self.finish_call(caller, None, now).await;
+        }
+    }
+
+    async fn on_outbound(&mut self, leg: SipCallId, progress: OutboundProgress) {
+        let Some(caller) = self.by_leg.get(&leg).cloned() else {
+            // A leg we no longer want (the caller left): make sure it ends.
+            if matches!(progress, OutboundProgress::Answered { .. }) {
+                let _ = self.sip.hang_up(&leg);
+            }
+            return;
+        };
+        let now = self.clock.now();
+        match progress {
+            OutboundProgress::Ringing { .. } => debug!("leg ringing"),
+            OutboundProgress::Answered { answer } => {
+                let negotiated = answer.as_ref().and_then(|a| sdp::read_answer(a).ok());
+                let Some(call) = self.calls.get_mut(&caller) else {
+                    let _ = self.sip.hang_up(&leg);
+                    return;
+                };
+                if call.agent.as_ref().is_some_and(|a| a.sip == leg) {
+                    let (agent, agent_media) = match &call.agent {
+                        Some(a) => (a.agent.clone(), a.media),
+                        None => return,
+                    };
+                    if let Some(remote) = negotiated.as_ref().and_then(remote_of) {
+                        let _ = self.media.set_remote(agent_media, remote);
+                    }
+                    let acd = call.acd;
+                    match self.acd.agent_answered(now, &agent, acd) {
+                        Ok(()) => {
+                            let caller_media = call.media;
+                            if let Some(a) = call.agent.as_mut() {
+                                a.answered = true;
+                            }
+                            call.phase = Phase::Connected;
+                            call.hold_play = None;
+                            let record = call.record;
+                            let _ = self.media.stop(caller_media);
+                            match self.media.bridge(caller_media, agent_media) {
+                                Ok(b) => {
+                                    if let Some(c) = self.calls.get_mut(&caller) {
+                                        c.bridge = Some(b);
+                                    }
+                                }
+                                Err(e) => warn!(error = %e, "cannot bridge"),
+                            }
+                            info!(%agent, "agent answered, legs bridged");
+                            self.update(record, CallUpdate::Answered { at: now, agent })
+                                .await;
+                        }
+                        Err(e) => {
+                            info!(error = %e, "answer too late: the agent leg is hung up");
+                            let _ = self.sip.hang_up(&leg);
+                        }
+                    }
+                    self.drain_acd().await;
+                } else if call.external.as_ref().is_some_and(|(s, _)| *s == leg) {
+                    let ext_media = call.external.as_ref().map(|(_, m)| *m);
+                    let caller_media = call.media;
+                    if let (Some(m), Some(remote)) =
+                        (ext_media, negotiated.as_ref().and_then(remote_of))
+                    {
+                        let _ = self.media.set_remote(m, remote);
+                        let _ = self.media.stop(caller_media);
+                        match self.media.bridge(caller_media, m) {
+                            Ok(b) => call.bridge = Some(b),
+                            Err(e) => warn!(error = %e, "cannot bridge the external leg"),
+                        }
+                    }
+                    info!("external number answered, legs bridged");
+                }
+            }
+            OutboundProgress::Failed { code } => {
+                self.by_leg.remove(&leg);
+                let Some(call) = self.calls.get_mut(&caller) else {
+                    return;
+                };
+                if call.agent.as_ref().is_some_and(|a| a.sip == leg) {
+                    let Some(a) = call.agent.take() else {
+                        return;
+                    };
+                    let _ = self.media.release(a.media);
+                    info!(agent = %a.agent, code, "agent leg failed");
+                    if let Err(e) = self.acd.offer_failed(now, &a.agent, call.acd) {
+                        debug!(error = %e, "offer failure ignored by the ACD");
+                    }
+                    self.drain_acd().await;
+                } else if call.external.as_ref().is_some_and(|(s, _)| *s == leg) {
+                    info!(code, "external number unreachable");
+                    if let Some((_, m)) = call.external.take() {
+                        let _ = self.media.release(m);
+                    }
+                    let caller = call.sip.clone();
+                    self.play_then_hang_up(&caller, "appel_termine").await;
+                }
+            }
+        }
+    }
+
+    // ---- media --------------------------------------------------------------------------
+
+    async fn on_media(&mut self, event: MediaEvent) {
+        match event {
+            MediaEvent::Dtmf {
+                session,
+                digit,
+                source,
+                ..
+            } => {
+                let Some(sip_id) = self.by_media.get(&session).cloned() else {
+                    return;
+                };
+                let source = match source {
+                    DtmfSource::SipInfo => DigitSource::SipInfo,
+                    _ => DigitSource::Rfc4733,
+                };
+                self.ivr_input(&sip_id, IvrInput::Digit { digit, source })
+                    .await;
+            }
+            MediaEvent::PlaybackFinished {
+                session, playback, ..
+            } => {
+                let Some(sip_id) = self.by_media.get(&session).cloned() else {
+                    return;
+                };
+                let Some(call) = self.calls.get_mut(&sip_id) else {
+                    return;
+                };
+                if call.final_play == Some(playback) {
+                    call.final_play = None;
+                    let now = self.clock.now();
+                    let _ = self.sip.hang_up(&sip_id);
+                    self.finish_call(&sip_id, None, now).await;
+                    return;
+                }
+                if let Some((play, media_play)) = call.ivr_play
+                    && media_play == playback
+                {
+                    call.ivr_play = None;
+                    self.ivr_input(&sip_id, IvrInput::PromptFinished { play })
+                        .await;
+                    return;
+                }
+                if call.phase == Phase::Queued && call.hold_play == Some(playback) {
+                    // An announcement (or the hold music) ended: back to the music.
+                    self.play_hold_music(&sip_id);
+                }
+            }
+            MediaEvent::NoMedia { session } => {
+                if let Some(sip_id) = self.by_media.get(&session).cloned() {
+                    info!(call_id = %sip_id, "no RTP from the caller: call ended");
+                    let _ = self.sip.hang_up(&sip_id);
+                    self.on_remote_hangup(sip_id).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- IVR ----------------------------------------------------------------------------
+
+    async fn ivr_input(&mut self, sip_id: &SipCallId, input: IvrInput) {
+        let now = self.clock.now();
+        let Some(call) = self.calls.get_mut(sip_id) else {
+            return;
+        };
+        let Some(line) = self.lines.get(&call.line) else {
+            return;
+        };
+        if let Some(ivr) = call.ivr.as_mut() {
+            let env = LineEnv {
+                hours: &line.calendar,
+                board: &self.board,
+            };
+            ivr.handle_input(input, now, env);
+        }
+        self.drain_ivr(sip_id).await;
+    }
+
+    async fn drain_ivr(&mut self, sip_id: &SipCallId) {
+        loop {
+            let Some(call) = self.calls.get_mut(sip_id) else {
+                return;
+            };
+            let Some(action) = call.ivr.as_mut().and_then(IvrSession::poll_action) else {
+                return;
+            };
+            let now = self.clock.now();
+            match action {
+                IvrAction::Play {
+                    play,
+                    items,
+                    barge_in,
+                } => {
+                    let mut audio = Vec::with_capacity(items.len());
+                    for item in &items {
+                        match self.prompts.item(item) {
+                            Ok(a) => audio.push(a),
+                            Err(e) => warn!(error = %e, "prompt skipped"),
+                        }
+                    }
+                    let session = call.media;
+                    match self.media.play(
+                        session,
+                        Playlist {
+                            items: audio,
+                            looped: false,
+                            barge_in,
+                        },
+                    ) {
+                        Ok(p) => {
+                            if let Some(c) = self.calls.get_mut(sip_id) {
+                                c.ivr_play = Some((play, p));
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "cannot play"),
+                    }
+                }
+                IvrAction::StopPlaying { .. } => {
+                    let session = call.media;
+                    call.ivr_play = None;
+                    let _ = self.media.stop(session);
+                }
+                IvrAction::RouteToQueue { queue, priority } => {
+                    let priority = if priority == 0 || call.vip || call.p0 {
+                        Priority::Vip
+                    } else {
+                        Priority::Normal
+                    };
+                    call.phase = Phase::Queued;
+                    call.ivr = None;
+                    let (acd, record, line) = (call.acd, call.record, call.line.clone());
+                    self.update(
+                        record,
+                        CallUpdate::IvrExited {
+                            at: now,
+                            node: queue.clone(),
+                        },
+                    )
+                    .await;
+                    match self.acd.enqueue(now, acd, &queue, priority, &line) {
+                        Ok(()) => {
+                            info!(%queue, ?priority, "queued");
+                            self.update(record, CallUpdate::Queued { at: now, queue })
+                                .await;
+                            self.play_hold_music(sip_id);
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "cannot queue: call ended");
+                            self.close_record(record, CallOutcome::Rejected, now, false)
+                                .await;
+                            if let Some(c) = self.calls.get_mut(sip_id) {
+                                c.closed = true;
+                            }
+                            self.play_then_hang_up(sip_id, "appel_termine").await;
+                        }
+                    }
+                    self.drain_acd().await;
+                    return;
+                }
+                IvrAction::Transfer { number } => {
+                    call.ivr = None;
+                    let record = call.record;
+                    self.update(
+                        record,
+                        CallUpdate::Overflowed {
+                            at: now,
+                            target: number.clone(),
+                        },
+                    )
+                    .await;
+                    self.transfer_external(sip_id, &number).await;
+                    return;
+                }
+                IvrAction::HangUp => {
+                    call.ivr = None;
+                    let _ = self.sip.hang_up(sip_id);
+                    self.finish_call(sip_id, None, now).await;
+                    return;
+                }
+                IvrAction::Log(event) => self.log_ivr_event(sip_id, event, now).await,
+            }
+        }
+    }
+
+    async fn log_ivr_event(&mut self, sip_id: &SipCallId, event: IvrEvent, now: DateTime<Utc>) {
+        let Some(call) = self.calls.get_mut(sip_id) else {
+            return;
+        };
+        let record = call.record;
+        if let IvrEvent::Left { outcome, node } = &event {
+            let outcome = match outcome {
+                IvrOutcome::HungUp => Some(CallOutcome::Closed),
+                IvrOutcome::CallerHungUp => Some(CallOutcome::AbandonedInIvr),
+                IvrOutcome::Queued { .. } | IvrOutcome::Transferred { .. } => None,
+            };
+            if let Some(outcome) = outcome {
+                call.closed = true;
+                self.update(
+                    record,
+                    CallUpdate::IvrExited {
+                        at: now,
+                        node: node.clone(),
+                    },
+                )
+                .await;
+                self.close_record(record, outcome, now, false).await;
+            }
+        }
+        let detail = serde_json::to_string(&event).unwrap_or_default();
+        if let Err(e) = self
+            .store
+            .append_call_event(record, now, "ivr", &detail)
+            .await
+        {
+            debug!(error = %e, "IVR event not stored");
+        }
+    }
+
+    // ---- ACD ----------------------------------------------------------------------------
+
+    async fn drain_acd(&mut self) {
+        loop {
+            let now = self.clock.now();
+            if let Some(action) = self.acd.poll_action() {
+                self.on_acd_action(action, now).await;
+                continue;
+            }
+            if let Some(event) = self.acd.poll_event() {
+                self.on_acd_event(event, now).await;
+                continue;
+            }
+            return;
+        }
+    }
+
+    async fn on_acd_action(&mut self, action: AcdAction, now: DateTime<Utc>) {
+        match action {
+            AcdAction::Ring { call, agent, .. } => {
+                self.ring(call, agent.as_str().to_owned(), now).await
+            }
+            AcdAction::CancelRing { call, agent } => {
+                let Some(sip_id) = self.by_acd.get(&call).cloned() else {
+                    return;
+                };
+                if let Some(c) = self.calls.get_mut(&sip_id)
+                    && c.agent
+                        .as_ref()
+                        .is_some_and(|a| a.agent == agent.as_str() && !a.answered)
+                    && let Some(a) = c.agent.take()
+                {
+                    info!(agent = %a.agent, "offer withdrawn: CANCEL");
+                    self.by_leg.remove(&a.sip);
+                    let _ = self.sip.hang_up(&a.sip);
+                    let _ = self.media.release(a.media);
+                }
+            }
+            AcdAction::Announce {
+                call,
+                position,
+                expected_wait_secs,
+            } => {
+                let Some(sip_id) = self.by_acd.get(&call).cloned() else {
+                    return;
+                };
+                let ids = guichet_ivr::say::queue_announcement(position, expected_wait_secs);
+                let mut audio = Vec::new();
+                for id in &ids {
+                    match self.prompts.prompt(id) {
+                        Ok(a) => audio.push(a),
+                        Err(e) => warn!(error = %e, "announcement fragment skipped"),
+                    }
+                }
+                if let Some(c) = self.calls.get_mut(&sip_id)
+                    && c.phase == Phase::Queued
+                {
+                    let session = c.media;
+                    if let Ok(p) = self.media.play(
+                        session,
+                        Playlist {
+                            items: audio,
+                            looped: false,
+                            barge_in: false,
+                        },
+                    ) {
+                        c.hold_play = Some(p);
+                    }
+                }
+            }
+            AcdAction::TransferExternal { call, number } => {
+                let Some(sip_id) = self.by_acd.get(&call).cloned() else {
+                    return;
+                };
+                if let Some(c) = self.calls.get(&sip_id) {
+                    let record = c.record;
+                    self.update(
+                        record,
+                        CallUpdate::Overflowed {
+                            at: now,
+                            target: number.clone(),
+                        },
+                    )
+                    .await;
+                }
+                self.transfer_external(&sip_id, &number).await;
+            }
+            AcdAction::Callback { call, queue, .. } => {
+                let Some(sip_id) = self.by_acd.get(&call).cloned() else {
+                    return;
+                };
+                if let Some(c) = self.calls.get(&sip_id) {
+                    let (record, number, name) =
+                        (c.record, c.caller_number.clone(), c.caller_name.clone());
+                    match self
+                        .store
+                        .create_callback(Some(record), &number, name.as_deref(), &queue, now)
+                        .await
+                    {
+                        Ok(id) => info!(callback = id, %queue, "callback request recorded"),
+                        Err(e) => warn!(error = %e, "callback request not stored"),
+                    }
+                    self.update(
+                        record,
+                        CallUpdate::Overflowed {
+                            at: now,
+                            target: format!("callback:{queue}"),
+                        },
+                    )
+                    .await;
+                }
+                self.play_then_hang_up(&sip_id, "rappel_enregistre").await;
+            }
+            AcdAction::Reject { call, .. } => {
+                if let Some(sip_id) = self.by_acd.get(&call).cloned() {
+                    self.play_then_hang_up(&sip_id, "file_pleine").await;
+                }
+            }
+            AcdAction::Release { call, .. } => {
+                if let Some(sip_id) = self.by_acd.get(&call).cloned() {
+                    let _ = self.sip.hang_up(&sip_id);
+                    self.finish_call(&sip_id, Some(CallOutcome::Answered), now)
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn ring(&mut self, call: AcdCallId, agent: String, now: DateTime<Utc>) {
+        let Some(sip_id) = self.by_acd.get(&call).cloned() else {
+            // The caller is already gone: tell the ACD so the agent is freed.
+            let _ = self.acd.call_ended(now, call);
+            return;
+        };
+        let Some(extension) = self.extension_of.get(&agent).cloned() else {
+            let _ = self.acd.offer_failed(now, &agent, call);
+            return;
+        };
+        let local = match self.media.allocate_rtp() {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for the agent leg");
+                let _ = self.acd.offer_failed(now, &agent, call);
+                return;
+            }
+        };
+        let Some(c) = self.calls.get_mut(&sip_id) else {
+            let _ = self.media.release(local.session);
+            return;
+        };
+        let offer = sdp::offer(
+            &LocalCapabilities::default(),
+            match self.config.sip.advertised_address {
+                Some(ip) if local.addr.ip().is_unspecified() => {
+                    std::net::SocketAddr::new(ip, local.addr.port())
+                }
+                _ => local.addr,
+            },
+            c.record.unsigned_abs() + 1,
+            OFFERED_EVENT_PT,
+        );
+        let display = Some(match (&c.caller_name, c.vip) {
+            (Some(n), true) => format!("VIP {n}"),
+            (Some(n), false) => n.clone(),
+            (None, true) => format!("VIP {}", c.caller_number),
+            (None, false) => c.caller_number.clone(),
+        });
+        match self.sip.ring_agent(
+            CallTarget::Registered(extension),
+            &c.caller_number,
+            display,
+            offer,
+        ) {
+            Ok(leg) => {
+                info!(%agent, "ringing the agent's desk phone");
+                c.agent = Some(AgentLeg {
+                    agent: agent.clone(),
+                    sip: leg.clone(),
+                    media: local.session,
+                    answered: false,
+                });
+                let record = c.record;
+                self.by_leg.insert(leg, sip_id);
+                self.update(record, CallUpdate::Offered { at: now, agent })
+                    .await;
+            }
+            Err(e) => {
+                info!(%agent, error = %e, "cannot ring the agent");
+                let _ = self.media.release(local.session);
+                let _ = self.acd.offer_failed(now, &agent, call);
+            }
+        }
+    }
+
+    async fn on_acd_event(&mut self, event: AcdEvent, now: DateTime<Utc>) {
+        if let AcdEvent::CallFinished { call, facts } = event {
+            let record = self.records.remove(&call).or_else(|| {
+                self.by_acd
+                    .get(&call)
+                    .and_then(|s| self.calls.get(s))
+                    .map(|c| c.record)
+            });
+            let Some(record) = record else {
+                return;
+            };
+            if facts.outcome == CallOutcome::Answered {
+                let at = facts.wrap_up_ended.unwrap_or(now);
+                self.update(record, CallUpdate::WrapUpEnded { at }).await;
+            } else {
+                let ended = facts.ended.unwrap_or(now);
+                self.close_record(record, facts.outcome, ended, false).await;
+                if let Some(sip_id) = self.by_acd.get(&call).cloned()
+                    && let Some(c) = self.calls.get_mut(&sip_id)
+                {
+                    c.closed = true;
+                }
+            }
+        }
+    }
+
+    /// Music on hold, looped, while the caller waits in a queue.
+    fn play_hold_music(&mut self, sip_id: &SipCallId) {
+        let music = self.prompts.music_on_hold();
+        let Some(call) = self.calls.get_mut(sip_id) else {
+            return;
+        };
+        if let Ok(p) = self.media.play(
+            call.media,
+            Playlist {
+                items: vec![music],
+                looped: true,
+                barge_in: false,
+            },
+        ) {
+            call.hold_play = Some(p);
+        }
+    }
+
+    async fn play_then_hang_up(&mut self, sip_id: &SipCallId, prompt: &str) {
+        let audio = match self.prompts.prompt(prompt) {
+            Ok(a) => vec![a],
+            Err(e) => {
+                warn!(error = %e, "closing prompt missing");
+                Vec::new()
+            }
+        };
+        let Some(call) = self.calls.get_mut(sip_id) else {
+            return;
+        };
+        call.phase = Phase::Leaving;
+        call.ivr = None;
+        match self.media.play(
+            call.media,
+            Playlist {
+                items: audio,
+                looped: false,
+                barge_in: false,
+            },
+        ) {
+            Ok(p) => call.final_play = Some(p),
+            Err(_) => {
+                let now = self.clock.now();
+                let _ = self.sip.hang_up(sip_id);
+                self.finish_call(sip_id, None, now).await;
+            }
+        }
+    }
+
+    async fn transfer_external(&mut self, sip_id: &SipCallId, number: &str) {
+        let local = match self.media.allocate_rtp() {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for the transfer");
+                self.play_then_hang_up(sip_id, "appel_termine").await;
+                return;
+            }
+        };
+        let offer = sdp::offer(
+            &LocalCapabilities::default(),
+            self.sdp_address(local.addr),
+            local.session.0,
+            OFFERED_EVENT_PT,
+        );
+        match self.sip.call_external(number, offer) {
+            Ok(leg) => {
+                info!("transferring to an external number");
+                if let Some(c) = self.calls.get_mut(sip_id) {
+                    c.phase = Phase::Leaving;
+                    c.external = Some((leg.clone(), local.session));
+                    if let Ok(a) = self.prompts.prompt("transfert") {
+                        let _ = self.media.play(
+                            c.media,
+                            Playlist {
+                                items: vec![a],
+                                looped: false,
+                                barge_in: false,
+                            },
+                        );
+                    }
+                }
+                self.by_leg.insert(leg, sip_id.clone());
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot place the transfer");
+                let _ = self.media.release(local.session);
+                self.play_then_hang_up(sip_id, "appel_termine").await;
+            }
+        }
+    }
+
+    // ---- timers and load ------------------------------------------------------------------
+
+    async fn on_timers(&mut self) {
+        let now = self.clock.now();
+        if self.acd.poll_timeout().is_some_and(|t| t <= now) {
+            self.acd.handle_timeout(now);
+            self.drain_acd().await;
+        }
+        let due: Vec<SipCallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.ivr
+                    .as_ref()
+                    .and_then(IvrSession::poll_timeout)
+                    .is_some_and(|t| t <= now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for sip_id in due {
+            if let Some(call) = self.calls.get_mut(&sip_id)
+                && let Some(line) = self.lines.get(&call.line)
+                && let Some(ivr) = call.ivr.as_mut()
+            {
+                let env = LineEnv {
+                    hours: &line.calendar,
+                    board: &self.board,
+                };
+                ivr.handle_timeout(now, env);
+            }
+            self.drain_ivr(&sip_id).await;
+        }
+        let mut decisions = Vec::new();
+        for line in self.lines.values_mut() {
+            if line.deterrence.poll_timeout().is_some_and(|t| t <= now) {
+                line.deterrence.handle_timeout(now);
+            }
+            while let Some(d) = line.deterrence.poll_decision() {
+                decisions.push(d);
+            }
+        }
+        for d in decisions {
+            if let Some(entry) = self.board.apply_deterrence(&d, now) {
+                info!(?d, "automatic deterrence");
+                self.journal(&entry).await;
+            }
+        }
+        if self.board.next_expiry().is_some_and(|t| t <= now) {
+            for entry in self.board.expire(now) {
+                self.journal(&entry).await;
+            }
+        }
+    }
+
+    /// Once a second: queue load into the deterrence controllers, opening hours into the ACD.
+    async fn on_load_tick(&mut self) {
+        let now = self.clock.now();
+        self.sync_queue_hours(now);
+        let snapshot = self.acd.snapshot(now);
+        for line in self.lines.values_mut() {
+            let mut sample = LoadSample {
+                calls_waiting: 0,
+                longest_wait_secs: 0,
+            };
+            for q in snapshot
+                .queues
+                .iter()
+                .filter(|q| line.queues.contains(&q.name))
+            {
+                sample.calls_waiting += u32::try_from(q.waiting.len()).unwrap_or(u32::MAX);
+                sample.longest_wait_secs = sample
+                    .longest_wait_secs
+                    .max(u64::try_from(q.longest_wait_secs).unwrap_or(0));
+            }
+            line.deterrence.observe(sample, now);
+        }
+        self.drain_acd().await;
+        self.on_timers().await;
+    }
+
+    /// A queue is open when any line that routes to it is open.
+    fn sync_queue_hours(&mut self, now: DateTime<Utc>) {
+        let mut open: HashMap<&str, bool> = HashMap::new();
+        for line in self.lines.values() {
+            let is_open = line.calendar.is_open(now);
+            for q in &line.queues {
+                let e = open.entry(q.as_str()).or_insert(false);
+                *e |= is_open;
+            }
+        }
+        for (queue, is_open) in open {
+            let _ = self.acd.set_queue_open(now, queue, is_open);
+        }
+    }
+
+    // ---- ending calls -------------------------------------------------------------------
+
+    /// Releases a caller's call: its media, its legs, its maps; closes its record with
+    /// `outcome` when given and the record is still open.
+    async fn finish_call(
+        &mut self,
+        sip_id: &SipCallId,
+        outcome: Option<CallOutcome>,
+        now: DateTime<Utc>,
+    ) {
+        let Some(call) = self.calls.remove(sip_id) else {
+            return;
+        };
+        self.by_media.remove(&call.media);
+        let _ = self.media.release(call.media);
+        if let Some(b) = call.bridge {
+            let _ = self.media.unbridge(b);
+        }
+        if let Some(a) = &call.agent {
+            self.by_leg.remove(&a.sip);
+            let _ = self.sip.hang_up(&a.sip);
+            let _ = self.media.release(a.media);
+        }
+        if let Some((leg, m)) = &call.external {
+            self.by_leg.remove(leg);
+            let _ = self.sip.hang_up(leg);
+            let _ = self.media.release(*m);
+        }
+        let in_acd = matches!(call.phase, Phase::Queued | Phase::Connected) || call.agent.is_some();
+        if in_acd {
+            // The ACD's CallFinished (abandon outcome, or wrap-up end) still needs the record.
+            self.records.insert(call.acd, call.record);
+        }
+        self.by_acd.remove(&call.acd);
+        if !call.closed
+            && let Some(outcome) = outcome
+        {
+            let wrap_up = outcome == CallOutcome::Answered;
+            self.close_record(call.record, outcome, now, wrap_up).await;
+        } else if !call.closed && !in_acd && call.phase == Phase::Leaving {
+            // Left after a closing prompt (callback confirmation, full queue, transfer):
+            // the outcome was written when it was decided, or it is an IVR transfer.
+            self.close_record(call.record, CallOutcome::OverflowedExternal, now, false)
+                .await;
+        }
+        debug!(calls = self.calls.len(), "call released");
+    }
+
+    /// Ends every call at the end of the shutdown grace period. Answered calls are closed as
+    /// answered; callers still in the menu or the queue are counted as the abandons they
+    /// are from the helpdesk's point of view (the ACD writes the queue ones).
+    async fn end_all_calls(&mut self) {
+        let now = self.clock.now();
+        let ids: Vec<SipCallId> = self.calls.keys().cloned().collect();
+        for sip_id in ids {
+            let _ = self.sip.hang_up(&sip_id);
+            let Some(c) = self.calls.get(&sip_id) else {
+                continue;
+            };
+            let outcome = match c.phase {
+                Phase::Ivr => Some(CallOutcome::AbandonedInIvr),
+                Phase::Connected => Some(CallOutcome::Answered),
+                Phase::Queued | Phase::Leaving => None,
+            };
+            let acd = c.acd;
+            let _ = self.acd.call_ended(now, acd);
+            self.finish_call(&sip_id, outcome, now).await;
+        }
+        self.drain_acd().await;
+    }
+
+    async fn update(&self, record: i64, update: CallUpdate) {
+        if let Err(e) = self.store.update_call(record, &update).await {
+            warn!(record, error = %e, "call record not updated");
+        }
+    }
+
+    async fn close_record(
+        &self,
+        record: i64,
+        outcome: CallOutcome,
+        at: DateTime<Utc>,
+        wrap_up: bool,
+    ) {
+        if let Err(e) = self.store.close_call(record, outcome, at, wrap_up).await {
+            warn!(record, error = %e, "call record not closed");
+        }
+    }
+}

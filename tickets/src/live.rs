@@ -1,0 +1,63 @@
+//! Writes the live switchboard needs beyond the call record itself: free-form call events
+//! (what the IVR did) and the removal of a line's crisis or deterrence message.
+
+use chrono::{DateTime, Utc};
+
+use crate::admin::MessageKind;
+use crate::store::{Store, StoreError, to_ms};
+
+impl Store {
+    /// Appends one event to a call's append-only event list.
+    pub async fn append_call_event(
+        &self,
+        call_id: i64,
+        at: DateTime<Utc>,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO call_events (call_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
+            .bind(call_id)
+            .bind(to_ms(at))
+            .bind(kind)
+            .bind(detail)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Deactivates the active versions of a line's message of `kind` (a supervisor removed
+    /// it), journaled in the same transaction. Returns how many versions were deactivated.
+    pub async fn deactivate_messages(
+        &self,
+        line: &str,
+        kind: MessageKind,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET active = $1 WHERE line = $2 AND kind = $3 AND active = $4",
+        )
+        .bind(false)
+        .bind(line)
+        .bind(kind.as_str())
+        .bind(true)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO journal (at, actor, action, subject, old_value, new_value) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(to_ms(now))
+        .bind(actor)
+        .bind(format!("message_{}_removed", kind.as_str()))
+        .bind(format!("line:{line}"))
+        .bind(Option::<String>::None)
+        .bind(Option::<String>::None)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+}
