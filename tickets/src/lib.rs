@@ -19,10 +19,16 @@
 //! - Reports ([`reports`]): [`Store::call_report`], [`Store::ticket_report`],
 //!   CSV and XLSX exports.
 //!
+//! - Agents, live messages and callbacks ([`admin`]): [`Store::save_message`],
+//!   [`Store::active_message`], [`Store::upsert_agent`], [`Store::create_callback`].
+//! - Journal and security log: [`Store::journal`], [`Store::log_security_event`].
+//!
 //! Instants are passed in (`now`) and stored as UTC epoch milliseconds.
 
+pub mod admin;
 pub mod calls;
 pub mod directory;
+mod live;
 pub mod priority;
 pub mod reports;
 pub mod sla;
