@@ -94,15 +94,15 @@ pub struct TicketCounts {
 }
 
 impl TicketCounts {
-    fn add(&mut self, t: &TicketFacts) {
-        self.total += 1;
+    fn add(&mut self, nature: Nature, priority: &str, category: &str, group: &str, n: u64) {
+        self.total += n;
         *self
             .by_nature
-            .entry(t.nature.counted_as().as_str().to_owned())
-            .or_default() += 1;
-        *self.by_priority.entry(t.priority.clone()).or_default() += 1;
-        *self.by_category.entry(t.category.clone()).or_default() += 1;
-        *self.by_group.entry(t.group.clone()).or_default() += 1;
+            .entry(nature.counted_as().as_str().to_owned())
+            .or_default() += n;
+        *self.by_priority.entry(priority.to_owned()).or_default() += n;
+        *self.by_category.entry(category.to_owned()).or_default() += n;
+        *self.by_group.entry(group.to_owned()).or_default() += n;
     }
 }
 
@@ -142,19 +142,6 @@ pub struct PeriodReport {
     pub calls: Indicators,
     /// Ticket indicators.
     pub tickets: TicketIndicators,
-}
-
-struct TicketFacts {
-    nature: Nature,
-    priority: String,
-    category: String,
-    group: String,
-    vip_or_p0: bool,
-    created_at: i64,
-    resolved_at: Option<i64>,
-    closed_at: Option<i64>,
-    reopened: bool,
-    sla: Option<SlaOutcome>,
 }
 
 fn local_midnight(zone: Tz, date: NaiveDate) -> DateTime<Utc> {
@@ -248,46 +235,101 @@ impl Store {
         Ok(facts)
     }
 
-    async fn ticket_facts(
+    /// Ticket counts split by nature, priority, category and group, over
+    /// the parent tickets matching `condition` (aggregated by the database:
+    /// a report never loads the tickets themselves).
+    async fn ticket_counts(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<TicketFacts>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT t.nature, t.priority, c.name, g.name, t.vip, t.p0, t.created_at, t.resolved_at, \
-             t.closed_at, t.reopen_count, t.sla_outcome \
-             FROM tickets t LEFT JOIN categories c ON c.id = t.category_id \
+        condition: &str,
+        bounds: &[i64],
+    ) -> Result<TicketCounts, StoreError> {
+        let sql = format!(
+            "SELECT t.nature, t.priority, c.name, g.name, COUNT(*) FROM tickets t \
+             LEFT JOIN categories c ON c.id = t.category_id \
              LEFT JOIN support_groups g ON g.id = t.group_id \
-             WHERE t.parent_id IS NULL AND t.created_at < $2 AND (t.closed_at IS NULL OR t.closed_at >= $1)",
+             WHERE t.parent_id IS NULL AND {condition} \
+             GROUP BY t.nature, t.priority, c.name, g.name"
+        );
+        let mut query = sqlx::query(&sql);
+        for b in bounds {
+            query = query.bind(*b);
+        }
+        let rows = query.fetch_all(&self.reader).await?;
+        let mut counts = TicketCounts::default();
+        for r in &rows {
+            let nature: Nature = crate::store::parse_col("tickets.nature", r.try_get(0)?)?;
+            let priority: String = r.try_get(1)?;
+            let category = r
+                .try_get::<Option<String>, _>(2)?
+                .unwrap_or_else(|| "(sans catégorie)".to_owned());
+            let group = r
+                .try_get::<Option<String>, _>(3)?
+                .unwrap_or_else(|| "(sans groupe)".to_owned());
+            let n = u64::try_from(r.try_get::<i64, _>(4)?).unwrap_or(0);
+            counts.add(nature, &priority, &category, &group, n);
+        }
+        Ok(counts)
+    }
+
+    async fn ticket_indicators(&self, b: i64, e: i64) -> Result<TicketIndicators, StoreError> {
+        let mut ti = TicketIndicators {
+            opened: self
+                .ticket_counts("t.created_at >= $1 AND t.created_at < $2", &[b, e])
+                .await?,
+            resolved: self
+                .ticket_counts("t.resolved_at >= $1 AND t.resolved_at < $2", &[b, e])
+                .await?,
+            closed: self
+                .ticket_counts("t.closed_at >= $1 AND t.closed_at < $2", &[b, e])
+                .await?,
+            in_progress: self
+                .ticket_counts(
+                    "t.created_at < $1 AND (t.closed_at IS NULL OR t.closed_at >= $1) \
+                     AND (t.resolved_at IS NULL OR t.resolved_at >= $1)",
+                    &[e],
+                )
+                .await?,
+            ..TicketIndicators::default()
+        };
+        let vip: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM tickets WHERE parent_id IS NULL AND created_at >= $1 \
+             AND created_at < $2 AND (vip = $3 OR p0 = $3 OR priority = 'P0')",
         )
-        .bind(to_ms(from))
-        .bind(to_ms(to))
+        .bind(b)
+        .bind(e)
+        .bind(true)
+        .fetch_one(&self.reader)
+        .await?
+        .try_get(0)?;
+        ti.vip_or_p0_opened = u64::try_from(vip).unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT sla_outcome, CASE WHEN reopen_count > 0 THEN 1 ELSE 0 END, COUNT(*) FROM tickets \
+             WHERE parent_id IS NULL AND resolved_at >= $1 AND resolved_at < $2 \
+             GROUP BY sla_outcome, CASE WHEN reopen_count > 0 THEN 1 ELSE 0 END",
+        )
+        .bind(b)
+        .bind(e)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let priority: String = r.try_get(1)?;
-                let sla: Option<String> = r.try_get(10)?;
-                Ok(TicketFacts {
-                    nature: crate::store::parse_col("tickets.nature", r.try_get(0)?)?,
-                    vip_or_p0: get_bool(r, 4)? || get_bool(r, 5)? || priority == "P0",
-                    priority,
-                    category: r
-                        .try_get::<Option<String>, _>(2)?
-                        .unwrap_or_else(|| "(sans catégorie)".to_owned()),
-                    group: r
-                        .try_get::<Option<String>, _>(3)?
-                        .unwrap_or_else(|| "(sans groupe)".to_owned()),
-                    created_at: r.try_get(6)?,
-                    resolved_at: r.try_get(7)?,
-                    closed_at: r.try_get(8)?,
-                    reopened: r.try_get::<i64, _>(9)? > 0,
-                    sla: sla
-                        .map(|v| crate::store::parse_col("tickets.sla_outcome", v))
-                        .transpose()?,
-                })
-            })
-            .collect()
+        let mut reopened = 0;
+        for r in &rows {
+            let n = u64::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0);
+            if r.try_get::<i64, _>(1)? != 0 {
+                reopened += n;
+            }
+            let sla: Option<String> = r.try_get(0)?;
+            match sla
+                .map(|v| crate::store::parse_col::<SlaOutcome>("tickets.sla_outcome", v))
+                .transpose()?
+            {
+                Some(SlaOutcome::Met) => ti.sla_met += n,
+                Some(SlaOutcome::Breached) => ti.sla_breached += n,
+                Some(SlaOutcome::Excluded) => ti.sla_excluded += n,
+                None => {}
+            }
+        }
+        ti.reopen_rate = Ratio::new(reopened, ti.resolved.total);
+        Ok(ti)
     }
 
     /// Call and ticket indicators for each `period` of `[from, to)` (whole
@@ -306,7 +348,6 @@ impl Store {
         };
         let (start, end) = (first.2, last.3);
         let facts = self.call_facts_between(start, end).await?;
-        let tickets = self.ticket_facts(start, end).await?;
         let mut out = Vec::with_capacity(buckets.len());
         for (label, local_start, b, e) in buckets {
             let in_bucket = |t: DateTime<Utc>| t >= b && t < e;
@@ -316,45 +357,12 @@ impl Store {
                     .filter(|f| f.reference_instant().is_some_and(in_bucket)),
                 params,
             );
-            let (b_ms, e_ms) = (to_ms(b), to_ms(e));
-            let within = |t: Option<i64>| t.is_some_and(|t| t >= b_ms && t < e_ms);
-            let mut ti = TicketIndicators::default();
-            let mut reopened = 0;
-            for t in &tickets {
-                if within(Some(t.created_at)) {
-                    ti.opened.add(t);
-                    if t.vip_or_p0 {
-                        ti.vip_or_p0_opened += 1;
-                    }
-                }
-                if within(t.resolved_at) {
-                    ti.resolved.add(t);
-                    if t.reopened {
-                        reopened += 1;
-                    }
-                    match t.sla {
-                        Some(SlaOutcome::Met) => ti.sla_met += 1,
-                        Some(SlaOutcome::Breached) => ti.sla_breached += 1,
-                        Some(SlaOutcome::Excluded) => ti.sla_excluded += 1,
-                        None => {}
-                    }
-                }
-                if within(t.closed_at) {
-                    ti.closed.add(t);
-                }
-                let open_at_end = t.created_at < e_ms
-                    && t.closed_at.is_none_or(|c| c >= e_ms)
-                    && t.resolved_at.is_none_or(|r| r >= e_ms);
-                if open_at_end {
-                    ti.in_progress.add(t);
-                }
-            }
-            ti.reopen_rate = Ratio::new(reopened, ti.resolved.total);
+            let tickets = self.ticket_indicators(to_ms(b), to_ms(e)).await?;
             out.push(PeriodReport {
                 label,
                 start: local_start,
                 calls,
-                tickets: ti,
+                tickets,
             });
         }
         Ok(out)

@@ -1,0 +1,450 @@
+//! Agents, crisis/deterrence messages (versioned) and callback requests:
+//! the rows the web and IVR rooms read and the supervisors edit. Every
+//! change to an agent or a message is journaled in the same transaction.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::store::{Store, StoreError, from_ms, get_bool, get_opt_time, opt_ms, parse_col, to_ms};
+use crate::text_enum::text_enum;
+
+text_enum! {
+    /// Kind of a live message.
+    pub enum MessageKind {
+        /// Crisis message, played first.
+        Crisis => "crisis",
+        /// Deterrence message, played when load is high.
+        Deterrence => "deterrence",
+    }
+}
+
+text_enum! {
+    /// State of a callback request.
+    pub enum CallbackStatus {
+        /// To be called back.
+        Pending => "pending",
+        /// Called back.
+        Done => "done",
+        /// Dropped.
+        Cancelled => "cancelled",
+    }
+}
+
+/// A message version to save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Line (dialled number) it plays on.
+    pub line: String,
+    /// Crisis or deterrence.
+    pub kind: MessageKind,
+    /// Text (spoken by TTS when there is no audio file).
+    pub text: String,
+    /// Recorded audio file, if any.
+    pub audio_path: Option<String>,
+    /// Plays from (none: at once).
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Plays until (none: until replaced or deactivated).
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Whether this version is active.
+    pub active: bool,
+}
+
+/// A stored message version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Row id.
+    pub id: i64,
+    /// Version number, 1, 2, … per line and kind.
+    pub version: i64,
+    /// The saved content.
+    pub message: NewMessage,
+    /// Supervisor who saved it.
+    pub author: String,
+    /// When it was saved.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An agent account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// Nominative login.
+    pub login: String,
+    /// Name shown on the wallboard.
+    pub display_name: String,
+    /// Roles (`agent`, `supervisor`, `admin`).
+    pub roles: Vec<String>,
+    /// SIP extension of the desk phone.
+    pub sip_extension: Option<String>,
+    /// Argon2 PHC string (never a clear password).
+    pub password_hash: Option<String>,
+    /// Account enabled.
+    pub active: bool,
+}
+
+/// A callback request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    /// Id.
+    pub id: i64,
+    /// Call it came from.
+    pub call_id: Option<i64>,
+    /// Number to call back (normalised).
+    pub number: String,
+    /// Caller name, if known.
+    pub name: Option<String>,
+    /// Queue that owes the callback.
+    pub queue: String,
+    /// When requested.
+    pub requested_at: DateTime<Utc>,
+    /// Status.
+    pub status: CallbackStatus,
+    /// Agent who handled it.
+    pub handled_by: Option<String>,
+    /// When handled.
+    pub handled_at: Option<DateTime<Utc>>,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, version, line, kind, text, audio_path, starts_at, ends_at, active, author, created_at";
+
+fn message_from_row(r: &AnyRow) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: r.try_get(0)?,
+        version: r.try_get(1)?,
+        message: NewMessage {
+            line: r.try_get(2)?,
+            kind: parse_col("messages.kind", r.try_get(3)?)?,
+            text: r.try_get(4)?,
+            audio_path: r.try_get(5)?,
+            starts_at: get_opt_time(r, 6)?,
+            ends_at: get_opt_time(r, 7)?,
+            active: get_bool(r, 8)?,
+        },
+        author: r.try_get(9)?,
+        created_at: from_ms(r.try_get(10)?),
+    })
+}
+
+fn agent_from_row(r: &AnyRow) -> Result<Agent, StoreError> {
+    let roles: String = r.try_get(2)?;
+    Ok(Agent {
+        login: r.try_get(0)?,
+        display_name: r.try_get(1)?,
+        roles: roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        sip_extension: r.try_get(3)?,
+        password_hash: r.try_get(4)?,
+        active: get_bool(r, 5)?,
+    })
+}
+
+fn callback_from_row(r: &AnyRow) -> Result<Callback, StoreError> {
+    Ok(Callback {
+        id: r.try_get(0)?,
+        call_id: r.try_get(1)?,
+        number: r.try_get(2)?,
+        name: r.try_get(3)?,
+        queue: r.try_get(4)?,
+        requested_at: from_ms(r.try_get(5)?),
+        status: parse_col("callback_requests.status", r.try_get(6)?)?,
+        handled_by: r.try_get(7)?,
+        handled_at: get_opt_time(r, 8)?,
+    })
+}
+
+async fn journal_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO journal (at, actor, action, subject, old_value, new_value) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(to_ms(at))
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(old)
+    .bind(new)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Saves a new version of a line's crisis or deterrence message. An
+    /// active version deactivates the previous ones of the same line and
+    /// kind. Journaled (old text → new text) in the same transaction.
+    pub async fn save_message(
+        &self,
+        m: &NewMessage,
+        author: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Message, StoreError> {
+        if m.text.trim().is_empty() && m.audio_path.is_none() {
+            return Err(StoreError::Invalid {
+                field: "text",
+                reason: "un message sans texte doit avoir un fichier audio".to_owned(),
+            });
+        }
+        if let (Some(a), Some(b)) = (m.starts_at, m.ends_at)
+            && b <= a
+        {
+            return Err(StoreError::Invalid {
+                field: "ends_at",
+                reason: "la fin doit suivre le début".to_owned(),
+            });
+        }
+        let mut tx = self.writer.begin().await?;
+        let previous = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line = $1 AND kind = $2 ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(&m.line)
+        .bind(m.kind.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| message_from_row(&r))
+        .transpose()?;
+        let version = previous.as_ref().map_or(1, |p| p.version + 1);
+        if m.active {
+            sqlx::query("UPDATE messages SET active = $3 WHERE line = $1 AND kind = $2")
+                .bind(&m.line)
+                .bind(m.kind.as_str())
+                .bind(false)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = sqlx::query(&format!(
+            "INSERT INTO messages (line, kind, version, text, audio_path, starts_at, ends_at, author, active, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(&m.line)
+        .bind(m.kind.as_str())
+        .bind(version)
+        .bind(&m.text)
+        .bind(&m.audio_path)
+        .bind(opt_ms(m.starts_at))
+        .bind(opt_ms(m.ends_at))
+        .bind(author)
+        .bind(m.active)
+        .bind(to_ms(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        let saved = message_from_row(&row)?;
+        let describe =
+            |m: &NewMessage| format!("{}{}", if m.active { "" } else { "[inactif] " }, m.text);
+        journal_in(
+            &mut tx,
+            now,
+            author,
+            "message.save",
+            &format!("message:{}:{}", m.line, m.kind),
+            previous.as_ref().map(|p| describe(&p.message)).as_deref(),
+            Some(&describe(m)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// The message of `kind` that plays on `line` at `now`, if any.
+    pub async fn active_message(
+        &self,
+        line: &str,
+        kind: MessageKind,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line = $1 AND kind = $2 AND active = $3 \
+             AND (starts_at IS NULL OR starts_at <= $4) AND (ends_at IS NULL OR ends_at > $4) \
+             ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(line)
+        .bind(kind.as_str())
+        .bind(true)
+        .bind(to_ms(now))
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| message_from_row(&r)).transpose()
+    }
+
+    /// Every version of a line's message of `kind`, newest first.
+    pub async fn message_history(
+        &self,
+        line: &str,
+        kind: MessageKind,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line = $1 AND kind = $2 ORDER BY version DESC"
+        ))
+        .bind(line)
+        .bind(kind.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Creates or updates an agent account (by login); journaled.
+    pub async fn upsert_agent(
+        &self,
+        a: &Agent,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if a.login.trim().is_empty() {
+            return Err(StoreError::Invalid {
+                field: "login",
+                reason: "obligatoire".to_owned(),
+            });
+        }
+        let mut tx = self.writer.begin().await?;
+        let old = sqlx::query(
+            "SELECT login, display_name, roles, sip_extension, password_hash, active FROM agents WHERE login = $1",
+        )
+        .bind(&a.login)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| agent_from_row(&r))
+        .transpose()?;
+        sqlx::query(
+            "INSERT INTO agents (login, display_name, roles, sip_extension, password_hash, active, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (login) DO UPDATE SET display_name = excluded.display_name, roles = excluded.roles, \
+             sip_extension = excluded.sip_extension, password_hash = excluded.password_hash, active = excluded.active",
+        )
+        .bind(&a.login)
+        .bind(&a.display_name)
+        .bind(a.roles.join(","))
+        .bind(&a.sip_extension)
+        .bind(&a.password_hash)
+        .bind(a.active)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        // The journal never holds password hashes.
+        let describe = |a: &Agent| {
+            format!(
+                "{} [{}] poste {} {}",
+                a.display_name,
+                a.roles.join(","),
+                a.sip_extension.as_deref().unwrap_or("-"),
+                if a.active { "actif" } else { "désactivé" }
+            )
+        };
+        journal_in(
+            &mut tx,
+            now,
+            actor,
+            if old.is_some() {
+                "agent.update"
+            } else {
+                "agent.create"
+            },
+            &format!("agent:{}", a.login),
+            old.as_ref().map(describe).as_deref(),
+            Some(&describe(a)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One agent by login.
+    pub async fn agent(&self, login: &str) -> Result<Option<Agent>, StoreError> {
+        let row = sqlx::query(
+            "SELECT login, display_name, roles, sip_extension, password_hash, active FROM agents WHERE login = $1",
+        )
+        .bind(login)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| agent_from_row(&r)).transpose()
+    }
+
+    /// Every agent, by login.
+    pub async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT login, display_name, roles, sip_extension, password_hash, active FROM agents ORDER BY login",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
+    /// Records a callback request (an overflow to callback); returns its id.
+    pub async fn create_callback(
+        &self,
+        call_id: Option<i64>,
+        number: &str,
+        name: Option<&str>,
+        queue: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO callback_requests (call_id, number, name, queue, requested_at, status) \
+             VALUES ($1, $2, $3, $4, $5, 'pending') RETURNING id",
+        )
+        .bind(call_id)
+        .bind(number)
+        .bind(name)
+        .bind(queue)
+        .bind(to_ms(now))
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Pending callbacks of a queue, oldest first.
+    pub async fn pending_callbacks(&self, queue: &str) -> Result<Vec<Callback>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, call_id, number, name, queue, requested_at, status, handled_by, handled_at \
+             FROM callback_requests WHERE queue = $1 AND status = 'pending' ORDER BY requested_at, id",
+        )
+        .bind(queue)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(callback_from_row).collect()
+    }
+
+    /// Marks a pending callback done or cancelled. A callback already
+    /// handled is refused (two agents cannot both take it).
+    pub async fn finish_callback(
+        &self,
+        id: i64,
+        status: CallbackStatus,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if status == CallbackStatus::Pending {
+            return Err(StoreError::Invalid {
+                field: "status",
+                reason: "un rappel se termine par « done » ou « cancelled »".to_owned(),
+            });
+        }
+        let done = sqlx::query(
+            "UPDATE callback_requests SET status = $2, handled_by = $3, handled_at = $4 \
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(by)
+        .bind(to_ms(now))
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "pending callback",
+                id,
+            });
+        }
+        Ok(())
+    }
+}
