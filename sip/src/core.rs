@@ -1167,7 +1167,7 @@ impl Core {
                 {
                     let _g = c.span.enter();
                     info!("hanging up");
-                    self.send_client_request(&bye, c.peer, now);
+                    self.send_client_request(&bye, Self::dialog_peer(&c), now);
                 }
             }
             (Role::Uac, State::Early) => {
@@ -1286,7 +1286,8 @@ impl Core {
         Some(m)
     }
 
-    /// Where in-dialog requests go: the first route, else the remote target, else the peer.
+    /// Where in-dialog requests go: the first route (a record-routing proxy), else the
+    /// address we have been exchanging with (symmetric, so desk phones behind NAT work).
     fn dialog_peer(c: &Call) -> Peer {
         if c.peer.conn.is_some() {
             return c.peer;
@@ -1296,11 +1297,7 @@ impl Core {
             .first()
             .and_then(|r| NameAddr::parse(r).ok())
             .map(|n| n.uri);
-        let addr = first
-            .as_deref()
-            .and_then(uri_addr)
-            .or_else(|| uri_addr(&c.remote_target))
-            .unwrap_or(c.peer.addr);
+        let addr = first.as_deref().and_then(uri_addr).unwrap_or(c.peer.addr);
         Peer { addr, conn: None }
     }
 
@@ -1872,5 +1869,134 @@ pub fn reason_phrase(code: u16) -> &'static str {
         600 => "Busy Everywhere",
         603 => "Decline",
         _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::SipConfig;
+    use crate::validate::{Verdict, check_datagram};
+
+    fn core() -> Core {
+        let shared = Arc::new(Shared::new("guichet", &["8585".to_owned()]));
+        Core::new(
+            shared,
+            "127.0.0.1:5060".parse().unwrap(),
+            &SipConfig::default(),
+        )
+    }
+
+    fn request(text: &str) -> Message {
+        match check_datagram(text.as_bytes()) {
+            Verdict::Request(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const PEER: &str = "127.0.0.1:5080";
+
+    fn invite() -> Message {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        request(&format!(
+            "INVITE sip:8585@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKt1;rport\r\nFrom: <sip:0611@127.0.0.1>;tag=a\r\nTo: <sip:8585@127.0.0.1>\r\nCall-ID: timers\r\nCSeq: 1 INVITE\r\nContact: <sip:c@{PEER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ))
+    }
+
+    fn peer() -> Peer {
+        Peer {
+            addr: PEER.parse().unwrap(),
+            conn: None,
+        }
+    }
+
+    fn first_lines(c: &mut Core) -> Vec<String> {
+        c.drain_transmits()
+            .map(|t| {
+                String::from_utf8_lossy(&t.bytes)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unacknowledged_2xx_is_retransmitted_then_the_call_ends() {
+        let mut c = core();
+        let t0 = Instant::now();
+        c.handle_message(invite(), peer(), t0);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 100 Trying"]);
+        let Some(SipEvent::IncomingCall(call)) = c.drain_events().next() else {
+            panic!("no call")
+        };
+        let offer = call.offer.unwrap();
+        let (ans, _) = crate::sdp::answer(
+            &offer,
+            &LocalCapabilities::default(),
+            "127.0.0.1:20000".parse().unwrap(),
+            1,
+        )
+        .unwrap();
+        c.handle_command(Command::Answer(call.call_id.clone(), ans), t0);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 200 OK"]);
+        // Retransmissions at 0.5, 1.5, 3.5, 7.5 s... (T1 doubling, capped at T2).
+        let mut sent = 0;
+        let mut t = t0;
+        while t < t0 + Duration::from_secs(31) {
+            t += Duration::from_millis(250);
+            c.handle_timeout(t);
+            sent += first_lines(&mut c)
+                .iter()
+                .filter(|l| *l == "SIP/2.0 200 OK")
+                .count();
+        }
+        assert!((7..=10).contains(&sent), "retransmissions: {sent}");
+        c.handle_timeout(t0 + Duration::from_secs(33));
+        assert_eq!(
+            first_lines(&mut c),
+            vec!["BYE sip:c@127.0.0.1:5080 SIP/2.0"]
+        );
+        let ev: Vec<SipEvent> = c.drain_events().collect();
+        assert_eq!(
+            ev,
+            vec![SipEvent::Ended {
+                call_id: call.call_id,
+                reason: EndReason::NoAck
+            }]
+        );
+        assert_eq!(c.calls.len(), 0);
+    }
+
+    #[test]
+    fn ack_stops_retransmission_and_retransmitted_invite_repeats_the_answer() {
+        let mut c = core();
+        let t0 = Instant::now();
+        c.handle_message(invite(), peer(), t0);
+        let _ = first_lines(&mut c);
+        c.handle_message(invite(), peer(), t0);
+        assert_eq!(
+            first_lines(&mut c),
+            vec!["SIP/2.0 100 Trying"],
+            "retransmitted INVITE"
+        );
+        let id = CallId("timers".into());
+        c.handle_command(Command::Ringing(id.clone(), None), t0);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 180 Ringing"]);
+        c.handle_command(Command::Reject(id, 486), t0);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 486 Busy Here"]);
+        let ack = request(&format!(
+            "ACK sip:8585@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKt1\r\nFrom: <sip:0611@127.0.0.1>;tag=a\r\nTo: <sip:8585@127.0.0.1>;tag=x\r\nCall-ID: timers\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        ));
+        c.handle_message(ack, peer(), t0);
+        c.handle_timeout(t0 + Duration::from_secs(5));
+        assert!(
+            first_lines(&mut c).is_empty(),
+            "no retransmission after ACK"
+        );
+        assert!(c.calls.is_empty());
+        assert_eq!(c.shared.counters.snapshot().active_dialogs, 0);
     }
 }
