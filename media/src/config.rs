@@ -22,6 +22,9 @@ pub struct MediaConfig {
     pub no_media_timeout_secs: u32,
     /// Seconds between RTCP reports of a session. Default 5 (RFC 3550).
     pub rtcp_interval_secs: u32,
+    /// UDP port of the shared WebRTC socket for browser agents (0: chosen
+    /// by the OS). Absent: no WebRTC endpoint. Default absent.
+    pub webrtc_port: Option<u16>,
 }
 
 impl Default for MediaConfig {
@@ -33,6 +36,7 @@ impl Default for MediaConfig {
             jitter_buffer_ms: 40,
             no_media_timeout_secs: 30,
             rtcp_interval_secs: 5,
+            webrtc_port: None,
         }
     }
 }

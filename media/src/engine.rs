@@ -73,6 +73,12 @@ pub enum MediaError {
     /// Not a DTMF character.
     #[error("invalid DTMF digit {0:?}")]
     InvalidDigit(char),
+    /// `webrtc_accept` while `webrtc_port` is not configured.
+    #[error("the WebRTC endpoint is not enabled (media.webrtc_port)")]
+    WebRtcDisabled,
+    /// The browser's offer could not be accepted.
+    #[error("WebRTC: {0}")]
+    WebRtc(String),
     /// A socket operation failed.
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
@@ -204,14 +210,26 @@ pub struct LocalMedia {
     pub addr: SocketAddr,
 }
 
-struct Session {
-    id: SessionId,
-    port: u16,
-    rtp: Arc<UdpSocket>,
-    rtcp: Arc<UdpSocket>,
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    transport: Transport,
     released: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     state: Mutex<SessionState>,
+}
+
+/// How a session's packets leave: its own UDP port pair, or the shared
+/// WebRTC endpoint (browser agents).
+enum Transport {
+    Udp {
+        port: u16,
+        rtp: Arc<UdpSocket>,
+        rtcp: Arc<UdpSocket>,
+    },
+    WebRtc {
+        session: SessionId,
+        commands: mpsc::UnboundedSender<crate::webrtc::Command>,
+    },
 }
 
 struct Outgoing {
@@ -230,7 +248,7 @@ impl Outgoing {
     #[allow(clippy::too_many_arguments)]
     fn send(
         &mut self,
-        socket: &UdpSocket,
+        transport: &Transport,
         dest: SocketAddr,
         payload_type: u8,
         marker: bool,
@@ -247,12 +265,27 @@ impl Outgoing {
             ssrc: self.ssrc,
             payload,
         };
-        packet.write(scratch);
         self.seq = self.seq.wrapping_add(1);
         self.last_tick = Some(tick);
         self.last_rtp_ts = timestamp;
-        match socket.try_send_to(scratch, dest) {
-            Ok(_) => {
+        let sent = match transport {
+            Transport::Udp { rtp, .. } => {
+                packet.write(scratch);
+                rtp.try_send_to(scratch, dest)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Transport::WebRtc { session, commands } => commands
+                .send(crate::webrtc::Command::Media {
+                    session: *session,
+                    payload_type,
+                    timestamp,
+                    payload: payload.to_vec(),
+                })
+                .map_err(|_| "WebRTC endpoint stopped".to_owned()),
+        };
+        match sent {
+            Ok(()) => {
                 self.packets += 1;
                 self.bytes += payload.len() as u64;
             }
@@ -328,7 +361,8 @@ enum Entry {
     Bridge(Arc<BridgeCell>),
 }
 
-struct Inner {
+pub(crate) struct Inner {
+    webrtc: Option<crate::webrtc::Endpoint>,
     config: MediaConfig,
     runtime: tokio::runtime::Handle,
     ports: Mutex<PortAllocator>,
@@ -358,7 +392,16 @@ impl MediaEngine {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| MediaError::NoRuntime)?;
         let (events, rx) = mpsc::unbounded_channel();
+        let (webrtc, webrtc_run) = match config.webrtc_port {
+            Some(port) => {
+                let (endpoint, socket, commands) =
+                    crate::webrtc::Endpoint::bind(SocketAddr::new(config.bind_ip, port))?;
+                (Some(endpoint), Some((socket, commands)))
+            }
+            None => (None, None),
+        };
         let inner = Arc::new(Inner {
+            webrtc,
             ports: Mutex::new(PortAllocator::new(config.port_min, config.port_max)),
             config,
             runtime,
@@ -374,6 +417,12 @@ impl MediaEngine {
             ticks: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&inner);
+        if let Some((socket, commands)) = webrtc_run {
+            let _guard = inner.runtime.enter();
+            inner
+                .runtime
+                .spawn(crate::webrtc::run(weak.clone(), socket, commands));
+        }
         std::thread::Builder::new()
             .name("media-clock".into())
             .spawn(move || clock_thread(weak))?;
@@ -445,44 +494,14 @@ impl MediaHandle {
         let now = Instant::now();
         let session = Arc::new(Session {
             id,
-            port,
-            rtp: rtp.clone(),
-            rtcp: rtcp.clone(),
+            transport: Transport::Udp {
+                port,
+                rtp: rtp.clone(),
+                rtcp: rtcp.clone(),
+            },
             released: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
-            state: Mutex::new(SessionState {
-                remote: None,
-                latched: None,
-                rtcp_remote: None,
-                out: Outgoing {
-                    ssrc: rand::random(),
-                    seq: rand::random(),
-                    ts_base: rand::random(),
-                    last_tick: None,
-                    packets: 0,
-                    bytes: 0,
-                    last_rtp_ts: 0,
-                },
-                player: None,
-                dtmf_queue: VecDeque::new(),
-                dtmf_active: None,
-                rx_ssrc: None,
-                rx: ReceptionStats::new(),
-                packets_received: 0,
-                bytes_received: 0,
-                late_jitter_base: 0,
-                foreign_packets: 0,
-                dtmf_rx: DtmfReceiver::new(),
-                jitter: None,
-                bridge: None,
-                last_rx: now,
-                no_media_reported: false,
-                visits: 0,
-                last_sr: None,
-                remote_report: None,
-                scratch: Vec::with_capacity(256),
-                pcm: Vec::with_capacity(SAMPLES_PER_FRAME),
-            }),
+            state: Mutex::new(new_state(now)),
         });
         let weak_inner = Arc::downgrade(inner);
         let t1 = inner.runtime.spawn(rtp_receive_loop(
@@ -724,6 +743,49 @@ impl MediaHandle {
         })
     }
 
+    /// Address of the shared WebRTC socket, when enabled (`webrtc_port`).
+    pub fn webrtc_addr(&self) -> Option<SocketAddr> {
+        self.inner.webrtc.as_ref().map(|w| w.local)
+    }
+
+    /// Accepts a browser's SDP offer (complete, with its candidates: no
+    /// trickle ICE) and returns the new session, a leg like any other, and
+    /// the SDP answer (PCMU, telephone-event, one host candidate on the
+    /// shared socket).
+    pub fn webrtc_accept(&self, offer_sdp: &str) -> Result<(SessionId, String), MediaError> {
+        let inner = &self.inner;
+        let endpoint = inner.webrtc.as_ref().ok_or(MediaError::WebRtcDisabled)?;
+        let (rtc, answer) = endpoint.accept(offer_sdp).map_err(MediaError::WebRtc)?;
+        let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let mut state = new_state(Instant::now());
+        state.remote = Some(RemoteMedia {
+            addr: endpoint.local,
+            codec: Codec::Pcmu,
+            payload_type: 0,
+            dtmf_payload_type: Some(crate::webrtc::INTERNAL_TELE_PT),
+        });
+        let session = Arc::new(Session {
+            id,
+            transport: Transport::WebRtc {
+                session: id,
+                commands: endpoint.commands.clone(),
+            },
+            released: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+            state: Mutex::new(state),
+        });
+        endpoint
+            .commands
+            .send(crate::webrtc::Command::Add {
+                session: session.clone(),
+                rtc: Box::new(rtc),
+            })
+            .map_err(|_| MediaError::WebRtc("the WebRTC endpoint stopped".into()))?;
+        inner.sessions.write().insert(id, session.clone());
+        inner.schedule(Entry::Session(session));
+        Ok((id, answer))
+    }
+
     /// Sessions currently allocated.
     pub fn session_count(&self) -> usize {
         self.inner.sessions.read().len()
@@ -756,6 +818,42 @@ impl MediaHandle {
             self.inner.release_session(&s);
         }
         self.inner.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn new_state(now: Instant) -> SessionState {
+    SessionState {
+        remote: None,
+        latched: None,
+        rtcp_remote: None,
+        out: Outgoing {
+            ssrc: rand::random(),
+            seq: rand::random(),
+            ts_base: rand::random(),
+            last_tick: None,
+            packets: 0,
+            bytes: 0,
+            last_rtp_ts: 0,
+        },
+        player: None,
+        dtmf_queue: VecDeque::new(),
+        dtmf_active: None,
+        rx_ssrc: None,
+        rx: ReceptionStats::new(),
+        packets_received: 0,
+        bytes_received: 0,
+        late_jitter_base: 0,
+        foreign_packets: 0,
+        dtmf_rx: DtmfReceiver::new(),
+        jitter: None,
+        bridge: None,
+        last_rx: now,
+        no_media_reported: false,
+        visits: 0,
+        last_sr: None,
+        remote_report: None,
+        scratch: Vec::with_capacity(256),
+        pcm: Vec::with_capacity(SAMPLES_PER_FRAME),
     }
 }
 
@@ -812,7 +910,12 @@ impl Inner {
                 reason: PlaybackEnd::Stopped,
             });
         }
-        self.ports.lock().give_back(s.port);
+        match &s.transport {
+            Transport::Udp { port, .. } => self.ports.lock().give_back(*port),
+            Transport::WebRtc { session, commands } => {
+                let _ = commands.send(crate::webrtc::Command::Close(*session));
+            }
+        }
     }
 
     fn end_bridge(&self, id: BridgeId) -> bool {
@@ -904,7 +1007,7 @@ impl Inner {
                 (Some(p), Some(pt)) => {
                     let ts = active.timestamp;
                     st.out.send(
-                        &s.rtp,
+                        &s.transport,
                         dest,
                         pt,
                         p.marker,
@@ -924,7 +1027,7 @@ impl Inner {
                     let marker = st.out.starts_talkspurt(tick);
                     let ts = st.out.timestamp_at(tick);
                     st.out.send(
-                        &s.rtp,
+                        &s.transport,
                         dest,
                         remote.payload_type,
                         marker,
@@ -1033,7 +1136,7 @@ fn send_mix(to: &Session, sources: &[Option<&[i16]>], tick: u64) {
     let marker = st.out.starts_talkspurt(tick);
     let ts = st.out.timestamp_at(tick);
     st.out.send(
-        &to.rtp,
+        &to.transport,
         dest,
         remote.payload_type,
         marker,
@@ -1078,7 +1181,10 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
         blocks,
     };
     report.write(&mut st.scratch);
-    if let Err(e) = s.rtcp.try_send_to(&st.scratch, dest) {
+    // WebRTC legs get their RTCP from str0m.
+    if let Transport::Udp { rtcp, .. } = &s.transport
+        && let Err(e) = rtcp.try_send_to(&st.scratch, dest)
+    {
         tracing::debug!(error = %e, "RTCP send failed");
     }
 }
@@ -1155,6 +1261,12 @@ impl Inner {
         let Ok(packet) = RtpPacket::parse(datagram) else {
             return;
         };
+        self.on_packet(s, &packet, from);
+    }
+
+    /// One received packet, whatever its transport (WebRTC legs hand in
+    /// packets decrypted and depacketised by str0m).
+    pub(crate) fn on_packet(&self, s: &Session, packet: &RtpPacket<'_>, from: SocketAddr) {
         let mut guard = s.state.lock();
         let st = &mut *guard;
         let Some(remote) = st.remote else {

@@ -47,6 +47,7 @@ pub mod jitter;
 pub mod player;
 pub mod ports;
 pub mod rtp;
+mod webrtc;
 
 pub use config::{ConfigError, MediaConfig};
 pub use engine::{
