@@ -74,44 +74,7 @@ text_enum! {
     }
 }
 
-text_enum! {
-    /// Urgency (CULTURE 3036-3052).
-    pub enum Urgency {
-        /// Sévère.
-        Severe => "severe",
-        /// Élevée.
-        High => "high",
-        /// Moyenne.
-        Medium => "medium",
-    }
-}
-
-text_enum! {
-    /// Impact (CULTURE 3016-3032).
-    pub enum Impact {
-        /// Critique.
-        Critical => "critical",
-        /// Majeur.
-        Major => "major",
-        /// Modéré.
-        Moderate => "moderate",
-    }
-}
-
-text_enum! {
-    /// Priority as stored: P0 (highest) to P3.
-    pub enum Priority {
-        /// P0.
-        P0 => "P0",
-        /// P1.
-        P1 => "P1",
-        /// P2.
-        P2 => "P2",
-        /// P3.
-        P3 => "P3",
-    }
-}
-
+pub use crate::priority::{Impact, Priority, Urgency};
 text_enum! {
     /// Note kind.
     pub enum NoteKind {
@@ -134,27 +97,63 @@ text_enum! {
     }
 }
 
-/// Urgency × impact → priority (CULTURE 2989-3008); VIP or P0 window → P0.
-///
-/// Kept here until `crate::priority` exposes the matrix; the switchboard
-/// should use one function only.
+/// Urgency × impact → priority with `crate::priority` (CULTURE 2989-3008);
+/// VIP or P0 window → P0. A ticket qualified without urgency or impact (the
+/// simplified form) gets P3 unless the caller's standing raises it.
 pub fn compute_priority(
     urgency: Option<Urgency>,
     impact: Option<Impact>,
-    vip_or_p0: bool,
+    vip: bool,
+    p0: bool,
 ) -> Priority {
-    if vip_or_p0 {
-        return Priority::P0;
-    }
+    let standing = crate::priority::CallerStanding {
+        vip,
+        in_p0_window: p0,
+    };
     match (urgency, impact) {
-        (Some(Urgency::Severe), Some(Impact::Critical)) => Priority::P0,
-        (Some(Urgency::Severe), Some(Impact::Major))
-        | (Some(Urgency::High), Some(Impact::Critical)) => Priority::P1,
-        (Some(Urgency::Severe), Some(Impact::Moderate))
-        | (Some(Urgency::High), Some(Impact::Major))
-        | (Some(Urgency::Medium), Some(Impact::Critical)) => Priority::P2,
+        (Some(u), Some(i)) => crate::priority::priority(u, i, standing).0,
+        _ if vip || p0 => Priority::P0,
         _ => Priority::P3,
     }
+}
+
+/// Stored text of an urgency (its serde name).
+pub fn urgency_str(u: Urgency) -> &'static str {
+    match u {
+        Urgency::Severe => "severe",
+        Urgency::Elevee => "elevee",
+        Urgency::Moyenne => "moyenne",
+    }
+}
+
+/// Stored text of an impact (its serde name).
+pub fn impact_str(i: Impact) -> &'static str {
+    match i {
+        Impact::Critique => "critique",
+        Impact::Majeur => "majeur",
+        Impact::Modere => "modere",
+    }
+}
+
+fn parse_urgency(column: &'static str, v: String) -> Result<Urgency, StoreError> {
+    Urgency::ALL
+        .into_iter()
+        .find(|u| urgency_str(*u) == v)
+        .ok_or(StoreError::Corrupt { column, value: v })
+}
+
+fn parse_impact(column: &'static str, v: String) -> Result<Impact, StoreError> {
+    Impact::ALL
+        .into_iter()
+        .find(|i| impact_str(*i) == v)
+        .ok_or(StoreError::Corrupt { column, value: v })
+}
+
+fn parse_priority(column: &'static str, v: String) -> Result<Priority, StoreError> {
+    Priority::ALL
+        .into_iter()
+        .find(|p| p.code() == v)
+        .ok_or(StoreError::Corrupt { column, value: v })
 }
 
 /// A task of a request, assignable to a support group.
@@ -485,9 +484,15 @@ fn ticket_from_row(r: &AnyRow) -> Result<Ticket, StoreError> {
         symptom: r.try_get(12)?,
         diagnosis: r.try_get(13)?,
         technical_domain: r.try_get(14)?,
-        urgency: opt_enum(r, 15, "tickets.urgency")?,
-        impact: opt_enum(r, 16, "tickets.impact")?,
-        priority: parse_col("tickets.priority", r.try_get(17)?)?,
+        urgency: r
+            .try_get::<Option<String>, _>(15)?
+            .map(|v| parse_urgency("tickets.urgency", v))
+            .transpose()?,
+        impact: r
+            .try_get::<Option<String>, _>(16)?
+            .map(|v| parse_impact("tickets.impact", v))
+            .transpose()?,
+        priority: parse_priority("tickets.priority", r.try_get(17)?)?,
         category_id: r.try_get(18)?,
         group_id: r.try_get(19)?,
         assignee: r.try_get(20)?,
@@ -551,7 +556,7 @@ async fn insert_ticket(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    let priority = compute_priority(t.urgency, t.impact, t.vip || t.p0);
+    let priority = compute_priority(t.urgency, t.impact, t.vip, t.p0);
     let status = if t.group_id.is_some() || t.assignee.is_some() {
         TicketStatus::Assigned
     } else {
@@ -577,9 +582,9 @@ async fn insert_ticket(
         .bind(&t.symptom)
         .bind(&t.diagnosis)
         .bind(&t.technical_domain)
-        .bind(t.urgency.map(Urgency::as_str))
-        .bind(t.impact.map(Impact::as_str))
-        .bind(priority.as_str())
+        .bind(t.urgency.map(urgency_str))
+        .bind(t.impact.map(impact_str))
+        .bind(priority.code())
         .bind(t.category_id)
         .bind(t.group_id)
         .bind(&t.assignee)
@@ -822,7 +827,7 @@ impl Store {
         let before = load_for_update(&mut tx, id).await?;
         sqlx::query("UPDATE tickets SET priority = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
-            .bind(priority.as_str())
+            .bind(priority.code())
             .bind(to_ms(now))
             .execute(&mut *tx)
             .await?;
@@ -832,8 +837,8 @@ impl Store {
             now,
             actor,
             "priority",
-            Some(before.priority.as_str()),
-            Some(priority.as_str()),
+            Some(before.priority.code()),
+            Some(priority.code()),
             Some(reason),
         )
         .await?;

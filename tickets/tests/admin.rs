@@ -218,3 +218,57 @@ both_backends!(callbacks_are_taken_once, |store| {
     );
     assert_eq!(store.pending_callbacks("support").await.unwrap().len(), 1);
 });
+
+both_backends!(removing_a_message_and_free_call_events, |store| {
+    let t0 = at("2026-03-02T09:00:00Z");
+    store
+        .save_message(&crisis("Panne.", true), "sup1", t0)
+        .await
+        .unwrap();
+    let removed = store
+        .deactivate_messages(
+            "8585",
+            MessageKind::Crisis,
+            "sup1",
+            t0 + Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert!(
+        store
+            .active_message("8585", MessageKind::Crisis, t0 + Duration::minutes(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let journal = store
+        .journal_between(t0, t0 + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(journal.last().unwrap().action, "message_crisis_removed");
+
+    let call = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "ev".into(),
+            line: "8585".into(),
+            caller_number: "4521".into(),
+            caller_name: None,
+            person_id: None,
+            vip: false,
+            p0: false,
+            arrived_at: t0,
+        })
+        .await
+        .unwrap();
+    store
+        .append_call_event(call, t0 + Duration::seconds(3), "ivr", "menu: 1")
+        .await
+        .unwrap();
+    let events = store.call_events(call).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        (events[1].kind.as_str(), events[1].detail.as_deref()),
+        ("ivr", Some("menu: 1"))
+    );
+});

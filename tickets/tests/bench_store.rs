@@ -128,9 +128,10 @@ async fn bench_monthly_report_over_a_year() {
                 "Ticket de charge",
                 "Usager",
             );
-            t.urgency = Some([Urgency::Severe, Urgency::High, Urgency::Medium][(i % 3) as usize]);
+            t.urgency =
+                Some([Urgency::Severe, Urgency::Elevee, Urgency::Moyenne][(i % 3) as usize]);
             t.impact =
-                Some([Impact::Critical, Impact::Major, Impact::Moderate][(i / 3 % 3) as usize]);
+                Some([Impact::Critique, Impact::Majeur, Impact::Modere][(i / 3 % 3) as usize]);
             t.group_id = i.is_multiple_of(2).then_some(group);
             t.category_id = (!i.is_multiple_of(5)).then_some(cat);
             tickets.push((t, at));

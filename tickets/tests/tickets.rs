@@ -19,11 +19,24 @@ fn complete(category: i64) -> NewTicket {
         symptom: Some("Écran noir".into()),
         diagnosis: Some("Câble vidéo débranché".into()),
         technical_domain: Some("Poste de travail".into()),
-        urgency: Some(Urgency::High),
-        impact: Some(Impact::Major),
+        urgency: Some(Urgency::Elevee),
+        impact: Some(Impact::Majeur),
         category_id: Some(category),
         ..NewTicket::simplified(Nature::Incident, "Écran noir au démarrage", "Jeanne Martin")
     }
+}
+
+#[test]
+fn priority_without_qualification_is_p3_unless_vip_or_p0() {
+    assert_eq!(
+        compute_priority(None, Some(Impact::Critique), false, false),
+        Priority::P3
+    );
+    assert_eq!(compute_priority(None, None, true, false), Priority::P0);
+    assert_eq!(
+        compute_priority(Some(Urgency::Moyenne), None, false, true),
+        Priority::P0
+    );
 }
 
 #[test]
@@ -32,20 +45,29 @@ fn priority_matrix_follows_the_tender() {
     use Priority::*;
     use Urgency::*;
     let expected = [
-        (Severe, Critical, P0),
-        (Severe, Major, P1),
-        (Severe, Moderate, P2),
-        (High, Critical, P1),
-        (High, Major, P2),
-        (High, Moderate, P3),
-        (Medium, Critical, P2),
-        (Medium, Major, P3),
-        (Medium, Moderate, P3),
+        (Severe, Critique, P0),
+        (Severe, Majeur, P1),
+        (Severe, Modere, P2),
+        (Elevee, Critique, P1),
+        (Elevee, Majeur, P2),
+        (Elevee, Modere, P3),
+        (Moyenne, Critique, P2),
+        (Moyenne, Majeur, P3),
+        (Moyenne, Modere, P3),
     ];
     for (u, i, p) in expected {
-        assert_eq!(compute_priority(Some(u), Some(i), false), p, "{u} x {i}");
         assert_eq!(
-            compute_priority(Some(u), Some(i), true),
+            compute_priority(Some(u), Some(i), false, false),
+            p,
+            "{u} x {i}"
+        );
+        assert_eq!(
+            compute_priority(Some(u), Some(i), false, true),
+            P0,
+            "P0 window {u} x {i}"
+        );
+        assert_eq!(
+            compute_priority(Some(u), Some(i), true, false),
             P0,
             "VIP {u} x {i}"
         );
