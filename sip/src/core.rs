@@ -1314,7 +1314,17 @@ impl Core {
             CallTarget::Registered(user) => {
                 let contacts = self.shared.registrar().contacts_of(&user, now);
                 match contacts.last() {
-                    Some(b) => (CallTarget::Uri(b.uri.clone()), Some(b.source)),
+                    // Send to the Contact when it names the host the REGISTER came from (the
+                    // phone said where it listens); otherwise the phone is behind NAT, or
+                    // registered over TCP, and the source of its REGISTER is the way back.
+                    Some(b) => {
+                        let contact = uri_addr(&b.uri);
+                        let dest = match contact {
+                            Some(c) if !b.tcp && c.ip() == b.source.ip() => c,
+                            _ => b.source,
+                        };
+                        (CallTarget::Uri(b.uri.clone()), Some(dest))
+                    }
                     None => {
                         self.emit(SipEvent::Outbound {
                             call_id,
@@ -1998,5 +2008,72 @@ mod tests {
         );
         assert!(c.calls.is_empty());
         assert_eq!(c.shared.counters.snapshot().active_dialogs, 0);
+    }
+
+    fn out_of_dialog(method: &str, extra: &str) -> Message {
+        request(&format!(
+            "{method} sip:8585@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bK{method}\r\nFrom: <sip:x@127.0.0.1>;tag=f\r\nTo: <sip:8585@127.0.0.1>\r\nCall-ID: m-{method}\r\nCSeq: 7 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
+        ))
+    }
+
+    fn answer_to(c: &mut Core, m: Message) -> Message {
+        c.handle_message(m, peer(), Instant::now());
+        let t: Vec<Transmit> = c.drain_transmits().collect();
+        assert_eq!(t.len(), 1);
+        crate::message::parse_head(&t[0].bytes).unwrap().message
+    }
+
+    #[test]
+    fn methods_get_the_rfc_answers() {
+        let mut c = core();
+        let r = answer_to(&mut c, out_of_dialog("OPTIONS", ""));
+        assert_eq!(r.status(), Some(200));
+        assert!(r.header("Allow").unwrap().contains("INVITE"));
+        assert!(r.header("Accept").unwrap().contains("application/sdp"));
+        let r = answer_to(&mut c, out_of_dialog("FROB", ""));
+        assert_eq!(r.status(), Some(501));
+        assert!(r.header("Allow").is_some());
+        let r = answer_to(&mut c, out_of_dialog("MESSAGE", ""));
+        assert_eq!(r.status(), Some(405));
+        let r = answer_to(
+            &mut c,
+            out_of_dialog("OPTIONS", "Require: 100rel, timer\r\n").clone(),
+        );
+        // Same branch as the first OPTIONS: the cached answer is repeated (a retransmission).
+        assert_eq!(r.status(), Some(200));
+        let mut req = out_of_dialog("INFO", "Require: 100rel\r\n");
+        req.set("Call-ID", "other");
+        let r = answer_to(&mut c, req);
+        assert_eq!(r.status(), Some(420));
+        assert_eq!(r.header("Unsupported"), Some("100rel"));
+        let r = answer_to(&mut c, out_of_dialog("BYE", ""));
+        assert_eq!(r.status(), Some(481));
+        let r = answer_to(&mut c, out_of_dialog("CANCEL", ""));
+        assert_eq!(r.status(), Some(481));
+        assert_eq!(c.shared.counters.responses_sent(481), 2);
+    }
+
+    #[test]
+    fn invite_checks_line_codec_and_session_timer() {
+        let mut c = core();
+        let mut inv = invite();
+        inv.start = StartLine::Request {
+            method: "INVITE".into(),
+            uri: "sip:9999@127.0.0.1".into(),
+            version: "SIP/2.0".into(),
+        };
+        assert_eq!(answer_to(&mut c, inv).status(), Some(404));
+        let mut inv = invite();
+        inv.set("Via", format!("SIP/2.0/UDP {PEER};branch=z9hG4bKg729"));
+        inv.body = b"v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nc=IN IP4 1.1.1.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n".to_vec();
+        assert_eq!(answer_to(&mut c, inv).status(), Some(488));
+        let mut inv = invite();
+        inv.set("Via", format!("SIP/2.0/UDP {PEER};branch=z9hG4bKse"));
+        inv.push("Session-Expires", "30");
+        let r = answer_to(&mut c, inv);
+        assert_eq!(r.status(), Some(422));
+        assert_eq!(r.header("Min-SE"), Some("90"));
+        assert!(c.drain_events().next().is_none());
+        assert!(c.calls.is_empty());
     }
 }
