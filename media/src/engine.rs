@@ -786,6 +786,26 @@ impl MediaHandle {
         Ok((id, answer))
     }
 
+    /// Adds a remote ICE candidate trickled by the browser after its offer
+    /// (`candidate:...` as in `RTCIceCandidate.candidate`). An empty string
+    /// (end of candidates) is accepted and ignored.
+    pub fn webrtc_add_candidate(&self, id: SessionId, candidate: &str) -> Result<(), MediaError> {
+        let s = self.session(id)?;
+        let Transport::WebRtc { commands, .. } = &s.transport else {
+            return Err(MediaError::WebRtc("not a WebRTC session".into()));
+        };
+        if candidate.trim().is_empty() {
+            return Ok(());
+        }
+        let candidate = crate::webrtc::parse_candidate(candidate).map_err(MediaError::WebRtc)?;
+        commands
+            .send(crate::webrtc::Command::Candidate {
+                session: id,
+                candidate,
+            })
+            .map_err(|_| MediaError::WebRtc("the WebRTC endpoint stopped".into()))
+    }
+
     /// Sessions currently allocated.
     pub fn session_count(&self) -> usize {
         self.inner.sessions.read().len()

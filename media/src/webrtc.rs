@@ -41,6 +41,11 @@ pub(crate) enum Command {
         timestamp: u32,
         payload: Vec<u8>,
     },
+    /// A trickled remote ICE candidate.
+    Candidate {
+        session: SessionId,
+        candidate: Candidate,
+    },
     /// The session was released.
     Close(SessionId),
 }
@@ -107,6 +112,14 @@ impl Endpoint {
     }
 }
 
+/// Parses a trickled candidate as browsers send it (`candidate:...`, with
+/// or without the `a=` prefix).
+pub(crate) fn parse_candidate(line: &str) -> Result<Candidate, String> {
+    let line = line.trim();
+    let line = line.strip_prefix("a=").unwrap_or(line);
+    Candidate::from_sdp_string(line).map_err(|e| format!("invalid ICE candidate: {e}"))
+}
+
 struct Peer {
     session: Arc<Session>,
     rtc: Rtc,
@@ -161,6 +174,11 @@ pub(crate) async fn run(
                 None => return,
                 Some(Command::Add { session, rtc }) => {
                     peers.insert(session.id, Peer { session, rtc: *rtc, mid: None, remote: None, media_from: None });
+                }
+                Some(Command::Candidate { session, candidate }) => {
+                    if let Some(peer) = peers.get_mut(&session) {
+                        peer.rtc.add_remote_candidate(candidate);
+                    }
                 }
                 Some(Command::Close(id)) => {
                     if let Some(mut p) = peers.remove(&id) {

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use guichet_media::{Codec, MediaConfig, MediaEngine, MediaEvent, SessionId};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -20,13 +21,27 @@ const post = (p, b) => fetch(p, {method: 'POST', body: b}).then(r => r.text());
     const pc = new RTCPeerConnection();
     const sender = pc.addTrack(stream.getAudioTracks()[0], stream);
     pc.ontrack = (e) => { const a = new Audio(); a.srcObject = e.streams[0] || new MediaStream([e.track]); a.play().catch(() => {}); };
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise(r => {
-      if (pc.iceGatheringState === 'complete') r();
-      pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
-      setTimeout(r, 3000);
-    });
-    const answer = await post('/offer', pc.localDescription.sdp);
+    const trickle = location.search.includes('trickle');
+    let answered = null;
+    const early = [];
+    pc.onicecandidate = (e) => {
+      if (!trickle || !e.candidate) return;
+      if (answered) post('/candidate', e.candidate.candidate); else early.push(e.candidate.candidate);
+    };
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    if (!trickle) {
+      await new Promise(r => {
+        if (pc.iceGatheringState === 'complete') r();
+        pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
+        setTimeout(r, 3000);
+      });
+    }
+    // Trickle: the offer goes without candidates; they follow one by one.
+    const sdp = trickle ? offer.sdp : pc.localDescription.sdp;
+    const answer = await post('/offer', sdp);
+    answered = true;
+    for (const c of early) await post('/candidate', c);
     await pc.setRemoteDescription({type: 'answer', sdp: answer});
     await new Promise(r => setTimeout(r, 1500));
     sender.dtmf.insertDTMF('1#', 100, 70);
@@ -45,6 +60,7 @@ const post = (p, b) => fetch(p, {method: 'POST', body: b}).then(r => r.text());
 
 enum FromPage {
     Session(SessionId),
+    Candidate,
     Report(String),
 }
 
@@ -53,11 +69,12 @@ async fn serve(
     media: guichet_media::MediaHandle,
     tx: mpsc::UnboundedSender<FromPage>,
 ) {
+    let last: Arc<Mutex<Option<SessionId>>> = Arc::default();
     loop {
         let Ok((mut conn, _)) = listener.accept().await else {
             return;
         };
-        let (media, tx) = (media.clone(), tx.clone());
+        let (media, tx, last_session) = (media.clone(), tx.clone(), last.clone());
         tokio::spawn(async move {
             let mut data = Vec::new();
             let mut buf = [0u8; 8192];
@@ -91,11 +108,12 @@ async fn serve(
                     break (head, String::from_utf8_lossy(&data[p + 4..]).to_string());
                 }
             };
-            let (ctype, reply) = if head.starts_with("GET / ") {
+            let (ctype, reply) = if head.starts_with("GET / ") || head.starts_with("GET /?") {
                 ("text/html", PAGE.to_string())
             } else if head.starts_with("POST /offer") {
                 match media.webrtc_accept(&body) {
                     Ok((session, answer)) => {
+                        *last_session.lock().unwrap() = Some(session);
                         let _ = tx.send(FromPage::Session(session));
                         ("application/sdp", answer)
                     }
@@ -104,6 +122,16 @@ async fn serve(
                         ("text/plain", String::new())
                     }
                 }
+            } else if head.starts_with("POST /candidate") {
+                let session = *last_session.lock().unwrap();
+                if let Some(session) = session {
+                    if let Err(e) = media.webrtc_add_candidate(session, &body) {
+                        let _ = tx.send(FromPage::Report(format!("candidate rejected: {e}")));
+                    } else {
+                        let _ = tx.send(FromPage::Candidate);
+                    }
+                }
+                ("text/plain", "ok".into())
             } else if head.starts_with("POST /report") {
                 let _ = tx.send(FromPage::Report(body));
                 ("text/plain", "ok".into())
@@ -148,18 +176,31 @@ impl Drop for Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_peer_exchanges_audio_and_dtmf_with_an_rtp_leg() {
+    run_with_chromium(false, 31400).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_peer_with_trickled_candidates() {
+    run_with_chromium(true, 31410).await;
+}
+
+async fn run_with_chromium(trickle: bool, port_min: u16) {
     let Some(browser) = chromium() else { return };
     let (media, mut events) = MediaEngine::start(MediaConfig {
         bind_ip: "127.0.0.1".parse().unwrap(),
-        port_min: 31400,
-        port_max: 31409,
+        port_min,
+        port_max: port_min + 9,
         webrtc_port: Some(0),
         ..Default::default()
     })
     .unwrap();
     assert!(media.webrtc_addr().is_some());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/{}",
+        listener.local_addr().unwrap(),
+        if trickle { "?trickle" } else { "" }
+    );
     let (tx, mut from_page) = mpsc::unbounded_channel();
     tokio::spawn(serve(listener, media.clone(), tx));
     let profile = tempfile::tempdir().unwrap();
@@ -191,6 +232,7 @@ async fn chromium_peer_exchanges_audio_and_dtmf_with_an_rtp_leg() {
         Ok(Some(FromPage::Report(r))) => panic!("page failed before the offer: {r}"),
         _ => panic!("no offer from Chromium within 20 s"),
     };
+    let mut candidates = 0;
     // The RTP leg (a plain socket, PCMA) is bridged to the browser leg.
     let rtp = media.allocate_rtp().unwrap();
     let peer = Peer::new();
@@ -235,17 +277,24 @@ async fn chromium_peer_exchanges_audio_and_dtmf_with_an_rtp_leg() {
                     digits.push(digit);
                 }
             }
-            m = from_page.recv() => {
-                if let Some(FromPage::Report(r)) = m { report = Some(r); }
-            }
+            m = from_page.recv() => match m {
+                Some(FromPage::Report(r)) => report = Some(r),
+                Some(FromPage::Candidate) => candidates += 1,
+                _ => {}
+            },
             _ = tokio::time::sleep_until(deadline) => break,
         }
     }
     let got = phone.await.unwrap();
     let report = report.expect("Chromium reported its stats");
     println!(
-        "Chromium report: {report}; RTP leg received {} packets; digits {digits:?}",
+        "trickle={trickle}: Chromium report: {report}; RTP leg received {} packets; digits {digits:?}; trickled candidates {candidates}",
         got.len()
+    );
+    assert_eq!(
+        candidates > 0,
+        trickle,
+        "candidates trickled only in trickle mode"
     );
     assert!(
         report.contains("\"state\":\"connected\""),
@@ -281,4 +330,12 @@ async fn chromium_peer_exchanges_audio_and_dtmf_with_an_rtp_leg() {
         stats.packets_received > 50 && stats.packets_sent > 50,
         "{stats:?}"
     );
+    // Releasing the browser leg ends the bridge; the RTP leg remains.
+    media.release(web).unwrap();
+    let ended = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::BridgeEnded { .. })
+    })
+    .await;
+    assert!(ended.is_some());
+    assert_eq!(media.session_count(), 1);
 }
