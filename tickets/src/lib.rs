@@ -16,12 +16,15 @@
 //!   [`Store::close_resolved_tickets`], audit trail.
 //! - Directory ([`directory`]): [`Store::import_directory_csv`],
 //!   [`Store::lookup_caller`], [`directory::normalize_number`].
-//! - Reports ([`reports`]): [`Store::call_report`], [`Store::ticket_report`],
-//!   CSV and XLSX exports.
-//!
+//! - Reports ([`reports`]): [`Store::report`] (day, week, month, quarter),
+//!   [`reports::write_report_csv`], [`reports::write_report_xlsx`],
+//!   [`Store::export_calls_csv`], [`Store::export_calls_xlsx`].
 //! - Agents, live messages and callbacks ([`admin`]): [`Store::save_message`],
 //!   [`Store::active_message`], [`Store::upsert_agent`], [`Store::create_callback`].
 //! - Journal and security log: [`Store::journal`], [`Store::log_security_event`].
+//!
+//! The SLA core (`sla`) and the priority matrix (`priority`) are sans-IO;
+//! tickets store the SLA clock state they serialise ([`Store::save_sla_state`]).
 //!
 //! Instants are passed in (`now`) and stored as UTC epoch milliseconds.
 

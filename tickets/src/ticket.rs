@@ -938,6 +938,46 @@ impl Store {
         Ok(task_id)
     }
 
+    /// Marks a task done (audited on its ticket).
+    pub async fn complete_task(
+        &self,
+        task_id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(
+            "SELECT ticket_id, title FROM ticket_tasks WHERE id = $1 AND done_at IS NULL",
+        )
+        .bind(task_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound {
+            what: "open task",
+            id: task_id,
+        })?;
+        let ticket: i64 = row.try_get(0)?;
+        let title: String = row.try_get(1)?;
+        sqlx::query("UPDATE ticket_tasks SET done_at = $2 WHERE id = $1")
+            .bind(task_id)
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            ticket,
+            now,
+            actor,
+            "task_done",
+            None,
+            Some(&title),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Tasks of a ticket.
     pub async fn ticket_tasks(&self, id: i64) -> Result<Vec<Task>, StoreError> {
         let rows = sqlx::query(

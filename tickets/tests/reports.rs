@@ -625,3 +625,69 @@ both_backends!(ticket_indicators_by_period, |store| {
         (0, 2, 1)
     );
 });
+
+both_backends!(call_exports_stream_any_period_in_csv_and_xlsx, |store| {
+    let t0 = at("2026-03-02T09:00:00Z");
+    let mut calls = Vec::new();
+    for i in 0..2_500 {
+        let t = t0 + Duration::seconds(i * 60);
+        calls.push(FinishedCall {
+            call: call(&format!("e{i}"), t),
+            queue: Some("support".into()),
+            agent: Some("alice".into()),
+            queued_at: Some(t + Duration::seconds(5)),
+            answered_at: Some(t + Duration::seconds(15)),
+            ended_at: t + Duration::seconds(300),
+            wrap_up_ended_at: None,
+            outcome: CallOutcome::Answered,
+        });
+    }
+    store.record_finished_calls(&calls).await.unwrap();
+    // 2026-03-02 09:00Z + 1000 minutes = 2026-03-02T09:00 .. 2026-03-03T01:39.
+    let (from, to) = (t0 + Duration::minutes(1_000), t0 + Duration::minutes(2_000));
+    let mut out = Vec::new();
+    let n = store.export_calls_csv(from, to, &mut out).await.unwrap();
+    assert_eq!(n, 1_000);
+    let mut rdr = csv::Reader::from_reader(out.as_slice());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1_000);
+    assert_eq!(&rows[0][1], "e1000");
+    assert_eq!(&rows[999][1], "e1999");
+    assert_eq!(&rows[0][4], "answered");
+    assert_eq!(&rows[0][11], (t0 + Duration::minutes(1_000)).to_rfc3339());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("appels.xlsx");
+    assert_eq!(
+        store.export_calls_xlsx(from, to, &path).await.unwrap(),
+        1_000
+    );
+    let mut wb: Xlsx<_> = calamine::open_workbook(&path).unwrap();
+    let range = wb.worksheet_range("Appels").unwrap();
+    assert_eq!(range.height(), 1_001);
+    for (i, rec) in rows.iter().enumerate().step_by(97) {
+        let xl: Vec<String> = range
+            .rows()
+            .nth(i + 1)
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let csv_fields: Vec<&str> = rec.iter().collect();
+        assert_eq!(xl, csv_fields, "row {i}");
+    }
+    // An empty period exports only the header.
+    let mut empty = Vec::new();
+    assert_eq!(
+        store
+            .export_calls_csv(
+                from - Duration::days(30),
+                from - Duration::days(29),
+                &mut empty
+            )
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(String::from_utf8(empty).unwrap().lines().count(), 1);
+});

@@ -474,6 +474,19 @@ both_backends!(tasks_notes_calls_and_mass_incidents, |store| {
         )
         .await
         .unwrap();
+    let task = store.ticket_tasks(request).await.unwrap()[0].id;
+    store
+        .complete_task(task, "carl", t0 + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ticket_tasks(request).await.unwrap()[0].done_at,
+        Some(t0 + Duration::hours(1))
+    );
+    assert!(matches!(
+        store.complete_task(task, "carl", t0).await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert_eq!(
         store.ticket_tasks(request).await.unwrap()[0]
             .assignee
