@@ -2,7 +2,8 @@
 //!
 //! The room that carries every voice packet of Guichet: RTP/RTCP sessions
 //! (RFC 3550) with G.711 audio, RFC 4733 DTMF, the prompt player, the
-//! caller-agent bridge and the supervision mixer. It depends on no other
+//! caller-agent bridge, the supervision mixer and the WebRTC endpoint for
+//! browser agents (str0m). It depends on no other
 //! guichet crate.
 //!
 //! ## Public API (what the switchboard calls)
@@ -24,6 +25,12 @@
 //! - [`MediaHandle::stats`] ([`SessionStats`]: packets, bytes, loss,
 //!   jitter, late packets, the remote's RTCP view) and
 //!   [`MediaHandle::clock_health`] for `/metrics`.
+//!
+//! - WebRTC (browser agents, when `webrtc_port` is set):
+//!   [`MediaHandle::webrtc_accept`]`(offer_sdp)` returns the session and
+//!   the SDP answer, [`MediaHandle::webrtc_add_candidate`] for trickle ICE;
+//!   the browser session is then a leg like any other (bridge, mixer,
+//!   player, DTMF events, stats).
 //!
 //! Events: [`MediaEvent::Dtmf`], [`MediaEvent::PlaybackFinished`],
 //! [`MediaEvent::RemoteLatched`] (symmetric RTP), [`MediaEvent::NoMedia`],
