@@ -111,7 +111,7 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
-            let url = if url.contains("mode=") {
+            let url = if url.contains("mode=") || url.contains(":memory:") {
                 url.to_owned()
             } else if url.contains('?') {
                 format!("{url}&mode=rwc")
@@ -137,6 +137,15 @@ impl Store {
                 .connect(&url)
                 .await?;
             SQLITE_MIGRATIONS.run(&writer).await?;
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                // Each connection to an in-memory database sees its own empty
+                // database: reads must share the single writer connection.
+                return Ok(Store {
+                    reader: writer.clone(),
+                    writer,
+                    backend: Backend::Sqlite,
+                });
+            }
             let reader = AnyPoolOptions::new()
                 .max_connections(4)
                 .after_connect(move |conn, _meta| {

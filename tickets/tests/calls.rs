@@ -306,3 +306,14 @@ async fn unsupported_urls_are_refused_without_leaking_passwords() {
     assert!(msg.contains("unsupported"), "{msg}");
     assert!(!msg.contains("secret"), "{msg}");
 }
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_reads_what_it_wrote() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let id = store
+        .open_call(&new_call("m", "4521", "2026-03-02T09:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(store.calls_in_flight().await.unwrap()[0].id, id);
+    println!("an_in_memory_sqlite_store_reads_what_it_wrote ran on sqlite");
+}
