@@ -447,4 +447,62 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Opens a web session for an agent. `id` is chosen by the web room;
+    /// store a hash of the cookie value, never the cookie itself.
+    pub async fn create_session(
+        &self,
+        id: &str,
+        login: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO sessions (id, agent_id, created_at, expires_at) \
+             SELECT $1, id, $3, $4 FROM agents WHERE login = $2 AND active = $5",
+        )
+        .bind(id)
+        .bind(login)
+        .bind(to_ms(now))
+        .bind(to_ms(expires_at))
+        .bind(true)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid {
+                field: "login",
+                reason: format!("aucun agent actif « {login} »"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The login of a live session (not expired, not revoked, agent still active).
+    pub async fn session_login(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.login FROM sessions s JOIN agents a ON a.id = s.agent_id \
+             WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND a.active = $3",
+        )
+        .bind(id)
+        .bind(to_ms(now))
+        .bind(true)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Revokes a session (logout). Returns whether it was live.
+    pub async fn revoke_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(to_ms(now))
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

@@ -272,3 +272,79 @@ both_backends!(removing_a_message_and_free_call_events, |store| {
         ("ivr", Some("menu: 1"))
     );
 });
+
+both_backends!(sessions_expire_and_revoke, |store| {
+    let t0 = at("2026-03-02T09:00:00Z");
+    let mut a = Agent {
+        login: "alice".into(),
+        display_name: "Alice".into(),
+        roles: vec!["agent".into()],
+        sip_extension: None,
+        password_hash: None,
+        active: true,
+    };
+    store.upsert_agent(&a, "admin", t0).await.unwrap();
+    assert!(matches!(
+        store
+            .create_session("s0", "nobody", t0, t0 + Duration::hours(8))
+            .await,
+        Err(StoreError::Invalid { field: "login", .. })
+    ));
+    store
+        .create_session("s1", "alice", t0, t0 + Duration::hours(8))
+        .await
+        .unwrap();
+    store
+        .create_session("s2", "alice", t0, t0 + Duration::hours(8))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .session_login("s1", t0 + Duration::hours(1))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        store
+            .session_login("s1", t0 + Duration::hours(8))
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert!(
+        store
+            .revoke_session("s1", t0 + Duration::hours(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_session("s1", t0 + Duration::hours(2))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .session_login("s1", t0 + Duration::hours(3))
+            .await
+            .unwrap(),
+        None,
+        "revoked"
+    );
+    // Disabling the agent ends their other sessions too.
+    a.active = false;
+    store
+        .upsert_agent(&a, "admin", t0 + Duration::hours(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .session_login("s2", t0 + Duration::hours(5))
+            .await
+            .unwrap(),
+        None
+    );
+});
