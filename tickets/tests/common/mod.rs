@@ -13,6 +13,8 @@ use sqlx::Connection;
 pub struct TestDb {
     pub store: Store,
     pub label: &'static str,
+    /// The URL the store was opened with (for a second process).
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(String, String)>,
 }
@@ -46,6 +48,7 @@ pub async fn databases(test: &str) -> Vec<TestDb> {
     out.push(TestDb {
         store,
         label: "sqlite",
+        url: url.clone(),
         _dir: Some(dir),
         pg: None,
     });
@@ -75,9 +78,11 @@ pub async fn databases(test: &str) -> Vec<TestDb> {
                 .expect("create test database");
             let db_url = replace_db(&admin_url, &name);
             let store = Store::open(&db_url).await.expect("open postgres");
+            let db_url = db_url.clone();
             out.push(TestDb {
                 store,
                 label: "postgres",
+                url: db_url,
                 _dir: None,
                 pg: Some((admin_url, name)),
             });
