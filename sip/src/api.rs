@@ -43,6 +43,9 @@ pub struct SipConfig {
     pub auth_failure_window_secs: u64,
     /// Requests waiting for the signalling task beyond which new requests get 503. Default 20000.
     pub max_pending_requests: usize,
+    /// An incoming call neither answered nor refused by the switchboard within this many
+    /// seconds gets 480 and [`SipEvent::Ended`] with [`EndReason::Timeout`]. Default 300.
+    pub answer_timeout_secs: u64,
     /// Outbound trunk for calls to external numbers (callbacks), if any.
     pub trunk: Option<TrunkConfig>,
 }
@@ -61,6 +64,7 @@ impl Default for SipConfig {
             auth_max_failures: 10,
             auth_failure_window_secs: 60,
             max_pending_requests: 20_000,
+            answer_timeout_secs: 300,
             trunk: None,
         }
     }
@@ -138,6 +142,9 @@ impl SipConfig {
                 "must be positive and not above max_register_expires",
             );
         }
+        if self.answer_timeout_secs == 0 {
+            return bad("answer_timeout_secs", "must be positive");
+        }
         if self.max_pending_requests == 0 {
             return bad("max_pending_requests", "must be positive");
         }
@@ -158,7 +165,8 @@ pub enum EndReason {
     RemoteBye,
     /// Our 2xx was never acknowledged (RFC 3261 §13.3.1.4): the call was torn down.
     NoAck,
-    /// An outgoing request went unanswered (Timer B/F).
+    /// An incoming call was not answered in time (`answer_timeout_secs`), or an outgoing
+    /// request went unanswered.
     Timeout,
 }
 

@@ -123,6 +123,8 @@ struct Call {
     local_cseq: u32,
     remote_cseq: u32,
     peer: Peer,
+    /// When the call was created (unanswered incoming calls are refused after a while).
+    created: Instant,
     /// UAS: the INVITE (Via stamped). UAC: the INVITE we sent.
     invite: Message,
     invite_key: String,
@@ -170,6 +172,7 @@ pub struct Core {
     min_expires: u32,
     max_expires: u32,
     trunk: Option<crate::api::TrunkConfig>,
+    answer_timeout: Duration,
 }
 
 fn random_hex() -> String {
@@ -231,6 +234,7 @@ impl Core {
             min_expires: config.min_register_expires,
             max_expires: config.max_register_expires,
             trunk: config.trunk.clone(),
+            answer_timeout: Duration::from_secs(config.answer_timeout_secs),
         }
     }
 
@@ -583,6 +587,7 @@ impl Core {
             local_cseq: rand::random::<u16>().into(),
             remote_cseq,
             peer: to,
+            created: now,
             invite: req,
             invite_key: key.clone(),
             local_sdp: None,
@@ -1399,6 +1404,7 @@ impl Core {
             local_cseq: 1,
             remote_cseq: 0,
             peer,
+            created: now,
             invite_key: format!("uac|{}", call_id.0),
             invite: inv,
             local_sdp: Some(offer),
@@ -1776,6 +1782,14 @@ impl Core {
             match key {
                 TimerKey::Sweep => {
                     self.response_cache.retain(|_, (_, _, exp)| *exp > now);
+                    let lapsed = self.shared.registrar().expire(now);
+                    for (user, left) in lapsed {
+                        self.emit(SipEvent::RegistrationChanged {
+                            user,
+                            contacts: left.into_iter().map(|b| b.uri).collect(),
+                        });
+                    }
+                    self.expire_unanswered(now);
                     self.clients
                         .retain(|_, t| t.retransmit.as_ref().is_some_and(|r| r.give_up > now));
                     self.schedule(now + Duration::from_secs(2), TimerKey::Sweep);
@@ -1802,6 +1816,32 @@ impl Core {
                 }
                 TimerKey::Call(id) => self.call_timer(&id, now),
             }
+        }
+    }
+
+    /// An incoming call nobody answered or refused within `answer_timeout` gets 480 and an
+    /// `Ended { Timeout }`, so a lost command can never leave a caller ringing forever.
+    fn expire_unanswered(&mut self, now: Instant) {
+        let stale: Vec<String> = self
+            .calls
+            .values()
+            .filter(|c| {
+                c.role == Role::Uas
+                    && c.state == State::Early
+                    && now.duration_since(c.created) >= self.answer_timeout
+            })
+            .map(|c| c.id.0.clone())
+            .collect();
+        for id in stale {
+            if let Some(c) = self.calls.get(&id) {
+                let _g = c.span.clone().entered();
+                warn!("incoming call not answered in time: refusing it");
+            }
+            self.reject_call(&CallId(id.clone()), 480, now);
+            self.emit(SipEvent::Ended {
+                call_id: CallId(id),
+                reason: EndReason::Timeout,
+            });
         }
     }
 
@@ -2075,5 +2115,29 @@ mod tests {
         assert_eq!(r.header("Min-SE"), Some("90"));
         assert!(c.drain_events().next().is_none());
         assert!(c.calls.is_empty());
+    }
+
+    #[test]
+    fn unanswered_incoming_call_is_refused_after_the_timeout() {
+        let mut c = core();
+        let t0 = Instant::now();
+        c.handle_message(invite(), peer(), t0);
+        let _ = first_lines(&mut c);
+        let _ = c.drain_events().count();
+        c.handle_timeout(t0 + Duration::from_secs(100));
+        assert!(first_lines(&mut c).is_empty());
+        c.handle_timeout(t0 + Duration::from_secs(301));
+        assert_eq!(
+            first_lines(&mut c),
+            vec!["SIP/2.0 480 Temporarily Unavailable"]
+        );
+        let ev: Vec<SipEvent> = c.drain_events().collect();
+        assert_eq!(
+            ev,
+            vec![SipEvent::Ended {
+                call_id: CallId("timers".into()),
+                reason: EndReason::Timeout
+            }]
+        );
     }
 }

@@ -70,6 +70,20 @@ impl Registrar {
         self.bindings.remove(user).is_some()
     }
 
+    /// Forget lapsed bindings; returns each user whose contacts changed, with what is left.
+    pub fn expire(&mut self, now: Instant) -> Vec<(String, Vec<Binding>)> {
+        let mut changed = Vec::new();
+        for (user, list) in &mut self.bindings {
+            let before = list.len();
+            list.retain(|b| b.expires_at > now);
+            if list.len() != before {
+                changed.push((user.clone(), list.clone()));
+            }
+        }
+        self.bindings.retain(|_, l| !l.is_empty());
+        changed
+    }
+
     /// Live contacts of `user`, most recently refreshed last.
     pub fn contacts_of(&self, user: &str, now: Instant) -> Vec<Binding> {
         self.bindings
@@ -152,7 +166,10 @@ mod tests {
             t + Duration::from_secs(20)
         ));
         assert_eq!(r.contacts_of("1001", t).len(), 1);
-        assert!(r.remove_all("1001"));
+        let lapsed = r.expire(t + Duration::from_secs(61));
+        assert_eq!(lapsed.len(), 1);
+        assert!(lapsed[0].1.is_empty());
+        assert!(!r.remove_all("1001"));
         assert!(r.contacts_of("1001", t).is_empty());
     }
 
