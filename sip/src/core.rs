@@ -2140,4 +2140,78 @@ mod tests {
             }]
         );
     }
+
+    #[test]
+    fn our_reinvite_is_sent_in_dialog_and_its_answer_reported() {
+        let mut c = core();
+        let t0 = Instant::now();
+        c.handle_message(invite(), peer(), t0);
+        let _ = first_lines(&mut c);
+        let id = CallId("timers".into());
+        let offer = crate::sdp::offer(
+            &LocalCapabilities::default(),
+            "127.0.0.1:20000".parse().unwrap(),
+            1,
+            101,
+        );
+        c.handle_command(Command::Answer(id.clone(), offer.clone()), t0);
+        let ok = c.drain_transmits().next().unwrap();
+        let to_tag = crate::message::parse_head(&ok.bytes)
+            .unwrap()
+            .message
+            .tag_of("To")
+            .unwrap();
+        let ack = request(&format!(
+            "ACK sip:c@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKack\r\nFrom: <sip:0611@127.0.0.1>;tag=a\r\nTo: <sip:8585@127.0.0.1>;tag={to_tag}\r\nCall-ID: timers\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        ));
+        c.handle_message(ack, peer(), t0);
+        let _ = c.drain_events().count();
+        let mut hold = offer;
+        hold.media[0].direction = Some(Direction::SendOnly);
+        c.handle_command(Command::Reinvite(id.clone(), hold), t0);
+        let sent: Vec<Transmit> = c.drain_transmits().collect();
+        assert_eq!(sent.len(), 1);
+        let reinv = crate::message::parse_head(&sent[0].bytes).unwrap().message;
+        assert_eq!(reinv.request_uri(), Some("sip:c@127.0.0.1:5080"));
+        assert_eq!(reinv.tag_of("From").as_deref(), Some(to_tag.as_str()));
+        assert_eq!(reinv.tag_of("To").as_deref(), Some("a"));
+        let (n, m) = reinv.cseq().unwrap();
+        assert_eq!(m, "INVITE");
+        assert!(String::from_utf8_lossy(&sent[0].bytes).contains("a=sendonly"));
+        // A second re-INVITE while this one is pending is refused locally with 491.
+        c.handle_command(
+            Command::Reinvite(
+                id.clone(),
+                crate::sdp::offer(
+                    &LocalCapabilities::default(),
+                    "127.0.0.1:1".parse().unwrap(),
+                    1,
+                    101,
+                ),
+            ),
+            t0,
+        );
+        assert!(matches!(
+            c.drain_events().next(),
+            Some(SipEvent::ReinviteResult { code: 491, .. })
+        ));
+        let answer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=recvonly\r\n";
+        let resp = format!(
+            "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: timers\r\nCSeq: {n} INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
+            reinv.header("Via").unwrap(),
+            reinv.header("From").unwrap(),
+            reinv.header("To").unwrap(),
+            answer.len()
+        );
+        let Verdict::Response(r) = check_datagram(resp.as_bytes()) else {
+            panic!("bad response")
+        };
+        c.handle_message(r, peer(), t0);
+        let lines = first_lines(&mut c);
+        assert_eq!(lines, vec!["ACK sip:c@127.0.0.1:5080 SIP/2.0"]);
+        let ev: Vec<SipEvent> = c.drain_events().collect();
+        assert!(
+            matches!(&ev[..], [SipEvent::ReinviteResult { code: 200, answer: Some(a), .. }] if a.audio_direction() == Direction::RecvOnly)
+        );
+    }
 }
