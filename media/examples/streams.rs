@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const RECEIVERS: usize = 4;
+const RECEIVERS: usize = 1;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
