@@ -306,3 +306,54 @@ pub enum SipError {
     #[error(transparent)]
     Config(#[from] SipConfigError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        assert_eq!(SipConfig::default().validate(), Ok(()));
+        let bad = SipConfig {
+            lines: vec!["85 85".into()],
+            ..SipConfig::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(SipConfigError::InvalidField { field: "lines", .. })
+        ));
+        let bad = SipConfig {
+            digest_algorithms: Vec::new(),
+            ..SipConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("sip.digest_algorithms:")
+        );
+        let bad = SipConfig {
+            min_register_expires: 7200,
+            ..SipConfig::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(SipConfigError::InvalidField {
+                field: "min_register_expires",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn trunk_password_is_not_in_debug_output() {
+        let t = TrunkConfig {
+            address: "127.0.0.1:5060".parse().unwrap(),
+            domain: "op".into(),
+            from_user: "0140".into(),
+            username: Some("u".into()),
+            password: Some("hunter2-secret".into()),
+        };
+        assert!(!format!("{t:?}").contains("hunter2"));
+    }
+}
