@@ -318,3 +318,53 @@ async fn trunk_call_answers_a_digest_challenge() {
         }
     );
 }
+
+#[tokio::test]
+async fn overload_is_refused_with_503_and_every_request_is_answered_once() {
+    let config = SipConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        max_pending_requests: 1,
+        ..SipConfig::default()
+    };
+    let (ep, _rx) = SipEndpoint::start(config).await.expect("start");
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let local = sock.local_addr().expect("addr");
+    // Bursts small enough for the kernel's socket buffer (larger ones are dropped by the
+    // OS before the endpoint sees them), far larger than the intake queue of 1.
+    const N: usize = 60;
+    let (mut ok, mut busy) = (0u64, 0u64);
+    let mut buf = vec![0u8; 65536];
+    for round in 0..4 {
+        for i in 0..N {
+            sock.send_to(
+                options(&format!("burst{round}-{i}"), local).as_bytes(),
+                ep.local_addr(),
+            )
+            .await
+            .expect("send");
+        }
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < N {
+            let got = tokio::time::timeout(Duration::from_secs(3), sock.recv_from(&mut buf)).await;
+            let Ok(Ok((n, _))) = got else {
+                panic!("round {round}: only {} of {N} answered", seen.len());
+            };
+            let m = parse_head(&buf[..n]).expect("parsable").message;
+            assert!(
+                seen.insert(m.header("Call-ID").expect("call-id").to_owned()),
+                "answered twice"
+            );
+            match m.status() {
+                Some(200) => ok += 1,
+                Some(503) => {
+                    assert_eq!(m.header("Retry-After"), Some("5"));
+                    busy += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    eprintln!("4 bursts of {N}: {ok} answered, {busy} refused with 503");
+    assert_eq!(ep.handle().counters().snapshot().overload_rejections, busy);
+    assert!(ok >= 1);
+}
