@@ -94,6 +94,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_toml_and_rejects_unknown_fields() {
+        let c: MediaConfig = toml::from_str(
+            "bind_ip = \"127.0.0.1\"\nport_min = 30000\nport_max = 30099\nwebrtc_port = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.port_min, 30000);
+        assert_eq!(c.webrtc_port, Some(0));
+        assert_eq!(c.jitter_buffer_ms, 40, "default kept");
+        let err = toml::from_str::<MediaConfig>("port_mini = 3").unwrap_err();
+        assert!(err.to_string().contains("port_mini"), "{err}");
+    }
+
+    #[test]
     fn defaults_are_valid_and_errors_name_fields() {
         assert_eq!(MediaConfig::default().validate(), Ok(()));
         let c = MediaConfig {

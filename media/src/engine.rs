@@ -187,9 +187,12 @@ pub struct SessionStats {
     pub packets_lost: i64,
     /// Interarrival jitter in milliseconds (RFC 3550 A.8).
     pub jitter_ms: f64,
-    /// Packets that arrived too late: behind the highest sequence number,
-    /// or after their playout time in the bridge's jitter buffer.
+    /// Packets that arrived after their playout time in the bridge's jitter
+    /// buffer (so were not played).
     pub late_packets: u64,
+    /// Packets that arrived behind a higher sequence number (reordered or
+    /// duplicated in the network), whether or not still in time.
+    pub reordered_packets: u64,
     /// Packets dropped because they came from another address than the
     /// latched one.
     pub foreign_packets: u64,
@@ -340,7 +343,7 @@ impl SessionState {
     }
 
     fn late_packets(&self) -> u64 {
-        self.rx.late() + self.late_jitter_base + self.jitter.as_ref().map_or(0, |j| j.late())
+        self.late_jitter_base + self.jitter.as_ref().map_or(0, |j| j.late())
     }
 }
 
@@ -737,6 +740,7 @@ impl MediaHandle {
             packets_lost: st.rx.cumulative_lost(),
             jitter_ms: st.rx.jitter() as f64 / 8.0,
             late_packets: st.late_packets(),
+            reordered_packets: st.rx.late(),
             foreign_packets: st.foreign_packets,
             remote_fraction_lost: st.remote_report.map(|r| r.fraction_lost as f64 / 256.0),
             remote_jitter_ms: st.remote_report.map(|r| r.jitter as f64 / 8.0),

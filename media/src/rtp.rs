@@ -387,8 +387,8 @@ impl ReceptionStats {
         self.expected() as i64 - self.received as i64
     }
 
-    /// Packets that arrived too late to be useful (duplicates, behind the
-    /// highest sequence number).
+    /// Packets that arrived behind the highest sequence number already
+    /// seen (reordered or duplicated).
     pub fn late(&self) -> u64 {
         self.late
     }
