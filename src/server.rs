@@ -339,6 +339,9 @@ pub async fn run(
 
     if mode == Mode::Demo {
         print_demo_banner(&loaded, sip_addr, http_addr);
+    } else {
+        // One machine-readable line, for scripts and tests that let the system pick ports.
+        println!("guichet ready: sip={sip_addr} http={http_addr}");
     }
     tracing::info!(%sip_addr, %http_addr, "Guichet ready");
 
@@ -371,6 +374,7 @@ fn sip_config(config: &Config) -> guichet_sip::SipConfig {
         public_address: config.sip.advertised_address,
         lines: config.lines.iter().map(|l| l.number.clone()).collect(),
         realm: config.sip.realm.clone(),
+        digest_algorithms: config.sip.digest_algorithms.clone(),
         trunk: config.sip.trunk.as_ref().map(|t| guichet_sip::TrunkConfig {
             address: t.address,
             domain: t.address.ip().to_string(),

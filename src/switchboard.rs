@@ -1079,11 +1079,20 @@ impl Switchboard {
     }
 
     async fn drain_ivr(&mut self, sip_id: &SipCallId) {
+        // A hang-up is carried out after the actions that follow it (the call-log events of
+        // the same step), so that the record is closed with the IVR's own outcome.
+        let mut hang_up = false;
         loop {
             let Some(call) = self.calls.get_mut(sip_id) else {
                 return;
             };
             let Some(action) = call.ivr.as_mut().and_then(IvrSession::poll_action) else {
+                if hang_up {
+                    let now = self.clock.now();
+                    let _ = self.sip.hang_up(sip_id);
+                    self.finish_call(sip_id, Some(CallOutcome::Closed), now)
+                        .await;
+                }
                 return;
             };
             let now = self.clock.now();
@@ -1123,6 +1132,10 @@ impl Switchboard {
                     let _ = self.media.stop(session);
                 }
                 IvrAction::RouteToQueue { queue, priority } => {
+                    self.flush_ivr_logs(sip_id, now).await;
+                    let Some(call) = self.calls.get_mut(sip_id) else {
+                        return;
+                    };
                     let priority = if priority == 0 || call.vip || call.p0 {
                         Priority::Vip
                     } else {
@@ -1131,14 +1144,6 @@ impl Switchboard {
                     call.phase = Phase::Queued;
                     call.ivr = None;
                     let (acd, record, line) = (call.acd, call.record, call.line.clone());
-                    self.update(
-                        record,
-                        CallUpdate::IvrExited {
-                            at: now,
-                            node: queue.clone(),
-                        },
-                    )
-                    .await;
                     match self.acd.enqueue(now, acd, &queue, priority, &line) {
                         Ok(()) => {
                             info!(%queue, ?priority, "queued");
@@ -1160,6 +1165,10 @@ impl Switchboard {
                     return;
                 }
                 IvrAction::Transfer { number } => {
+                    self.flush_ivr_logs(sip_id, now).await;
+                    let Some(call) = self.calls.get_mut(sip_id) else {
+                        return;
+                    };
                     call.ivr = None;
                     let record = call.record;
                     self.update(
@@ -1173,14 +1182,26 @@ impl Switchboard {
                     self.transfer_external(sip_id, &number).await;
                     return;
                 }
-                IvrAction::HangUp => {
-                    call.ivr = None;
-                    let _ = self.sip.hang_up(sip_id);
-                    self.finish_call(sip_id, None, now).await;
-                    return;
-                }
+                IvrAction::HangUp => hang_up = true,
                 IvrAction::Log(event) => self.log_ivr_event(sip_id, event, now).await,
             }
+        }
+    }
+
+    /// Writes the call-log events the session still holds (the IVR's exit) before the call
+    /// leaves the menu and the session is dropped.
+    async fn flush_ivr_logs(&mut self, sip_id: &SipCallId, now: DateTime<Utc>) {
+        let mut events = Vec::new();
+        if let Some(ivr) = self.calls.get_mut(sip_id).and_then(|c| c.ivr.as_mut()) {
+            while let Some(action) = ivr.poll_action() {
+                match action {
+                    IvrAction::Log(event) => events.push(event),
+                    other => debug!(?other, "IVR action after the exit ignored"),
+                }
+            }
+        }
+        for event in events {
+            self.log_ivr_event(sip_id, event, now).await;
         }
     }
 
@@ -1190,6 +1211,17 @@ impl Switchboard {
         };
         let record = call.record;
         if let IvrEvent::Left { outcome, node } = &event {
+            self.update(
+                record,
+                CallUpdate::IvrExited {
+                    at: now,
+                    node: node.clone(),
+                },
+            )
+            .await;
+            let Some(call) = self.calls.get_mut(sip_id) else {
+                return;
+            };
             let outcome = match outcome {
                 IvrOutcome::HungUp => Some(CallOutcome::Closed),
                 IvrOutcome::CallerHungUp => Some(CallOutcome::AbandonedInIvr),
@@ -1197,14 +1229,6 @@ impl Switchboard {
             };
             if let Some(outcome) = outcome {
                 call.closed = true;
-                self.update(
-                    record,
-                    CallUpdate::IvrExited {
-                        at: now,
-                        node: node.clone(),
-                    },
-                )
-                .await;
                 self.close_record(record, outcome, now, false).await;
             }
         }

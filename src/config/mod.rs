@@ -109,6 +109,10 @@ pub struct SipSection {
     /// Digest realm for REGISTER and agent INVITEs.
     #[serde(default = "default_realm")]
     pub realm: String,
+    /// Digest algorithms offered to desk phones, in order of preference (RFC 8760):
+    /// `sha256`, `md5`. Some older phones and test tools read only the first challenge.
+    #[serde(default = "default_digest")]
+    pub digest_algorithms: Vec<guichet_sip::digest::DigestAlgorithm>,
     /// Above this many calls in progress, new calls get 503 with Retry-After.
     #[serde(default = "default_max_calls")]
     pub max_concurrent_calls: u32,
@@ -125,6 +129,9 @@ pub struct SipSection {
 
 fn default_realm() -> String {
     "guichet".to_owned()
+}
+fn default_digest() -> Vec<guichet_sip::digest::DigestAlgorithm> {
+    guichet_sip::SipConfig::default().digest_algorithms
 }
 fn default_max_calls() -> u32 {
     500

@@ -1,0 +1,204 @@
+//! The path of a call, for real: SIPp callers dial the Louvre line 8585 of a running
+//! `guichet serve`, go through the French SVI, wait in the queue, and are answered by an
+//! agent's desk phone (another SIPp, registered with digest authentication); the call log
+//! is then checked in the store, on SQLite and on PostgreSQL.
+
+mod support;
+
+use std::time::Duration;
+
+use guichet_tickets::{CallOutcome, Store};
+use support::*;
+
+/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
+const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
+/// Thursday 14 May 2026, 10:00 in Paris: Ascension Day, a public holiday.
+const ASCENSION_2026: &str = "2026-05-14T10:00:00+02:00";
+/// Tuesday 24 November 2026, 20:00 in Paris: after closing time.
+const EVENING: &str = "2026-11-24T20:00:00+01:00";
+
+const VIP_NUMBER: &str = "+33140158001";
+const ORDINARY_NUMBER: &str = "+33140205050";
+
+/// SIPp answers only MD5 digest challenges (and only the first one offered).
+fn md5_only() -> Vec<(&'static str, String)> {
+    vec![(
+        "realm = \"guichet.demo\"",
+        "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
+    )]
+}
+
+async fn record_of(db: &Db, number: &str) -> guichet_tickets::CallRecord {
+    let store = Store::open(&db.url()).await.expect("open the store");
+    // The record is closed just after the BYE; give the server a moment.
+    for _ in 0..100 {
+        let history = store.caller_history(number, 10).await.expect("history");
+        if let Some(call) = history.first()
+            && call.outcome.is_some()
+        {
+            return call.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no closed call record for the caller");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "vip").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: md5_only(),
+            },
+        );
+        let phone_port = free_udp_port();
+        let phone = answering_desk_phone(run.path(), "amelie", phone_port, 1500);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+
+        let call = caller(
+            run.path(),
+            "vip",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            &dtmf_pcap("1"),
+            200,
+        );
+        call.expect_success(Duration::from_secs(60), &server);
+        phone.expect_success(Duration::from_secs(10), &server);
+
+        let record = record_of(&db, VIP_NUMBER).await;
+        println!("{db:?}: {record:?}");
+        assert_eq!(record.outcome, Some(CallOutcome::Answered));
+        assert_eq!(record.line, "8585");
+        assert!(record.vip, "the directory marks this caller VIP");
+        assert_eq!(record.agent.as_deref(), Some("amelie.martin"));
+        assert_eq!(record.queue.as_deref(), Some("louvre-hotline"));
+        assert_eq!(record.caller_name.as_deref(), Some("Claire Lefèvre"));
+        // VIPs skip the menu: they leave the SVI at the VIP queue node of the flow.
+        assert_eq!(record.ivr_exit_node.as_deref(), Some("file_vip"));
+        let arrived = record.arrived_at;
+        let ivr = record.ivr_exited_at.expect("IVR exit time");
+        let queued = record.queued_at.expect("queued time");
+        let offered = record.offered_at.expect("offered time");
+        let answered = record.answered_at.expect("answered time");
+        let ended = record.ended_at.expect("end time");
+        assert!(
+            arrived <= ivr && ivr <= queued && queued <= offered,
+            "{record:?}"
+        );
+        assert!(offered <= answered && answered < ended, "{record:?}");
+        // The clock of the test server starts on a Tuesday at 10:00 in Paris.
+        assert_eq!(arrived.date_naive().to_string(), "2026-11-24");
+        let talk = (ended - answered).num_milliseconds();
+        assert!((1000..10_000).contains(&talk), "talk {talk} ms");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ordinary_caller_chooses_1_in_the_menu_by_rfc4733_and_reaches_an_agent() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "menu").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: md5_only(),
+            },
+        );
+        let phone_port = free_udp_port();
+        let phone = answering_desk_phone(run.path(), "amelie", phone_port, 1000);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+        // The welcome lasts 2.7 s; the key arrives while the menu prompt plays (barge-in).
+        let call = caller(
+            run.path(),
+            "menu",
+            &server,
+            "8585",
+            ORDINARY_NUMBER,
+            &dtmf_pcap("1"),
+            4000,
+        );
+        call.expect_success(Duration::from_secs(60), &server);
+        phone.expect_success(Duration::from_secs(10), &server);
+
+        let record = record_of(&db, ORDINARY_NUMBER).await;
+        assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
+        assert!(!record.vip);
+        assert_eq!(record.agent.as_deref(), Some("amelie.martin"));
+        let store = Store::open(&db.url()).await.expect("store");
+        let events = store.call_events(record.id).await.expect("events");
+        let choice = events
+            .iter()
+            .filter_map(|e| e.detail.as_deref())
+            .find(|d| d.contains("choice_accepted"))
+            .unwrap_or_else(|| panic!("no menu choice in {events:?}"));
+        assert!(choice.contains("\"choice\":\"1\""), "{choice}");
+        assert!(choice.contains("rfc4733"), "{choice}");
+        let wait = (record.answered_at.expect("answered") - record.queued_at.expect("queued"))
+            .num_milliseconds();
+        assert!(wait >= 0, "{record:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_ascension_day_and_after_hours_the_caller_hears_closed_and_the_call_is_logged_closed() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::Sqlite(dir.path().join("closed.db"));
+    for (when, number) in [(ASCENSION_2026, ORDINARY_NUMBER), (EVENING, VIP_NUMBER)] {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: when,
+                edits: md5_only(),
+            },
+        );
+        let call = caller(
+            run.path(),
+            "closed",
+            &server,
+            "8585",
+            number,
+            &dtmf_pcap("1"),
+            100,
+        );
+        call.expect_success(Duration::from_secs(40), &server);
+        let record = record_of(&db, number).await;
+        assert_eq!(
+            record.outcome,
+            Some(CallOutcome::Closed),
+            "{when}: {record:?}"
+        );
+        assert!(record.queued_at.is_none(), "{record:?}");
+        let store = Store::open(&db.url()).await.expect("store");
+        let events = store.call_events(record.id).await.expect("events");
+        let hours = events
+            .iter()
+            .filter_map(|e| e.detail.as_deref())
+            .find(|d| d.contains("hours_checked"))
+            .unwrap_or_else(|| panic!("no hours check in {events:?}"));
+        if when == ASCENSION_2026 {
+            assert!(hours.contains("Ascension"), "{hours}");
+        } else {
+            assert!(hours.contains("closed"), "{hours}");
+        }
+    }
+}

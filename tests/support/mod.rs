@@ -1,0 +1,408 @@
+//! Shared helpers of the end-to-end tests: a real `guichet serve` process on loopback ports
+//! it picks itself, SIPp peers, and the databases (SQLite and, when configured, PostgreSQL).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use guichet::config::{DEMO_CONFIG, DEMO_DIRECTORY_CSV};
+
+pub const SIPP_SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/e2e");
+
+/// Whether CI asked for every real peer to be present.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Whether `tool` is on the PATH; under CI a missing tool fails the test.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(!in_ci(), "{tool} is required under CI=true");
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
+
+/// A loopback port free right now (the OS picks it).
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.local_addr().expect("addr").port()
+}
+
+/// An even port with `count` free ports above it, for an RTP range or SIPp's media ports.
+pub fn free_even_port_range(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base = free_udp_port() & !1;
+        if base > 60000 || base < 1100 {
+            continue;
+        }
+        let all_free =
+            (0..count).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no free port range of {count}");
+}
+
+/// Which database a test server uses.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Db {
+    pub fn url(&self) -> String {
+        match self {
+            Db::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Db::Postgres(u) => u.clone(),
+        }
+    }
+}
+
+/// The databases every end-to-end test runs on: SQLite always, PostgreSQL when
+/// `GUICHET_TEST_POSTGRES_URL` is set (required under CI). Each gets a fresh database.
+pub async fn databases(dir: &Path, name: &str) -> Vec<Db> {
+    let mut dbs = vec![Db::Sqlite(dir.join(format!("{name}.db")))];
+    match std::env::var("GUICHET_TEST_POSTGRES_URL") {
+        Ok(url) => dbs.push(Db::Postgres(fresh_postgres(&url, name).await)),
+        Err(_) => {
+            assert!(
+                !in_ci(),
+                "GUICHET_TEST_POSTGRES_URL is required under CI=true"
+            );
+            eprintln!("PostgreSQL half skipped: GUICHET_TEST_POSTGRES_URL is not set");
+        }
+    }
+    dbs
+}
+
+async fn fresh_postgres(url: &str, name: &str) -> String {
+    use sqlx::Connection as _;
+    let unique = format!(
+        "guichet_e2e_{}_{}_{}",
+        name,
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect to GUICHET_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {unique}"))
+        .execute(&mut conn)
+        .await
+        .expect("create the test database");
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{unique}")
+}
+
+/// A running `guichet serve`.
+pub struct Server {
+    pub child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub db: Db,
+    pub dir: PathBuf,
+    stderr_log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Options of a test server.
+pub struct ServerOptions<'a> {
+    /// Runs as if at this instant (RFC 3339).
+    pub clock_start: &'a str,
+    /// Edits of the demo configuration: (from, to), each must match.
+    pub edits: Vec<(&'a str, String)>,
+}
+
+impl Server {
+    pub fn start(dir: &Path, db: &Db, options: &ServerOptions<'_>) -> Server {
+        let mut config = DEMO_CONFIG.to_owned();
+        for (from, to) in &options.edits {
+            assert!(config.contains(from), "the demo config has no {from:?}");
+            config = config.replacen(from, to, 1);
+        }
+        std::fs::write(dir.join("directory.csv"), DEMO_DIRECTORY_CSV).expect("write csv");
+        let config_path = dir.join("guichet.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let rtp = free_even_port_range(40);
+        let stderr_log = dir.join("guichet.log");
+        let stderr = std::fs::File::create(&stderr_log).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .args(["--database", &db.url()])
+            .args([
+                "--sip-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--rtp-port-min", &rtp.to_string()])
+            .args(["--clock-start", options.clock_start])
+            .args(["--log", "info,guichet=debug"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start guichet serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "guichet did not start: {}",
+                    std::fs::read_to_string(&stderr_log).unwrap_or_default()
+                )
+            });
+        let field = |name: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+        };
+        Server {
+            sip: field("sip"),
+            http: field("http"),
+            child,
+            db: db.clone(),
+            dir: dir.to_path_buf(),
+            stderr_log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "guichet did not stop in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A SIPp process.
+pub struct Sipp {
+    child: Child,
+    name: String,
+    log: PathBuf,
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sipp {
+    /// Starts SIPp with `scenario` (a file of tests/sipp/e2e) and extra arguments.
+    pub fn start(dir: &Path, name: &str, scenario: &str, args: &[String]) -> Sipp {
+        Self::start_with(dir, name, scenario, &[], args)
+    }
+
+    /// Like [`Sipp::start`], with `[key]` placeholders of the scenario replaced first (SIPp
+    /// reads `-key` values in messages but not in `<pause milliseconds>`).
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        scenario: &str,
+        substitutions: &[(&str, String)],
+        args: &[String],
+    ) -> Sipp {
+        let mut text = std::fs::read_to_string(Path::new(SIPP_SCENARIOS).join(scenario))
+            .expect("read scenario");
+        for (key, value) in substitutions {
+            text = text.replace(&format!("[{key}]"), value);
+        }
+        let scenario_path = dir.join(format!("{name}-{scenario}"));
+        std::fs::write(&scenario_path, text).expect("write scenario");
+        let log = dir.join(format!("sipp-{name}.log"));
+        let out = std::fs::File::create(&log).expect("sipp log");
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(&scenario_path)
+            .args(["-i", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "90s"])
+            .args(["-trace_err", "-error_file"])
+            .arg(dir.join(format!("sipp-{name}-errors.log")))
+            .args(["-trace_msg", "-message_file"])
+            .arg(dir.join(format!("sipp-{name}-messages.log")))
+            .args(args)
+            .current_dir(dir)
+            .stdout(out.try_clone().expect("clone"))
+            .stderr(out)
+            .spawn()
+            .expect("start sipp");
+        Sipp {
+            child,
+            name: name.to_owned(),
+            log,
+        }
+    }
+
+    /// Waits for SIPp to finish and asserts that its one call succeeded.
+    pub fn expect_success(mut self, within: Duration, server: &Server) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let errors = std::fs::read_to_string(
+                    self.log
+                        .with_file_name(format!("sipp-{}-errors.log", self.name)),
+                )
+                .unwrap_or_default();
+                let messages = std::fs::read_to_string(
+                    self.log
+                        .with_file_name(format!("sipp-{}-messages.log", self.name)),
+                )
+                .unwrap_or_default();
+                assert!(
+                    status.success(),
+                    "sipp {} failed ({status}): {errors}\n--- sipp messages ---\n{messages}\n--- guichet log ---\n{}",
+                    self.name,
+                    server.log()
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "sipp {} did not finish in {within:?}\n--- guichet log ---\n{}",
+                    self.name,
+                    server.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Registers the desk phone of extension `ext` (secret `secret`) with its Contact on
+/// `contact_port`, and waits for the 200.
+pub fn register_desk_phone(
+    dir: &Path,
+    server: &Server,
+    ext: &str,
+    secret: &str,
+    contact_port: u16,
+) {
+    let sipp = Sipp::start(
+        dir,
+        &format!("register-{ext}"),
+        "agent_register.xml",
+        &[
+            "-s".into(),
+            ext.into(),
+            "-au".into(),
+            ext.into(),
+            "-ap".into(),
+            secret.into(),
+            "-key".into(),
+            "contact_port".into(),
+            contact_port.to_string(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            server.sip.to_string(),
+        ],
+    );
+    sipp.expect_success(Duration::from_secs(20), server);
+}
+
+/// An agent desk phone that answers the next INVITE on `port` and hangs up after `talk_ms`.
+pub fn answering_desk_phone(dir: &Path, name: &str, port: u16, talk_ms: u32) -> Sipp {
+    let media = free_even_port_range(4);
+    Sipp::start_with(
+        dir,
+        name,
+        "agent_answer.xml",
+        &[("talk_ms", talk_ms.to_string())],
+        &[
+            "-p".into(),
+            port.to_string(),
+            "-mp".into(),
+            media.to_string(),
+            "-rtp_echo".into(),
+        ],
+    )
+}
+
+/// A caller dialling `line` from `number`, pressing the key of `dtmf_pcap` after `dtmf_after_ms`.
+pub fn caller(
+    dir: &Path,
+    name: &str,
+    server: &Server,
+    line: &str,
+    number: &str,
+    dtmf_pcap: &str,
+    dtmf_after_ms: u32,
+) -> Sipp {
+    let media = free_even_port_range(4);
+    Sipp::start_with(
+        dir,
+        name,
+        "caller.xml",
+        &[
+            ("dtmf_after_ms", dtmf_after_ms.to_string()),
+            ("dtmf_pcap", dtmf_pcap.to_owned()),
+        ],
+        &[
+            "-s".into(),
+            line.into(),
+            "-key".into(),
+            "caller".into(),
+            number.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            media.to_string(),
+            server.sip.to_string(),
+        ],
+    )
+}
+
+/// SIPp's shipped RFC 4733 capture of one key.
+pub fn dtmf_pcap(key: &str) -> String {
+    format!("/usr/share/sip-tester/dtmf_2833_{key}.pcap")
+}
