@@ -5,15 +5,13 @@
 //! more than 5 ms after their ideal time (each stream's 20 ms grid anchored
 //! on its earliest packet). Also reports resident memory per stream.
 //!
-//! Usage: `cargo run --release -p guichet-media --example streams -- N SECONDS`
+//! Usage: `cargo run --release -p guichet-media --example streams -- N SECONDS [RECEIVERS]`
 use guichet_media::{Audio, Codec, MediaConfig, MediaEngine, Playlist, RemoteMedia};
 use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-const RECEIVERS: usize = 1;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -30,6 +28,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let streams: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3000);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
+    // One receiver thread by default: more compete with the clock thread
+    // for the two cores (see docs/media.md).
+    let receivers: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -49,7 +50,7 @@ fn main() {
     let measuring = Arc::new(AtomicBool::new(false));
     let mut receivers = Vec::new();
     let mut addrs = Vec::new();
-    for _ in 0..RECEIVERS {
+    for _ in 0..receivers {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
@@ -88,7 +89,7 @@ fn main() {
             .set_remote(
                 local.session,
                 RemoteMedia {
-                    addr: addrs[i % RECEIVERS],
+                    addr: addrs[i % receivers],
                     codec: Codec::Pcmu,
                     payload_type: 0,
                     dtmf_payload_type: None,
