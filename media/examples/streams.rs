@@ -30,7 +30,7 @@ fn main() {
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
     // One receiver thread by default: more compete with the clock thread
     // for the two cores (see docs/media.md).
-    let receivers: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
+    let receiver_count: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -50,7 +50,7 @@ fn main() {
     let measuring = Arc::new(AtomicBool::new(false));
     let mut receivers = Vec::new();
     let mut addrs = Vec::new();
-    for _ in 0..receivers {
+    for _ in 0..receiver_count {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
@@ -89,7 +89,7 @@ fn main() {
             .set_remote(
                 local.session,
                 RemoteMedia {
-                    addr: addrs[i % receivers],
+                    addr: addrs[i % receiver_count],
                     codec: Codec::Pcmu,
                     payload_type: 0,
                     dtmf_payload_type: None,
