@@ -244,6 +244,14 @@ pub enum SipEvent {
         /// The new offer.
         offer: SessionDescription,
     },
+    /// Delayed offer (RFC 3261 §13.2.1): the INVITE had no SDP, so the switchboard answered
+    /// with an offer, and the caller's answer arrived in the ACK.
+    AnswerInAck {
+        /// The call.
+        call_id: CallId,
+        /// The caller's SDP answer.
+        answer: SessionDescription,
+    },
     /// Outcome of a re-INVITE we sent.
     ReinviteResult {
         /// The call.

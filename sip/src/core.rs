@@ -710,9 +710,29 @@ impl Core {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
+        // Only the ACK of the transaction in progress stops it (not a stray old ACK).
+        if req.cseq().map(|c| c.0) != call.invite.cseq().map(|c| c.0) {
+            return;
+        }
         call.retransmit = None;
+        // Delayed offer: the INVITE had no SDP, our 200 carried the offer, the ACK the answer.
+        let late_answer = call.state == State::Confirmed
+            && call.role == Role::Uas
+            && call.invite.body.is_empty()
+            && !req.body.is_empty();
         if call.state == State::Terminated {
             self.remove_call(&call_id);
+            return;
+        }
+        if late_answer
+            && !call.silent
+            && let Ok(answer) = SessionDescription::parse(&req.body)
+        {
+            call.invite.body = req.body.clone();
+            self.emit(SipEvent::AnswerInAck {
+                call_id: CallId(call_id),
+                answer,
+            });
         }
     }
 
@@ -2212,6 +2232,43 @@ mod tests {
         let ev: Vec<SipEvent> = c.drain_events().collect();
         assert!(
             matches!(&ev[..], [SipEvent::ReinviteResult { code: 200, answer: Some(a), .. }] if a.audio_direction() == Direction::RecvOnly)
+        );
+    }
+
+    #[test]
+    fn delayed_offer_answer_comes_in_the_ack() {
+        let mut c = core();
+        let t0 = Instant::now();
+        let mut inv = invite();
+        inv.body.clear();
+        inv.remove("Content-Type");
+        c.handle_message(inv, peer(), t0);
+        let Some(SipEvent::IncomingCall(call)) = c.drain_events().next() else {
+            panic!("no call")
+        };
+        assert!(call.offer.is_none());
+        let offer = crate::sdp::offer(
+            &LocalCapabilities::default(),
+            "127.0.0.1:20000".parse().unwrap(),
+            1,
+            101,
+        );
+        c.handle_command(Command::Answer(call.call_id.clone(), offer), t0);
+        let _ = first_lines(&mut c);
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 8\r\n";
+        let ack = request(&format!(
+            "ACK sip:c@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKack\r\nFrom: <sip:0611@127.0.0.1>;tag=a\r\nTo: <sip:8585@127.0.0.1>;tag=x\r\nCall-ID: timers\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ));
+        c.handle_message(ack, peer(), t0);
+        let ev: Vec<SipEvent> = c.drain_events().collect();
+        assert!(
+            matches!(&ev[..], [SipEvent::AnswerInAck { answer, .. }] if answer.audio().unwrap().port == 4002)
+        );
+        c.handle_timeout(t0 + Duration::from_secs(2));
+        assert!(
+            first_lines(&mut c).is_empty(),
+            "ACK stopped the 2xx retransmission"
         );
     }
 }
