@@ -161,3 +161,57 @@ pub fn have_sox() -> bool {
     }
     ok
 }
+
+/// Asks the kernel to timestamp every datagram received on `socket`
+/// (`SO_TIMESTAMPNS`), so a test measures when packets were sent on the
+/// loopback, not when its own thread happened to be scheduled.
+pub fn enable_kernel_timestamps(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: valid socket fd, option value points to a live c_int.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "setsockopt(SO_TIMESTAMPNS)");
+}
+
+/// Receives one datagram with its kernel timestamp (seconds, CLOCK_REALTIME).
+pub fn recv_timestamped(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, f64)> {
+    use std::os::fd::AsRawFd;
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let mut control = [0u8; 128];
+    // SAFETY: zeroed msghdr is a valid "empty" value; pointers set below
+    // reference live buffers for the duration of the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = control.len() as _;
+    // SAFETY: see above.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, 0) };
+    if n < 0 {
+        return None;
+    }
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec);
+                return Some((n as usize, ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    None
+}
