@@ -406,3 +406,47 @@ pub fn caller(
 pub fn dtmf_pcap(key: &str) -> String {
     format!("/usr/share/sip-tester/dtmf_2833_{key}.pcap")
 }
+
+/// An agent desk phone that rings on `port` and is never picked up (expects CANCEL).
+pub fn unanswered_desk_phone(dir: &Path, name: &str, port: u16) -> Sipp {
+    Sipp::start(
+        dir,
+        name,
+        "agent_rings_unanswered.xml",
+        &["-p".into(), port.to_string()],
+    )
+}
+
+/// A caller who gives up after `hold_ms` and sends BYE.
+pub fn impatient_caller(
+    dir: &Path,
+    name: &str,
+    server: &Server,
+    line: &str,
+    number: &str,
+    hold_ms: u32,
+) -> Sipp {
+    let media = free_even_port_range(4);
+    Sipp::start_with(
+        dir,
+        name,
+        "caller_gives_up.xml",
+        &[
+            ("dtmf_after_ms", "100".to_owned()),
+            ("dtmf_pcap", dtmf_pcap("1")),
+            ("hold_ms", hold_ms.to_string()),
+        ],
+        &[
+            "-s".into(),
+            line.into(),
+            "-key".into(),
+            "caller".into(),
+            number.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            media.to_string(),
+            server.sip.to_string(),
+        ],
+    )
+}

@@ -1,0 +1,227 @@
+//! What happens to calls that do not end in a conversation, end to end over real SIP:
+//! the caller gives up while the agent's phone rings (the phone gets CANCEL, the record says
+//! abandoned), nobody is logged in (overflow to a callback request that keeps the number),
+//! and a `kill -9` of the server mid-call (finished calls intact, the one in flight marked
+//! interrupted, the restarted server takes calls again).
+
+mod support;
+
+use std::time::Duration;
+
+use guichet_tickets::{CallOutcome, Store};
+use support::*;
+
+/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
+const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
+const VIP_NUMBER: &str = "+33140158001";
+const ORDINARY_NUMBER: &str = "+33140205050";
+const GARNIER_NUMBER: &str = "+33140158210";
+
+fn md5_only() -> Vec<(&'static str, String)> {
+    vec![(
+        "realm = \"guichet.demo\"",
+        "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
+    )]
+}
+
+async fn closed_record(db: &Db, number: &str) -> guichet_tickets::CallRecord {
+    let store = Store::open(&db.url()).await.expect("open the store");
+    for _ in 0..100 {
+        let history = store.caller_history(number, 10).await.expect("history");
+        if let Some(call) = history.first()
+            && call.outcome.is_some()
+        {
+            return call.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no closed call record for the caller");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_who_hangs_up_while_the_agent_phone_rings_is_abandoned_and_the_phone_gets_cancel()
+{
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "abandon").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: md5_only(),
+            },
+        );
+        let phone_port = free_udp_port();
+        let phone = unanswered_desk_phone(run.path(), "amelie", phone_port);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+        // The VIP path reaches the queue after 3.4 s; the caller gives up at 6 s, while the
+        // phone rings (ring timeout 20 s).
+        let call = impatient_caller(run.path(), "impatient", &server, "8585", VIP_NUMBER, 6000);
+        call.expect_success(Duration::from_secs(30), &server);
+        phone.expect_success(Duration::from_secs(10), &server);
+        let record = closed_record(&db, VIP_NUMBER).await;
+        assert_eq!(
+            record.outcome,
+            Some(CallOutcome::AbandonedWhileRinging),
+            "{record:?}"
+        );
+        assert!(record.offered_at.is_some() && record.answered_at.is_none());
+        let wait = record.ended_at.expect("end") - record.queued_at.expect("queued");
+        assert!(
+            (1_000..10_000).contains(&wait.num_milliseconds()),
+            "wait {wait}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_nobody_logged_in_the_call_overflows_to_a_callback_request_with_the_number() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "callback").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: md5_only(),
+            },
+        );
+        // No desk phone registered: the louvre-hotline rule sends the caller to a callback.
+        let call = caller(
+            run.path(),
+            "callback",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            &dtmf_pcap("1"),
+            100,
+        );
+        call.expect_success(Duration::from_secs(40), &server);
+        let record = closed_record(&db, VIP_NUMBER).await;
+        assert_eq!(
+            record.outcome,
+            Some(CallOutcome::OverflowedCallback),
+            "{record:?}"
+        );
+        let store = Store::open(&db.url()).await.expect("store");
+        let pending = store
+            .pending_callbacks("louvre-hotline")
+            .await
+            .expect("callbacks");
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        assert_eq!(pending[0].number, VIP_NUMBER);
+        assert_eq!(pending[0].call_id, Some(record.id));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_call_keeps_finished_calls_marks_the_call_in_flight_interrupted_and_restarts() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "kill").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let mut server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: md5_only(),
+            },
+        );
+        // A finished call first.
+        let phone_port = free_udp_port();
+        let phone = answering_desk_phone(run.path(), "amelie", phone_port, 500);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+        caller(
+            run.path(),
+            "first",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            &dtmf_pcap("1"),
+            100,
+        )
+        .expect_success(Duration::from_secs(40), &server);
+        phone.expect_success(Duration::from_secs(10), &server);
+        let finished = closed_record(&db, VIP_NUMBER).await;
+
+        // A second call, in the menu when the server dies.
+        let _in_flight = impatient_caller(
+            run.path(),
+            "second",
+            &server,
+            "8585",
+            ORDINARY_NUMBER,
+            30_000,
+        );
+        let store = Store::open(&db.url()).await.expect("store");
+        let mut seen = false;
+        for _ in 0..100 {
+            if !store.calls_in_flight().await.expect("in flight").is_empty() {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(seen, "the second call never reached the server");
+        server.signal("KILL");
+        server.wait_exit(Duration::from_secs(10));
+        drop(server);
+
+        // Restart on the same database.
+        let restarted = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: md5_only(),
+            },
+        );
+        let again = store.call(finished.id).await.expect("the finished call");
+        assert_eq!(again, finished, "a finished call changed across the crash");
+        let history = store
+            .caller_history(ORDINARY_NUMBER, 10)
+            .await
+            .expect("history");
+        assert_eq!(history.len(), 1);
+        assert!(history[0].interrupted, "{:?}", history[0]);
+        assert!(history[0].outcome.is_none());
+        assert!(store.calls_in_flight().await.expect("in flight").is_empty());
+
+        // And it takes calls again.
+        let _third = caller(
+            run.path(),
+            "third",
+            &restarted,
+            "8585",
+            GARNIER_NUMBER,
+            &dtmf_pcap("1"),
+            4000,
+        );
+        let store2 = Store::open(&db.url()).await.expect("store");
+        let mut reached = false;
+        for _ in 0..100 {
+            if !store2
+                .caller_history(GARNIER_NUMBER, 1)
+                .await
+                .expect("history")
+                .is_empty()
+            {
+                reached = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(reached, "the restarted server did not take the call");
+    }
+}
