@@ -1,7 +1,7 @@
 //! The live media engine: RTP sessions on UDP sockets, one clock thread
 //! pacing every stream, receive tasks on tokio.
 //!
-//! Pacing: one OS thread ticks every millisecond, each tick's deadline
+//! Pacing: two OS threads run alternate 1 ms ticks, each tick's deadline
 //! computed from the engine's start (`epoch + n ms`), so the clock never
 //! drifts. Streams (sessions and bridges) live in a 20-slot wheel: a stream
 //! in slot `s` is visited at every tick `t` with `t % 20 == s`, i.e. exactly
@@ -426,9 +426,12 @@ impl MediaEngine {
                 .runtime
                 .spawn(crate::webrtc::run(weak.clone(), socket, commands));
         }
-        std::thread::Builder::new()
-            .name("media-clock".into())
-            .spawn(move || clock_thread(weak))?;
+        for phase in 0..CLOCK_THREADS {
+            let weak = weak.clone();
+            std::thread::Builder::new()
+                .name(format!("media-clock-{phase}"))
+                .spawn(move || clock_thread(weak, phase))?;
+        }
         Ok((MediaHandle { inner }, rx))
     }
 }
@@ -1213,13 +1216,18 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
     }
 }
 
-fn clock_thread(inner: Weak<Inner>) {
+/// Clock threads share the ticks: thread `phase` runs the ticks `t` with
+/// `t % CLOCK_THREADS == phase` (the wheel slots of that parity), so a tick
+/// that takes long on one thread does not delay the next one.
+const CLOCK_THREADS: u64 = 2;
+
+fn clock_thread(inner: Weak<Inner>, phase: u64) {
     let Some(epoch) = inner.upgrade().map(|i| i.epoch) else {
         return;
     };
-    let mut tick: u64 = 0;
+    let mut tick: u64 = phase;
     loop {
-        tick += 1;
+        tick += CLOCK_THREADS;
         let deadline = epoch + Duration::from_millis(tick);
         let now = Instant::now();
         if deadline > now {

@@ -42,7 +42,7 @@
 //!
 //! ## Timing model
 //!
-//! One OS thread ticks every millisecond against deadlines computed from
+//! Two OS threads run alternate 1 ms ticks against deadlines computed from
 //! the engine's start, so pacing never drifts; every stream sits in one of
 //! 20 wheel slots and is visited exactly every 20 ms. A stream costs no
 //! timer of its own: thousands share the one clock.
