@@ -621,6 +621,9 @@ impl MediaHandle {
     /// Connects a caller leg and an agent leg in both directions
     /// (transcoding when their codecs differ).
     pub fn bridge(&self, caller: SessionId, agent: SessionId) -> Result<BridgeId, MediaError> {
+        if caller == agent {
+            return Err(MediaError::AlreadyBridged(agent));
+        }
         let c = self.session(caller)?;
         let a = self.session(agent)?;
         let id = BridgeId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));

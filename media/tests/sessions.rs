@@ -148,3 +148,55 @@ async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
         })
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_everything_and_bad_requests_are_errors() {
+    let (media, mut events) = engine(31320, 31329);
+    let a = media.allocate_rtp().unwrap();
+    let b = media.allocate_rtp().unwrap();
+    assert!(matches!(
+        media.bridge(a.session, a.session),
+        Err(MediaError::AlreadyBridged(_))
+    ));
+    assert!(matches!(
+        media.inject_digit(a.session, 'x', 100),
+        Err(MediaError::InvalidDigit('x'))
+    ));
+    assert!(matches!(
+        media.webrtc_accept("v=0"),
+        Err(MediaError::WebRtcDisabled)
+    ));
+    let bridge = media.bridge(a.session, b.session).unwrap();
+    media
+        .play(
+            a.session,
+            guichet_media::Playlist {
+                items: vec![guichet_media::Audio::from_samples(vec![1; 8000])],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    media.shutdown();
+    assert_eq!(media.session_count(), 0);
+    assert_eq!(media.ports_in_use(), 0);
+    assert!(matches!(
+        media.stats(a.session),
+        Err(MediaError::UnknownSession(_))
+    ));
+    let mut ended = false;
+    let mut stopped = false;
+    while let Some(e) = wait_event(&mut events, Duration::from_millis(300), |_| true).await {
+        match e {
+            MediaEvent::BridgeEnded { bridge: id } => ended |= id == bridge,
+            MediaEvent::PlaybackFinished {
+                reason: guichet_media::PlaybackEnd::Stopped,
+                ..
+            } => stopped = true,
+            _ => {}
+        }
+    }
+    assert!(
+        ended && stopped,
+        "bridge ended and playback stopped on shutdown"
+    );
+}
