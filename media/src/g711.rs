@@ -30,8 +30,8 @@ impl Codec {
     #[inline]
     pub fn encode_sample(self, sample: i16) -> u8 {
         match self {
-            Codec::Pcmu => ulaw_encode(sample),
-            Codec::Pcma => alaw_encode(sample),
+            Codec::Pcmu => ULAW_ENCODE[sample as u16 as usize],
+            Codec::Pcma => ALAW_ENCODE[sample as u16 as usize],
         }
     }
 
@@ -47,10 +47,11 @@ impl Codec {
     /// Encodes `pcm`, appending one byte per sample to `out`.
     pub fn encode(self, pcm: &[i16], out: &mut Vec<u8>) {
         out.reserve(pcm.len());
-        match self {
-            Codec::Pcmu => out.extend(pcm.iter().map(|&s| ulaw_encode(s))),
-            Codec::Pcma => out.extend(pcm.iter().map(|&s| alaw_encode(s))),
-        }
+        let table = match self {
+            Codec::Pcmu => &ULAW_ENCODE,
+            Codec::Pcma => &ALAW_ENCODE,
+        };
+        out.extend(pcm.iter().map(|&s| table[s as u16 as usize]));
     }
 
     /// Decodes `payload`, appending one linear sample per byte to `out`.
@@ -173,6 +174,27 @@ const fn build_table(alaw: bool) -> [i16; 256] {
     table
 }
 
+/// Encoder tables indexed by the sample's bit pattern (`sample as u16`),
+/// computed at compile time from the functions above: a lookup is several
+/// times faster than the segment search on the per-packet path.
+const fn build_encoder(alaw: bool) -> [u8; 65536] {
+    let mut table = [0u8; 65536];
+    let mut i = 0;
+    while i < 65536 {
+        let sample = i as u16 as i16;
+        table[i] = if alaw {
+            alaw_encode(sample)
+        } else {
+            ulaw_encode(sample)
+        };
+        i += 1;
+    }
+    table
+}
+
+static ULAW_ENCODE: [u8; 65536] = build_encoder(false);
+static ALAW_ENCODE: [u8; 65536] = build_encoder(true);
+
 /// µ-law code -> linear sample, computed at compile time.
 static ULAW_DECODE: [i16; 256] = build_table(false);
 /// A-law code -> linear sample, computed at compile time.
@@ -181,6 +203,14 @@ static ALAW_DECODE: [i16; 256] = build_table(true);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_match_the_functions() {
+        for s in i16::MIN..=i16::MAX {
+            assert_eq!(Codec::Pcmu.encode_sample(s), ulaw_encode(s));
+            assert_eq!(Codec::Pcma.encode_sample(s), alaw_encode(s));
+        }
+    }
 
     #[test]
     fn silence_codes() {
