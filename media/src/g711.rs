@@ -2,8 +2,8 @@
 //!
 //! The encoders follow the segment/quantisation rules of the recommendation
 //! (14-bit magnitude with a bias of 33 for µ-law, 13-bit sign-magnitude for
-//! A-law). The decode tables are computed at compile time by `const fn`s,
-//! so there is no pasted table to get wrong.
+//! A-law). The encode and decode tables are computed from those functions
+//! at compile time by `const fn`s, so there is no pasted table to get wrong.
 
 /// Number of samples in a 20 ms frame at 8 kHz.
 pub const SAMPLES_PER_FRAME: usize = 160;
