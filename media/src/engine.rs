@@ -580,7 +580,7 @@ impl MediaHandle {
     }
 
     /// Queues DTMF digits to send as RFC 4733 events on the negotiated
-    /// payload type, each lasting `duration_ms`.
+    /// payload type, each lasting `duration_ms` (RTP legs only).
     pub fn send_dtmf(
         &self,
         id: SessionId,
@@ -588,6 +588,12 @@ impl MediaHandle {
         duration_ms: u32,
     ) -> Result<(), MediaError> {
         let s = self.session(id)?;
+        if matches!(s.transport, Transport::WebRtc { .. }) {
+            // Agents' browsers do not need tones; not implemented there.
+            return Err(MediaError::WebRtc(
+                "sending DTMF to a browser is not supported".into(),
+            ));
+        }
         let mut st = s.state.lock();
         if st.remote.and_then(|r| r.dtmf_payload_type).is_none() {
             return Err(MediaError::NoDtmfPayloadType(id));

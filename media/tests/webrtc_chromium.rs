@@ -330,6 +330,10 @@ async fn run_with_chromium(trickle: bool, port_min: u16) {
         stats.packets_received > 50 && stats.packets_sent > 50,
         "{stats:?}"
     );
+    assert!(
+        media.send_dtmf(web, "1", 100).is_err(),
+        "not towards browsers"
+    );
     // Releasing the browser leg ends the bridge; the RTP leg remains.
     media.release(web).unwrap();
     let ended = wait_event(&mut events, Duration::from_secs(1), |e| {
