@@ -75,6 +75,31 @@ enum Command {
         #[arg(long, default_value_t = 2024)]
         seed: u64,
     },
+    /// Set or remove a line's crisis or deterrence message (message de crise, de dissuasion)
+    /// in the store; a running server plays it to the next caller within a second.
+    Message {
+        /// The TOML configuration of the server (lines, TTS settings, database).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Database URL; overrides [database] url.
+        #[arg(long)]
+        database: Option<String>,
+        /// The line (dialled number), e.g. 8585.
+        #[arg(long)]
+        line: String,
+        /// Which message.
+        #[arg(long, value_enum)]
+        kind: guichet::message::Kind,
+        /// The French text, synthesised with espeak-ng; omit it with --remove.
+        #[arg(long, required_unless_present = "remove")]
+        text: Option<String>,
+        /// Remove the message instead of setting it.
+        #[arg(long)]
+        remove: bool,
+        /// Login of the supervisor or admin making the change (journaled).
+        #[arg(long)]
+        author: String,
+    },
     /// Create or upgrade the database schema and exit.
     Migrate {
         /// Database URL (`sqlite://FILE` or `postgres://...`).
@@ -174,6 +199,32 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let text = guichet::simulate::run(&csv, agents, patience_secs, seed)?;
             print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Message {
+            config,
+            database,
+            line,
+            kind,
+            text,
+            remove,
+            author,
+        } => {
+            let loaded = match config::load_file(&config) {
+                Ok(l) => l,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let request = guichet::message::Request {
+                line,
+                kind,
+                text: if remove { None } else { text },
+                author,
+            };
+            let said = runtime()?.block_on(guichet::message::run(&loaded, database, request))?;
+            println!("{said}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { database } => {

@@ -253,6 +253,10 @@ struct Switchboard {
     records: HashMap<AcdCallId, i64>,
     next_acd_id: u64,
     admission: Admission,
+    /// Id of the stored message each line's board entry came from, per kind: a message
+    /// saved in the store by another process (`guichet message`, another node) is picked up
+    /// within a second.
+    stored_messages: HashMap<(String, MessageKind), Option<i64>>,
     draining: bool,
     shutdown_done: Option<(DateTime<Utc>, oneshot::Sender<()>)>,
 }
@@ -275,6 +279,7 @@ pub async fn start(
     let catalogue = Config::prompt_catalogue()?;
     let mut lines = HashMap::new();
     let mut board = MessageBoard::new();
+    let mut stored_messages = HashMap::new();
     let now = clock.now();
     for line in &config.lines {
         let spec = config
@@ -315,7 +320,9 @@ pub async fn start(
                         warn!(line = %line.number, author = %m_author, error = %e, "stored message not restored");
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    stored_messages.insert((line.number.clone(), kind), None);
+                }
                 Err(e) => warn!(line = %line.number, error = %e, "cannot read stored messages"),
             }
         }
@@ -367,6 +374,7 @@ pub async fn start(
         records: HashMap::new(),
         next_acd_id: 1,
         admission,
+        stored_messages,
         draining: false,
         shutdown_done: None,
     };
@@ -510,6 +518,7 @@ impl Switchboard {
                         {
                             warn!(error = %e, "message removal not stored");
                         }
+                        self.stored_messages.insert((line.clone(), kind), None);
                         Ok(())
                     }
                     Err(e) => Err(e.to_string()),
@@ -593,8 +602,12 @@ impl Switchboard {
             ends_at,
             active: true,
         };
-        if let Err(e) = self.store.save_message(&stored, &actor.name, now).await {
-            warn!(error = %e, "message not stored (it is live until the next restart)");
+        match self.store.save_message(&stored, &actor.name, now).await {
+            Ok(saved) => {
+                self.stored_messages
+                    .insert((line.to_owned(), kind), Some(saved.id));
+            }
+            Err(e) => warn!(error = %e, "message not stored (it is live until the next restart)"),
         }
         info!(line, ?kind, actor = %actor.name, "message live");
         Ok(())
@@ -1610,6 +1623,7 @@ impl Switchboard {
     async fn on_load_tick(&mut self) {
         let now = self.clock.now();
         self.sync_queue_hours(now);
+        self.sync_stored_messages(now).await;
         let snapshot = self.acd.snapshot(now);
         for line in self.lines.values_mut() {
             let mut sample = LoadSample {
@@ -1630,6 +1644,70 @@ impl Switchboard {
         }
         self.drain_acd().await;
         self.on_timers().await;
+    }
+
+    /// Picks up crisis and deterrence messages saved or removed in the store by someone else.
+    async fn sync_stored_messages(&mut self, now: DateTime<Utc>) {
+        let numbers: Vec<String> = self.lines.keys().cloned().collect();
+        for line in numbers {
+            for kind in [MessageKind::Crisis, MessageKind::Deterrence] {
+                let stored = match self
+                    .store
+                    .active_message(&line, store_kind(kind), now)
+                    .await
+                {
+                    Ok(m) => m,
+                    Err(e) => {
+                        debug!(error = %e, "stored messages not read");
+                        return;
+                    }
+                };
+                let key = (line.clone(), kind);
+                let known = self.stored_messages.get(&key).copied().flatten();
+                if stored.as_ref().map(|m| m.id) == known {
+                    continue;
+                }
+                self.stored_messages
+                    .insert(key, stored.as_ref().map(|m| m.id));
+                match stored {
+                    Some(m) => {
+                        let actor = Actor {
+                            name: m.author.clone(),
+                            role: guichet_ivr::Role::Supervisor,
+                        };
+                        let message = m.message;
+                        let audio = message
+                            .audio_path
+                            .as_ref()
+                            .map(|p| MessageAudio::File(p.into()))
+                            .unwrap_or_else(|| {
+                                MessageAudio::Prompt(default_prompt(kind).to_owned())
+                            });
+                        let draft = MessageDraft {
+                            text: message.text,
+                            audio,
+                            starts_at: message.starts_at,
+                            ends_at: message.ends_at,
+                        };
+                        // The store journaled the change when it was saved.
+                        match self.board.set(&actor, &line, kind, draft, now) {
+                            Ok(_) => info!(%line, ?kind, author = %m.author, "stored message live"),
+                            Err(e) => warn!(%line, error = %e, "stored message refused"),
+                        }
+                    }
+                    None => {
+                        let actor = Actor {
+                            name: "store".to_owned(),
+                            role: guichet_ivr::Role::Supervisor,
+                        };
+                        if self.board.manual(&line, kind).is_some() {
+                            let _ = self.board.remove(&actor, &line, kind, now);
+                            info!(%line, ?kind, "stored message removed");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// A queue is open when any line that routes to it is open.

@@ -1,0 +1,138 @@
+//! A crisis message set by a supervisor while the server runs is heard by the next caller,
+//! with no restart; an agent may not set one.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use guichet_tickets::Store;
+use support::*;
+
+/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
+const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
+const VIP_NUMBER: &str = "+33140158001";
+
+async fn events_of_call(db: &Db, nth: usize) -> Vec<String> {
+    let store = Store::open(&db.url()).await.expect("store");
+    for _ in 0..100 {
+        let mut history = store.caller_history(VIP_NUMBER, 10).await.expect("history");
+        history.sort_by_key(|c| c.id);
+        if let Some(call) = history.get(nth)
+            && call.outcome.is_some()
+        {
+            return store
+                .call_events(call.id)
+                .await
+                .expect("events")
+                .into_iter()
+                .filter_map(|e| e.detail)
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("call {nth} was not logged");
+}
+
+fn message_command(server: &Server, author: &str, text: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .arg("message")
+        .arg("--config")
+        .arg(server.dir.join("guichet.toml"))
+        .args(["--database", &server.db.url()])
+        .args(["--line", "8585", "--kind", "crise", "--author", author])
+        .args(["--text", text])
+        .output()
+        .expect("run guichet message")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crisis_message_set_between_two_calls_is_heard_by_the_second_caller() {
+    if !have("sipp") || !have("espeak-ng") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "crisis").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: vec![],
+            },
+        );
+        // Nobody is logged in: each call ends with the callback confirmation.
+        caller(
+            run.path(),
+            "before",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            &dtmf_pcap("1"),
+            100,
+        )
+        .expect_success(Duration::from_secs(40), &server);
+        let before = events_of_call(&db, 0).await;
+        assert!(
+            !before.iter().any(|e| e.contains("message_played")),
+            "{before:?}"
+        );
+
+        // An agent may not change messages.
+        let refused = message_command(&server, "amelie.martin", "Panne générale.");
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("superviseur"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+
+        // A supervisor sets the crisis message; the server is not restarted.
+        let set = message_command(
+            &server,
+            "chloe.durand",
+            "Une panne de la messagerie est en cours. Nos équipes sont mobilisées.",
+        );
+        assert!(
+            set.status.success(),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        caller(
+            run.path(),
+            "after",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            &dtmf_pcap("1"),
+            100,
+        )
+        .expect_success(Duration::from_secs(60), &server);
+        let after = events_of_call(&db, 1).await;
+        let played = after
+            .iter()
+            .find(|e| e.contains("message_played"))
+            .unwrap_or_else(|| panic!("the second caller heard no message: {after:?}"));
+        assert!(played.contains("crisis"), "{played}");
+        assert!(played.contains("chloe.durand"), "{played}");
+
+        let store = Store::open(&db.url()).await.expect("store");
+        let journal = store
+            .journal_between(
+                chrono::Utc::now() - chrono::TimeDelta::days(1),
+                chrono::Utc::now() + chrono::TimeDelta::days(1),
+            )
+            .await
+            .expect("journal");
+        assert!(
+            journal.iter().any(|j| j.actor == "chloe.durand"
+                && j.new_value
+                    .as_deref()
+                    .is_some_and(|v| v.contains("messagerie"))),
+            "{journal:?}"
+        );
+    }
+}
