@@ -60,7 +60,15 @@ async fn a_caller_who_hangs_up_while_the_agent_phone_rings_is_abandoned_and_the_
         register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
         // The VIP path reaches the queue after 3.4 s; the caller gives up at 6 s, while the
         // phone rings (ring timeout 20 s).
-        let call = impatient_caller(run.path(), "impatient", &server, "8585", VIP_NUMBER, 6000);
+        let call = impatient_caller(
+            run.path(),
+            "impatient",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            100,
+            6000,
+        );
         call.expect_success(Duration::from_secs(30), &server);
         phone.expect_success(Duration::from_secs(10), &server);
         let record = closed_record(&db, VIP_NUMBER).await;
@@ -162,6 +170,7 @@ async fn kill_9_mid_call_keeps_finished_calls_marks_the_call_in_flight_interrupt
             &server,
             "8585",
             ORDINARY_NUMBER,
+            100,
             30_000,
         );
         let store = Store::open(&db.url()).await.expect("store");
@@ -223,5 +232,98 @@ async fn kill_9_mid_call_keeps_finished_calls_marks_the_call_in_flight_interrupt
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(reached, "the restarted server did not take the call");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vip_who_calls_while_three_ordinary_callers_wait_is_answered_first() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "vipfirst").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let mut edits = md5_only();
+        // Callers must wait for an agent rather than overflow to a callback.
+        edits.push((
+            "overflow = [{ no_agent_logged_in = true, callback = true }]\n",
+            String::new(),
+        ));
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits,
+            },
+        );
+        let ordinary = ["+33140205050", "+33140158210", "+594594300100"];
+        let mut waiting = Vec::new();
+        for (i, number) in ordinary.iter().enumerate() {
+            // Each presses 1 in the menu and waits up to 40 s.
+            waiting.push(impatient_caller(
+                run.path(),
+                &format!("ordinary{i}"),
+                &server,
+                "8585",
+                number,
+                4000,
+                40_000,
+            ));
+        }
+        let store = Store::open(&db.url()).await.expect("store");
+        // Wait until the three are in the queue.
+        let mut queued = 0;
+        for _ in 0..300 {
+            queued = store
+                .calls_in_flight()
+                .await
+                .expect("in flight")
+                .iter()
+                .filter(|c| c.queued_at.is_some())
+                .count();
+            if queued == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            queued, 3,
+            "the ordinary callers did not all reach the queue"
+        );
+        let vip = caller(
+            run.path(),
+            "vip",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            &dtmf_pcap("1"),
+            100,
+        );
+        for _ in 0..100 {
+            let calls = store.calls_in_flight().await.expect("in flight");
+            if calls.iter().filter(|c| c.queued_at.is_some()).count() == 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Now an agent logs in with a desk phone: the first call offered must be the VIP's.
+        let phone_port = free_udp_port();
+        let phone = answering_desk_phone(run.path(), "amelie", phone_port, 500);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+        vip.expect_success(Duration::from_secs(30), &server);
+        phone.expect_success(Duration::from_secs(10), &server);
+        let record = closed_record(&db, VIP_NUMBER).await;
+        assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
+        for number in ordinary {
+            let history = store.caller_history(number, 1).await.expect("history");
+            assert!(
+                history[0].answered_at.is_none(),
+                "{number} was answered before the VIP: {:?}",
+                history[0]
+            );
+            assert!(history[0].queued_at.expect("queued") < record.queued_at.expect("queued"));
+        }
+        drop(waiting);
     }
 }

@@ -417,13 +417,14 @@ pub fn unanswered_desk_phone(dir: &Path, name: &str, port: u16) -> Sipp {
     )
 }
 
-/// A caller who gives up after `hold_ms` and sends BYE.
+/// A caller who presses 1 after `dtmf_after_ms`, gives up `hold_ms` later and sends BYE.
 pub fn impatient_caller(
     dir: &Path,
     name: &str,
     server: &Server,
     line: &str,
     number: &str,
+    dtmf_after_ms: u32,
     hold_ms: u32,
 ) -> Sipp {
     let media = free_even_port_range(4);
@@ -432,7 +433,7 @@ pub fn impatient_caller(
         name,
         "caller_gives_up.xml",
         &[
-            ("dtmf_after_ms", "100".to_owned()),
+            ("dtmf_after_ms", dtmf_after_ms.to_string()),
             ("dtmf_pcap", dtmf_pcap("1")),
             ("hold_ms", hold_ms.to_string()),
         ],
