@@ -2,7 +2,7 @@
 //! with 50 agents, and one routing decision with 10,000 calls waiting and
 //! 1,000 agents. Figures in `docs/acd.md` ("Performance").
 //!
-//! `CARGO_TARGET_DIR=/work/target-acd cargo bench -p guichet-acd --bench acd`
+//! `cargo bench -p guichet-acd --bench acd`
 
 use std::hint::black_box;
 

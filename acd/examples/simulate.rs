@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .unwrap_or_else(|| "../shared/data/service-desk-volumes.csv".to_owned());
+        .unwrap_or_else(|| "data/service-desk-volumes.csv".to_owned());
     let mut params = SimParams::default();
     if let Some(n) = args.next() {
         params.agents = n.parse()?;

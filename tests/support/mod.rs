@@ -43,7 +43,7 @@ pub fn free_udp_port() -> u16 {
 pub fn free_even_port_range(count: u16) -> u16 {
     for _ in 0..200 {
         let base = free_udp_port() & !1;
-        if base > 60000 || base < 1100 {
+        if !(1100..=60000).contains(&base) {
             continue;
         }
         let all_free =

@@ -278,7 +278,7 @@ both_backends!(store_report_reconciles_with_the_acd_definitions, |store| {
     assert_eq!(days[1].calls.presented, 0);
 });
 
-const VOLUMES: &str = include_str!("../../../shared/data/service-desk-volumes.csv");
+const VOLUMES: &str = include_str!("../../data/service-desk-volumes.csv");
 
 struct Month {
     start: NaiveDate,
