@@ -9,3 +9,4 @@ pub mod prompts;
 pub mod server;
 pub mod simulate;
 pub mod switchboard;
+pub mod web_backend;
