@@ -72,6 +72,8 @@ struct Call {
     line: String,
     caller_number: String,
     caller_name: Option<String>,
+    /// The caller as the directory knows them.
+    person: Option<guichet_tickets::directory::Caller>,
     vip: bool,
     p0: bool,
     media: SessionId,
@@ -84,6 +86,8 @@ struct Call {
     /// A playback after which the call is hung up.
     final_play: Option<PlaybackId>,
     agent: Option<AgentLeg>,
+    /// The agent who took the call, kept after their leg is gone (for the ticket).
+    answered_by: Option<String>,
     bridge: Option<guichet_media::BridgeId>,
     /// An outbound leg to an external number (IVR transfer or overflow).
     external: Option<(SipCallId, SessionId)>,
@@ -819,6 +823,7 @@ impl Switchboard {
                 line: dialled_number,
                 caller_number,
                 caller_name,
+                person,
                 vip,
                 p0,
                 media: local.session,
@@ -828,6 +833,7 @@ impl Switchboard {
                 hold_play: None,
                 final_play: None,
                 agent: None,
+                answered_by: None,
                 bridge: None,
                 external: None,
                 closed: false,
@@ -946,6 +952,7 @@ impl Switchboard {
                             if let Some(a) = call.agent.as_mut() {
                                 a.answered = true;
                             }
+                            call.answered_by = Some(agent.clone());
                             call.phase = Phase::Connected;
                             call.hold_play = None;
                             let record = call.record;
@@ -1764,6 +1771,9 @@ impl Switchboard {
         {
             let wrap_up = outcome == CallOutcome::Answered;
             self.close_record(call.record, outcome, now, wrap_up).await;
+            if wrap_up {
+                self.ticket_for_answered_call(&call, now).await;
+            }
         } else if !call.closed && !in_acd && call.phase == Phase::Leaving {
             // Left after a closing prompt (callback confirmation, full queue, transfer):
             // the outcome was written when it was decided, or it is an IVR transfer.
@@ -1776,6 +1786,50 @@ impl Switchboard {
     /// Ends every call at the end of the shutdown grace period. Answered calls are closed as
     /// answered; callers still in the menu or the queue are counted as the abandons they
     /// are from the helpdesk's point of view (the ACD writes the queue ones).
+    /// After a conversation, the agent finds the call attached to the caller's open ticket,
+    /// or a new ticket (simplified form) to qualify during wrap-up.
+    async fn ticket_for_answered_call(&self, call: &Call, now: DateTime<Utc>) {
+        let agent = call.answered_by.clone();
+        let actor = agent.clone().unwrap_or_else(|| "switchboard".to_owned());
+        if let Some(person) = &call.person {
+            match self.store.open_ticket_of_person(person.person_id).await {
+                Ok(Some(ticket)) => {
+                    match self.store.link_call(ticket, call.record, &actor, now).await {
+                        Ok(()) => info!(ticket, "call attached to the caller's open ticket"),
+                        Err(e) => warn!(ticket, error = %e, "call not attached to the ticket"),
+                    }
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "open tickets not read"),
+            }
+        }
+        let requester = call
+            .caller_name
+            .clone()
+            .unwrap_or_else(|| call.caller_number.clone());
+        let line = self
+            .lines
+            .get(&call.line)
+            .map_or(call.line.as_str(), |l| l.name.as_str());
+        let mut ticket = guichet_tickets::ticket::NewTicket::simplified(
+            guichet_tickets::ticket::Nature::Incident,
+            &format!("Appel de {requester} ({line})"),
+            &requester,
+        );
+        ticket.requester_person_id = call.person.as_ref().map(|p| p.person_id);
+        ticket.entity = call.person.as_ref().map(|p| p.entity.clone());
+        ticket.site = call.person.as_ref().map(|p| p.site.clone());
+        ticket.vip = call.vip;
+        ticket.p0 = call.p0;
+        ticket.assignee = agent;
+        ticket.call_id = Some(call.record);
+        match self.store.create_ticket(&ticket, &actor, now).await {
+            Ok(id) => info!(ticket = id, "ticket opened for the agent to qualify"),
+            Err(e) => warn!(error = %e, "ticket not opened"),
+        }
+    }
+
     async fn end_all_calls(&mut self) {
         let now = self.clock.now();
         let ids: Vec<SipCallId> = self.calls.keys().cloned().collect();

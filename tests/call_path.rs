@@ -100,6 +100,35 @@ async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
         assert_eq!(arrived.date_naive().to_string(), "2026-11-24");
         let talk = (ended - answered).num_milliseconds();
         assert!((1000..10_000).contains(&talk), "talk {talk} ms");
+
+        // A ticket was opened for the agent, linked to the call, VIP so P0.
+        let store = Store::open(&db.url()).await.expect("store");
+        let mut ticket = None;
+        for _ in 0..50 {
+            if let Some(id) = store
+                .open_ticket_of_person(record.person_id.expect("person"))
+                .await
+                .expect("tickets")
+            {
+                ticket = Some(id);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ticket = ticket.expect("no ticket opened for the call");
+        assert_eq!(
+            store.ticket_calls(ticket).await.expect("calls"),
+            vec![record.id]
+        );
+        let t = store.ticket(ticket).await.expect("ticket");
+        println!("{t:?}");
+        assert_eq!(t.assignee.as_deref(), Some("amelie.martin"));
+        assert!(t.vip);
+        assert_eq!(
+            t.priority,
+            guichet_tickets::priority::Priority::P0,
+            "VIP → P0"
+        );
     }
 }
 

@@ -1,5 +1,6 @@
-//! Writes the live switchboard needs beyond the call record itself: free-form call events
-//! (what the IVR did) and the removal of a line's crisis or deterrence message.
+//! What the live switchboard needs beyond the call record itself: free-form call events
+//! (what the IVR did), the removal of a line's crisis or deterrence message, and the caller's
+//! open ticket (a new call is attached to it rather than opening another).
 
 use chrono::{DateTime, Utc};
 
@@ -59,5 +60,21 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(done)
+    }
+}
+
+impl Store {
+    /// The most recent ticket of `person` that is neither resolved nor closed, if any.
+    pub async fn open_ticket_of_person(&self, person: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM tickets WHERE requester_person_id = $1 \
+             AND status NOT IN ('resolved', 'closed') ORDER BY id DESC LIMIT 1",
+        )
+        .bind(person)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
+            .transpose()
+            .map_err(StoreError::from)
     }
 }
