@@ -674,6 +674,11 @@ impl Core {
             return;
         };
         let mut r = self.invite_response(call, code, reason);
+        if code == 503 {
+            // Refused because of load or a shutdown in progress: tell the caller's PBX when
+            // to try again rather than letting it retry at once (RFC 3261 §21.5.4).
+            r.push("Retry-After", "10");
+        }
         if let Some(sdp) = sdp {
             r.push("Content-Type", "application/sdp");
             r.body = sdp.to_bytes();

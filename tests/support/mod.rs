@@ -451,3 +451,25 @@ pub fn impatient_caller(
         ],
     )
 }
+
+/// A caller who expects `503 Service Unavailable` with a `Retry-After` header.
+pub fn refused_caller(dir: &Path, name: &str, server: &Server, line: &str, number: &str) -> Sipp {
+    let media = free_even_port_range(4);
+    Sipp::start(
+        dir,
+        name,
+        "caller_refused_503.xml",
+        &[
+            "-s".into(),
+            line.into(),
+            "-key".into(),
+            "caller".into(),
+            number.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            media.to_string(),
+            server.sip.to_string(),
+        ],
+    )
+}

@@ -1,0 +1,119 @@
+//! Overload and shutdown, end to end: above the configured number of concurrent calls new
+//! calls get 503 with Retry-After and the call in progress is untouched; on SIGTERM the server
+//! refuses new calls the same way, lets the call in progress finish, then exits cleanly.
+
+mod support;
+
+use std::time::Duration;
+
+use guichet_tickets::{CallOutcome, Store};
+use support::*;
+
+/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
+const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
+const VIP_NUMBER: &str = "+33140158001";
+const OTHER_NUMBER: &str = "+33140205050";
+
+fn md5_only() -> (&'static str, String) {
+    (
+        "realm = \"guichet.demo\"",
+        "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
+    )
+}
+
+async fn wait_for_answer(db: &Db, number: &str) {
+    let store = Store::open(&db.url()).await.expect("store");
+    for _ in 0..200 {
+        let history = store.caller_history(number, 1).await.expect("history");
+        if history.first().is_some_and(|c| c.answered_at.is_some()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the call was not answered");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn above_max_concurrent_calls_new_calls_get_503_and_the_call_in_progress_goes_on() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::Sqlite(dir.path().join("overload.db"));
+    let server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![
+                md5_only(),
+                (
+                    "max_concurrent_calls = 500",
+                    "max_concurrent_calls = 1".to_owned(),
+                ),
+            ],
+        },
+    );
+    let phone_port = free_udp_port();
+    let phone = answering_desk_phone(dir.path(), "amelie", phone_port, 4000);
+    register_desk_phone(dir.path(), &server, "1001", "demo-1001-secret", phone_port);
+    let first = caller(dir.path(), "first", &server, "8585", VIP_NUMBER, &dtmf_pcap("1"), 100);
+    wait_for_answer(&db, VIP_NUMBER).await;
+    refused_caller(dir.path(), "second", &server, "8585", OTHER_NUMBER)
+        .expect_success(Duration::from_secs(10), &server);
+    first.expect_success(Duration::from_secs(30), &server);
+    phone.expect_success(Duration::from_secs(10), &server);
+    let store = Store::open(&db.url()).await.expect("store");
+    let history = store.caller_history(VIP_NUMBER, 1).await.expect("history");
+    assert_eq!(history[0].outcome, Some(CallOutcome::Answered));
+    // The refused call never reached the call log: it was refused before it was taken.
+    assert!(store
+        .caller_history(OTHER_NUMBER, 1)
+        .await
+        .expect("history")
+        .is_empty());
+    let metrics = reqwest::get(format!("http://{}/metrics", server.http))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("guichet_sip_responses_sent_total{code=\"503\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_sigterm_new_calls_get_503_the_call_in_progress_finishes_and_the_server_exits() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::Sqlite(dir.path().join("drain.db"));
+    let mut server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![md5_only()],
+        },
+    );
+    let phone_port = free_udp_port();
+    let phone = answering_desk_phone(dir.path(), "amelie", phone_port, 4000);
+    register_desk_phone(dir.path(), &server, "1001", "demo-1001-secret", phone_port);
+    let first = caller(dir.path(), "first", &server, "8585", VIP_NUMBER, &dtmf_pcap("1"), 100);
+    wait_for_answer(&db, VIP_NUMBER).await;
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    refused_caller(dir.path(), "late", &server, "8585", OTHER_NUMBER)
+        .expect_success(Duration::from_secs(10), &server);
+    first.expect_success(Duration::from_secs(30), &server);
+    phone.expect_success(Duration::from_secs(10), &server);
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit {status}: {}", server.log());
+    let store = Store::open(&db.url()).await.expect("store");
+    let history = store.caller_history(VIP_NUMBER, 1).await.expect("history");
+    assert_eq!(history[0].outcome, Some(CallOutcome::Answered));
+    assert!(!history[0].interrupted);
+}
