@@ -57,7 +57,15 @@ async fn above_max_concurrent_calls_new_calls_get_503_and_the_call_in_progress_g
     let phone_port = free_udp_port();
     let phone = answering_desk_phone(dir.path(), "amelie", phone_port, 4000);
     register_desk_phone(dir.path(), &server, "1001", "demo-1001-secret", phone_port);
-    let first = caller(dir.path(), "first", &server, "8585", VIP_NUMBER, &dtmf_pcap("1"), 100);
+    let first = caller(
+        dir.path(),
+        "first",
+        &server,
+        "8585",
+        VIP_NUMBER,
+        &dtmf_pcap("1"),
+        100,
+    );
     wait_for_answer(&db, VIP_NUMBER).await;
     refused_caller(dir.path(), "second", &server, "8585", OTHER_NUMBER)
         .expect_success(Duration::from_secs(10), &server);
@@ -67,11 +75,13 @@ async fn above_max_concurrent_calls_new_calls_get_503_and_the_call_in_progress_g
     let history = store.caller_history(VIP_NUMBER, 1).await.expect("history");
     assert_eq!(history[0].outcome, Some(CallOutcome::Answered));
     // The refused call never reached the call log: it was refused before it was taken.
-    assert!(store
-        .caller_history(OTHER_NUMBER, 1)
-        .await
-        .expect("history")
-        .is_empty());
+    assert!(
+        store
+            .caller_history(OTHER_NUMBER, 1)
+            .await
+            .expect("history")
+            .is_empty()
+    );
     let metrics = reqwest::get(format!("http://{}/metrics", server.http))
         .await
         .expect("metrics")
@@ -102,7 +112,15 @@ async fn on_sigterm_new_calls_get_503_the_call_in_progress_finishes_and_the_serv
     let phone_port = free_udp_port();
     let phone = answering_desk_phone(dir.path(), "amelie", phone_port, 4000);
     register_desk_phone(dir.path(), &server, "1001", "demo-1001-secret", phone_port);
-    let first = caller(dir.path(), "first", &server, "8585", VIP_NUMBER, &dtmf_pcap("1"), 100);
+    let first = caller(
+        dir.path(),
+        "first",
+        &server,
+        "8585",
+        VIP_NUMBER,
+        &dtmf_pcap("1"),
+        100,
+    );
     wait_for_answer(&db, VIP_NUMBER).await;
     server.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
