@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Whole-call-path load of the switchboard: a release `guichet serve` on SQLite, AGENTS desk
+# phones registered with digest authentication (one SIPp UAS answers for all of them),
+# and a SIPp UAC of VIP callers on line 8585 (answer, VIP prompt, queue, offer to an agent,
+# agent answers, RTP both ways through the bridge, caller hangs up after HOLD_MS).
+# Everything on 127.0.0.1; bounded by CALLS, RATE and SIPp's -timeout; cleans up after itself.
+#
+#   RATE=100 CALLS=3000 HOLD_MS=10000 bench/call-load.sh
+#
+# Environment:
+#   RATE       new calls per second (SIPp -r)                                   default 50
+#   CALLS      calls in all (SIPp -m)                                           default 1000
+#   HOLD_MS    caller's time from ACK to BYE (prompt + queue + talk)            default 8000
+#   AGENTS     agent desk phones registered                                     default RATE*HOLD_MS/1000 + 50
+#   LIMIT      most simultaneous calls SIPp keeps open (-l)                     default RATE*(HOLD_MS/1000+5)
+#   RTP_MIN    first RTP port of guichet (4 ports per call are reserved)       default 10000
+#   GUICHET_BIN use this binary instead of building target/release/guichet
+#   KEEP=1     keep the work directory (config, logs, database) for reading
+#   CARGO_TARGET_DIR as usual.
+# Prints SIPp's call counts, the sustained rate, the peak of guichet_calls_in_progress, the
+# CPU and resident memory of the guichet process, and the call records in the store.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+RATE=${RATE:-50}
+CALLS=${CALLS:-1000}
+HOLD_MS=${HOLD_MS:-8000}
+AGENTS=${AGENTS:-$(( RATE * HOLD_MS / 1000 + 50 ))}
+LIMIT=${LIMIT:-$(( RATE * (HOLD_MS / 1000 + 5) ))}
+RTP_MIN=${RTP_MIN:-10000}
+MAX_CALLS=$(( LIMIT + 200 ))
+RTP_MAX=$(( RTP_MIN + 4 * MAX_CALLS + 99 ))
+TARGET=${CARGO_TARGET_DIR:-target}
+CLOCK_START=2026-11-24T10:00:00+01:00 # a Tuesday at 10:00 in Paris: the Louvre line is open
+AGENT_SIP_PORT=${AGENT_SIP_PORT:-5290}
+AGENT_ECHO_PORT=${AGENT_ECHO_PORT:-32000}
+CALLER_SIP_PORT=${CALLER_SIP_PORT:-5291}
+CALLER_MEDIA_PORT=${CALLER_MEDIA_PORT:-34000}
+REG_SIP_PORT=${REG_SIP_PORT:-5292}
+
+for tool in sipp sox curl sqlite3 bc; do
+  command -v "$tool" >/dev/null || { echo "call-load: $tool is required" >&2; exit 1; }
+done
+if [ "$RTP_MAX" -ge "$AGENT_ECHO_PORT" ]; then
+  echo "call-load: RTP range $RTP_MIN-$RTP_MAX overlaps the SIPp media ports; lower LIMIT" >&2
+  exit 1
+fi
+# Guichet holds sockets per call leg; SIPp one per call; ask for what the hard limit allows.
+ulimit -n "$(ulimit -Hn)"
+
+if [ -n "${GUICHET_BIN:-}" ]; then
+  BIN=$GUICHET_BIN # an already built binary (e.g. to rerun without cargo)
+else
+  cargo build --quiet --release --bin guichet
+  BIN="$TARGET/release/guichet"
+fi
+
+WORK=$(mktemp -d /tmp/call-load.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# --- Configuration: the demo, with MD5 digest for SIPp, admission limits raised, a large
+# RTP range, no wrap-up, the load directory and AGENTS extra agents on the Louvre queue.
+awk -v maxc="$MAX_CALLS" -v maxr="$(( RATE * 2 + 10 ))" -v rmin="$RTP_MIN" -v rmax="$RTP_MAX" '
+  /^\[/ { section = $0 }
+  section == "[sip]" && /^realm/ { print; print "digest_algorithms = [\"md5\"]"; next }
+  section == "[sip]" && /^max_concurrent_calls/ { print "max_concurrent_calls = " maxc; next }
+  section == "[sip]" && /^max_calls_per_second/ { print "max_calls_per_second = " maxr; next }
+  section == "[sip]" && /^shutdown_grace_secs/ { print "shutdown_grace_secs = 5"; next }
+  section == "[rtp]" && /^port_min/ { print "port_min = " rmin; next }
+  section == "[rtp]" && /^port_max/ { print "port_max = " rmax; next }
+  section == "[directory]" && /^csv/ { print "csv = \"load-directory.csv\""; next }
+  /^name = "louvre-hotline"/ { inqueue = 1 }
+  inqueue && /^wrap_up/ { print "wrap_up = 0"; inqueue = 0; next }
+  { print }
+' demo/guichet.toml > "$WORK/guichet.toml"
+{
+  for i in $(seq 1 "$AGENTS"); do
+    printf '\n[[agents]]\nlogin = "charge.%05d"\nname = "Agent de charge %d"\nroles = ["agent"]\nextension = "3%05d"\nsip_secret = "charge-%05d-secret"\nqueues = { "louvre-hotline" = 1 }\n' \
+      "$i" "$i" "$i" "$i"
+  done
+} >> "$WORK/guichet.toml"
+grep -q '^wrap_up = 0' "$WORK/guichet.toml" || { echo "call-load: demo config changed shape" >&2; exit 1; }
+
+# Directory: the demo's people plus 1,000 VIPs whose numbers the callers use in turn.
+CALLERS_N=1000
+{
+  cat demo/directory.csv
+  for i in $(seq 1 "$CALLERS_N"); do
+    printf 'charge.%04d,Charge,Appelant %d,Cabinet du ministre,Valois,,oui,+3314099%04d,\n' "$i" "$i" "$i"
+  done
+} > "$WORK/load-directory.csv"
+{ echo SEQUENTIAL; for i in $(seq 1 "$CALLERS_N"); do printf '+3314099%04d\n' "$i"; done; } > "$WORK/callers.csv"
+{ echo SEQUENTIAL; for i in $(seq 1 "$AGENTS"); do printf '3%05d;[authentication username=3%05d password=charge-%05d-secret]\n' "$i" "$i" "$i"; done; } > "$WORK/agents.csv"
+
+# Caller audio: 3 s of a 440 Hz tone in raw A-law, looped by SIPp's rtp_stream.
+sox -n -r 8000 -c 1 -e a-law -t al "$WORK/tone.al" synth 3 sine 440 vol 0.3
+sed "s|\[audio\]|$WORK/tone.al|" bench/sipp/load_caller.xml > "$WORK/load_caller.xml"
+
+# --- Server
+"$BIN" serve --config "$WORK/guichet.toml" --database "sqlite://$WORK/load.db" \
+  --sip-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --clock-start "$CLOCK_START" \
+  --log warn > "$WORK/guichet.out" 2> "$WORK/guichet.log" &
+GUICHET=$!
+PIDS+=("$GUICHET")
+for _ in $(seq 1 300); do
+  grep -q 'guichet ready' "$WORK/guichet.out" 2>/dev/null && break
+  kill -0 "$GUICHET" 2>/dev/null || { echo "call-load: guichet did not start" >&2; cat "$WORK/guichet.log" >&2; exit 1; }
+  sleep 0.1
+done
+READY=$(grep 'guichet ready' "$WORK/guichet.out") || { echo "call-load: guichet not ready in 30 s" >&2; exit 1; }
+SIP=$(sed -E 's/.*sip=([^ ]+).*/\1/' <<<"$READY")
+HTTP=$(sed -E 's/.*http=([^ ]+).*/\1/' <<<"$READY")
+metric() { curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m { print $2; exit }'; }
+
+# --- Agents: one UAS answering for every extension, then the registrations.
+sipp -sf bench/sipp/load_agent.xml -i 127.0.0.1 -p "$AGENT_SIP_PORT" -mp "$AGENT_ECHO_PORT" \
+  -rtp_echo -nostdin -timeout 3600 -max_socket 65000 \
+  -trace_err -error_file "$WORK/agents-errors.log" > "$WORK/agents.out" 2>&1 &
+PIDS+=("$!")
+AGENT_SIPP=$!
+set +e
+sipp -sf bench/sipp/load_register.xml -i 127.0.0.1 -p "$REG_SIP_PORT" -inf "$WORK/agents.csv" \
+  -key contact_port "$AGENT_SIP_PORT" -m "$AGENTS" -r 200 -l 200 -nostdin -timeout 120 \
+  -timeout_error -trace_err -error_file "$WORK/register-errors.log" "$SIP" > "$WORK/register.out" 2>&1
+REG_RC=$?
+set -e
+REGISTERED=$(metric guichet_sip_registrations_total || true)
+echo "registered desk phones: ${REGISTERED:-?} of $AGENTS (sipp exit $REG_RC)"
+[ "$REG_RC" = 0 ] || { echo "call-load: registrations failed" >&2; tail -20 "$WORK/register-errors.log" >&2 || true; exit 1; }
+
+# --- Sampler: calls in progress, CPU ticks and RSS of guichet, once a second.
+CLK=$(getconf CLK_TCK)
+sample() {
+  while kill -0 "$GUICHET" 2>/dev/null; do
+    local ticks rss calls
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$GUICHET/stat" 2>/dev/null || echo 0)
+    rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$GUICHET/status" 2>/dev/null || echo 0)
+    calls=$(metric guichet_calls_in_progress || true)
+    echo "$(date +%s.%N) $ticks $rss ${calls:-0}"
+    sleep 1
+  done
+}
+sample > "$WORK/samples.txt" &
+SAMPLER=$!
+PIDS+=("$SAMPLER")
+sleep 2
+
+# --- Callers
+START=$(date +%s.%N)
+set +e
+sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$CALLER_MEDIA_PORT" \
+  -inf "$WORK/callers.csv" -r "$RATE" -m "$CALLS" -l "$LIMIT" -d "$HOLD_MS" -nostdin \
+  -timeout $(( CALLS / RATE + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
+  -trace_err -error_file "$WORK/callers-errors.log" "$SIP" > "$WORK/callers.out" 2>&1
+RC=$?
+set -e
+END=$(date +%s.%N)
+sleep 3 # the last records close just after the last BYE
+kill "$SAMPLER" 2>/dev/null || true
+wait "$SAMPLER" 2>/dev/null || true
+LEFT=$(metric guichet_calls_in_progress || true)
+
+# --- Report
+stat_of() { { grep -E "^ *$1" "$WORK/callers.out" || true; } | tail -1 | awk -F'|' '{ gsub(/ /, "", $3); print $3 }'; }
+CREATED=$(stat_of "Total Calls created")
+OK=$(stat_of "Successful call")
+FAILED=$(stat_of "Failed call")
+ELAPSED=$(echo "$END - $START" | bc)
+echo "rate=$RATE calls=$CALLS hold_ms=$HOLD_MS agents=$AGENTS limit=$LIMIT sipp_exit=$RC elapsed_s=$ELAPSED"
+echo "sipp: created=${CREATED:-?} successful=${OK:-?} failed=${FAILED:-?}"
+awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
+  FNR == NR { if ($4 > peak) peak = $4; next }      # first pass: the peak
+  FNR == 1 { t0 = $1; c0 = $2; r0 = $3 }
+  FNR > 1 && $4 >= 0.9 * peak && peak > 0 { hot += ($2 - pc) / clk; hot_t += $1 - pt }
+  { t = $1; c = $2; if ($3 > rmax) rmax = $3; pt = $1; pc = $2 }
+  END {
+    cpu_s = (c - c0) / clk
+    printf "peak calls in progress (guichet_calls_in_progress): %d\n", peak
+    printf "guichet CPU: %.1f s over %.1f s (%.0f %% of one core on average)", cpu_s, t - t0, cpu_s / (t - t0) * 100
+    if (hot_t > 0) printf ", %.0f %% while within 10 %% of the peak", hot / hot_t * 100
+    printf "\n"
+    if (ok > 0) printf "guichet CPU per call: %.2f ms\n", cpu_s * 1000 / ok
+    printf "guichet RSS: %.1f MiB with %d agents registered, %.1f MiB at most", r0 / 1024, nagents, rmax / 1024
+    if (peak > 0) printf " (%.1f KiB per concurrent call)", (rmax - r0) / peak
+    printf "\n"
+  }' "$WORK/samples.txt" "$WORK/samples.txt"
+echo "calls left in progress 3 s after the last call: ${LEFT:-?}"
+echo "call records in the store, by outcome:"
+sqlite3 "$WORK/load.db" "SELECT '  ' || COALESCE(outcome, 'open') || ': ' || COUNT(*) FROM calls GROUP BY outcome;"
+WARNINGS=$(grep -cE ' (WARN|ERROR) ' "$WORK/guichet.log" || true)
+echo "guichet warnings/errors logged: $WARNINGS"
+grep -E ' (WARN|ERROR) ' "$WORK/guichet.log" | sed -E 's/^[^ ]+ +//' | sort | uniq -c | sort -rn | head -5 || true
+if [ "$RC" != 0 ]; then
+  echo "--- sipp caller errors (last lines)"
+  tail -5 "$WORK/callers-errors.log" 2>/dev/null || true
+fi
+exit "$RC"
