@@ -327,3 +327,55 @@ async fn a_vip_who_calls_while_three_ordinary_callers_wait_is_answered_first() {
         drop(waiting);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overflow_to_an_external_number_goes_out_through_the_trunk_and_bridges_the_caller() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "external").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        // A SIPp UAS stands in for the trunk (the on-call technician's mobile, say): it
+        // answers, talks for a second and hangs up.
+        let trunk_port = free_udp_port();
+        let trunk = answering_desk_phone(run.path(), "trunk", trunk_port, 1000);
+        let mut edits = md5_only();
+        edits.push((
+            "overflow = [{ no_agent_logged_in = true, callback = true }]",
+            "overflow = [{ no_agent_logged_in = true, to_number = \"0600000000\" }]".to_owned(),
+        ));
+        edits.push((
+            "shutdown_grace_secs = 30\n",
+            format!(
+                "shutdown_grace_secs = 30\n\n[sip.trunk]\naddress = \"127.0.0.1:{trunk_port}\"\ncaller_id = \"8585\"\n"
+            ),
+        ));
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits,
+            },
+        );
+        let call = caller(
+            run.path(),
+            "overflow",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            &dtmf_pcap("1"),
+            100,
+        );
+        trunk.expect_success(Duration::from_secs(30), &server);
+        call.expect_success(Duration::from_secs(30), &server);
+        let record = closed_record(&db, VIP_NUMBER).await;
+        assert_eq!(
+            record.outcome,
+            Some(CallOutcome::OverflowedExternal),
+            "{record:?}"
+        );
+        assert_eq!(record.overflow_target.as_deref(), Some("0600000000"));
+    }
+}
