@@ -379,3 +379,63 @@ async fn overflow_to_an_external_number_goes_out_through_the_trunk_and_bridges_t
         assert_eq!(record.overflow_target.as_deref(), Some("0600000000"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unanswered_offer_is_withdrawn_at_the_ring_timeout_and_re_offered_to_the_next_agent() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "reoffer").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let mut edits = md5_only();
+        edits.push(("ring_timeout = 20", "ring_timeout = 3".to_owned()));
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits,
+            },
+        );
+        // Amélie logs in first (longest idle: offered first) and does not pick up.
+        let absent_port = free_udp_port();
+        let absent = unanswered_desk_phone(run.path(), "amelie", absent_port);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", absent_port);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let present_port = free_udp_port();
+        let present = answering_desk_phone(run.path(), "chloe", present_port, 800);
+        register_desk_phone(
+            run.path(),
+            &server,
+            "1003",
+            "demo-1003-secret",
+            present_port,
+        );
+
+        let call = caller(
+            run.path(),
+            "caller",
+            &server,
+            "8585",
+            VIP_NUMBER,
+            &dtmf_pcap("1"),
+            100,
+        );
+        absent.expect_success(Duration::from_secs(30), &server);
+        present.expect_success(Duration::from_secs(30), &server);
+        call.expect_success(Duration::from_secs(30), &server);
+        let record = closed_record(&db, VIP_NUMBER).await;
+        assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
+        assert_eq!(record.agent.as_deref(), Some("chloe.durand"));
+        let store = Store::open(&db.url()).await.expect("store");
+        let offers = store
+            .call_events(record.id)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.kind == "offered")
+            .count();
+        assert_eq!(offers, 2, "offered to Amélie, then to Chloé");
+    }
+}
