@@ -174,8 +174,13 @@ pub async fn run(
         .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
     let http_addr = http_listener.local_addr()?;
 
+    crate::web_backend::seed_accounts(&store, config, clock.now())
+        .await
+        .context("cannot seed the accounts from [[agents]]")?;
     let backend: Arc<dyn Backend> = Arc::new(ServerBackend {
         started: Instant::now(),
+        clock,
+        settings: crate::web_backend::web_settings(config),
         store: store.clone(),
         sip: sip.clone(),
         media: media.clone(),

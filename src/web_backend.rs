@@ -1,23 +1,167 @@
-//! What the binary gives the `web` room: health checks, metrics, and (as the pages land)
-//! the accounts, the switchboard handle and the store, behind the `guichet_web::Backend` trait.
+//! What the binary gives the `web` room: health checks, metrics, the clock, the store, the
+//! settings it needs from the configuration and the switchboard handle, behind the
+//! `guichet_web::Backend` trait; and the seeding of the store's accounts from `[[agents]]`.
 
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use guichet_tickets::Store;
+use guichet_tickets::admin::MessageKind;
 use guichet_web::metrics::{MetricKind, MetricsText};
-use guichet_web::{Backend, BoxFuture, Check};
+use guichet_web::{Actor, Backend, BoxFuture, Check, LineInfo, Role, WebSettings};
 
+use crate::clock::Clock;
+use crate::config::{self, Config};
 use crate::switchboard::SwitchboardHandle;
 
 pub struct ServerBackend {
     pub started: Instant,
+    pub clock: Clock,
+    pub settings: WebSettings,
     pub store: Store,
     pub sip: guichet_sip::SipHandle,
     pub media: guichet_media::MediaHandle,
     pub switchboard: SwitchboardHandle,
 }
 
+/// The web room's settings from the configuration.
+pub fn web_settings(config: &Config) -> WebSettings {
+    WebSettings {
+        server_name: config.server.name.clone(),
+        secure_cookies: config.http.secure_cookies,
+        lines: config
+            .lines
+            .iter()
+            .map(|l| LineInfo {
+                number: l.number.clone(),
+                name: l.name.clone(),
+            })
+            .collect(),
+        zone: config
+            .server
+            .timezone
+            .parse()
+            .unwrap_or_else(|_| guichet_tickets::reports::default_zone()),
+        stats: guichet_acd::stats::StatsParams {
+            short_abandon: chrono::Duration::seconds(config.stats.short_abandon_secs.into()),
+            service_level_threshold: chrono::Duration::seconds(
+                config.stats.service_level_secs.into(),
+            ),
+        },
+    }
+}
+
+fn web_role(role: config::Role) -> Role {
+    match role {
+        config::Role::Agent => Role::Agent,
+        config::Role::Supervisor => Role::Supervisor,
+        config::Role::Admin => Role::Admin,
+    }
+}
+
+fn ivr_actor(actor: Actor) -> guichet_ivr::Actor {
+    guichet_ivr::Actor {
+        name: actor.login,
+        role: match actor.role {
+            Role::Agent => guichet_ivr::Role::Agent,
+            Role::Supervisor => guichet_ivr::Role::Supervisor,
+            Role::Admin => guichet_ivr::Role::Admin,
+        },
+    }
+}
+
+/// Creates or updates the store's accounts from `[[agents]]`. A configured `password` is
+/// hashed (argon2, with the role's length rule) only when the account has no hash yet, so a
+/// password changed later is never overwritten; accounts that did not change are not
+/// rewritten (and not journaled again).
+pub async fn seed_accounts(
+    store: &Store,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    for section in &config.agents {
+        let roles: Vec<Role> = section.roles.iter().copied().map(web_role).collect();
+        let existing = store.agent(&section.login).await?;
+        let password_hash = match existing.as_ref().and_then(|a| a.password_hash.clone()) {
+            Some(hash) => Some(hash),
+            None => match &section.password {
+                Some(password) => Some(
+                    guichet_web::auth::hash_password(password, &roles)
+                        .map_err(|e| anyhow::anyhow!("agents.{}.password: {e}", section.login))?,
+                ),
+                None => None,
+            },
+        };
+        let wanted = guichet_tickets::admin::Agent {
+            login: section.login.clone(),
+            display_name: section.name.clone(),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            sip_extension: section.extension.clone(),
+            password_hash,
+            active: true,
+        };
+        if existing.as_ref() != Some(&wanted) {
+            store.upsert_agent(&wanted, "system", now).await?;
+        }
+    }
+    Ok(())
+}
+
 impl Backend for ServerBackend {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn settings(&self) -> &WebSettings {
+        &self.settings
+    }
+
+    fn snapshot(&self) -> BoxFuture<'_, Result<guichet_acd::Snapshot, String>> {
+        Box::pin(async move { self.switchboard.snapshot().await.map_err(|e| e.to_string()) })
+    }
+
+    fn set_message<'a>(
+        &'a self,
+        actor: Actor,
+        line: &'a str,
+        kind: MessageKind,
+        text: &'a str,
+        ends_at: Option<DateTime<Utc>>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let kind = match kind {
+                MessageKind::Crisis => guichet_ivr::MessageKind::Crisis,
+                MessageKind::Deterrence => guichet_ivr::MessageKind::Deterrence,
+            };
+            self.switchboard
+                .set_message(ivr_actor(actor), line, kind, text, ends_at)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn remove_message<'a>(
+        &'a self,
+        actor: Actor,
+        line: &'a str,
+        kind: MessageKind,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let kind = match kind {
+                MessageKind::Crisis => guichet_ivr::MessageKind::Crisis,
+                MessageKind::Deterrence => guichet_ivr::MessageKind::Deterrence,
+            };
+            self.switchboard
+                .remove_message(ivr_actor(actor), line, kind)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn health(&self) -> BoxFuture<'_, Vec<Check>> {
         Box::pin(async move {
             let database = match self.store.calls_in_flight().await {

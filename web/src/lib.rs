@@ -1,20 +1,30 @@
 //! The `web` room: Guichet's HTTP face.
 //!
 //! One job: serve people and programs over HTTP — the health check (`/healthz`), the
-//! Prometheus metrics (`/metrics`), and, as they land, the agent desk, the supervisor's
-//! wallboard and message editor, the administration pages and the JSON API (`/api/v1`).
+//! Prometheus metrics (`/metrics`), the login pages and sessions, the supervisor's crisis and
+//! deterrence message editor (`/superviseur/messages`), the live wallboard
+//! (`/superviseur/mur`, pushed with server-sent events), a small agent status page (`/agent`)
+//! and the JSON API (`/api/v1`, described by `/api/v1/openapi.json`).
 //!
 //! It never reaches into the `sip` or `media` rooms: everything live comes through the
-//! [`Backend`] the binary gives it (health probes, metrics collection, and later the
-//! switchboard handle).
+//! [`Backend`] the binary gives it (clock, store, switchboard snapshot and message commands).
+//! Pages are plain HTML written with `format!` and escaped with [`html::escape`]; the little
+//! JavaScript the wallboard needs is embedded in the binary.
 //!
 //! Public API:
-//! - [`Backend`]: what the binary implements for the web room.
+//! - [`Backend`]: what the binary implements for the web room, with [`WebSettings`] and
+//!   [`LineInfo`].
 //! - [`router`]: the axum router for a backend.
 //! - [`serve`]: serves a router on a bound listener until the shutdown future resolves.
+//! - [`auth::hash_password`], [`auth::PasswordError`], [`Role`]: password hashing with the
+//!   tenders' length rules, used by the binary to seed accounts from the configuration.
 //! - [`metrics::MetricsText`]: the Prometheus text writer the binary fills.
 
+pub mod api;
+pub mod auth;
+pub mod html;
 pub mod metrics;
+mod pages;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +34,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use guichet_tickets::Store;
+use guichet_tickets::admin::MessageKind;
 use serde::Serialize;
 
 /// The result of one health check.
@@ -40,17 +53,105 @@ pub struct Check {
 /// A boxed future, for the object-safe [`Backend`] trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A role of an account. Supervisors and admins may change messages and see the wallboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    /// Parses a role as the store writes it (`agent`, `supervisor`, `admin`).
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "agent" => Some(Role::Agent),
+            "supervisor" => Some(Role::Supervisor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// The store's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Who is acting, as the switchboard needs to know for messages and the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Login of the nominative account.
+    pub login: String,
+    /// Highest role of the account.
+    pub role: Role,
+}
+
+/// A helpdesk line as pages show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineInfo {
+    /// Dialled number, e.g. `8585`.
+    pub number: String,
+    /// Name shown to supervisors.
+    pub name: String,
+}
+
+/// Settings the binary derives from its configuration.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Installation name, shown in page titles.
+    pub server_name: String,
+    /// Whether cookies carry `Secure` (`[http] secure_cookies`).
+    pub secure_cookies: bool,
+    /// The helpdesk lines, in configuration order.
+    pub lines: Vec<LineInfo>,
+    /// Zone of reports and "since midnight" figures.
+    pub zone: chrono_tz::Tz,
+    /// Statistics thresholds (short abandon, service level).
+    pub stats: guichet_acd::stats::StatsParams,
+}
+
 /// What the binary provides to the web room.
 pub trait Backend: Send + Sync + 'static {
     /// Runs the health checks (database reachable, listeners up, ...).
     fn health(&self) -> BoxFuture<'_, Vec<Check>>;
     /// Renders all metrics in Prometheus text format.
     fn metrics(&self) -> BoxFuture<'_, String>;
+    /// The server's clock (a test clock may run from a chosen instant).
+    fn now(&self) -> DateTime<Utc>;
+    /// The store: accounts, sessions, security log, messages, journal, reports.
+    fn store(&self) -> &Store;
+    /// Settings from the configuration.
+    fn settings(&self) -> &WebSettings;
+    /// The live ACD picture.
+    fn snapshot(&self) -> BoxFuture<'_, Result<guichet_acd::Snapshot, String>>;
+    /// Synthesises `text` and makes it the live message of `kind` on `line`. The error is
+    /// French, for the supervisor.
+    fn set_message<'a>(
+        &'a self,
+        actor: Actor,
+        line: &'a str,
+        kind: MessageKind,
+        text: &'a str,
+        ends_at: Option<DateTime<Utc>>,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// Removes the live message of `kind` on `line`. The error is French.
+    fn remove_message<'a>(
+        &'a self,
+        actor: Actor,
+        line: &'a str,
+        kind: MessageKind,
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 #[derive(Clone)]
-struct AppState {
-    backend: Arc<dyn Backend>,
+pub(crate) struct AppState {
+    pub(crate) backend: Arc<dyn Backend>,
 }
 
 /// The router for a backend.
@@ -58,6 +159,26 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/", get(pages::home))
+        .route("/connexion", get(auth::login_page).post(auth::login_submit))
+        .route("/deconnexion", post(auth::logout))
+        .route("/agent", get(pages::agent_page))
+        .route(
+            "/superviseur/messages",
+            get(pages::messages_page).post(pages::messages_set),
+        )
+        .route(
+            "/superviseur/messages/supprimer",
+            post(pages::messages_remove),
+        )
+        .route(
+            "/superviseur/messages/{line}/{kind}/ecoute",
+            get(pages::message_audio),
+        )
+        .route("/superviseur/mur", get(pages::wallboard_page))
+        .route("/superviseur/mur/flux", get(pages::wallboard_events))
+        .route("/static/mur.js", get(pages::wallboard_js))
+        .nest("/api/v1", api::routes())
         .with_state(AppState { backend })
 }
 
@@ -100,63 +221,30 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// The French and URL spelling of a message kind (`crise`, `dissuasion`).
+pub(crate) fn kind_slug(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Crisis => "crise",
+        MessageKind::Deterrence => "dissuasion",
+    }
+}
+
+/// Parses `crise` / `dissuasion`.
+pub(crate) fn parse_kind_slug(s: &str) -> Option<MessageKind> {
+    match s {
+        "crise" => Some(MessageKind::Crisis),
+        "dissuasion" => Some(MessageKind::Deterrence),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct FakeDown;
-
-    impl Backend for FakeDown {
-        fn health(&self) -> BoxFuture<'_, Vec<Check>> {
-            Box::pin(async {
-                vec![Check {
-                    name: "database".into(),
-                    ok: false,
-                    detail: Some("connection refused".into()),
-                }]
-            })
-        }
-        fn metrics(&self) -> BoxFuture<'_, String> {
-            Box::pin(async { "guichet_up 1\n".to_owned() })
-        }
-    }
-
-    #[tokio::test]
-    async fn healthz_reports_503_when_a_check_fails_and_metrics_is_prometheus_text() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, router(Arc::new(FakeDown)), async {
-            let _ = rx.await;
-        }));
-        let client = reqwest::Client::new();
-        let health = client
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(health.status(), 503);
-        let body: serde_json::Value = health.json().await.unwrap();
-        assert_eq!(body["status"], "degraded");
-        assert_eq!(body["checks"][0]["detail"], "connection refused");
-        let metrics = client
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            metrics.headers()[header::CONTENT_TYPE]
-                .to_str()
-                .unwrap()
-                .starts_with("text/plain; version=0.0.4")
-        );
-        assert_eq!(metrics.text().await.unwrap(), "guichet_up 1\n");
-        let _ = tx.send(());
-        server.await.unwrap().unwrap();
-    }
-}
+mod tests;

@@ -1,0 +1,456 @@
+//! The JSON API, `/api/v1`, described by the OpenAPI 3 document `/api/v1/openapi.json`.
+//!
+//! Authentication is the web session cookie; writes (PUT, DELETE) also need the session's
+//! CSRF token in the `X-CSRF-Token` header (given by `GET /api/v1/session`). Role checks are
+//! the pages' ones. Errors are JSON: `{"error": "<French sentence>"}` with a 4xx status.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use guichet_tickets::admin::MessageKind;
+use guichet_tickets::reports::{Cell, REPORT_HEADER, ReportPeriod, report_cells};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{Session, current, same_token};
+use crate::{AppState, kind_slug, parse_kind_slug};
+
+/// The OpenAPI document.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Header carrying the CSRF token on API writes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/session", get(session_info))
+        .route("/snapshot", get(snapshot))
+        .route(
+            "/lines/{line}/messages/{kind}",
+            get(get_message).put(put_message).delete(delete_message),
+        )
+        .route("/journal", get(journal))
+        .route("/reports", get(reports))
+        .fallback(not_found)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "ressource inconnue")
+}
+
+/// The session of an API call, checked for role and (for writes) CSRF.
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    supervisor: bool,
+    write: bool,
+) -> Result<Session, Response> {
+    let session = current(state, headers)
+        .await
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "authentification requise"))?;
+    if supervisor && !session.is_supervisor() {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "réservé aux superviseurs et aux administrateurs",
+        ));
+    }
+    if write {
+        let token = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if !token.is_some_and(|t| same_token(t, &session.csrf)) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "en-tête X-CSRF-Token absent ou invalide",
+            ));
+        }
+    }
+    Ok(session)
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn session_info(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match authorize(&state, &headers, false, false).await {
+        Ok(s) => axum::Json(json!({
+            "login": s.login,
+            "name": s.name,
+            "roles": s.roles,
+            "csrf_token": s.csrf,
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&state, &headers, true, false).await {
+        return r;
+    }
+    match state.backend.snapshot().await {
+        Ok(s) => axum::Json(s).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("le standard ne répond pas : {e}"),
+        ),
+    }
+}
+
+fn line_and_kind(state: &AppState, line: &str, kind: &str) -> Result<MessageKind, Response> {
+    if !state
+        .backend
+        .settings()
+        .lines
+        .iter()
+        .any(|l| l.number == line)
+    {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("ligne inconnue : {line}"),
+        ));
+    }
+    parse_kind_slug(kind).ok_or_else(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("type de message inconnu « {kind} » : attendu « crise » ou « dissuasion »"),
+        )
+    })
+}
+
+async fn get_message(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((line, kind)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers, true, false).await {
+        return r;
+    }
+    let kind = match line_and_kind(&state, &line, &kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    match state
+        .backend
+        .store()
+        .active_message(&line, kind, state.backend.now())
+        .await
+    {
+        Ok(Some(m)) => axum::Json(json!({
+            "line": line,
+            "kind": kind_slug(kind),
+            "active": true,
+            "text": m.message.text,
+            "version": m.version,
+            "author": m.author,
+            "created_at": m.created_at,
+            "ends_at": m.message.ends_at,
+            "audio_url": format!("/superviseur/messages/{line}/{}/ecoute", kind_slug(kind)),
+        }))
+        .into_response(),
+        Ok(None) => axum::Json(json!({ "line": line, "kind": kind_slug(kind), "active": false }))
+            .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutMessage {
+    text: String,
+    #[serde(default)]
+    ends_at: Option<DateTime<Utc>>,
+}
+
+async fn put_message(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((line, kind)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let session = match authorize(&state, &headers, true, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let kind = match line_and_kind(&state, &line, &kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let put: PutMessage = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "corps JSON invalide (attendu {{\"text\": \"…\", \"ends_at\": date RFC 3339 facultative}}) : {e}"
+                ),
+            );
+        }
+    };
+    let text = put.text.trim();
+    if text.is_empty() {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "« text » est vide");
+    }
+    if put.ends_at.is_some_and(|t| t <= state.backend.now()) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "« ends_at » doit être dans le futur",
+        );
+    }
+    match state
+        .backend
+        .set_message(session.actor(), &line, kind, text, put.ends_at)
+        .await
+    {
+        Ok(()) => {
+            get_message(
+                State(state),
+                headers,
+                Path((line, kind_slug(kind).to_owned())),
+            )
+            .await
+        }
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn delete_message(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((line, kind)): Path<(String, String)>,
+) -> Response {
+    let session = match authorize(&state, &headers, true, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let kind = match line_and_kind(&state, &line, &kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    match state
+        .backend
+        .remove_message(session.actor(), &line, kind)
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct JournalQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn parse_instant(name: &str, s: &str) -> Result<DateTime<Utc>, Response> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("« {name} » doit être une date RFC 3339 (2026-11-24T10:00:00+01:00)"),
+            )
+        })
+}
+
+async fn journal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<JournalQuery>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers, true, false).await {
+        return r;
+    }
+    let now = state.backend.now();
+    let from = match q
+        .from
+        .as_deref()
+        .map(|s| parse_instant("from", s))
+        .transpose()
+    {
+        Ok(t) => t.unwrap_or(now - Duration::days(1)),
+        Err(r) => return r,
+    };
+    let to = match q.to.as_deref().map(|s| parse_instant("to", s)).transpose() {
+        Ok(t) => t.unwrap_or(now + Duration::minutes(1)),
+        Err(r) => return r,
+    };
+    if to <= from {
+        return error(StatusCode::BAD_REQUEST, "« to » doit suivre « from »");
+    }
+    match state.backend.store().journal_between(from, to).await {
+        Ok(entries) => axum::Json(
+            entries
+                .into_iter()
+                .map(|e| {
+                    json!({
+                        "at": e.at,
+                        "actor": e.actor,
+                        "action": e.action,
+                        "subject": e.subject,
+                        "old_value": e.old_value,
+                        "new_value": e.new_value,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    period: Option<String>,
+    format: Option<String>,
+}
+
+fn parse_date(name: &str, s: Option<&str>) -> Result<NaiveDate, Response> {
+    let s = s.ok_or_else(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("paramètre « {name} » obligatoire (AAAA-MM-JJ)"),
+        )
+    })?;
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("« {name} » doit être une date AAAA-MM-JJ"),
+        )
+    })
+}
+
+async fn reports(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers, true, false).await {
+        return r;
+    }
+    let settings = state.backend.settings();
+    let (from, to) = match (
+        parse_date("from", q.from.as_deref()),
+        parse_date("to", q.to.as_deref()),
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    if to <= from {
+        return error(StatusCode::BAD_REQUEST, "« to » doit suivre « from »");
+    }
+    if (to - from).num_days() > 3 * 366 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "période trop longue (3 ans au plus)",
+        );
+    }
+    let period = match q.period.as_deref().unwrap_or("day") {
+        "day" => ReportPeriod::Day,
+        "week" => ReportPeriod::Week,
+        "month" => ReportPeriod::Month,
+        "quarter" => ReportPeriod::Quarter,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("« period » inconnue « {other} » : day, week, month ou quarter"),
+            );
+        }
+    };
+    let midnight = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|n| n.and_local_timezone(settings.zone).earliest())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let (Some(start), Some(end)) = (midnight(from), midnight(to)) else {
+        return error(StatusCode::BAD_REQUEST, "dates hors du fuseau horaire");
+    };
+    let rows = match state
+        .backend
+        .store()
+        .report(start, end, period, settings.zone, &settings.stats)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let file = format!("indicateurs-{from}-{to}");
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => {
+            let rows: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    let cells = report_cells(r);
+                    let mut object = serde_json::Map::new();
+                    for (h, c) in REPORT_HEADER.iter().zip(cells) {
+                        let v = match c {
+                            Cell::Text(s) => Value::String(s),
+                            Cell::Number(Some(n)) => json!(n),
+                            Cell::Number(None) => Value::Null,
+                        };
+                        object.insert((*h).to_owned(), v);
+                    }
+                    Value::Object(object)
+                })
+                .collect();
+            axum::Json(json!({
+                "from": from,
+                "to": to,
+                "period": period.as_str(),
+                "columns": REPORT_HEADER,
+                "rows": rows,
+            }))
+            .into_response()
+        }
+        "csv" => {
+            let mut out = Vec::new();
+            if let Err(e) = guichet_tickets::reports::write_report_csv(&rows, &mut out) {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+            }
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{file}.csv\""),
+                    ),
+                ],
+                out,
+            )
+                .into_response()
+        }
+        "xlsx" => match guichet_tickets::reports::write_report_xlsx(&rows) {
+            Ok(bytes) => (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_owned(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{file}.xlsx\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        other => error(
+            StatusCode::BAD_REQUEST,
+            format!("« format » inconnu « {other} » : json, csv ou xlsx"),
+        ),
+    }
+}

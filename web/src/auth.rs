@@ -1,0 +1,568 @@
+//! Accounts, passwords, sessions and CSRF.
+//!
+//! - Passwords are argon2id PHC strings; the tenders' length rules (12 characters for agents
+//!   and supervisors, 14 for admins: CULTURE 3482-3490) are checked by [`hash_password`],
+//!   the only way this crate makes a hash.
+//! - A session cookie holds 32 random bytes; the store keeps only their SHA-256, so a copy
+//!   of the database does not open sessions.
+//! - The CSRF token of a session is derived from the (secret, HttpOnly) cookie value, so no
+//!   extra state is kept: forms carry it in a hidden `csrf` field, API writes in the
+//!   `X-CSRF-Token` header. Before login, the login form uses a double-submit cookie.
+//! - A login is locked after 5 failures in 15 minutes; every success, failure and lock-out
+//!   goes to the store's security log.
+
+use std::net::SocketAddr;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use guichet_tickets::SecurityEvent;
+use rand::RngCore as _;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::html::{escape, page};
+use crate::{AppState, Role};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "guichet_session";
+/// Name of the login form's double-submit cookie.
+pub const LOGIN_CSRF_COOKIE: &str = "guichet_connexion";
+/// Failures that lock a login.
+pub const MAX_FAILURES: usize = 5;
+/// Window in which failures count, and how long a lock lasts.
+pub const LOCK_WINDOW_MINUTES: i64 = 15;
+/// Lifetime of a session.
+const SESSION_HOURS: i64 = 12;
+
+/// Why a password cannot be set.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// Shorter than the role's minimum.
+    #[error("le mot de passe doit compter au moins {min} caractères pour ce rôle")]
+    TooShort { min: usize },
+    /// The hasher failed (should not happen with valid parameters).
+    #[error("le mot de passe n'a pas pu être chiffré : {0}")]
+    Hashing(String),
+}
+
+/// Minimum length of a password for an account with these roles.
+pub fn min_password_len(roles: &[Role]) -> usize {
+    if roles.contains(&Role::Admin) { 14 } else { 12 }
+}
+
+/// Hashes `password` with argon2id after checking the length rule of `roles`.
+pub fn hash_password(password: &str, roles: &[Role]) -> Result<String, PasswordError> {
+    let min = min_password_len(roles);
+    if password.chars().count() < min {
+        return Err(PasswordError::TooShort { min });
+    }
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hashing(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `hash`.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The store id of a session cookie value.
+fn session_id(cookie: &str) -> String {
+    sha256_hex(cookie)
+}
+
+/// The CSRF token of a session cookie value.
+fn csrf_of(cookie: &str) -> String {
+    sha256_hex(&format!("csrf|{cookie}"))[..40].to_owned()
+}
+
+/// Constant-time comparison of two tokens.
+pub(crate) fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let secure = if state.backend.settings().secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
+    // Cookie values here are base64url or empty: always a valid header.
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Path=/"))
+}
+
+/// A logged-in account.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// The CSRF token forms and API writes must carry.
+    pub csrf: String,
+    cookie: String,
+}
+
+impl Session {
+    /// Whether the account may use the supervisor pages and message API.
+    pub fn is_supervisor(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| matches!(r, Role::Supervisor | Role::Admin))
+    }
+
+    /// The highest role.
+    pub fn top_role(&self) -> Role {
+        self.roles.iter().copied().max().unwrap_or(Role::Agent)
+    }
+
+    /// The actor for the switchboard and the journal.
+    pub fn actor(&self) -> crate::Actor {
+        crate::Actor {
+            login: self.login.clone(),
+            role: self.top_role(),
+        }
+    }
+}
+
+/// The session of a request, if its cookie is live.
+pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    let cookie = cookie_value(headers, SESSION_COOKIE)?;
+    if cookie.is_empty() {
+        return None;
+    }
+    let store = state.backend.store();
+    let login = match store
+        .session_login(&session_id(&cookie), state.backend.now())
+        .await
+    {
+        Ok(Some(login)) => login,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "session lookup failed");
+            return None;
+        }
+    };
+    let agent = store.agent(&login).await.ok().flatten()?;
+    Some(Session {
+        login: agent.login,
+        name: agent.display_name,
+        roles: agent.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+        csrf: csrf_of(&cookie),
+        cookie,
+    })
+}
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Any logged-in account.
+    Account,
+    /// A supervisor or an admin.
+    Supervisor,
+}
+
+/// The session of a page request, or the response to send instead (redirect to the login
+/// page, or 403 in French).
+pub(crate) async fn require_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    need: Need,
+) -> Result<Session, Response> {
+    let Some(session) = current(state, headers).await else {
+        return Err(Redirect::to("/connexion").into_response());
+    };
+    if need == Need::Supervisor && !session.is_supervisor() {
+        return Err(forbidden_page(state, &session));
+    }
+    Ok(session)
+}
+
+pub(crate) fn forbidden_page(state: &AppState, session: &Session) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        page(
+            &state.backend.settings().server_name,
+            "Accès refusé",
+            Some(session),
+            "<p role=\"alert\" class=\"erreur\">Cette page est réservée aux superviseurs et \
+             aux administrateurs.</p>",
+        ),
+    )
+        .into_response()
+}
+
+/// Checks the CSRF token of a form.
+pub(crate) fn check_form_csrf(
+    state: &AppState,
+    session: &Session,
+    token: Option<&str>,
+) -> Result<(), Response> {
+    match token {
+        Some(t) if same_token(t, &session.csrf) => Ok(()),
+        _ => Err((
+            StatusCode::FORBIDDEN,
+            page(
+                &state.backend.settings().server_name,
+                "Requête refusée",
+                Some(session),
+                "<p role=\"alert\" class=\"erreur\">Jeton de sécurité (CSRF) absent ou invalide : \
+                 rechargez la page et recommencez.</p>",
+            ),
+        )
+            .into_response()),
+    }
+}
+
+fn login_form(
+    state: &AppState,
+    token: &str,
+    login: &str,
+    error: Option<&str>,
+) -> axum::response::Html<String> {
+    let error = error
+        .map(|e| format!("<p role=\"alert\" class=\"erreur\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    page(
+        &state.backend.settings().server_name,
+        "Connexion",
+        None,
+        &format!(
+            "{error}<form method=\"post\" action=\"/connexion\" class=\"connexion\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+             <p><label for=\"login\">Identifiant</label><br>\
+             <input id=\"login\" name=\"login\" autocomplete=\"username\" required value=\"{}\"></p>\
+             <p><label for=\"password\">Mot de passe</label><br>\
+             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
+             <p><button type=\"submit\" id=\"se-connecter\">Se connecter</button></p></form>",
+            escape(login)
+        ),
+    )
+}
+
+/// `GET /connexion`: the login form, with a fresh double-submit token.
+pub(crate) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if current(&state, &headers).await.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let token = random_token();
+    let mut response = login_form(&state, &token, "", None).into_response();
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(&state, LOGIN_CSRF_COOKIE, &token, Some(3600)),
+    );
+    response
+}
+
+/// The login form's fields.
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// Failures of `login` since its last success within the lock window.
+async fn recent_failures(state: &AppState, login: &str, now: DateTime<Utc>) -> usize {
+    let since = now - Duration::minutes(LOCK_WINDOW_MINUTES);
+    match state.backend.store().security_events_for(login).await {
+        Ok(events) => events
+            .iter()
+            .filter(|e| e.event == "login")
+            .take_while(|e| e.at >= since && !e.success)
+            .count(),
+        Err(e) => {
+            tracing::warn!(error = %e, "security log unreadable");
+            0
+        }
+    }
+}
+
+async fn log_event(
+    state: &AppState,
+    login: &str,
+    event: &str,
+    success: bool,
+    remote: Option<SocketAddr>,
+    detail: &str,
+) {
+    let entry = SecurityEvent {
+        at: state.backend.now(),
+        login: login.to_owned(),
+        event: event.to_owned(),
+        success,
+        remote_addr: remote.map(|a| a.ip().to_string()),
+        detail: Some(detail.to_owned()),
+    };
+    if let Err(e) = state.backend.store().log_security_event(&entry).await {
+        tracing::error!(error = %e, "security event not logged");
+    }
+}
+
+/// `POST /connexion`.
+pub(crate) async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let remote = Some(remote);
+    let cookie_token = cookie_value(&headers, LOGIN_CSRF_COOKIE);
+    let token_ok = matches!((&cookie_token, &form.csrf), (Some(c), Some(f)) if !c.is_empty() && same_token(c, f));
+    if !token_ok {
+        return (
+            StatusCode::FORBIDDEN,
+            page(
+                &state.backend.settings().server_name,
+                "Requête refusée",
+                None,
+                "<p role=\"alert\" class=\"erreur\">Jeton de sécurité (CSRF) absent ou invalide : \
+                 <a href=\"/connexion\">rechargez la page de connexion</a>.</p>",
+            ),
+        )
+            .into_response();
+    }
+    let token = cookie_token.unwrap_or_default();
+    let login = form.login.trim().to_owned();
+    let now = state.backend.now();
+    let refuse = |status: StatusCode, message: &str| {
+        (status, login_form(&state, &token, &login, Some(message))).into_response()
+    };
+    if login.is_empty() {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Saisissez votre identifiant.",
+        );
+    }
+    if recent_failures(&state, &login, now).await >= MAX_FAILURES {
+        log_event(
+            &state,
+            &login,
+            "lockout",
+            false,
+            remote,
+            "connexion refusée : compte verrouillé",
+        )
+        .await;
+        tracing::warn!(%login, "login refused: locked");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Compte verrouillé après 5 échecs : réessayez dans 15 minutes ou contactez un administrateur.",
+        );
+    }
+    let agent = state.backend.store().agent(&login).await.ok().flatten();
+    let verified = match agent.as_ref().and_then(|a| a.password_hash.as_deref()) {
+        Some(hash) if agent.as_ref().is_some_and(|a| a.active) => {
+            verify_password(&form.password, hash)
+        }
+        _ => false,
+    };
+    if !verified {
+        log_event(
+            &state,
+            &login,
+            "login",
+            false,
+            remote,
+            "identifiant ou mot de passe incorrect",
+        )
+        .await;
+        tracing::info!(%login, "login failed");
+        if recent_failures(&state, &login, now).await >= MAX_FAILURES {
+            log_event(
+                &state,
+                &login,
+                "lockout",
+                false,
+                remote,
+                "verrouillé après 5 échecs en 15 minutes",
+            )
+            .await;
+        }
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "Identifiant ou mot de passe incorrect.",
+        );
+    }
+    let cookie = random_token();
+    if let Err(e) = state
+        .backend
+        .store()
+        .create_session(
+            &session_id(&cookie),
+            &login,
+            now,
+            now + Duration::hours(SESSION_HOURS),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "session not created");
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "La session n'a pas pu être ouverte : réessayez.",
+        );
+    }
+    log_event(&state, &login, "login", true, remote, "connexion réussie").await;
+    tracing::info!(%login, "login");
+    let roles: Vec<Role> = agent
+        .map(|a| a.roles.iter().filter_map(|r| Role::parse(r)).collect())
+        .unwrap_or_default();
+    let home = if roles
+        .iter()
+        .any(|r| matches!(r, Role::Supervisor | Role::Admin))
+    {
+        "/superviseur/mur"
+    } else {
+        "/agent"
+    };
+    let mut response = Redirect::to(home).into_response();
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &cookie, Some(SESSION_HOURS * 3600)),
+    );
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(&state, LOGIN_CSRF_COOKIE, "", Some(0)),
+    );
+    response
+}
+
+/// The logout form's fields.
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// `POST /deconnexion`.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(session) = current(&state, &headers).await else {
+        return Redirect::to("/connexion").into_response();
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let now = state.backend.now();
+    if let Err(e) = state
+        .backend
+        .store()
+        .revoke_session(&session_id(&session.cookie), now)
+        .await
+    {
+        tracing::error!(error = %e, "session not revoked");
+    }
+    log_event(
+        &state,
+        &session.login,
+        "logout",
+        true,
+        Some(remote),
+        "déconnexion",
+    )
+    .await;
+    let mut response = Redirect::to("/connexion").into_response();
+    response
+        .headers_mut()
+        .append(SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", Some(0)));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_rules_follow_the_role_and_hashes_verify() {
+        assert_eq!(
+            hash_password("onze-chars!", &[Role::Agent]),
+            Err(PasswordError::TooShort { min: 12 })
+        );
+        assert_eq!(
+            hash_password("treize-chars!", &[Role::Admin, Role::Supervisor]),
+            Err(PasswordError::TooShort { min: 14 })
+        );
+        let hash = hash_password("douze-chars!", &[Role::Supervisor]).unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("douze-chars!", &hash));
+        assert!(!verify_password("douze-chars?", &hash));
+        assert!(!verify_password("douze-chars!", "not a hash"));
+    }
+
+    #[test]
+    fn csrf_tokens_differ_per_session_and_compare_exactly() {
+        let a = csrf_of("cookie-a");
+        let b = csrf_of("cookie-b");
+        assert_ne!(a, b);
+        assert!(same_token(&a, &csrf_of("cookie-a")));
+        assert!(!same_token(&a, &b));
+        assert!(!same_token(&a, &a[..10]));
+    }
+
+    #[test]
+    fn cookies_are_read_among_several() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; guichet_session=xyz; b=2"),
+        );
+        assert_eq!(cookie_value(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
+        assert_eq!(cookie_value(&h, "c"), None);
+    }
+}

@@ -1,0 +1,90 @@
+// Guichet wallboard: renders the "mur" server-sent events. No build step, no library.
+"use strict";
+(function () {
+  function hms(s) {
+    s = Math.max(0, s | 0);
+    var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, r = s % 60;
+    return (h < 10 ? "0" : "") + h + ":" + (m < 10 ? "0" : "") + m + ":" + (r < 10 ? "0" : "") + r;
+  }
+  function pct(ratio) {
+    if (!ratio || !ratio.denominator) return "—";
+    return (100 * ratio.numerator / ratio.denominator).toFixed(1).replace(".", ",") + " %";
+  }
+  function cell(tr, text, cls) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    tr.appendChild(td);
+    return td;
+  }
+  function render(view) {
+    var msgs = document.getElementById("messages");
+    msgs.textContent = "";
+    if (view.error) {
+      var e = document.createElement("p");
+      e.className = "erreur"; e.setAttribute("role", "alert"); e.textContent = view.error;
+      msgs.appendChild(e);
+    }
+    (view.messages || []).forEach(function (m) {
+      var p = document.createElement("p");
+      p.className = m.kind === "crise" ? "erreur message-crise" : "ok message-dissuasion";
+      p.textContent = (m.kind === "crise" ? "Message de crise" : "Message de dissuasion") +
+        " — " + m.line_name + " (" + m.line + ") : « " + m.text + " »";
+      msgs.appendChild(p);
+    });
+    var files = document.querySelector("#files tbody");
+    files.textContent = "";
+    (view.queues || []).forEach(function (q) {
+      var tr = document.createElement("tr");
+      tr.dataset.file = q.name;
+      cell(tr, q.name + (q.open ? "" : " (fermée)"));
+      var w = cell(tr, String(q.waiting.length));
+      var vip = q.waiting.filter(function (c) { return c.vip; }).length;
+      if (vip) {
+        var b = document.createElement("span");
+        b.className = "vip"; b.textContent = vip + " VIP";
+        w.appendChild(document.createTextNode(" ")); w.appendChild(b);
+      }
+      cell(tr, hms(q.longest_wait_secs), q.longest_wait_secs > 120 ? "alerte" : "");
+      cell(tr, q.agents_available + " / " + q.agents_logged_in);
+      var t = q.today || {};
+      cell(tr, String(t.presented || 0));
+      cell(tr, String(t.answered || 0));
+      cell(tr, String(t.abandoned || 0));
+      cell(tr, pct(t.answer_rate));
+      cell(tr, pct(t.abandon_rate));
+      cell(tr, pct(t.service_level));
+      files.appendChild(tr);
+    });
+    var agents = document.querySelector("#agents tbody");
+    agents.textContent = "";
+    (view.agents || []).forEach(function (a) {
+      var tr = document.createElement("tr");
+      tr.dataset.agent = a.login;
+      cell(tr, a.name);
+      cell(tr, a.state, "etat");
+      cell(tr, hms(a.time_in_state_secs));
+      cell(tr, String(a.calls_answered));
+      agents.appendChild(tr);
+    });
+    document.getElementById("maj").textContent = new Date().toLocaleTimeString("fr-FR");
+  }
+  var status = document.getElementById("connexion-flux");
+  var source = new EventSource("/superviseur/mur/flux");
+  source.addEventListener("mur", function (ev) {
+    status.textContent = "En direct";
+    render(JSON.parse(ev.data));
+  });
+  source.onerror = function () { status.textContent = "Flux interrompu, reconnexion…"; };
+  document.getElementById("plein-ecran").addEventListener("click", function () {
+    document.body.classList.toggle("mur-plein");
+    if (document.fullscreenElement) { document.exitFullscreen(); }
+    else if (document.documentElement.requestFullscreen) {
+      document.documentElement.requestFullscreen().catch(function () {});
+    }
+  });
+  var style = document.createElement("style");
+  style.textContent = ".mur-plein{font-size:150%}.mur-plein header{display:none}" +
+    ".alerte{background:#c00;color:#fff;font-weight:bold}#files td,#agents td{font-size:1.2rem}";
+  document.head.appendChild(style);
+}());

@@ -1,0 +1,576 @@
+//! The HTML pages: home, agent status, supervisor messages and the live wallboard.
+
+use std::convert::Infallible;
+use std::time::Duration as StdDuration;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use futures::Stream;
+use guichet_tickets::admin::MessageKind;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Need, Session, check_form_csrf, current, require_page};
+use crate::html::{escape, page};
+use crate::{AppState, kind_slug, parse_kind_slug};
+
+const KINDS: [MessageKind; 2] = [MessageKind::Crisis, MessageKind::Deterrence];
+
+fn kind_label(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Crisis => "Message de crise",
+        MessageKind::Deterrence => "Message de dissuasion",
+    }
+}
+
+fn local(state: &AppState, at: DateTime<Utc>) -> String {
+    at.with_timezone(&state.backend.settings().zone)
+        .format("%d/%m/%Y %H:%M:%S")
+        .to_string()
+}
+
+/// `GET /`: the login page, or the home of the account's role.
+pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match current(&state, &headers).await {
+        None => Redirect::to("/connexion").into_response(),
+        Some(s) if s.is_supervisor() => Redirect::to("/superviseur/mur").into_response(),
+        Some(_) => Redirect::to("/agent").into_response(),
+    }
+}
+
+fn status_fr(status: &guichet_acd::AgentStatus) -> String {
+    use guichet_acd::AgentStatus as S;
+    match status {
+        S::LoggedOut => "Déconnecté".to_owned(),
+        S::Available => "Disponible".to_owned(),
+        S::Ringing { .. } => "Sonnerie".to_owned(),
+        S::OnCall { .. } => "En communication".to_owned(),
+        S::WrapUp { .. } => "Post-appel".to_owned(),
+        S::Paused { reason } => format!("En pause ({reason})"),
+    }
+}
+
+fn duration_fr(secs: i64) -> String {
+    let secs = secs.max(0);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// `GET /agent`: the agent's state, queues and the calls waiting in them.
+pub(crate) async fn agent_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match require_page(&state, &headers, Need::Account).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let name = &state.backend.settings().server_name;
+    let snapshot = match state.backend.snapshot().await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                page(
+                    name,
+                    "Mon poste",
+                    Some(&session),
+                    &format!(
+                        "<p role=\"alert\" class=\"erreur\">Le standard ne répond pas : {}</p>",
+                        escape(&e)
+                    ),
+                ),
+            )
+                .into_response();
+        }
+    };
+    let me = snapshot.agents.iter().find(|a| a.agent.0 == session.login);
+    let mut body = String::new();
+    match me {
+        Some(a) => {
+            body.push_str(&format!(
+                "<p id=\"etat\">État : <strong>{}</strong> depuis {} — {} appel(s) traité(s) depuis la connexion.</p>",
+                escape(&status_fr(&a.status)),
+                duration_fr(a.time_in_state_secs),
+                a.calls_answered
+            ));
+            body.push_str("<table><caption>Mes files</caption><tr><th>File</th><th>Niveau</th><th>Appels en attente</th><th>Attente la plus longue</th></tr>");
+            for (queue, level) in &a.queues {
+                let q = snapshot.queues.iter().find(|q| &q.name == queue);
+                let waiting = q.map_or(0, |q| q.waiting.len());
+                let vip = q.map_or(0, |q| q.waiting.iter().filter(|w| w.vip).count());
+                let vip = if vip > 0 {
+                    format!(" <span class=\"vip\">{vip} VIP</span>")
+                } else {
+                    String::new()
+                };
+                body.push_str(&format!(
+                    "<tr><td>{}</td><td>{level}</td><td>{waiting}{vip}</td><td>{}</td></tr>",
+                    escape(queue),
+                    duration_fr(q.map_or(0, |q| q.longest_wait_secs))
+                ));
+            }
+            body.push_str("</table>");
+        }
+        None => {
+            body.push_str("<p id=\"etat\">Votre compte n'est membre d'aucune file d'appels.</p>")
+        }
+    }
+    page(name, "Mon poste", Some(&session), &body).into_response()
+}
+
+/// The messages page's query: a confirmation to show after a redirect.
+#[derive(Deserialize)]
+pub(crate) struct MessagesQuery {
+    #[serde(default)]
+    ok: Option<String>,
+}
+
+async fn messages_body(state: &AppState, session: &Session, notice: &str) -> String {
+    let store = state.backend.store();
+    let now = state.backend.now();
+    let settings = state.backend.settings();
+    let mut body = String::from(notice);
+    body.push_str("<h2>Messages actifs</h2><table id=\"messages-actifs\"><tr><th>Ligne</th><th>Type</th><th>Texte</th><th>Depuis</th><th>Auteur</th><th></th></tr>");
+    for line in &settings.lines {
+        for kind in KINDS {
+            let active = match store.active_message(&line.number, kind, now).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "active message unreadable");
+                    None
+                }
+            };
+            let (text, since, author, actions) = match active {
+                Some(m) => (
+                    format!("<q>{}</q>", escape(&m.message.text)),
+                    local(state, m.created_at),
+                    escape(&m.author),
+                    format!(
+                        "<a href=\"/superviseur/messages/{line}/{slug}/ecoute\">Écouter</a> \
+                         <form method=\"post\" action=\"/superviseur/messages/supprimer\" style=\"display:inline\">\
+                         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                         <input type=\"hidden\" name=\"line\" value=\"{line}\">\
+                         <input type=\"hidden\" name=\"kind\" value=\"{slug}\">\
+                         <button type=\"submit\">Retirer</button></form>",
+                        line = escape(&line.number),
+                        slug = kind_slug(kind),
+                        csrf = escape(&session.csrf),
+                    ),
+                ),
+                None => (
+                    "<em>aucun</em>".to_owned(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ),
+            };
+            body.push_str(&format!(
+                "<tr data-ligne=\"{}\" data-type=\"{}\"><td>{} ({})</td><td>{}</td><td>{text}</td><td>{since}</td><td>{author}</td><td>{actions}</td></tr>",
+                escape(&line.number),
+                kind_slug(kind),
+                escape(&line.name),
+                escape(&line.number),
+                kind_label(kind),
+            ));
+        }
+    }
+    body.push_str("</table>");
+    let options: String = settings
+        .lines
+        .iter()
+        .map(|l| {
+            format!(
+                "<option value=\"{}\">{} ({})</option>",
+                escape(&l.number),
+                escape(&l.name),
+                escape(&l.number)
+            )
+        })
+        .collect();
+    body.push_str(&format!(
+        "<h2>Activer ou remplacer un message</h2>\
+         <form method=\"post\" action=\"/superviseur/messages\" id=\"form-message\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p><label for=\"line\">Ligne</label> <select id=\"line\" name=\"line\">{options}</select> \
+         <label for=\"kind\">Type</label> <select id=\"kind\" name=\"kind\">\
+         <option value=\"crise\">Message de crise</option><option value=\"dissuasion\">Message de dissuasion</option></select></p>\
+         <p><label for=\"text\">Texte lu aux appelants (synthèse vocale)</label><br>\
+         <textarea id=\"text\" name=\"text\" rows=\"4\" required maxlength=\"2000\"></textarea></p>\
+         <p><label for=\"ends_at\">Fin (facultatif, heure locale)</label> \
+         <input id=\"ends_at\" name=\"ends_at\" type=\"datetime-local\"></p>\
+         <p><button type=\"submit\" id=\"enregistrer\">Enregistrer et diffuser</button></p></form>",
+        csrf = escape(&session.csrf),
+    ));
+    let journal = store
+        .journal_between(now - Duration::days(7), now + Duration::minutes(1))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "journal unreadable");
+            Vec::new()
+        });
+    body.push_str("<h2>Journal des événements (7 derniers jours)</h2><table id=\"journal\"><tr><th>Quand</th><th>Qui</th><th>Action</th><th>Objet</th><th>Avant</th><th>Après</th></tr>");
+    for e in journal.iter().rev().take(100) {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            local(state, e.at),
+            escape(&e.actor),
+            escape(&e.action),
+            escape(&e.subject),
+            escape(e.old_value.as_deref().unwrap_or("")),
+            escape(e.new_value.as_deref().unwrap_or("")),
+        ));
+    }
+    body.push_str("</table>");
+    body
+}
+
+/// `GET /superviseur/messages`.
+pub(crate) async fn messages_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<MessagesQuery>,
+) -> Response {
+    let session = match require_page(&state, &headers, Need::Supervisor).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let notice = match query.ok.as_deref() {
+        Some("enregistre") => {
+            "<p class=\"ok\" role=\"status\">Message enregistré : il est diffusé dès le prochain appel.</p>"
+        }
+        Some("retire") => "<p class=\"ok\" role=\"status\">Message retiré.</p>",
+        _ => "",
+    };
+    let body = messages_body(&state, &session, notice).await;
+    page(
+        &state.backend.settings().server_name,
+        "Messages de crise et de dissuasion",
+        Some(&session),
+        &body,
+    )
+    .into_response()
+}
+
+/// The set-message form.
+#[derive(Deserialize)]
+pub(crate) struct SetForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    line: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    ends_at: String,
+}
+
+async fn messages_error(state: &AppState, session: &Session, error: &str) -> Response {
+    let notice = format!("<p role=\"alert\" class=\"erreur\">{}</p>", escape(error));
+    let body = messages_body(state, session, &notice).await;
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page(
+            &state.backend.settings().server_name,
+            "Messages de crise et de dissuasion",
+            Some(session),
+            &body,
+        ),
+    )
+        .into_response()
+}
+
+/// Parses a `datetime-local` value (local time of the server's zone).
+pub(crate) fn parse_local(state: &AppState, s: &str) -> Option<DateTime<Utc>> {
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    naive
+        .and_local_timezone(state.backend.settings().zone)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `POST /superviseur/messages`: synthesise and activate.
+pub(crate) async fn messages_set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SetForm>,
+) -> Response {
+    let session = match require_page(&state, &headers, Need::Supervisor).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let Some(kind) = parse_kind_slug(&form.kind) else {
+        return messages_error(&state, &session, "Type de message inconnu.").await;
+    };
+    let text = form.text.trim();
+    if text.is_empty() {
+        return messages_error(&state, &session, "Saisissez le texte du message.").await;
+    }
+    let ends_at = if form.ends_at.trim().is_empty() {
+        None
+    } else {
+        match parse_local(&state, form.ends_at.trim()) {
+            Some(t) if t > state.backend.now() => Some(t),
+            Some(_) => {
+                return messages_error(&state, &session, "La fin doit être dans le futur.").await;
+            }
+            None => {
+                return messages_error(&state, &session, "Date de fin illisible.").await;
+            }
+        }
+    };
+    match state
+        .backend
+        .set_message(session.actor(), &form.line, kind, text, ends_at)
+        .await
+    {
+        Ok(()) => Redirect::to("/superviseur/messages?ok=enregistre").into_response(),
+        Err(e) => {
+            messages_error(
+                &state,
+                &session,
+                &format!("Le message n'a pas été diffusé : {e}"),
+            )
+            .await
+        }
+    }
+}
+
+/// The remove-message form.
+#[derive(Deserialize)]
+pub(crate) struct RemoveForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    line: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// `POST /superviseur/messages/supprimer`.
+pub(crate) async fn messages_remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<RemoveForm>,
+) -> Response {
+    let session = match require_page(&state, &headers, Need::Supervisor).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let Some(kind) = parse_kind_slug(&form.kind) else {
+        return messages_error(&state, &session, "Type de message inconnu.").await;
+    };
+    match state
+        .backend
+        .remove_message(session.actor(), &form.line, kind)
+        .await
+    {
+        Ok(()) => Redirect::to("/superviseur/messages?ok=retire").into_response(),
+        Err(e) => {
+            messages_error(
+                &state,
+                &session,
+                &format!("Le message n'a pas été retiré : {e}"),
+            )
+            .await
+        }
+    }
+}
+
+/// The WAV of a line's active message, or a French error status.
+pub(crate) async fn active_audio(
+    state: &AppState,
+    line: &str,
+    kind: MessageKind,
+) -> Result<Vec<u8>, (StatusCode, String)> {
+    let message = state
+        .backend
+        .store()
+        .active_message(line, kind, state.backend.now())
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .ok_or((StatusCode::NOT_FOUND, "aucun message actif".to_owned()))?;
+    let path = message.message.audio_path.ok_or((
+        StatusCode::NOT_FOUND,
+        "ce message n'a pas de fichier audio".to_owned(),
+    ))?;
+    tokio::fs::read(&path).await.map_err(|_| {
+        (
+            StatusCode::NOT_FOUND,
+            "fichier audio introuvable".to_owned(),
+        )
+    })
+}
+
+/// `GET /superviseur/messages/{line}/{kind}/ecoute`: the active message's WAV.
+pub(crate) async fn message_audio(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((line, kind)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = require_page(&state, &headers, Need::Supervisor).await {
+        return r;
+    }
+    let Some(kind) = parse_kind_slug(&kind) else {
+        return (StatusCode::NOT_FOUND, "type de message inconnu").into_response();
+    };
+    match active_audio(&state, &line, kind).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+        Err((code, text)) => (code, text).into_response(),
+    }
+}
+
+/// What the wallboard shows, pushed as JSON.
+#[derive(Serialize, PartialEq)]
+pub(crate) struct WallboardView {
+    queues: Vec<guichet_acd::QueueSnapshot>,
+    agents: Vec<WallAgent>,
+    messages: Vec<WallMessage>,
+    /// Set when the switchboard does not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize, PartialEq)]
+struct WallAgent {
+    login: String,
+    name: String,
+    state: String,
+    time_in_state_secs: i64,
+    calls_answered: u32,
+}
+
+#[derive(Serialize, PartialEq)]
+struct WallMessage {
+    line: String,
+    line_name: String,
+    kind: &'static str,
+    text: String,
+}
+
+pub(crate) async fn wallboard_view(state: &AppState) -> WallboardView {
+    let store = state.backend.store();
+    let now = state.backend.now();
+    let names: std::collections::HashMap<String, String> = store
+        .agents()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| (a.login, a.display_name))
+        .collect();
+    let mut messages = Vec::new();
+    for line in &state.backend.settings().lines {
+        for kind in KINDS {
+            if let Ok(Some(m)) = store.active_message(&line.number, kind, now).await {
+                messages.push(WallMessage {
+                    line: line.number.clone(),
+                    line_name: line.name.clone(),
+                    kind: kind_slug(kind),
+                    text: m.message.text,
+                });
+            }
+        }
+    }
+    match state.backend.snapshot().await {
+        Ok(s) => WallboardView {
+            queues: s.queues,
+            agents: s
+                .agents
+                .into_iter()
+                .map(|a| WallAgent {
+                    name: names
+                        .get(&a.agent.0)
+                        .cloned()
+                        .unwrap_or_else(|| a.agent.0.clone()),
+                    login: a.agent.0,
+                    state: status_fr(&a.status),
+                    time_in_state_secs: a.time_in_state_secs,
+                    calls_answered: a.calls_answered,
+                })
+                .collect(),
+            messages,
+            error: None,
+        },
+        Err(e) => WallboardView {
+            queues: Vec::new(),
+            agents: Vec::new(),
+            messages,
+            error: Some(format!("Le standard ne répond pas : {e}")),
+        },
+    }
+}
+
+/// `GET /superviseur/mur`.
+pub(crate) async fn wallboard_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match require_page(&state, &headers, Need::Supervisor).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let body = "<p><button type=\"button\" id=\"plein-ecran\">Plein écran</button> \
+        <span id=\"connexion-flux\" role=\"status\">Connexion au flux…</span> \
+        <span>Dernière mise à jour : <time id=\"maj\">—</time></span></p>\
+        <section id=\"messages\" aria-live=\"polite\"></section>\
+        <h2>Files d'attente</h2><table id=\"files\"><thead><tr><th>File</th><th>En attente</th>\
+        <th>Attente la plus longue</th><th>Agents disponibles / connectés</th><th>Présentés</th><th>Répondus</th>\
+        <th>Abandonnés</th><th>Taux de décroché</th><th>Taux d'abandon</th><th>Niveau de service</th></tr></thead><tbody></tbody></table>\
+        <h2>Agents</h2><table id=\"agents\"><thead><tr><th>Agent</th><th>État</th><th>Depuis</th><th>Appels traités</th></tr></thead><tbody></tbody></table>\
+        <p><small>Indicateurs depuis minuit (définitions : docs/statistics.md).</small></p>\
+        <script src=\"/static/mur.js\"></script>";
+    page(
+        &state.backend.settings().server_name,
+        "Mur d'affichage",
+        Some(&session),
+        body,
+    )
+    .into_response()
+}
+
+/// `GET /static/mur.js`: the wallboard's script (no build step).
+pub(crate) async fn wallboard_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("mur.js"),
+    )
+        .into_response()
+}
+
+/// `GET /superviseur/mur/flux`: server-sent events, one `mur` event each time the view
+/// changes (checked every 300 ms).
+pub(crate) async fn wallboard_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
+    let session = current(&state, &headers)
+        .await
+        .ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())?;
+    if !session.is_supervisor() {
+        return Err(StatusCode::FORBIDDEN.into_response());
+    }
+    let stream = futures::stream::unfold(
+        (state, None::<String>, true),
+        |(state, last, first)| async move {
+            if !first {
+                tokio::time::sleep(StdDuration::from_millis(300)).await;
+            }
+            loop {
+                let view = wallboard_view(&state).await;
+                let json = serde_json::to_string(&view).unwrap_or_else(|_| "{}".to_owned());
+                if last.as_deref() != Some(json.as_str()) {
+                    let event = Event::default().event("mur").data(json.clone());
+                    return Some((Ok(event), (state, Some(json), false)));
+                }
+                tokio::time::sleep(StdDuration::from_millis(300)).await;
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
