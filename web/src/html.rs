@@ -25,7 +25,7 @@ pub fn escape(s: &str) -> String {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f4f6f8;color:#111}\
 header{background:#000091;color:#fff;padding:.6rem 1rem;display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}\
-header a{color:#fff}header form{margin-left:auto}main{padding:1rem 1.5rem;max-width:1400px}\
+header a{color:#fff;margin-right:1.2rem}header form{margin-left:auto}main{padding:1rem 1.5rem;max-width:1400px}\
 table{border-collapse:collapse;background:#fff;margin-bottom:1rem}th,td{border:1px solid #bbb;padding:.35rem .6rem;text-align:left;vertical-align:top}\
 .erreur{background:#fde8e8;border-left:4px solid #c00;padding:.5rem}.ok{background:#e6f4ea;border-left:4px solid #18753c;padding:.5rem}\
 .vip{background:#c00;color:#fff;font-weight:bold;padding:0 .3rem;border-radius:3px}\

@@ -63,7 +63,7 @@
       tr.dataset.agent = a.login;
       cell(tr, a.name);
       cell(tr, a.state, "etat");
-      cell(tr, hms(a.time_in_state_secs));
+      cell(tr, a.state === "Déconnecté" ? "—" : hms(a.time_in_state_secs));
       cell(tr, String(a.calls_answered));
       agents.appendChild(tr);
     });

@@ -1,0 +1,141 @@
+//! The supervisor's pages in a real headless Chromium against a real `guichet serve`: the
+//! wallboard updates live when a desk phone registers, and a crisis message typed in the
+//! messages page is saved, shown, journaled and live in the store. Screenshots go to
+//! `docs/screenshots/`.
+
+mod support;
+#[path = "support/web.rs"]
+mod web;
+
+use std::path::Path;
+use std::time::Duration;
+
+use guichet_tickets::Store;
+use guichet_tickets::admin::MessageKind;
+use support::*;
+use web::*;
+
+/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
+const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
+const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
+const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
+    if !have_browser() || !have("sipp") || !have("espeak-ng") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::Sqlite(dir.path().join("web-browser.db"));
+    let server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            // SIPp answers only MD5 digest challenges.
+            edits: vec![(
+                "realm = \"guichet.demo\"",
+                "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
+            )],
+        },
+    );
+    let browser = Browser::start().await;
+
+    // Wrong password: the form says so and stays on the login page.
+    browser
+        .login(&server, "chloe.durand", "mauvais-mot-de-passe")
+        .await;
+    let refused = browser.text("p.erreur").await;
+    assert!(refused.contains("incorrect"), "{refused}");
+
+    browser.login(&server, "chloe.durand", DEMO_PASSWORD).await;
+    browser
+        .wait_text("#connexion-flux", Duration::from_secs(10), |t| {
+            t == "En direct"
+        })
+        .await;
+    assert!(browser.url().await.ends_with("/superviseur/mur"));
+    let amelie = "tr[data-agent=\"amelie.martin\"] td.etat";
+    let before = browser
+        .wait_text(amelie, Duration::from_secs(5), |t| !t.is_empty())
+        .await;
+    assert_eq!(before, "Déconnecté");
+
+    // Amélie's desk phone registers: the wallboard shows her logged in, without a reload.
+    register_desk_phone(
+        dir.path(),
+        &server,
+        "1001",
+        "demo-1001-secret",
+        free_udp_port(),
+    );
+    let after = browser
+        .wait_text(amelie, Duration::from_secs(5), |t| t != "Déconnecté")
+        .await;
+    assert_eq!(after, "Disponible");
+    browser
+        .screenshot(&Path::new(SCREENSHOTS).join("mur.png"))
+        .await;
+
+    // A crisis message typed, saved, shown, journaled and live.
+    let text = "Une panne de messagerie est en cours, nos équipes sont mobilisées.";
+    browser
+        .goto(&format!("http://{}/superviseur/messages", server.http))
+        .await;
+    browser.type_into("#text", text).await;
+    browser.click("#enregistrer").await;
+    browser
+        .wait_text("p.ok", Duration::from_secs(20), |t| {
+            t.contains("Message enregistré")
+        })
+        .await;
+    let active = browser
+        .text("tr[data-ligne=\"8585\"][data-type=\"crise\"]")
+        .await;
+    assert!(active.contains(text), "{active}");
+    assert!(active.contains("chloe.durand"), "{active}");
+    let journal = browser.text("#journal").await;
+    assert!(
+        journal.contains("chloe.durand") && journal.contains(text),
+        "{journal}"
+    );
+    browser
+        .screenshot(&Path::new(SCREENSHOTS).join("messages.png"))
+        .await;
+
+    let store = Store::open(&db.url()).await.expect("store");
+    let now = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .unwrap()
+        .to_utc()
+        + chrono::Duration::minutes(10);
+    let live = store
+        .active_message("8585", MessageKind::Crisis, now)
+        .await
+        .unwrap()
+        .expect("an active crisis message");
+    assert_eq!(live.message.text, text);
+    assert_eq!(live.author, "chloe.durand");
+
+    // The listen link serves the synthesised WAV.
+    let session = session_cookie(&server, "chloe.durand", DEMO_PASSWORD).await;
+    let wav = http()
+        .get(format!(
+            "http://{}/superviseur/messages/8585/crise/ecoute",
+            server.http
+        ))
+        .header(reqwest::header::COOKIE, session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wav.headers()["content-type"], "audio/wav");
+    let bytes = wav.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"RIFF") && bytes.len() > 8000);
+
+    // The wallboard shows the active message too.
+    browser
+        .goto(&format!("http://{}/superviseur/mur", server.http))
+        .await;
+    browser
+        .wait_text("#messages", Duration::from_secs(5), |t| t.contains(text))
+        .await;
+}
