@@ -20,6 +20,10 @@
 //!   tenders' length rules, used by the binary to seed accounts from the configuration.
 //! - [`metrics::MetricsText`]: the Prometheus text writer the binary fills.
 
+// Handlers return `Result<_, Response>` where the error is the response to send at once
+// (redirect, 403, JSON 4xx); that is the error path of one request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod api;
 pub mod auth;
 pub mod html;
