@@ -139,11 +139,14 @@ echo "registered desk phones: ${REGISTERED:-?} of $AGENTS (sipp exit $REG_RC)"
 CLK=$(getconf CLK_TCK)
 sample() {
   while kill -0 "$GUICHET" 2>/dev/null; do
-    local ticks rss calls
+    local ticks rss calls agent_ticks caller_ticks
     ticks=$(awk '{ print $14 + $15 }' "/proc/$GUICHET/stat" 2>/dev/null || echo 0)
     rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$GUICHET/status" 2>/dev/null || echo 0)
     calls=$(metric guichet_calls_in_progress || true)
-    echo "$(date +%s.%N) $ticks $rss ${calls:-0}"
+    # SIPp's own CPU (callers + agents), to see who holds the two cores.
+    agent_ticks=$(awk '{ print $14 + $15 }' "/proc/$AGENT_SIPP/stat" 2>/dev/null || echo 0)
+    caller_ticks=$(awk '{ print $14 + $15 }' "/proc/$(cat "$WORK/caller.pid" 2>/dev/null || echo none)/stat" 2>/dev/null || echo 0)
+    echo "$(date +%s.%N) $ticks $rss ${calls:-0} $agent_ticks $caller_ticks"
     sleep 1
   done
 }
@@ -158,7 +161,11 @@ set +e
 sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$CALLER_MEDIA_PORT" \
   -inf "$WORK/callers.csv" -r "$RATE" -m "$CALLS" -l "$LIMIT" -d "$HOLD_MS" -nostdin \
   -timeout $(( CALLS / RATE + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
-  -trace_err -error_file "$WORK/callers-errors.log" "$SIP" > "$WORK/callers.out" 2>&1
+  -trace_err -error_file "$WORK/callers-errors.log" "$SIP" > "$WORK/callers.out" 2>&1 &
+CALLER_SIPP=$!
+PIDS+=("$CALLER_SIPP")
+echo "$CALLER_SIPP" > "$WORK/caller.pid"
+wait "$CALLER_SIPP"
 RC=$?
 set -e
 END=$(date +%s.%N)
@@ -166,6 +173,8 @@ sleep 3 # the last records close just after the last BYE
 kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
 LEFT=$(metric guichet_calls_in_progress || true)
+kill "$AGENT_SIPP" 2>/dev/null || true # SIPp writes its last screen (RTP echo counts) on exit
+wait "$AGENT_SIPP" 2>/dev/null || true
 
 # --- Report
 stat_of() { { grep -E "^ *$1" "$WORK/callers.out" || true; } | tail -1 | awk -F'|' '{ gsub(/ /, "", $3); print $3 }'; }
@@ -177,15 +186,16 @@ echo "rate=$RATE calls=$CALLS hold_ms=$HOLD_MS agents=$AGENTS limit=$LIMIT sipp_
 echo "sipp: created=${CREATED:-?} successful=${OK:-?} failed=${FAILED:-?}"
 awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
   FNR == NR { if ($4 > peak) peak = $4; next }      # first pass: the peak
-  FNR == 1 { t0 = $1; c0 = $2; r0 = $3 }
+  FNR == 1 { t0 = $1; c0 = $2; r0 = $3; a0 = $5 }
   FNR > 1 && $4 >= 0.9 * peak && peak > 0 { hot += ($2 - pc) / clk; hot_t += $1 - pt }
-  { t = $1; c = $2; if ($3 > rmax) rmax = $3; pt = $1; pc = $2 }
+  { t = $1; c = $2; if ($5 > amax) amax = $5; if ($6 > cmax) cmax = $6; if ($3 > rmax) rmax = $3; pt = $1; pc = $2 }
   END {
     cpu_s = (c - c0) / clk
     printf "peak calls in progress (guichet_calls_in_progress): %d\n", peak
     printf "guichet CPU: %.1f s over %.1f s (%.0f %% of one core on average)", cpu_s, t - t0, cpu_s / (t - t0) * 100
     if (hot_t > 0) printf ", %.0f %% while within 10 %% of the peak", hot / hot_t * 100
     printf "\n"
+    printf "SIPp CPU: callers %.1f s, agents %.1f s\n", cmax / clk, (amax - a0) / clk
     if (ok > 0) printf "guichet CPU per call: %.2f ms\n", cpu_s * 1000 / ok
     printf "guichet RSS: %.1f MiB with %d agents registered, %.1f MiB at most", r0 / 1024, nagents, rmax / 1024
     if (peak > 0) printf " (%.1f KiB per concurrent call)", (rmax - r0) / peak
@@ -194,6 +204,13 @@ awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
 echo "calls left in progress 3 s after the last call: ${LEFT:-?}"
 echo "call records in the store, by outcome:"
 sqlite3 "$WORK/load.db" "SELECT '  ' || COALESCE(outcome, 'open') || ': ' || COUNT(*) FROM calls GROUP BY outcome;"
+sqlite3 "$WORK/load.db" "SELECT 'queue to agent answer (ms, from IVR exit): avg ' || CAST(AVG(answered_at - ivr_exited_at) AS INTEGER) || ', max ' || MAX(answered_at - ivr_exited_at) || '; IVR (VIP prompt): avg ' || CAST(AVG(ivr_exited_at - arrived_at) AS INTEGER) || ', max ' || MAX(ivr_exited_at - arrived_at) FROM calls WHERE answered_at IS NOT NULL;"
+# RTP through the bridge: what the agents' SIPp echoed, against 50 packets/s of talk time.
+ECHOED=$(grep -E "Total echo RTP pckts 1st stream" "$WORK/agents.out" | tail -1 | awk '{ print $1 }' || true)
+TALK_MS=$(sqlite3 "$WORK/load.db" "SELECT COALESCE(SUM(ended_at - answered_at), 0) FROM calls WHERE answered_at IS NOT NULL;")
+if [ -n "$ECHOED" ] && [ "$TALK_MS" -gt 0 ]; then
+  echo "caller RTP relayed to the agents: $ECHOED packets for $(( TALK_MS / 20 )) expected from the talk time ($(echo "scale=1; 100 * $ECHOED / ($TALK_MS / 20)" | bc) %)"
+fi
 WARNINGS=$(grep -cE ' (WARN|ERROR) ' "$WORK/guichet.log" || true)
 echo "guichet warnings/errors logged: $WARNINGS"
 grep -E ' (WARN|ERROR) ' "$WORK/guichet.log" | sed -E 's/^[^ ]+ +//' | sort | uniq -c | sort -rn | head -5 || true
