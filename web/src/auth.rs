@@ -82,6 +82,12 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// A hash of no real password, verified against when the login is unknown.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_token(), &[Role::Admin]).unwrap_or_default())
+}
+
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -407,7 +413,11 @@ pub(crate) async fn login_submit(
         Some(hash) if agent.as_ref().is_some_and(|a| a.active) => {
             verify_password(&form.password, hash)
         }
-        _ => false,
+        _ => {
+            // Same work for an unknown login, so timing does not tell which logins exist.
+            verify_password(&form.password, dummy_hash());
+            false
+        }
     };
     if !verified {
         log_event(
@@ -522,6 +532,132 @@ pub(crate) async fn logout(
         .headers_mut()
         .append(SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", Some(0)));
     response
+}
+
+fn password_form(
+    state: &AppState,
+    session: &Session,
+    notice: &str,
+) -> axum::response::Html<String> {
+    page(
+        &state.backend.settings().server_name,
+        "Changer mon mot de passe",
+        Some(session),
+        &format!(
+            "{notice}<p>Au moins {min} caractères pour votre rôle.</p>\
+             <form method=\"post\" action=\"/mon-compte\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <p><label for=\"current\">Mot de passe actuel</label><br>\
+             <input id=\"current\" name=\"current\" type=\"password\" autocomplete=\"current-password\" required></p>\
+             <p><label for=\"new\">Nouveau mot de passe</label><br>\
+             <input id=\"new\" name=\"new\" type=\"password\" autocomplete=\"new-password\" required minlength=\"{min}\"></p>\
+             <p><label for=\"confirm\">Confirmation</label><br>\
+             <input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" required></p>\
+             <p><button type=\"submit\">Changer le mot de passe</button></p></form>",
+            min = min_password_len(&session.roles),
+            csrf = escape(&session.csrf),
+        ),
+    )
+}
+
+/// `GET /mon-compte`: the password change form.
+pub(crate) async fn account_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match require_page(&state, &headers, Need::Account).await {
+        Ok(session) => password_form(&state, &session, "").into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The password change form's fields.
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /mon-compte`: changes the password (current one required, length rule of the
+/// account's roles); logged in the security log.
+pub(crate) async fn account_submit(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let session = match require_page(&state, &headers, Need::Account).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let refuse = |message: &str| {
+        let notice = format!("<p role=\"alert\" class=\"erreur\">{}</p>", escape(message));
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            password_form(&state, &session, &notice),
+        )
+            .into_response()
+    };
+    let store = state.backend.store();
+    let Some(mut agent) = store.agent(&session.login).await.ok().flatten() else {
+        return refuse("Compte introuvable.");
+    };
+    if !agent
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| verify_password(&form.current, h))
+    {
+        log_event(
+            &state,
+            &session.login,
+            "password_change",
+            false,
+            Some(remote),
+            "mot de passe actuel incorrect",
+        )
+        .await;
+        return refuse("Mot de passe actuel incorrect.");
+    }
+    if form.new != form.confirm {
+        return refuse("La confirmation ne correspond pas au nouveau mot de passe.");
+    }
+    let hash = match hash_password(&form.new, &session.roles) {
+        Ok(h) => h,
+        Err(e) => return refuse(&format!("{}.", capitalise(&e.to_string()))),
+    };
+    agent.password_hash = Some(hash);
+    if let Err(e) = store
+        .upsert_agent(&agent, &session.login, state.backend.now())
+        .await
+    {
+        tracing::error!(error = %e, "password not saved");
+        return refuse("Le mot de passe n'a pas pu être enregistré.");
+    }
+    log_event(
+        &state,
+        &session.login,
+        "password_change",
+        true,
+        Some(remote),
+        "mot de passe changé",
+    )
+    .await;
+    let notice = "<p class=\"ok\" role=\"status\">Mot de passe changé.</p>";
+    password_form(&state, &session, notice).into_response()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]

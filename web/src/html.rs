@@ -36,7 +36,9 @@ textarea{width:100%;max-width:50rem}button{font-size:1rem;padding:.3rem .8rem}\
 pub fn page(server_name: &str, title: &str, session: Option<&Session>, body: &str) -> Html<String> {
     let nav = match session {
         Some(s) => {
-            let mut links = String::from("<a href=\"/agent\">Mon poste</a>");
+            let mut links = String::from(
+                "<a href=\"/agent\">Mon poste</a><a href=\"/mon-compte\">Mon compte</a>",
+            );
             if s.is_supervisor() {
                 links.push_str(
                     "<a href=\"/superviseur/mur\">Mur d'affichage</a>\

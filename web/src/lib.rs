@@ -168,6 +168,10 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/deconnexion", post(auth::logout))
         .route("/agent", get(pages::agent_page))
         .route(
+            "/mon-compte",
+            get(auth::account_page).post(auth::account_submit),
+        )
+        .route(
             "/superviseur/messages",
             get(pages::messages_page).post(pages::messages_set),
         )

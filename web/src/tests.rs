@@ -316,3 +316,116 @@ async fn five_failures_lock_the_login_and_everything_is_logged() {
     assert_eq!(login(&base, "sup", "mot-de-passe-sup").await.status(), 303);
     let _ = stop.send(());
 }
+
+#[tokio::test]
+async fn password_change_follows_the_rules_and_logout_ends_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = fake(dir.path(), true).await;
+    let (base, stop) = start(backend.clone()).await;
+    let c = client();
+    let ok = login(&base, "agt", "mot-de-passe-agt").await;
+    let agt = cookie(&ok, auth::SESSION_COOKIE)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let info: serde_json::Value = c
+        .get(format!("{base}/api/v1/session"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = info["csrf_token"].as_str().unwrap().to_owned();
+    let change = |current: &str, new: &str, confirm: &str, token: &str| {
+        c.post(format!("{base}/mon-compte"))
+            .header(header::COOKIE, &agt)
+            .form(&[
+                ("current", current),
+                ("new", new),
+                ("confirm", confirm),
+                ("csrf", token),
+            ])
+            .send()
+    };
+    let r = change("mot-de-passe-agt", "trop-court", "trop-court", &csrf)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("au moins 12 caractères"));
+    let r = change(
+        "mauvais",
+        "un-nouveau-mot-de-passe",
+        "un-nouveau-mot-de-passe",
+        &csrf,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = change(
+        "mot-de-passe-agt",
+        "un-nouveau-mot-de-passe",
+        "un-nouveau-mot-de-passe",
+        "x",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = change(
+        "mot-de-passe-agt",
+        "un-nouveau-mot-de-passe",
+        "un-nouveau-mot-de-passe",
+        &csrf,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(login(&base, "agt", "mot-de-passe-agt").await.status(), 401);
+    assert_eq!(
+        login(&base, "agt", "un-nouveau-mot-de-passe")
+            .await
+            .status(),
+        303
+    );
+    let events = backend.store.security_events_for("agt").await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event == "password_change" && e.success)
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event == "password_change" && !e.success)
+    );
+
+    // Logout needs the CSRF token, then the session is dead.
+    let r = c
+        .post(format!("{base}/deconnexion"))
+        .header(header::COOKIE, &agt)
+        .form(&[("csrf", "faux")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .post(format!("{base}/deconnexion"))
+        .header(header::COOKIE, &agt)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let after = c
+        .get(format!("{base}/agent"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()[header::LOCATION], "/connexion");
+    let _ = stop.send(());
+}
