@@ -1,7 +1,7 @@
 //! The supervisor's pages in a real headless Chromium against a real `guichet serve`: the
-//! wallboard updates live when a desk phone registers, and a crisis message typed in the
-//! messages page is saved, shown, journaled and live in the store. Screenshots go to
-//! `docs/screenshots/`.
+//! wallboard updates live when a desk phone registers and when a VIP caller waits and gives
+//! up, and a crisis message typed in the messages page is saved, shown, journaled and live in
+//! the store. Screenshots go to `docs/screenshots/`.
 
 mod support;
 #[path = "support/web.rs"]
@@ -18,6 +18,8 @@ use web::*;
 /// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
 const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
 const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
+/// A VIP of the demo directory.
+const VIP_NUMBER: &str = "+33140158001";
 const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,20 +64,37 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     assert_eq!(before, "Déconnecté");
 
     // Amélie's desk phone registers: the wallboard shows her logged in, without a reload.
-    register_desk_phone(
-        dir.path(),
-        &server,
-        "1001",
-        "demo-1001-secret",
-        free_udp_port(),
-    );
+    let phone_port = free_udp_port();
+    let phone = unanswered_desk_phone(dir.path(), "amelie", phone_port);
+    register_desk_phone(dir.path(), &server, "1001", "demo-1001-secret", phone_port);
     let after = browser
         .wait_text(amelie, Duration::from_secs(5), |t| t != "Déconnecté")
         .await;
     assert_eq!(after, "Disponible");
+
+    // A VIP caller reaches the queue (after the menu, about 3.4 s): the wallboard shows the
+    // waiting call with its VIP mark and Amélie's phone ringing; when the caller gives up,
+    // the abandon is counted.
+    let call = impatient_caller(dir.path(), "vip", &server, "8585", VIP_NUMBER, 100, 7000);
+    let louvre = "tr[data-file=\"louvre-hotline\"]";
+    let row = browser
+        .wait_text(louvre, Duration::from_secs(10), |t| t.contains("1 VIP"))
+        .await;
+    assert!(row.starts_with("louvre-hotline 1 1 VIP"), "{row}");
+    browser
+        .wait_text(amelie, Duration::from_secs(5), |t| t == "Sonnerie")
+        .await;
     browser
         .screenshot(&Path::new(SCREENSHOTS).join("mur.png"))
         .await;
+    call.expect_success(Duration::from_secs(30), &server);
+    phone.expect_success(Duration::from_secs(10), &server);
+    let abandoned = format!("{louvre} td:nth-child(7)");
+    browser
+        .wait_text(&abandoned, Duration::from_secs(5), |t| t == "1")
+        .await;
+    let waiting = browser.text(&format!("{louvre} td:nth-child(2)")).await;
+    assert_eq!(waiting, "0");
 
     // A crisis message typed, saved, shown, journaled and live.
     let text = "Une panne de messagerie est en cours, nos équipes sont mobilisées.";

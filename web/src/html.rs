@@ -28,7 +28,7 @@ header{background:#000091;color:#fff;padding:.6rem 1rem;display:flex;gap:1.5rem;
 header a{color:#fff;margin-right:1.2rem}header form{margin-left:auto}main{padding:1rem 1.5rem;max-width:1400px}\
 table{border-collapse:collapse;background:#fff;margin-bottom:1rem}th,td{border:1px solid #bbb;padding:.35rem .6rem;text-align:left;vertical-align:top}\
 .erreur{background:#fde8e8;border-left:4px solid #c00;padding:.5rem}.ok{background:#e6f4ea;border-left:4px solid #18753c;padding:.5rem}\
-.vip{background:#c00;color:#fff;font-weight:bold;padding:0 .3rem;border-radius:3px}\
+.vip{background:#c00;color:#fff;font-weight:bold;padding:0 .3rem;border-radius:3px;white-space:nowrap}\
 textarea{width:100%;max-width:50rem}button{font-size:1rem;padding:.3rem .8rem}\
 .connexion input{font-size:1.1rem;width:20rem}";
 
