@@ -16,20 +16,27 @@ const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
 #[tokio::test(flavor = "multi_thread")]
 async fn logins_roles_csrf_and_the_openapi_document() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Db::Sqlite(dir.path().join("web-api.db"));
-    let server = Server::start(
-        dir.path(),
-        &db,
-        &ServerOptions {
-            clock_start: OPEN_HOURS,
-            edits: vec![],
-        },
-    );
+    for db in databases(dir.path(), "web_api").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: vec![],
+            },
+        );
+        check_server(&server, &db).await;
+    }
+}
+
+/// Every check, on one server and its database.
+async fn check_server(server: &Server, db: &Db) {
     let base = format!("http://{}", server.http);
     let c = http();
 
     // A wrong password is refused and lands in the security log.
-    let wrong = post_login(&server, "amelie.martin", "pas-le-bon-mot-de-passe").await;
+    let wrong = post_login(server, "amelie.martin", "pas-le-bon-mot-de-passe").await;
     assert_eq!(wrong.status(), 401);
     assert!(
         wrong
@@ -53,7 +60,7 @@ async fn logins_roles_csrf_and_the_openapi_document() {
     assert!(hash.starts_with("$argon2id$") && !hash.contains(DEMO_PASSWORD));
 
     // An agent gets 403 on supervisor pages and API routes.
-    let agent = session_cookie(&server, "amelie.martin", DEMO_PASSWORD).await;
+    let agent = session_cookie(server, "amelie.martin", DEMO_PASSWORD).await;
     for path in [
         "/superviseur/messages",
         "/superviseur/mur",
@@ -97,7 +104,7 @@ async fn logins_roles_csrf_and_the_openapi_document() {
     );
 
     // A supervisor's form POST without the CSRF token is refused, and nothing changes.
-    let supervisor = session_cookie(&server, "chloe.durand", DEMO_PASSWORD).await;
+    let supervisor = session_cookie(server, "chloe.durand", DEMO_PASSWORD).await;
     let no_csrf = c
         .post(format!("{base}/superviseur/messages"))
         .header(reqwest::header::COOKIE, &supervisor)
@@ -177,6 +184,22 @@ async fn logins_roles_csrf_and_the_openapi_document() {
         csv.lines().count(),
         report["rows"].as_array().unwrap().len() + 1
     );
+    let xlsx = c
+        .get(format!(
+            "{base}/api/v1/reports?from=2026-11-01&to=2026-11-25&period=week&format=xlsx"
+        ))
+        .header(reqwest::header::COOKIE, &supervisor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xlsx.status(), 200);
+    assert!(
+        xlsx.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .ends_with(".xlsx\"")
+    );
+    assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"));
     let bad = c
         .get(format!(
             "{base}/api/v1/reports?from=2026-11-25&to=2026-11-01"
