@@ -136,3 +136,75 @@ async fn a_crisis_message_set_between_two_calls_is_heard_by_the_second_caller() 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deterrence_message_switches_on_by_itself_when_calls_pile_up() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::Sqlite(dir.path().join("deterrence.db"));
+    // Two calls in the last ten minutes cross the threshold on the Louvre line: the second
+    // caller's own arrival switches the message on before they reach that point of the flow.
+    let server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![(
+                "sla_policy = \"louvre\"\n",
+                "sla_policy = \"louvre\"\n\n[lines.deterrence]\ncalls_waiting = 50\nlongest_wait_secs = 3600\ncalls_last_10_min = 2\nclear_after_secs = 600\n"
+                    .to_owned(),
+            )],
+        },
+    );
+    let numbers = ["+33140205050", "+33140158210"];
+    for (i, number) in numbers.iter().enumerate() {
+        // Ordinary callers press 1 in the menu, pass the deterrence node, and (nobody is
+        // logged in) leave with a callback request.
+        caller(
+            dir.path(),
+            &format!("c{i}"),
+            &server,
+            "8585",
+            number,
+            &dtmf_pcap("1"),
+            4000,
+        )
+        .expect_success(Duration::from_secs(60), &server);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let store = Store::open(&db.url()).await.expect("store");
+    let mut heard = Vec::new();
+    for number in numbers {
+        let call = store.caller_history(number, 1).await.expect("history")[0].clone();
+        let events: Vec<String> = store
+            .call_events(call.id)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter_map(|e| e.detail)
+            .collect();
+        heard.push(
+            events
+                .iter()
+                .any(|e| e.contains("message_played") && e.contains("deterrence")),
+        );
+    }
+    assert_eq!(
+        heard,
+        [false, true],
+        "alone, the first caller is under the threshold; the second crosses it and hears the message"
+    );
+    let journal = store
+        .journal_between(
+            chrono::Utc::now() - chrono::TimeDelta::days(1),
+            chrono::Utc::now() + chrono::TimeDelta::days(1),
+        )
+        .await
+        .expect("journal");
+    assert!(
+        journal.iter().any(|j| j.action.contains("deterrence")),
+        "{journal:?}"
+    );
+}
