@@ -421,8 +421,28 @@ fn remote_of(n: &NegotiatedMedia) -> Option<RemoteMedia> {
 
 /// Last digits only: caller numbers are personal data and stay out of logs above debug.
 fn redact_number(number: &str) -> String {
-    let keep = number.len().min(2);
-    format!("…{}", &number[number.len() - keep..])
+    let tail: String = number
+        .chars()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_number;
+
+    #[test]
+    fn caller_numbers_are_cut_to_their_last_two_characters_even_when_not_ascii() {
+        assert_eq!(redact_number("+33140158001"), "…01");
+        assert_eq!(redact_number("7"), "…7");
+        assert_eq!(redact_number("appelé"), "…lé");
+        assert_eq!(redact_number(""), "…");
+    }
 }
 
 impl Switchboard {
