@@ -432,18 +432,6 @@ fn redact_number(number: &str) -> String {
     format!("…{tail}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redact_number;
-
-    #[test]
-    fn caller_numbers_are_cut_to_their_last_two_characters_even_when_not_ascii() {
-        assert_eq!(redact_number("+33140158001"), "…01");
-        assert_eq!(redact_number("7"), "…7");
-        assert_eq!(redact_number("appelé"), "…lé");
-        assert_eq!(redact_number(""), "…");
-    }
-}
 
 impl Switchboard {
     async fn run(
@@ -1886,5 +1874,18 @@ impl Switchboard {
         if let Err(e) = self.store.close_call(record, outcome, at, wrap_up).await {
             warn!(record, error = %e, "call record not closed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_number;
+
+    #[test]
+    fn caller_numbers_are_cut_to_their_last_two_characters_even_when_not_ascii() {
+        assert_eq!(redact_number("+33140158001"), "…01");
+        assert_eq!(redact_number("7"), "…7");
+        assert_eq!(redact_number("appelé"), "…lé");
+        assert_eq!(redact_number(""), "…");
     }
 }
