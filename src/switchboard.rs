@@ -432,7 +432,6 @@ fn redact_number(number: &str) -> String {
     format!("…{tail}")
 }
 
-
 impl Switchboard {
     async fn run(
         mut self,
