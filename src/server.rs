@@ -181,6 +181,7 @@ pub async fn run(
         started: Instant::now(),
         clock,
         settings: crate::web_backend::web_settings(config),
+        tts: config.tts.clone(),
         store: store.clone(),
         sip: sip.clone(),
         media: media.clone(),

@@ -18,6 +18,8 @@ pub struct ServerBackend {
     pub started: Instant,
     pub clock: Clock,
     pub settings: WebSettings,
+    /// Voice settings, for message previews.
+    pub tts: guichet_ivr::tts::TtsOptions,
     pub store: Store,
     pub sip: guichet_sip::SipHandle,
     pub media: guichet_media::MediaHandle,
@@ -141,6 +143,27 @@ impl Backend for ServerBackend {
                 .set_message(ivr_actor(actor), line, kind, text, ends_at)
                 .await
                 .map_err(|e| e.to_string())
+        })
+    }
+
+    fn preview_message<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            static PREVIEWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = PREVIEWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path =
+                std::env::temp_dir().join(format!("guichet-apercu-{}-{n}.wav", std::process::id()));
+            let (text, options, out) = (text.to_owned(), self.tts.clone(), path.clone());
+            // Synthesis runs a subprocess: keep it off the async workers.
+            let result = tokio::task::spawn_blocking(move || {
+                guichet_ivr::tts::synthesize(&text, &out, &options)
+                    .map_err(|e| e.french())
+                    .and_then(|()| std::fs::read(&out).map_err(|e| e.to_string()))
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            let _ = std::fs::remove_file(&path);
+            result
         })
     }
 

@@ -102,6 +102,26 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         .goto(&format!("http://{}/superviseur/messages", server.http))
         .await;
     browser.type_into("#text", text).await;
+    // Listening first synthesises the text in the page and saves nothing.
+    browser.click("#ecouter-apercu").await;
+    let preview = browser
+        .wait_text("#apercu-etat", Duration::from_secs(20), |t| {
+            t.starts_with("Aperçu prêt")
+        })
+        .await;
+    assert!(!preview.contains("(0 Ko)"), "{preview}");
+    let store = Store::open(&db.url()).await.expect("store");
+    let now = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .unwrap()
+        .to_utc()
+        + chrono::Duration::minutes(10);
+    assert!(
+        store
+            .active_message("8585", MessageKind::Crisis, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
     browser.click("#enregistrer").await;
     browser
         .wait_text("p.ok", Duration::from_secs(20), |t| {
@@ -122,11 +142,6 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         .screenshot(&Path::new(SCREENSHOTS).join("messages.png"))
         .await;
 
-    let store = Store::open(&db.url()).await.expect("store");
-    let now = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
-        .unwrap()
-        .to_utc()
-        + chrono::Duration::minutes(10);
     let live = store
         .active_message("8585", MessageKind::Crisis, now)
         .await

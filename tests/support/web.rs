@@ -221,14 +221,20 @@ impl Browser {
         assert!(v.is_null(), "click {css}: {v}");
     }
 
-    /// The visible text of an element.
+    /// The visible text of an element. Live pages re-render their tables, so an element
+    /// found a moment ago may be stale: it is found again.
     pub async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        for _ in 0..50 {
+            let id = self.find(css).await;
+            let v = self
+                .call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+                .await;
+            if let Some(t) = v.as_str() {
+                return t.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the text of {css} could not be read");
     }
 
     /// Waits up to `within` until the text of `css` satisfies `ok`; returns it.

@@ -144,6 +144,9 @@ pub trait Backend: Send + Sync + 'static {
         text: &'a str,
         ends_at: Option<DateTime<Utc>>,
     ) -> BoxFuture<'a, Result<(), String>>;
+    /// Synthesises `text` as a message would be, without saving anything: the WAV bytes, for
+    /// the supervisor to listen to before saving. The error is French.
+    fn preview_message<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>>;
     /// Removes the live message of `kind` on `line`. The error is French.
     fn remove_message<'a>(
         &'a self,
@@ -179,6 +182,8 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
             "/superviseur/messages/supprimer",
             post(pages::messages_remove),
         )
+        .route("/superviseur/messages/apercu", post(pages::message_preview))
+        .route("/static/messages.js", get(pages::messages_js))
         .route(
             "/superviseur/messages/{line}/{kind}/ecoute",
             get(pages::message_audio),

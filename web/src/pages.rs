@@ -198,7 +198,10 @@ async fn messages_body(state: &AppState, session: &Session, notice: &str) -> Str
          <textarea id=\"text\" name=\"text\" rows=\"4\" required maxlength=\"2000\"></textarea></p>\
          <p><label for=\"ends_at\">Fin (facultatif, heure locale)</label> \
          <input id=\"ends_at\" name=\"ends_at\" type=\"datetime-local\"></p>\
-         <p><button type=\"submit\" id=\"enregistrer\">Enregistrer et diffuser</button></p></form>",
+         <p><button type=\"button\" id=\"ecouter-apercu\">Écouter avant d'enregistrer</button> \
+         <button type=\"submit\" id=\"enregistrer\">Enregistrer et diffuser</button> \
+         <span id=\"apercu-etat\" role=\"status\"></span></p></form>\
+         <script src=\"/static/messages.js\"></script>",
         csrf = escape(&session.csrf),
     ));
     let journal = store
@@ -573,4 +576,53 @@ pub(crate) async fn wallboard_events(
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// `GET /static/messages.js`: the messages page's preview script.
+pub(crate) async fn messages_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("messages.js"),
+    )
+        .into_response()
+}
+
+/// The preview form.
+#[derive(Deserialize)]
+pub(crate) struct PreviewForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    text: String,
+}
+
+/// `POST /superviseur/messages/apercu`: the WAV of typed text, nothing saved.
+pub(crate) async fn message_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<PreviewForm>,
+) -> Response {
+    let session = match require_page(&state, &headers, Need::Supervisor).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let text = form.text.trim();
+    if text.is_empty() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Saisissez le texte du message.",
+        )
+            .into_response();
+    }
+    match state.backend.preview_message(text).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("La synthèse vocale a échoué : {e}"),
+        )
+            .into_response(),
+    }
 }

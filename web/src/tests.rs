@@ -62,6 +62,13 @@ impl Backend for Fake {
             Ok(())
         })
     }
+    fn preview_message<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let mut wav = b"RIFF".to_vec();
+            wav.extend_from_slice(text.as_bytes());
+            Ok(wav)
+        })
+    }
     fn remove_message<'a>(
         &'a self,
         _actor: Actor,
