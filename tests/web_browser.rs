@@ -72,6 +72,12 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         .await;
     assert_eq!(after, "Disponible");
 
+    // The supervisor sets the waiting-calls alert threshold to 0.
+    browser.click("#seuils summary").await;
+    browser.clear("#seuil-file").await;
+    browser.type_into("#seuil-file", "0").await;
+    browser.click("h1").await;
+
     // A VIP caller reaches the queue (after the menu, about 3.4 s): the wallboard shows the
     // waiting call with its VIP mark and Amélie's phone ringing; when the caller gives up,
     // the abandon is counted.
@@ -84,6 +90,11 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     browser
         .wait_text(amelie, Duration::from_secs(5), |t| t == "Sonnerie")
         .await;
+    let waiting_cell = format!("{louvre} td:nth-child(2)");
+    assert_eq!(
+        browser.attribute(&waiting_cell, "class").await.as_deref(),
+        Some("alerte")
+    );
     browser
         .screenshot(&Path::new(SCREENSHOTS).join("mur.png"))
         .await;
@@ -93,8 +104,11 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     browser
         .wait_text(&abandoned, Duration::from_secs(5), |t| t == "1")
         .await;
-    let waiting = browser.text(&format!("{louvre} td:nth-child(2)")).await;
-    assert_eq!(waiting, "0");
+    assert_eq!(browser.text(&waiting_cell).await, "0");
+    assert_ne!(
+        browser.attribute(&waiting_cell, "class").await.as_deref(),
+        Some("alerte")
+    );
 
     // A crisis message typed, saved, shown, journaled and live.
     let text = "Une panne de messagerie est en cours, nos équipes sont mobilisées.";
@@ -141,6 +155,17 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     browser
         .screenshot(&Path::new(SCREENSHOTS).join("messages.png"))
         .await;
+    // The journal filter keeps matching entries only.
+    for (filter, shown) in [("messagerie", true), ("introuvable", false)] {
+        browser
+            .goto(&format!(
+                "http://{}/superviseur/messages?journal={filter}",
+                server.http
+            ))
+            .await;
+        let journal = browser.text("#journal").await;
+        assert_eq!(journal.contains(text), shown, "{filter}: {journal}");
+    }
 
     let live = store
         .active_message("8585", MessageKind::Crisis, now)

@@ -208,6 +208,41 @@ impl Browser {
         assert!(v.is_null(), "type into {css}: {v}");
     }
 
+    /// Clears an input.
+    pub async fn clear(&self, css: &str) {
+        let id = self.find(css).await;
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/element/{id}/clear"),
+                Some(json!({})),
+            )
+            .await;
+        assert!(v.is_null(), "clear {css}: {v}");
+    }
+
+    /// An attribute of an element (re-found if the page re-rendered it).
+    pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        for _ in 0..50 {
+            let id = self.find(css).await;
+            let v = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/element/{id}/attribute/{name}"),
+                    None,
+                )
+                .await;
+            if v.is_null() {
+                return None;
+            }
+            if let Some(t) = v.as_str() {
+                return Some(t.to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the {name} of {css} could not be read");
+    }
+
     /// Clicks an element.
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;

@@ -17,7 +17,20 @@
     tr.appendChild(td);
     return td;
   }
+  var last = null;
+  var limits = ["seuil-attente", "seuil-file", "seuil-ns"];
+  limits.forEach(function (id) {
+    var input = document.getElementById(id);
+    var saved = window.localStorage.getItem("guichet." + id);
+    if (saved !== null) input.value = saved;
+    input.addEventListener("change", function () {
+      window.localStorage.setItem("guichet." + id, input.value);
+      if (last) render(last);
+    });
+  });
+  function limit(id) { return Number(document.getElementById(id).value); }
   function render(view) {
+    last = view;
     var msgs = document.getElementById("messages");
     msgs.textContent = "";
     if (view.error) {
@@ -38,14 +51,14 @@
       var tr = document.createElement("tr");
       tr.dataset.file = q.name;
       cell(tr, q.name + (q.open ? "" : " (fermée)"));
-      var w = cell(tr, String(q.waiting.length));
+      var w = cell(tr, String(q.waiting.length), q.waiting.length > limit("seuil-file") ? "alerte" : "");
       var vip = q.waiting.filter(function (c) { return c.vip; }).length;
       if (vip) {
         var b = document.createElement("span");
         b.className = "vip"; b.textContent = vip + " VIP";
         w.appendChild(document.createTextNode(" ")); w.appendChild(b);
       }
-      cell(tr, hms(q.longest_wait_secs), q.longest_wait_secs > 120 ? "alerte" : "");
+      cell(tr, hms(q.longest_wait_secs), q.longest_wait_secs > limit("seuil-attente") ? "alerte" : "");
       cell(tr, q.agents_available + " / " + q.agents_logged_in);
       var t = q.today || {};
       cell(tr, String(t.presented || 0));
@@ -53,7 +66,9 @@
       cell(tr, String(t.abandoned || 0));
       cell(tr, pct(t.answer_rate));
       cell(tr, pct(t.abandon_rate));
-      cell(tr, pct(t.service_level));
+      var sl = t.service_level;
+      var low = sl && sl.denominator && 100 * sl.numerator / sl.denominator < limit("seuil-ns");
+      cell(tr, pct(sl), low ? "alerte" : "");
       files.appendChild(tr);
     });
     var agents = document.querySelector("#agents tbody");

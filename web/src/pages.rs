@@ -118,14 +118,21 @@ pub(crate) async fn agent_page(State(state): State<AppState>, headers: HeaderMap
     page(name, "Mon poste", Some(&session), &body).into_response()
 }
 
-/// The messages page's query: a confirmation to show after a redirect.
+/// The messages page's query: a confirmation to show after a redirect, a journal filter.
 #[derive(Deserialize)]
 pub(crate) struct MessagesQuery {
     #[serde(default)]
     ok: Option<String>,
+    #[serde(default)]
+    journal: Option<String>,
 }
 
-async fn messages_body(state: &AppState, session: &Session, notice: &str) -> String {
+async fn messages_body(
+    state: &AppState,
+    session: &Session,
+    notice: &str,
+    filter: Option<&str>,
+) -> String {
     let store = state.backend.store();
     let now = state.backend.now();
     let settings = state.backend.settings();
@@ -211,8 +218,32 @@ async fn messages_body(state: &AppState, session: &Session, notice: &str) -> Str
             tracing::warn!(error = %e, "journal unreadable");
             Vec::new()
         });
-    body.push_str("<h2>Journal des événements (7 derniers jours)</h2><table id=\"journal\"><tr><th>Quand</th><th>Qui</th><th>Action</th><th>Objet</th><th>Avant</th><th>Après</th></tr>");
-    for e in journal.iter().rev().take(100) {
+    let filter = filter.map(str::trim).filter(|f| !f.is_empty());
+    body.push_str(&format!(
+        "<h2>Journal des événements (7 derniers jours)</h2>\
+         <form method=\"get\" action=\"/superviseur/messages\" role=\"search\">\
+         <label for=\"filtre-journal\">Filtrer</label> \
+         <input id=\"filtre-journal\" name=\"journal\" value=\"{}\" placeholder=\"qui, action, ligne, texte…\"> \
+         <button type=\"submit\">Filtrer</button></form>\
+         <table id=\"journal\"><tr><th>Quand</th><th>Qui</th><th>Action</th><th>Objet</th><th>Avant</th><th>Après</th></tr>",
+        escape(filter.unwrap_or(""))
+    ));
+    let needle = filter.map(str::to_lowercase);
+    let matches = |e: &&guichet_tickets::JournalEntry| {
+        needle.as_deref().is_none_or(|n| {
+            [
+                Some(e.actor.as_str()),
+                Some(e.action.as_str()),
+                Some(e.subject.as_str()),
+                e.old_value.as_deref(),
+                e.new_value.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|field| field.to_lowercase().contains(n))
+        })
+    };
+    for e in journal.iter().rev().filter(matches).take(100) {
         body.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             local(state, e.at),
@@ -244,7 +275,7 @@ pub(crate) async fn messages_page(
         Some("retire") => "<p class=\"ok\" role=\"status\">Message retiré.</p>",
         _ => "",
     };
-    let body = messages_body(&state, &session, notice).await;
+    let body = messages_body(&state, &session, notice, query.journal.as_deref()).await;
     page(
         &state.backend.settings().server_name,
         "Messages de crise et de dissuasion",
@@ -271,7 +302,7 @@ pub(crate) struct SetForm {
 
 async fn messages_error(state: &AppState, session: &Session, error: &str) -> Response {
     let notice = format!("<p role=\"alert\" class=\"erreur\">{}</p>", escape(error));
-    let body = messages_body(state, session, &notice).await;
+    let body = messages_body(state, session, &notice, None).await;
     (
         StatusCode::UNPROCESSABLE_ENTITY,
         page(
@@ -521,6 +552,13 @@ pub(crate) async fn wallboard_page(State(state): State<AppState>, headers: Heade
     let body = "<p><button type=\"button\" id=\"plein-ecran\">Plein écran</button> \
         <span id=\"connexion-flux\" role=\"status\">Connexion au flux…</span> \
         <span>Dernière mise à jour : <time id=\"maj\">—</time></span></p>\
+        <details id=\"seuils\"><summary>Seuils d'alerte (enregistrés dans ce navigateur)</summary>\
+        <p><label for=\"seuil-attente\">Attente la plus longue au-delà de (s)</label> \
+        <input id=\"seuil-attente\" type=\"number\" min=\"0\" value=\"120\"> \
+        <label for=\"seuil-file\">Appels en attente au-delà de</label> \
+        <input id=\"seuil-file\" type=\"number\" min=\"0\" value=\"5\"> \
+        <label for=\"seuil-ns\">Niveau de service en dessous de (%)</label> \
+        <input id=\"seuil-ns\" type=\"number\" min=\"0\" max=\"100\" value=\"80\"></p></details>\
         <section id=\"messages\" aria-live=\"polite\"></section>\
         <h2>Files d'attente</h2><table id=\"files\"><thead><tr><th>File</th><th>En attente</th>\
         <th>Attente la plus longue</th><th>Agents disponibles / connectés</th><th>Présentés</th><th>Répondus</th>\

@@ -191,6 +191,13 @@ async fn session_cookie_is_hardened_and_api_writes_need_role_and_csrf() {
 
     let ok = login(&base, "sup", "mot-de-passe-sup").await;
     assert_eq!(ok.status(), 303);
+    assert_eq!(ok.headers()[header::X_FRAME_OPTIONS], "DENY");
+    assert!(
+        ok.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
     assert_eq!(ok.headers()[header::LOCATION], "/superviseur/mur");
     let set = cookie(&ok, auth::SESSION_COOKIE).unwrap();
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"));
@@ -264,6 +271,26 @@ async fn session_cookie_is_hardened_and_api_writes_need_role_and_csrf() {
             "Panne générale".to_owned()
         )]
     );
+
+    // The preview returns the synthesised audio and needs the form's CSRF token.
+    let preview = c
+        .post(format!("{base}/superviseur/messages/apercu"))
+        .header(header::COOKIE, &sup)
+        .form(&[("text", "Essai"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+    assert_eq!(preview.headers()[header::CONTENT_TYPE], "audio/wav");
+    assert_eq!(preview.bytes().await.unwrap().as_ref(), b"RIFFEssai");
+    let preview = c
+        .post(format!("{base}/superviseur/messages/apercu"))
+        .header(header::COOKIE, &sup)
+        .form(&[("text", "Essai")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 403);
 
     let agent = login(&base, "agt", "mot-de-passe-agt").await;
     assert_eq!(agent.headers()[header::LOCATION], "/agent");
