@@ -63,6 +63,13 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         .await;
     assert_eq!(before, "Déconnecté");
 
+    // Amélie watches her own desk page in a second browser.
+    let desk = Browser::start().await;
+    desk.login(&server, "amelie.martin", DEMO_PASSWORD).await;
+    assert!(desk.url().await.ends_with("/agent"));
+    let state = desk.text("#etat").await;
+    assert!(state.contains("Déconnecté"), "{state}");
+
     // Amélie's desk phone registers: the wallboard shows her logged in, without a reload.
     let phone_port = free_udp_port();
     let phone = unanswered_desk_phone(dir.path(), "amelie", phone_port);
@@ -71,6 +78,10 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         .wait_text(amelie, Duration::from_secs(5), |t| t != "Déconnecté")
         .await;
     assert_eq!(after, "Disponible");
+    desk.wait_text("#etat", Duration::from_secs(5), |t| {
+        t.contains("Disponible")
+    })
+    .await;
 
     // The supervisor sets the waiting-calls alert threshold to 0.
     browser.click("#seuils summary").await;
@@ -83,6 +94,12 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     // the abandon is counted.
     let call = impatient_caller(dir.path(), "vip", &server, "8585", VIP_NUMBER, 100, 7000);
     let louvre = "tr[data-file=\"louvre-hotline\"]";
+    desk.wait_text("#poste", Duration::from_secs(10), |t| {
+        // queue, level, calls waiting and their VIP mark
+        t.contains("louvre-hotline 1 1 1 VIP")
+    })
+    .await;
+    drop(desk);
     let row = browser
         .wait_text(louvre, Duration::from_secs(10), |t| t.contains("1 VIP"))
         .await;

@@ -170,6 +170,8 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/connexion", get(auth::login_page).post(auth::login_submit))
         .route("/deconnexion", post(auth::logout))
         .route("/agent", get(pages::agent_page))
+        .route("/agent/flux", get(pages::agent_events))
+        .route("/static/poste.js", get(pages::agent_js))
         .route(
             "/mon-compte",
             get(auth::account_page).post(auth::account_submit),

@@ -100,6 +100,7 @@
   });
   var style = document.createElement("style");
   style.textContent = ".mur-plein{font-size:150%}.mur-plein header{display:none}" +
-    ".alerte{background:#c00;color:#fff;font-weight:bold}#files td,#agents td{font-size:1.2rem}";
+    ".alerte{background:#c00;color:#fff;font-weight:bold}#files td,#agents td{font-size:1.2rem}" +
+    "#seuils input{width:5rem}";
   document.head.appendChild(style);
 }());

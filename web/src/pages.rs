@@ -83,14 +83,28 @@ pub(crate) async fn agent_page(State(state): State<AppState>, headers: HeaderMap
                 .into_response();
         }
     };
-    let me = snapshot.agents.iter().find(|a| a.agent.0 == session.login);
+    let body = format!(
+        "<section id=\"poste\" aria-live=\"polite\">{}</section>\
+         <script src=\"/static/poste.js\"></script>",
+        agent_fragment(&snapshot, &session.login)
+    );
+    page(name, "Mon poste", Some(&session), &body).into_response()
+}
+
+/// The agent's status, queues and waiting calls, as an HTML fragment (escaped).
+fn agent_fragment(snapshot: &guichet_acd::Snapshot, login: &str) -> String {
+    let me = snapshot.agents.iter().find(|a| a.agent.0 == login);
     let mut body = String::new();
     match me {
         Some(a) => {
+            let since = if a.status == guichet_acd::AgentStatus::LoggedOut {
+                String::new()
+            } else {
+                format!(" depuis {}", duration_fr(a.time_in_state_secs))
+            };
             body.push_str(&format!(
-                "<p id=\"etat\">État : <strong>{}</strong> depuis {} — {} appel(s) traité(s) depuis la connexion.</p>",
+                "<p id=\"etat\">État : <strong>{}</strong>{since} — {} appel(s) traité(s) depuis la connexion.</p>",
                 escape(&status_fr(&a.status)),
-                duration_fr(a.time_in_state_secs),
                 a.calls_answered
             ));
             body.push_str("<table><caption>Mes files</caption><tr><th>File</th><th>Niveau</th><th>Appels en attente</th><th>Attente la plus longue</th></tr>");
@@ -115,7 +129,70 @@ pub(crate) async fn agent_page(State(state): State<AppState>, headers: HeaderMap
             body.push_str("<p id=\"etat\">Votre compte n'est membre d'aucune file d'appels.</p>")
         }
     }
-    page(name, "Mon poste", Some(&session), &body).into_response()
+    body
+}
+
+/// `GET /agent/flux`: server-sent events, one `poste` event (the HTML fragment of the
+/// agent's status) each time it changes, checked every 300 ms.
+pub(crate) async fn agent_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
+    let session = current(&state, &headers)
+        .await
+        .ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())?;
+    let login = session.login;
+    Ok(changes(state, "poste", move |state| {
+        let login = login.clone();
+        async move {
+            match state.backend.snapshot().await {
+                Ok(s) => agent_fragment(&s, &login),
+                Err(e) => format!(
+                    "<p role=\"alert\" class=\"erreur\">Le standard ne répond pas : {}</p>",
+                    escape(&e)
+                ),
+            }
+        }
+    }))
+}
+
+/// `GET /static/poste.js`: the agent page's script.
+pub(crate) async fn agent_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("poste.js"),
+    )
+        .into_response()
+}
+
+/// An SSE stream of `event` carrying `render(state)` each time it changes (checked every
+/// 300 ms); the first one at once.
+fn changes<F, Fut>(
+    state: AppState,
+    event: &'static str,
+    render: F,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
+    let stream = futures::stream::unfold(
+        (state, render, None::<String>, true),
+        move |(state, render, last, first)| async move {
+            if !first {
+                tokio::time::sleep(StdDuration::from_millis(300)).await;
+            }
+            loop {
+                let data = render(state.clone()).await;
+                if last.as_deref() != Some(data.as_str()) {
+                    let out = Event::default().event(event).data(data.clone());
+                    return Some((Ok(out), (state, render, Some(data), false)));
+                }
+                tokio::time::sleep(StdDuration::from_millis(300)).await;
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// The messages page's query: a confirmation to show after a redirect, a journal filter.
@@ -596,24 +673,9 @@ pub(crate) async fn wallboard_events(
     if !session.is_supervisor() {
         return Err(StatusCode::FORBIDDEN.into_response());
     }
-    let stream = futures::stream::unfold(
-        (state, None::<String>, true),
-        |(state, last, first)| async move {
-            if !first {
-                tokio::time::sleep(StdDuration::from_millis(300)).await;
-            }
-            loop {
-                let view = wallboard_view(&state).await;
-                let json = serde_json::to_string(&view).unwrap_or_else(|_| "{}".to_owned());
-                if last.as_deref() != Some(json.as_str()) {
-                    let event = Event::default().event("mur").data(json.clone());
-                    return Some((Ok(event), (state, Some(json), false)));
-                }
-                tokio::time::sleep(StdDuration::from_millis(300)).await;
-            }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(changes(state, "mur", |state| async move {
+        serde_json::to_string(&wallboard_view(&state).await).unwrap_or_else(|_| "{}".to_owned())
+    }))
 }
 
 /// `GET /static/messages.js`: the messages page's preview script.
