@@ -92,7 +92,7 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     // A VIP caller reaches the queue (after the menu, about 3.4 s): the wallboard shows the
     // waiting call with its VIP mark and Amélie's phone ringing; when the caller gives up,
     // the abandon is counted.
-    let call = impatient_caller(dir.path(), "vip", &server, "8585", VIP_NUMBER, 100, 7000);
+    let call = impatient_caller(dir.path(), "vip", &server, "8585", VIP_NUMBER, 100, 10_000);
     let louvre = "tr[data-file=\"louvre-hotline\"]";
     desk.wait_text("#poste", Duration::from_secs(10), |t| {
         // queue, level, calls waiting and their VIP mark
