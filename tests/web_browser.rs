@@ -1,7 +1,7 @@
 //! The supervisor's pages in a real headless Chromium against a real `guichet serve`: the
 //! wallboard updates live when a desk phone registers and when a VIP caller waits and gives
 //! up, and a crisis message typed in the messages page is saved, shown, journaled and live in
-//! the store. Screenshots go to `docs/screenshots/`.
+//! the store. Screenshots go to `docs/screenshots/` with `GUICHET_SCREENSHOTS=1`.
 
 mod support;
 #[path = "support/web.rs"]
@@ -21,6 +21,16 @@ const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
 /// A VIP of the demo directory.
 const VIP_NUMBER: &str = "+33140158001";
 const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
+
+/// Where screenshots go: `docs/screenshots/` when `GUICHET_SCREENSHOTS=1` (to refresh the
+/// documentation), else the test's temporary directory (so test runs leave the tree clean).
+fn screenshot_dir(temp: &Path) -> std::path::PathBuf {
+    if std::env::var("GUICHET_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        Path::new(SCREENSHOTS).to_path_buf()
+    } else {
+        temp.join("screenshots")
+    }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
@@ -66,6 +76,7 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     // Amélie watches her own desk page in a second browser.
     let desk = Browser::start().await;
     desk.login(&server, "amelie.martin", DEMO_PASSWORD).await;
+    desk.find("#poste").await;
     assert!(desk.url().await.ends_with("/agent"));
     let state = desk.text("#etat").await;
     assert!(state.contains("Déconnecté"), "{state}");
@@ -113,7 +124,7 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         Some("alerte")
     );
     browser
-        .screenshot(&Path::new(SCREENSHOTS).join("mur.png"))
+        .screenshot(&screenshot_dir(dir.path()).join("mur.png"))
         .await;
     call.expect_success(Duration::from_secs(30), &server);
     phone.expect_success(Duration::from_secs(10), &server);
@@ -170,7 +181,7 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         "{journal}"
     );
     browser
-        .screenshot(&Path::new(SCREENSHOTS).join("messages.png"))
+        .screenshot(&screenshot_dir(dir.path()).join("messages.png"))
         .await;
     // The journal filter keeps matching entries only.
     for (filter, shown) in [("messagerie", true), ("introuvable", false)] {
