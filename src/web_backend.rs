@@ -321,3 +321,60 @@ impl Backend for ServerBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn seeding_hashes_once_keeps_changed_passwords_and_does_not_rejournal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display()))
+            .await
+            .unwrap();
+        let config = config::load_demo().unwrap().config;
+        let t0 = chrono::Utc::now();
+        seed_accounts(&store, &config, t0).await.unwrap();
+        let admin = store.agent("admin").await.unwrap().unwrap();
+        let hash = admin.password_hash.clone().unwrap();
+        assert!(guichet_web::auth::verify_password(
+            "Guichet-Admin-2026!",
+            &hash
+        ));
+        assert_eq!(admin.roles, vec!["admin", "supervisor"]);
+        let amelie = store.agent("amelie.martin").await.unwrap().unwrap();
+        assert_eq!(amelie.sip_extension.as_deref(), Some("1001"));
+
+        // A password changed since is kept at the next start; nothing is journaled again.
+        let changed =
+            guichet_web::auth::hash_password("un-autre-mot-de-passe!", &[Role::Admin]).unwrap();
+        store
+            .upsert_agent(
+                &guichet_tickets::admin::Agent {
+                    password_hash: Some(changed.clone()),
+                    ..admin
+                },
+                "admin",
+                t0,
+            )
+            .await
+            .unwrap();
+        let journaled = |s: &Store| {
+            let s = s.clone();
+            async move {
+                s.journal_between(
+                    t0 - chrono::Duration::hours(1),
+                    t0 + chrono::Duration::hours(1),
+                )
+                .await
+                .unwrap()
+                .len()
+            }
+        };
+        let before = journaled(&store).await;
+        seed_accounts(&store, &config, t0).await.unwrap();
+        assert_eq!(journaled(&store).await, before);
+        let admin = store.agent("admin").await.unwrap().unwrap();
+        assert_eq!(admin.password_hash.as_deref(), Some(changed.as_str()));
+    }
+}
