@@ -249,17 +249,35 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Tells live streams (server-sent events) that the server is stopping, so they end and the
+/// graceful shutdown does not wait for a wallboard left open.
+#[derive(Clone)]
+pub(crate) struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    /// Resolves when the server starts stopping.
+    pub(crate) async fn wait(mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then ends the live streams and
+/// finishes in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let router = router.layer(axum::Extension(Stopping(stop_rx)));
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
     .await
 }
 

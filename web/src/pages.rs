@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Need, Session, check_form_csrf, current, require_page};
 use crate::html::{escape, page};
-use crate::{AppState, kind_slug, parse_kind_slug};
+use crate::{AppState, Stopping, kind_slug, parse_kind_slug};
 
 const KINDS: [MessageKind; 2] = [MessageKind::Crisis, MessageKind::Deterrence];
 
@@ -136,24 +136,30 @@ fn agent_fragment(snapshot: &guichet_acd::Snapshot, login: &str) -> String {
 /// agent's status) each time it changes, checked every 300 ms.
 pub(crate) async fn agent_events(
     State(state): State<AppState>,
+    stopping: Option<axum::Extension<Stopping>>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
     let session = current(&state, &headers)
         .await
         .ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())?;
     let login = session.login;
-    Ok(changes(state, "poste", move |state| {
-        let login = login.clone();
-        async move {
-            match state.backend.snapshot().await {
-                Ok(s) => agent_fragment(&s, &login),
-                Err(e) => format!(
-                    "<p role=\"alert\" class=\"erreur\">Le standard ne répond pas : {}</p>",
-                    escape(&e)
-                ),
+    Ok(changes(
+        state,
+        stopping.map(|s| s.0),
+        "poste",
+        move |state| {
+            let login = login.clone();
+            async move {
+                match state.backend.snapshot().await {
+                    Ok(s) => agent_fragment(&s, &login),
+                    Err(e) => format!(
+                        "<p role=\"alert\" class=\"erreur\">Le standard ne répond pas : {}</p>",
+                        escape(&e)
+                    ),
+                }
             }
-        }
-    }))
+        },
+    ))
 }
 
 /// `GET /static/poste.js`: the agent page's script.
@@ -169,6 +175,7 @@ pub(crate) async fn agent_js() -> Response {
 /// 300 ms); the first one at once.
 fn changes<F, Fut>(
     state: AppState,
+    stopping: Option<Stopping>,
     event: &'static str,
     render: F,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
@@ -192,7 +199,14 @@ where
             }
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    let stop = async move {
+        match stopping {
+            Some(s) => s.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    Sse::new(futures::StreamExt::take_until(stream, Box::pin(stop)))
+        .keep_alive(KeepAlive::default())
 }
 
 /// The messages page's query: a confirmation to show after a redirect, a journal filter.
@@ -665,6 +679,7 @@ pub(crate) async fn wallboard_js() -> Response {
 /// changes (checked every 300 ms).
 pub(crate) async fn wallboard_events(
     State(state): State<AppState>,
+    stopping: Option<axum::Extension<Stopping>>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
     let session = current(&state, &headers)
@@ -673,9 +688,14 @@ pub(crate) async fn wallboard_events(
     if !session.is_supervisor() {
         return Err(StatusCode::FORBIDDEN.into_response());
     }
-    Ok(changes(state, "mur", |state| async move {
-        serde_json::to_string(&wallboard_view(&state).await).unwrap_or_else(|_| "{}".to_owned())
-    }))
+    Ok(changes(
+        state,
+        stopping.map(|s| s.0),
+        "mur",
+        |state| async move {
+            serde_json::to_string(&wallboard_view(&state).await).unwrap_or_else(|_| "{}".to_owned())
+        },
+    ))
 }
 
 /// `GET /static/messages.js`: the messages page's preview script.

@@ -463,3 +463,38 @@ async fn password_change_follows_the_rules_and_logout_ends_the_session() {
     assert_eq!(after.headers()[header::LOCATION], "/connexion");
     let _ = stop.send(());
 }
+
+#[tokio::test]
+async fn an_open_wallboard_stream_does_not_hold_up_the_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = fake(dir.path(), true).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, router(backend), async {
+        let _ = rx.await;
+    }));
+    let ok = login(&base, "sup", "mot-de-passe-sup").await;
+    let sup = cookie(&ok, auth::SESSION_COOKIE)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stream = client()
+        .get(format!("{base}/superviseur/mur/flux"))
+        .header(header::COOKIE, &sup)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let first = stream.chunk().await.unwrap().unwrap();
+    let first = String::from_utf8_lossy(&first);
+    assert!(first.starts_with("event: mur\ndata: {"), "{first}");
+    assert!(first.contains("\"messages\":[]"), "{first}");
+    let _ = tx.send(());
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+    assert!(stopped.is_ok(), "the server waited for the open stream");
+    // The stream ended cleanly.
+    while let Ok(Some(_)) = stream.chunk().await {}
+}
