@@ -112,6 +112,12 @@ pub enum Command {
         kind: MessageKind,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Changes an agent's state (from the web desk, or a supervisor forcing it).
+    Agent {
+        login: String,
+        change: AgentChange,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// The live ACD picture.
     Snapshot {
         reply: oneshot::Sender<guichet_acd::Snapshot>,
@@ -123,6 +129,23 @@ pub enum Command {
         grace: Duration,
         done: oneshot::Sender<()>,
     },
+}
+
+/// A change of an agent's state asked from outside the switchboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentChange {
+    /// Log in (ready to take calls).
+    LogIn,
+    /// Log out.
+    LogOut,
+    /// Pause with a reason (déjeuner, formation, back-office...).
+    Pause { reason: String },
+    /// End a pause.
+    Resume,
+    /// End the wrap-up now.
+    EndWrapUp,
+    /// Extend the wrap-up by this many seconds.
+    ExtendWrapUp { secs: u32 },
 }
 
 /// A cloneable handle on the running switchboard.
@@ -175,6 +198,17 @@ impl SwitchboardHandle {
             actor,
             line: line.to_owned(),
             kind,
+            reply,
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
+    }
+
+    /// Changes an agent's state; the answer says why the ACD refused, in its words.
+    pub async fn agent(&self, login: &str, change: AgentChange) -> anyhow::Result<()> {
+        self.ask(|reply| Command::Agent {
+            login: login.to_owned(),
+            change,
             reply,
         })
         .await?
@@ -535,6 +569,28 @@ impl Switchboard {
                     Err(e) => Err(e.to_string()),
                 };
                 let _ = reply.send(result);
+            }
+            Command::Agent {
+                login,
+                change,
+                reply,
+            } => {
+                let now = self.clock.now();
+                let result = match &change {
+                    AgentChange::LogIn => self.acd.login(now, &login),
+                    AgentChange::LogOut => self.acd.logout(now, &login),
+                    AgentChange::Pause { reason } => self.acd.pause(now, &login, reason),
+                    AgentChange::Resume => self.acd.unpause(now, &login),
+                    AgentChange::EndWrapUp => self.acd.end_wrap_up(now, &login),
+                    AgentChange::ExtendWrapUp { secs } => self.acd.extend_wrap_up(
+                        now,
+                        &login,
+                        chrono::TimeDelta::seconds(i64::from(*secs)),
+                    ),
+                };
+                info!(agent = %login, ?change, ok = result.is_ok(), "agent state change asked");
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+                self.drain_acd().await;
             }
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.acd.snapshot(self.clock.now()));
