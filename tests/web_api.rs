@@ -228,6 +228,8 @@ async fn check_server(server: &Server, db: &Db) {
         "/journal",
         "/reports",
         "/session",
+        "/messages",
+        "/events",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }

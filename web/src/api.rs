@@ -30,6 +30,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi))
         .route("/session", get(session_info))
         .route("/snapshot", get(snapshot))
+        .route("/events", get(crate::pages::wallboard_events))
+        .route("/messages", get(all_messages))
         .route(
             "/lines/{line}/messages/{kind}",
             get(get_message).put(put_message).delete(delete_message),
@@ -160,6 +162,39 @@ async fn get_message(
             .into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// Every line's crisis and deterrence message, active or not.
+async fn all_messages(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&state, &headers, true, false).await {
+        return r;
+    }
+    let now = state.backend.now();
+    let mut out = Vec::new();
+    for line in &state.backend.settings().lines {
+        for kind in [MessageKind::Crisis, MessageKind::Deterrence] {
+            let active = match state
+                .backend
+                .store()
+                .active_message(&line.number, kind, now)
+                .await
+            {
+                Ok(m) => m,
+                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            };
+            out.push(json!({
+                "line": line.number,
+                "line_name": line.name,
+                "kind": kind_slug(kind),
+                "active": active.is_some(),
+                "text": active.as_ref().map(|m| m.message.text.clone()),
+                "author": active.as_ref().map(|m| m.author.clone()),
+                "created_at": active.as_ref().map(|m| m.created_at),
+                "ends_at": active.as_ref().and_then(|m| m.message.ends_at),
+            }));
+        }
+    }
+    axum::Json(out).into_response()
 }
 
 #[derive(Deserialize)]

@@ -292,6 +292,22 @@ async fn session_cookie_is_hardened_and_api_writes_need_role_and_csrf() {
         .unwrap();
     assert_eq!(preview.status(), 403);
 
+    let all: serde_json::Value = c
+        .get(format!("{base}/api/v1/messages"))
+        .header(header::COOKIE, &sup)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 2, "one line, two kinds: {all:?}");
+    assert_eq!(all[0]["kind"], "crise");
+    assert_eq!(all[1]["kind"], "dissuasion");
+    // The fake switchboard does not store messages: none is active.
+    assert!(all.iter().all(|m| m["active"] == false));
+
     let agent = login(&base, "agt", "mot-de-passe-agt").await;
     assert_eq!(agent.headers()[header::LOCATION], "/agent");
     let agt = cookie(&agent, auth::SESSION_COOKIE)
