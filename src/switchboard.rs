@@ -94,6 +94,21 @@ struct Call {
     closed: bool,
 }
 
+/// An outbound callback in progress: the agent's leg, then the caller's.
+struct Outbound {
+    callback: i64,
+    record: i64,
+    agent: String,
+    number: String,
+    agent_leg: SipCallId,
+    agent_media: SessionId,
+    customer: Option<(SipCallId, SessionId)>,
+    bridged: Option<guichet_media::BridgeId>,
+    /// The agent was available when the callback started: paused meanwhile so that the ACD
+    /// does not offer them a call, and made available again at the end.
+    resume_agent: bool,
+}
+
 /// Commands the rest of the process sends the switchboard.
 pub enum Command {
     /// Sets (or replaces) the crisis or deterrence message of a line, synthesising its text.
@@ -116,6 +131,13 @@ pub enum Command {
     Agent {
         login: String,
         change: AgentChange,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Calls back the caller of a pending callback request: the agent's desk phone first,
+    /// then, once the agent answers, the caller through the trunk; the two are bridged.
+    CallBack {
+        callback: i64,
+        agent: String,
         reply: oneshot::Sender<Result<(), String>>,
     },
     /// The live ACD picture.
@@ -215,6 +237,18 @@ impl SwitchboardHandle {
         .map_err(anyhow::Error::msg)
     }
 
+    /// Starts the outbound callback of request `callback` by `agent` (the agent's phone rings
+    /// first; the caller is dialled when the agent answers).
+    pub async fn call_back(&self, callback: i64, agent: &str) -> anyhow::Result<()> {
+        self.ask(|reply| Command::CallBack {
+            callback,
+            agent: agent.to_owned(),
+            reply,
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
+    }
+
     pub async fn snapshot(&self) -> anyhow::Result<guichet_acd::Snapshot> {
         self.ask(|reply| Command::Snapshot { reply }).await
     }
@@ -287,6 +321,9 @@ struct Switchboard {
     by_media: HashMap<SessionId, SipCallId>,
     /// Outbound legs (agents, external numbers) → the caller's call.
     by_leg: HashMap<SipCallId, SipCallId>,
+    /// Outbound callbacks in progress, by callback id, and their legs.
+    outbound: HashMap<i64, Outbound>,
+    outbound_legs: HashMap<SipCallId, i64>,
     /// Call records of calls the ACD still owns after the caller leg is gone (wrap-up).
     records: HashMap<AcdCallId, i64>,
     next_acd_id: u64,
@@ -410,6 +447,8 @@ pub async fn start(
         by_media: HashMap::new(),
         by_leg: HashMap::new(),
         records: HashMap::new(),
+        outbound: HashMap::new(),
+        outbound_legs: HashMap::new(),
         next_acd_id: 1,
         admission,
         stored_messages,
@@ -592,6 +631,14 @@ impl Switchboard {
                 let _ = reply.send(result.map_err(|e| e.to_string()));
                 self.drain_acd().await;
             }
+            Command::CallBack {
+                callback,
+                agent,
+                reply,
+            } => {
+                let result = self.start_callback(callback, &agent).await;
+                let _ = reply.send(result);
+            }
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.acd.snapshot(self.clock.now()));
             }
@@ -701,6 +748,20 @@ impl Switchboard {
             SipEvent::IncomingCall(call) => {
                 let span = info_span!("call", call_id = %call.call_id);
                 self.on_incoming(call).instrument(span).await;
+            }
+            SipEvent::Cancelled { call_id } | SipEvent::Ended { call_id, .. }
+                if self.outbound_legs.contains_key(&call_id) =>
+            {
+                let span = info_span!("callback", call_id = %call_id);
+                self.on_callback_leg_ended(call_id).instrument(span).await;
+            }
+            SipEvent::Outbound { call_id, progress }
+                if self.outbound_legs.contains_key(&call_id) =>
+            {
+                let span = info_span!("callback", call_id = %call_id);
+                self.on_callback_progress(call_id, progress)
+                    .instrument(span)
+                    .await;
             }
             SipEvent::Cancelled { call_id } | SipEvent::Ended { call_id, .. } => {
                 let span = info_span!("call", call_id = %call_id);
@@ -1079,6 +1140,277 @@ impl Switchboard {
                 }
             }
         }
+    }
+
+    // ---- outbound callbacks -------------------------------------------------------------
+
+    async fn start_callback(&mut self, callback: i64, agent: &str) -> Result<(), String> {
+        if self.draining {
+            return Err("arrêt en cours : aucun rappel".into());
+        }
+        if self.outbound.contains_key(&callback) {
+            return Err("ce rappel est déjà en cours".into());
+        }
+        let Some(extension) = self.extension_of.get(agent).cloned() else {
+            return Err(format!("{agent} n'a pas de poste téléphonique"));
+        };
+        let request = match self.store.pending_callback(callback).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(format!("aucun rappel en attente n°{callback}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let now = self.clock.now();
+        let resume_agent = matches!(
+            self.acd.agent_status(agent),
+            Some(guichet_acd::AgentStatus::Available)
+        );
+        if !resume_agent
+            && !matches!(
+                self.acd.agent_status(agent),
+                Some(guichet_acd::AgentStatus::Paused { .. } | guichet_acd::AgentStatus::LoggedOut)
+            )
+        {
+            return Err(format!("{agent} est déjà en communication"));
+        }
+        let line = self
+            .config
+            .lines
+            .iter()
+            .find(|l| l.queues.contains(&request.queue))
+            .map_or_else(|| request.queue.clone(), |l| l.number.clone());
+        let person = self
+            .store
+            .lookup_caller(&request.number, now)
+            .await
+            .ok()
+            .flatten();
+        let local = self.media.allocate_rtp().map_err(|e| e.to_string())?;
+        let offer = sdp::offer(
+            &LocalCapabilities::default(),
+            self.sdp_address(local.addr),
+            local.session.0,
+            OFFERED_EVENT_PT,
+        );
+        let display = Some(format!(
+            "Rappel : {}",
+            request
+                .name
+                .clone()
+                .unwrap_or_else(|| request.number.clone())
+        ));
+        let leg = match self.sip.ring_agent(
+            CallTarget::Registered(extension),
+            &request.number,
+            display,
+            offer,
+        ) {
+            Ok(leg) => leg,
+            Err(e) => {
+                let _ = self.media.release(local.session);
+                return Err(e.to_string());
+            }
+        };
+        let record = match self
+            .store
+            .open_call(&NewCall {
+                sip_call_id: leg.0.clone(),
+                line,
+                caller_number: request.number.clone(),
+                caller_name: request.name.clone(),
+                person_id: person.as_ref().map(|p| p.person_id),
+                vip: person.as_ref().is_some_and(|p| p.vip),
+                p0: person.as_ref().is_some_and(|p| p.p0_active),
+                arrived_at: now,
+            })
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.sip.hang_up(&leg);
+                let _ = self.media.release(local.session);
+                return Err(e.to_string());
+            }
+        };
+        if resume_agent && let Err(e) = self.acd.pause(now, agent, "rappel") {
+            debug!(error = %e, "agent not paused for the callback");
+        }
+        self.drain_acd().await;
+        info!(callback, %agent, "callback: ringing the agent first");
+        self.update(
+            record,
+            CallUpdate::Offered {
+                at: now,
+                agent: agent.to_owned(),
+            },
+        )
+        .await;
+        self.outbound_legs.insert(leg.clone(), callback);
+        self.outbound.insert(
+            callback,
+            Outbound {
+                callback,
+                record,
+                agent: agent.to_owned(),
+                number: request.number,
+                agent_leg: leg,
+                agent_media: local.session,
+                customer: None,
+                bridged: None,
+                resume_agent,
+            },
+        );
+        Ok(())
+    }
+
+    async fn on_callback_progress(&mut self, leg: SipCallId, progress: OutboundProgress) {
+        let Some(id) = self.outbound_legs.get(&leg).copied() else {
+            return;
+        };
+        let now = self.clock.now();
+        match progress {
+            OutboundProgress::Ringing { .. } => {}
+            OutboundProgress::Answered { answer } => {
+                let remote = answer
+                    .as_ref()
+                    .and_then(|a| sdp::read_answer(a).ok())
+                    .as_ref()
+                    .and_then(remote_of);
+                let Some(ob) = self.outbound.get(&id) else {
+                    return;
+                };
+                if leg == ob.agent_leg {
+                    // The agent picked up: now dial the caller through the trunk.
+                    let agent_media = ob.agent_media;
+                    if let Some(r) = remote {
+                        let _ = self.media.set_remote(agent_media, r);
+                    }
+                    if let Ok(a) = self.prompts.prompt("patientez") {
+                        let _ = self.media.play(
+                            agent_media,
+                            Playlist {
+                                items: vec![a],
+                                looped: false,
+                                barge_in: false,
+                            },
+                        );
+                    }
+                    let number = ob.number.clone();
+                    let local = match self.media.allocate_rtp() {
+                        Ok(l) => l,
+                        Err(e) => {
+                            warn!(error = %e, "no RTP port for the callback");
+                            self.end_callback(id, CallOutcome::Rejected, now).await;
+                            return;
+                        }
+                    };
+                    let offer = sdp::offer(
+                        &LocalCapabilities::default(),
+                        self.sdp_address(local.addr),
+                        local.session.0,
+                        OFFERED_EVENT_PT,
+                    );
+                    match self.sip.call_external(&number, offer) {
+                        Ok(customer) => {
+                            info!("callback: the agent answered, dialling the caller");
+                            self.outbound_legs.insert(customer.clone(), id);
+                            if let Some(ob) = self.outbound.get_mut(&id) {
+                                ob.customer = Some((customer, local.session));
+                            }
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "callback: cannot dial the caller");
+                            let _ = self.media.release(local.session);
+                            self.end_callback(id, CallOutcome::Rejected, now).await;
+                        }
+                    }
+                } else if let Some((_, customer_media)) = ob.customer {
+                    let (agent_media, record, agent) =
+                        (ob.agent_media, ob.record, ob.agent.clone());
+                    if let Some(r) = remote {
+                        let _ = self.media.set_remote(customer_media, r);
+                    }
+                    let _ = self.media.stop(agent_media);
+                    match self.media.bridge(customer_media, agent_media) {
+                        Ok(b) => {
+                            if let Some(ob) = self.outbound.get_mut(&id) {
+                                ob.bridged = Some(b);
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "callback: cannot bridge"),
+                    }
+                    info!("callback: the caller answered, legs bridged");
+                    self.update(record, CallUpdate::Answered { at: now, agent })
+                        .await;
+                }
+            }
+            OutboundProgress::Failed { code } => {
+                info!(code, "callback leg failed");
+                self.end_callback(id, CallOutcome::Rejected, now).await;
+            }
+        }
+    }
+
+    async fn on_callback_leg_ended(&mut self, leg: SipCallId) {
+        let Some(id) = self.outbound_legs.get(&leg).copied() else {
+            return;
+        };
+        let now = self.clock.now();
+        let answered = self
+            .outbound
+            .get(&id)
+            .is_some_and(|ob| ob.bridged.is_some());
+        let outcome = if answered {
+            CallOutcome::Answered
+        } else {
+            CallOutcome::Rejected
+        };
+        self.end_callback(id, outcome, now).await;
+    }
+
+    /// Ends both legs of a callback, closes its record; a conversation marks the request
+    /// done, anything else leaves it pending for another try.
+    async fn end_callback(&mut self, id: i64, outcome: CallOutcome, now: DateTime<Utc>) {
+        let Some(ob) = self.outbound.remove(&id) else {
+            return;
+        };
+        self.outbound_legs.remove(&ob.agent_leg);
+        let _ = self.sip.hang_up(&ob.agent_leg);
+        let _ = self.media.release(ob.agent_media);
+        if let Some((leg, media)) = &ob.customer {
+            self.outbound_legs.remove(leg);
+            let _ = self.sip.hang_up(leg);
+            let _ = self.media.release(*media);
+        }
+        if let Some(b) = ob.bridged {
+            let _ = self.media.unbridge(b);
+        }
+        self.close_record(ob.record, outcome, now, false).await;
+        if outcome == CallOutcome::Answered {
+            match self
+                .store
+                .finish_callback(
+                    ob.callback,
+                    guichet_tickets::admin::CallbackStatus::Done,
+                    &ob.agent,
+                    now,
+                )
+                .await
+            {
+                Ok(()) => info!(callback = ob.callback, "callback done"),
+                Err(e) => warn!(error = %e, "callback not marked done"),
+            }
+        } else {
+            info!(
+                callback = ob.callback,
+                "callback failed; the request stays pending"
+            );
+        }
+        if ob.resume_agent
+            && let Err(e) = self.acd.unpause(now, &ob.agent)
+        {
+            debug!(error = %e, "agent not resumed after the callback");
+        }
+        self.drain_acd().await;
     }
 
     // ---- media --------------------------------------------------------------------------

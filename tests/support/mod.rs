@@ -110,6 +110,21 @@ async fn fresh_postgres(url: &str, name: &str) -> String {
     format!("{base}/{unique}")
 }
 
+/// Where SIPp sends its requests, and where to read the server's log when a run fails.
+pub trait Target {
+    fn sip_addr(&self) -> SocketAddr;
+    fn log(&self) -> String;
+}
+
+impl Target for Server {
+    fn sip_addr(&self) -> SocketAddr {
+        self.sip
+    }
+    fn log(&self) -> String {
+        Server::log(self)
+    }
+}
+
 /// A running `guichet serve`.
 pub struct Server {
     pub child: Child,
@@ -284,7 +299,7 @@ impl Sipp {
     }
 
     /// Waits for SIPp to finish and asserts that its one call succeeded.
-    pub fn expect_success(mut self, within: Duration, server: &Server) {
+    pub fn expect_success(mut self, within: Duration, server: &impl Target) {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -323,7 +338,7 @@ impl Sipp {
 /// `contact_port`, and waits for the 200.
 pub fn register_desk_phone(
     dir: &Path,
-    server: &Server,
+    server: &impl Target,
     ext: &str,
     secret: &str,
     contact_port: u16,
@@ -344,7 +359,7 @@ pub fn register_desk_phone(
             contact_port.to_string(),
             "-p".into(),
             free_udp_port().to_string(),
-            server.sip.to_string(),
+            server.sip_addr().to_string(),
         ],
     );
     sipp.expect_success(Duration::from_secs(20), server);
@@ -372,7 +387,7 @@ pub fn answering_desk_phone(dir: &Path, name: &str, port: u16, talk_ms: u32) -> 
 pub fn caller(
     dir: &Path,
     name: &str,
-    server: &Server,
+    server: &impl Target,
     line: &str,
     number: &str,
     dtmf_pcap: &str,
@@ -397,7 +412,7 @@ pub fn caller(
             free_udp_port().to_string(),
             "-mp".into(),
             media.to_string(),
-            server.sip.to_string(),
+            server.sip_addr().to_string(),
         ],
     )
 }
@@ -421,7 +436,7 @@ pub fn unanswered_desk_phone(dir: &Path, name: &str, port: u16) -> Sipp {
 pub fn impatient_caller(
     dir: &Path,
     name: &str,
-    server: &Server,
+    server: &impl Target,
     line: &str,
     number: &str,
     dtmf_after_ms: u32,
@@ -447,13 +462,19 @@ pub fn impatient_caller(
             free_udp_port().to_string(),
             "-mp".into(),
             media.to_string(),
-            server.sip.to_string(),
+            server.sip_addr().to_string(),
         ],
     )
 }
 
 /// A caller who expects `503 Service Unavailable` with a `Retry-After` header.
-pub fn refused_caller(dir: &Path, name: &str, server: &Server, line: &str, number: &str) -> Sipp {
+pub fn refused_caller(
+    dir: &Path,
+    name: &str,
+    server: &impl Target,
+    line: &str,
+    number: &str,
+) -> Sipp {
     let media = free_even_port_range(4);
     Sipp::start(
         dir,
@@ -469,7 +490,7 @@ pub fn refused_caller(dir: &Path, name: &str, server: &Server, line: &str, numbe
             free_udp_port().to_string(),
             "-mp".into(),
             media.to_string(),
-            server.sip.to_string(),
+            server.sip_addr().to_string(),
         ],
     )
 }

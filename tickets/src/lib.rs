@@ -31,7 +31,7 @@
 pub mod admin;
 pub mod calls;
 pub mod directory;
-mod live;
+pub mod live;
 pub mod priority;
 pub mod reports;
 pub mod sla;

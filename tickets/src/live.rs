@@ -78,3 +78,38 @@ impl Store {
             .map_err(StoreError::from)
     }
 }
+
+/// A pending callback request, as the switchboard needs it to place the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCallback {
+    /// Request id.
+    pub id: i64,
+    /// The number to call back.
+    pub number: String,
+    /// The caller's name, when known.
+    pub name: Option<String>,
+    /// The queue whose agents call back.
+    pub queue: String,
+}
+
+impl Store {
+    /// The callback request `id` while it is still pending.
+    pub async fn pending_callback(&self, id: i64) -> Result<Option<PendingCallback>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, number, name, queue FROM callback_requests WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| {
+            Ok(PendingCallback {
+                id: sqlx::Row::try_get(&r, 0)?,
+                number: sqlx::Row::try_get(&r, 1)?,
+                name: sqlx::Row::try_get(&r, 2)?,
+                queue: sqlx::Row::try_get(&r, 3)?,
+            })
+        })
+        .transpose()
+        .map_err(|e: sqlx::Error| StoreError::from(e))
+    }
+}
