@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use guichet_tickets::Store;
 use guichet_tickets::admin::MessageKind;
 use guichet_web::metrics::{MetricKind, MetricsText};
-use guichet_web::{Actor, Backend, BoxFuture, Check, LineInfo, Role, WebSettings};
+use guichet_web::{
+    Actor, AgentStateChange, Backend, BoxFuture, Check, LineInfo, Role, WebSettings,
+};
 
 use crate::clock::Clock;
 use crate::config::{self, Config};
@@ -164,6 +166,28 @@ impl Backend for ServerBackend {
             .and_then(|r| r);
             let _ = std::fs::remove_file(&path);
             result
+        })
+    }
+
+    fn agent_state<'a>(
+        &'a self,
+        login: &'a str,
+        change: AgentStateChange,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        use crate::switchboard::AgentChange;
+        Box::pin(async move {
+            let change = match change {
+                AgentStateChange::LogIn => AgentChange::LogIn,
+                AgentStateChange::LogOut => AgentChange::LogOut,
+                AgentStateChange::Pause { reason } => AgentChange::Pause { reason },
+                AgentStateChange::Resume => AgentChange::Resume,
+                AgentStateChange::EndWrapUp => AgentChange::EndWrapUp,
+                _ => return Err("changement d'état inconnu".to_owned()),
+            };
+            self.switchboard
+                .agent(login, change)
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 

@@ -94,6 +94,26 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     })
     .await;
 
+    // Amélie takes a lunch break from her page, and comes back: both pages follow.
+    desk.click("#etat-pause").await;
+    desk.wait_text("#etat", Duration::from_secs(5), |t| {
+        t.contains("En pause (Déjeuner)")
+    })
+    .await;
+    browser
+        .wait_text(amelie, Duration::from_secs(5), |t| {
+            t == "En pause (Déjeuner)"
+        })
+        .await;
+    desk.click("#etat-reprise").await;
+    desk.wait_text("#etat", Duration::from_secs(5), |t| {
+        t.contains("Disponible")
+    })
+    .await;
+    browser
+        .wait_text(amelie, Duration::from_secs(5), |t| t == "Disponible")
+        .await;
+
     // The supervisor sets the waiting-calls alert threshold to 0.
     browser.click("#seuils summary").await;
     browser.clear("#seuil-file").await;

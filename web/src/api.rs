@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/lines/{line}/messages/{kind}",
             get(get_message).put(put_message).delete(delete_message),
         )
+        .route("/agents/{login}/state", axum::routing::put(put_agent_state))
         .route("/journal", get(journal))
         .route("/reports", get(reports))
         .fallback(not_found)
@@ -277,6 +278,59 @@ async fn delete_message(
     {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutAgentState {
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// An agent changes their own state; supervisors and admins change anyone's (force a
+/// pause, log out).
+async fn put_agent_state(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(login): Path<String>,
+    body: Bytes,
+) -> Response {
+    let session = match authorize(&state, &headers, false, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if session.login != login && !session.is_supervisor() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "seuls les superviseurs et les administrateurs changent l'état d'un autre agent",
+        );
+    }
+    let put: PutAgentState = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "corps JSON invalide (attendu {{\"action\": \"pause\", \"reason\": \"…\"}}) : {e}"
+                ),
+            );
+        }
+    };
+    let change = match crate::pages::parse_state_change(&put.action, &put.reason) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match state.backend.agent_state(&login, change).await {
+        Ok(()) => {
+            tracing::info!(actor = %session.login, agent = %login, action = %put.action, "agent state changed");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("changement refusé : {e}"),
+        ),
     }
 }
 

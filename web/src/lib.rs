@@ -96,6 +96,22 @@ pub struct Actor {
     pub role: Role,
 }
 
+/// A change of an agent's ACD state asked from the web.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentStateChange {
+    /// Log in (ready to take calls).
+    LogIn,
+    /// Log out.
+    LogOut,
+    /// Pause with a reason, as supervisors see it.
+    Pause { reason: String },
+    /// End a pause.
+    Resume,
+    /// End the wrap-up now.
+    EndWrapUp,
+}
+
 /// A helpdesk line as pages show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LineInfo {
@@ -147,6 +163,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Synthesises `text` as a message would be, without saving anything: the WAV bytes, for
     /// the supervisor to listen to before saving. The error is French.
     fn preview_message<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>>;
+    /// Changes the ACD state of the agent `login`. The error says why it does not apply.
+    fn agent_state<'a>(
+        &'a self,
+        login: &'a str,
+        change: AgentStateChange,
+    ) -> BoxFuture<'a, Result<(), String>>;
     /// Removes the live message of `kind` on `line`. The error is French.
     fn remove_message<'a>(
         &'a self,
@@ -171,6 +193,7 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/deconnexion", post(auth::logout))
         .route("/agent", get(pages::agent_page))
         .route("/agent/flux", get(pages::agent_events))
+        .route("/agent/etat", post(pages::agent_state))
         .route("/static/poste.js", get(pages::agent_js))
         .route(
             "/mon-compte",

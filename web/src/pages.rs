@@ -58,8 +58,82 @@ fn duration_fr(secs: i64) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// Pause reasons offered to agents (shown to supervisors as typed).
+const PAUSE_REASONS: [&str; 5] = ["Déjeuner", "Formation", "Back-office", "Réunion", "Autre"];
+
+/// The agent page's query: a refused change to explain.
+#[derive(Deserialize)]
+pub(crate) struct AgentQuery {
+    #[serde(default)]
+    erreur: Option<String>,
+}
+
+/// The agent state form.
+#[derive(Deserialize)]
+pub(crate) struct AgentStateForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Parses a state change as forms and the API spell it.
+pub(crate) fn parse_state_change(
+    action: &str,
+    reason: &str,
+) -> Result<crate::AgentStateChange, String> {
+    use crate::AgentStateChange as C;
+    match action {
+        "connexion" => Ok(C::LogIn),
+        "deconnexion" => Ok(C::LogOut),
+        "reprise" => Ok(C::Resume),
+        "fin-post-appel" => Ok(C::EndWrapUp),
+        "pause" if reason.trim().is_empty() => Err("une pause demande un motif".to_owned()),
+        "pause" if reason.chars().count() > 60 => {
+            Err("le motif de pause compte 60 caractères au plus".to_owned())
+        }
+        "pause" => Ok(C::Pause {
+            reason: reason.trim().to_owned(),
+        }),
+        other => Err(format!(
+            "action inconnue « {other} » : connexion, deconnexion, pause, reprise ou fin-post-appel"
+        )),
+    }
+}
+
+/// `POST /agent/etat`: the agent changes their own state.
+pub(crate) async fn agent_state(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<AgentStateForm>,
+) -> Response {
+    let session = match require_page(&state, &headers, Need::Account).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let Ok(change) = parse_state_change(&form.action, &form.reason) else {
+        return Redirect::to("/agent?erreur=saisie").into_response();
+    };
+    match state.backend.agent_state(&session.login, change).await {
+        Ok(()) => Redirect::to("/agent").into_response(),
+        Err(e) => {
+            tracing::info!(login = %session.login, error = %e, "agent state change refused");
+            Redirect::to("/agent?erreur=etat").into_response()
+        }
+    }
+}
+
 /// `GET /agent`: the agent's state, queues and the calls waiting in them.
-pub(crate) async fn agent_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn agent_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<AgentQuery>,
+) -> Response {
     let session = match require_page(&state, &headers, Need::Account).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -83,10 +157,33 @@ pub(crate) async fn agent_page(State(state): State<AppState>, headers: HeaderMap
                 .into_response();
         }
     };
+    let reasons: String = PAUSE_REASONS
+        .iter()
+        .map(|r| format!("<option>{r}</option>"))
+        .collect();
     let body = format!(
-        "<section id=\"poste\" aria-live=\"polite\">{}</section>\
+        "{notice}<section id=\"poste\" aria-live=\"polite\">{}</section>\
+         <form method=\"post\" action=\"/agent/etat\" id=\"changer-etat\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p><button name=\"action\" value=\"connexion\" id=\"etat-connexion\">Me connecter aux files</button> \
+         <button name=\"action\" value=\"reprise\" id=\"etat-reprise\">Reprendre</button> \
+         <button name=\"action\" value=\"fin-post-appel\" id=\"etat-fin-post-appel\">Terminer le post-appel</button> \
+         <button name=\"action\" value=\"deconnexion\" id=\"etat-deconnexion\">Me déconnecter des files</button></p>\
+         <p><label for=\"reason\">Motif de pause</label> <select id=\"reason\" name=\"reason\">{reasons}</select> \
+         <button name=\"action\" value=\"pause\" id=\"etat-pause\">Me mettre en pause</button></p></form>\
          <script src=\"/static/poste.js\"></script>",
-        agent_fragment(&snapshot, &session.login)
+        agent_fragment(&snapshot, &session.login),
+        // Fixed sentences only: a crafted link cannot put its own text in the page.
+        notice = match query.erreur.as_deref() {
+            Some("etat") =>
+                "<p role=\"alert\" class=\"erreur\">Changement d'état refusé : \
+                cette action ne s'applique pas à votre état actuel.</p>",
+            Some(_) =>
+                "<p role=\"alert\" class=\"erreur\">Changement d'état refusé : \
+                choisissez une action et, pour une pause, un motif.</p>",
+            None => "",
+        },
+        csrf = escape(&session.csrf),
     );
     page(name, "Mon poste", Some(&session), &body).into_response()
 }

@@ -9,6 +9,7 @@ struct Fake {
     settings: WebSettings,
     healthy: bool,
     set: Mutex<Vec<(String, String, MessageKind, String)>>,
+    changes: Mutex<Vec<(String, AgentStateChange)>>,
 }
 
 impl Backend for Fake {
@@ -69,6 +70,19 @@ impl Backend for Fake {
             Ok(wav)
         })
     }
+    fn agent_state<'a>(
+        &'a self,
+        login: &'a str,
+        change: AgentStateChange,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.changes
+                .lock()
+                .unwrap()
+                .push((login.to_owned(), change));
+            Ok(())
+        })
+    }
     fn remove_message<'a>(
         &'a self,
         _actor: Actor,
@@ -117,6 +131,7 @@ async fn fake(dir: &std::path::Path, healthy: bool) -> Arc<Fake> {
         },
         healthy,
         set: Mutex::new(Vec::new()),
+        changes: Mutex::new(Vec::new()),
     })
 }
 
@@ -513,4 +528,124 @@ async fn an_open_wallboard_stream_does_not_hold_up_the_shutdown() {
     assert!(stopped.is_ok(), "the server waited for the open stream");
     // The stream ended cleanly.
     while let Ok(Some(_)) = stream.chunk().await {}
+}
+
+#[tokio::test]
+async fn agents_change_their_own_state_and_supervisors_anyones() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = fake(dir.path(), true).await;
+    let (base, stop) = start(backend.clone()).await;
+    let c = client();
+    let session = |login_name: &'static str, password: &'static str| {
+        let base = base.clone();
+        let c = c.clone();
+        async move {
+            let ok = login(&base, login_name, password).await;
+            let pair = cookie(&ok, auth::SESSION_COOKIE)
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let info: serde_json::Value = c
+                .get(format!("{base}/api/v1/session"))
+                .header(header::COOKIE, &pair)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (pair, info["csrf_token"].as_str().unwrap().to_owned())
+        }
+    };
+    let (agt, agt_csrf) = session("agt", "mot-de-passe-agt").await;
+    let (sup, sup_csrf) = session("sup", "mot-de-passe-sup").await;
+    let put = |who: &str, csrf: &str, login: &str, body: serde_json::Value| {
+        c.put(format!("{base}/api/v1/agents/{login}/state"))
+            .header(header::COOKIE, who)
+            .header(api::CSRF_HEADER, csrf)
+            .json(&body)
+            .send()
+    };
+    let pause = serde_json::json!({"action": "pause", "reason": "Formation"});
+    assert_eq!(
+        put(&agt, &agt_csrf, "agt", pause.clone())
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        put(&agt, &agt_csrf, "sup", pause.clone())
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        put(
+            &sup,
+            &sup_csrf,
+            "agt",
+            serde_json::json!({"action": "deconnexion"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        204
+    );
+    let no_reason = put(
+        &agt,
+        &agt_csrf,
+        "agt",
+        serde_json::json!({"action": "pause"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(no_reason.status(), 400);
+    let body: serde_json::Value = no_reason.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("motif"));
+    assert_eq!(
+        put(
+            &agt,
+            &agt_csrf,
+            "agt",
+            serde_json::json!({"action": "dormir"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        400
+    );
+    // The page's form: CSRF checked, then back to the page.
+    let form = |csrf: &str| {
+        c.post(format!("{base}/agent/etat"))
+            .header(header::COOKIE, &agt)
+            .form(&[("action", "pause"), ("reason", "Déjeuner"), ("csrf", csrf)])
+            .send()
+    };
+    assert_eq!(form("faux").await.unwrap().status(), 403);
+    let ok = form(&agt_csrf).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    assert_eq!(ok.headers()[header::LOCATION], "/agent");
+    assert_eq!(
+        backend.changes.lock().unwrap().as_slice(),
+        &[
+            (
+                "agt".to_owned(),
+                AgentStateChange::Pause {
+                    reason: "Formation".to_owned()
+                }
+            ),
+            ("agt".to_owned(), AgentStateChange::LogOut),
+            (
+                "agt".to_owned(),
+                AgentStateChange::Pause {
+                    reason: "Déjeuner".to_owned()
+                }
+            ),
+        ]
+    );
+    let _ = stop.send(());
 }
