@@ -114,6 +114,19 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         .wait_text(amelie, Duration::from_secs(5), |t| t == "Disponible")
         .await;
 
+    // The supervisor forces a pause from the wallboard; Amélie resumes from her page.
+    browser
+        .click("tr[data-agent=\"amelie.martin\"] button.forcer-pause")
+        .await;
+    desk.wait_text("#etat", Duration::from_secs(5), |t| {
+        t.contains("En pause (Demandée par la supervision)")
+    })
+    .await;
+    desk.click("#etat-reprise").await;
+    browser
+        .wait_text(amelie, Duration::from_secs(5), |t| t == "Disponible")
+        .await;
+
     // The supervisor sets the waiting-calls alert threshold to 0.
     browser.click("#seuils summary").await;
     browser.clear("#seuil-file").await;

@@ -243,17 +243,24 @@ impl Browser {
         panic!("the {name} of {css} could not be read");
     }
 
-    /// Clicks an element.
+    /// Clicks an element (found again if the page re-rendered it meanwhile).
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/element/{id}/click"),
-                Some(json!({})),
-            )
-            .await;
-        assert!(v.is_null(), "click {css}: {v}");
+        for _ in 0..50 {
+            let id = self.find(css).await;
+            let v = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/element/{id}/click"),
+                    Some(json!({})),
+                )
+                .await;
+            if v.is_null() {
+                return;
+            }
+            assert!(v["error"] == "stale element reference", "click {css}: {v}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{css} kept going stale");
     }
 
     /// The visible text of an element. Live pages re-render their tables, so an element

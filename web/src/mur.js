@@ -80,9 +80,35 @@
       cell(tr, a.state, "etat");
       cell(tr, a.state === "Déconnecté" ? "—" : hms(a.time_in_state_secs));
       cell(tr, String(a.calls_answered));
+      var actions = cell(tr, "");
+      if (a.state !== "Déconnecté") {
+        if (a.state.indexOf("En pause") !== 0) {
+          actions.appendChild(button("Pause forcée", "forcer-pause", a.login,
+            { action: "pause", reason: "Demandée par la supervision" }));
+        }
+        actions.appendChild(button("Déconnecter", "forcer-deconnexion", a.login, { action: "deconnexion" }));
+      }
       agents.appendChild(tr);
     });
     document.getElementById("maj").textContent = new Date().toLocaleTimeString("fr-FR");
+  }
+  function button(label, cls, login, body) {
+    var b = document.createElement("button");
+    b.type = "button"; b.className = cls; b.textContent = label;
+    b.addEventListener("click", function () {
+      var said = document.getElementById("action-agent");
+      fetch("/api/v1/agents/" + encodeURIComponent(login) + "/state", {
+        method: "PUT",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json",
+                   "X-CSRF-Token": document.getElementById("jeton").dataset.csrf },
+        body: JSON.stringify(body)
+      }).then(function (r) {
+        if (r.ok) { said.textContent = label + " : fait pour " + login + "."; return; }
+        return r.json().then(function (e) { said.textContent = e.error || ("Erreur " + r.status); });
+      }).catch(function (e) { said.textContent = e.message; });
+    });
+    return b;
   }
   var status = document.getElementById("connexion-flux");
   var source = new EventSource("/superviseur/mur/flux");

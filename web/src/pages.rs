@@ -737,7 +737,20 @@ pub(crate) async fn wallboard_page(State(state): State<AppState>, headers: Heade
         Ok(s) => s,
         Err(r) => return r,
     };
-    let body = "<p><button type=\"button\" id=\"plein-ecran\">Plein écran</button> \
+    let body = format!(
+        "<div id=\"jeton\" data-csrf=\"{}\" hidden></div>{WALLBOARD_BODY}",
+        escape(&session.csrf)
+    );
+    page(
+        &state.backend.settings().server_name,
+        "Mur d'affichage",
+        Some(&session),
+        &body,
+    )
+    .into_response()
+}
+
+const WALLBOARD_BODY: &str = "<p><button type=\"button\" id=\"plein-ecran\">Plein écran</button> \
         <span id=\"connexion-flux\" role=\"status\">Connexion au flux…</span> \
         <span>Dernière mise à jour : <time id=\"maj\">—</time></span></p>\
         <details id=\"seuils\"><summary>Seuils d'alerte (enregistrés dans ce navigateur)</summary>\
@@ -751,17 +764,9 @@ pub(crate) async fn wallboard_page(State(state): State<AppState>, headers: Heade
         <h2>Files d'attente</h2><table id=\"files\"><thead><tr><th>File</th><th>En attente</th>\
         <th>Attente la plus longue</th><th>Agents disponibles / connectés</th><th>Présentés</th><th>Répondus</th>\
         <th>Abandonnés</th><th>Taux de décroché</th><th>Taux d'abandon</th><th>Niveau de service</th></tr></thead><tbody></tbody></table>\
-        <h2>Agents</h2><table id=\"agents\"><thead><tr><th>Agent</th><th>État</th><th>Depuis</th><th>Appels traités</th></tr></thead><tbody></tbody></table>\
+        <h2>Agents</h2><p id=\"action-agent\" role=\"status\"></p><table id=\"agents\"><thead><tr><th>Agent</th><th>État</th><th>Depuis</th><th>Appels traités</th><th>Actions</th></tr></thead><tbody></tbody></table>\
         <p><small>Indicateurs depuis minuit (définitions : docs/statistics.md).</small></p>\
         <script src=\"/static/mur.js\"></script>";
-    page(
-        &state.backend.settings().server_name,
-        "Mur d'affichage",
-        Some(&session),
-        body,
-    )
-    .into_response()
-}
 
 /// `GET /static/mur.js`: the wallboard's script (no build step).
 pub(crate) async fn wallboard_js() -> Response {
