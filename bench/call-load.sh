@@ -21,7 +21,6 @@
 # CPU and resident memory of the guichet process, and the call records in the store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 RATE=${RATE:-50}
 CALLS=${CALLS:-1000}
@@ -184,6 +183,8 @@ FAILED=$(stat_of "Failed call")
 ELAPSED=$(echo "$END - $START" | bc)
 echo "rate=$RATE calls=$CALLS hold_ms=$HOLD_MS agents=$AGENTS limit=$LIMIT sipp_exit=$RC elapsed_s=$ELAPSED"
 echo "sipp: created=${CREATED:-?} successful=${OK:-?} failed=${FAILED:-?}"
+# New calls per second actually sustained: calls created over the time spent creating them.
+echo "calls/s sustained: $(echo "scale=1; ${CREATED:-0} / ($ELAPSED - $HOLD_MS / 1000)" | bc)"
 awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
   FNR == NR { if ($4 > peak) peak = $4; next }      # first pass: the peak
   FNR == 1 { t0 = $1; c0 = $2; r0 = $3; a0 = $5 }
