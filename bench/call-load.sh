@@ -172,6 +172,9 @@ sleep 3 # the last records close just after the last BYE
 kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
 LEFT=$(metric guichet_calls_in_progress || true)
+LEFT_SESSIONS=$(metric guichet_media_sessions || true)
+LEFT_PORTS=$(metric guichet_media_ports_in_use || true)
+LEFT_DIALOGS=$(metric guichet_sip_active_dialogs || true)
 kill "$AGENT_SIPP" 2>/dev/null || true # SIPp writes its last screen (RTP echo counts) on exit
 wait "$AGENT_SIPP" 2>/dev/null || true
 
@@ -202,7 +205,7 @@ awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
     if (peak > 0) printf " (%.1f KiB per concurrent call)", (rmax - r0) / peak
     printf "\n"
   }' "$WORK/samples.txt" "$WORK/samples.txt"
-echo "calls left in progress 3 s after the last call: ${LEFT:-?}"
+echo "left 3 s after the last call: calls in progress ${LEFT:-?}, media sessions ${LEFT_SESSIONS:-?}, RTP ports ${LEFT_PORTS:-?}, SIP dialogs ${LEFT_DIALOGS:-?}"
 echo "call records in the store, by outcome:"
 sqlite3 "$WORK/load.db" "SELECT '  ' || COALESCE(outcome, 'open') || ': ' || COUNT(*) FROM calls GROUP BY outcome;"
 sqlite3 "$WORK/load.db" "SELECT 'queue to agent answer (ms, from IVR exit): avg ' || CAST(AVG(answered_at - ivr_exited_at) AS INTEGER) || ', max ' || MAX(answered_at - ivr_exited_at) || '; IVR (VIP prompt): avg ' || CAST(AVG(ivr_exited_at - arrived_at) AS INTEGER) || ', max ' || MAX(ivr_exited_at - arrived_at) FROM calls WHERE answered_at IS NOT NULL;"
