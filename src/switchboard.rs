@@ -966,6 +966,26 @@ impl Switchboard {
         self.ivr_input(&call_id, IvrInput::Started).await;
     }
 
+    /// An RTP session for a leg Guichet places (agent, trunk), with the SDP offer for it.
+    fn outbound_media(
+        &self,
+    ) -> Result<
+        (
+            guichet_media::LocalMedia,
+            guichet_sip::sdp::SessionDescription,
+        ),
+        guichet_media::MediaError,
+    > {
+        let local = self.media.allocate_rtp()?;
+        let offer = sdp::offer(
+            &LocalCapabilities::default(),
+            self.sdp_address(local.addr),
+            local.session.0,
+            OFFERED_EVENT_PT,
+        );
+        Ok((local, offer))
+    }
+
     fn sdp_address(&self, local: std::net::SocketAddr) -> std::net::SocketAddr {
         match self.config.sip.advertised_address {
             Some(ip) if local.ip().is_unspecified() => std::net::SocketAddr::new(ip, local.port()),
@@ -1184,13 +1204,7 @@ impl Switchboard {
             .await
             .ok()
             .flatten();
-        let local = self.media.allocate_rtp().map_err(|e| e.to_string())?;
-        let offer = sdp::offer(
-            &LocalCapabilities::default(),
-            self.sdp_address(local.addr),
-            local.session.0,
-            OFFERED_EVENT_PT,
-        );
+        let (local, offer) = self.outbound_media().map_err(|e| e.to_string())?;
         let display = Some(format!(
             "Rappel : {}",
             request
@@ -1295,20 +1309,14 @@ impl Switchboard {
                         );
                     }
                     let number = ob.number.clone();
-                    let local = match self.media.allocate_rtp() {
-                        Ok(l) => l,
+                    let (local, offer) = match self.outbound_media() {
+                        Ok(m) => m,
                         Err(e) => {
                             warn!(error = %e, "no RTP port for the callback");
                             self.end_callback(id, CallOutcome::Rejected, now).await;
                             return;
                         }
                     };
-                    let offer = sdp::offer(
-                        &LocalCapabilities::default(),
-                        self.sdp_address(local.addr),
-                        local.session.0,
-                        OFFERED_EVENT_PT,
-                    );
                     match self.sip.call_external(&number, offer) {
                         Ok(customer) => {
                             info!("callback: the agent answered, dialling the caller");
@@ -1795,8 +1803,8 @@ impl Switchboard {
             let _ = self.acd.offer_failed(now, &agent, call);
             return;
         };
-        let local = match self.media.allocate_rtp() {
-            Ok(l) => l,
+        let (local, offer) = match self.outbound_media() {
+            Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no RTP port for the agent leg");
                 let _ = self.acd.offer_failed(now, &agent, call);
@@ -1807,17 +1815,6 @@ impl Switchboard {
             let _ = self.media.release(local.session);
             return;
         };
-        let offer = sdp::offer(
-            &LocalCapabilities::default(),
-            match self.config.sip.advertised_address {
-                Some(ip) if local.addr.ip().is_unspecified() => {
-                    std::net::SocketAddr::new(ip, local.addr.port())
-                }
-                _ => local.addr,
-            },
-            c.record.unsigned_abs() + 1,
-            OFFERED_EVENT_PT,
-        );
         let display = Some(match (&c.caller_name, c.vip) {
             (Some(n), true) => format!("VIP {n}"),
             (Some(n), false) => n.clone(),
@@ -1926,20 +1923,14 @@ impl Switchboard {
     }
 
     async fn transfer_external(&mut self, sip_id: &SipCallId, number: &str) {
-        let local = match self.media.allocate_rtp() {
-            Ok(l) => l,
+        let (local, offer) = match self.outbound_media() {
+            Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no RTP port for the transfer");
                 self.play_then_hang_up(sip_id, "appel_termine").await;
                 return;
             }
         };
-        let offer = sdp::offer(
-            &LocalCapabilities::default(),
-            self.sdp_address(local.addr),
-            local.session.0,
-            OFFERED_EVENT_PT,
-        );
         match self.sip.call_external(number, offer) {
             Ok(leg) => {
                 info!("transferring to an external number");

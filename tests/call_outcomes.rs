@@ -11,32 +11,7 @@ use std::time::Duration;
 use guichet_tickets::{CallOutcome, Store};
 use support::*;
 
-/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
-const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
-const VIP_NUMBER: &str = "+33140158001";
-const ORDINARY_NUMBER: &str = "+33140205050";
 const GARNIER_NUMBER: &str = "+33140158210";
-
-fn md5_only() -> Vec<(&'static str, String)> {
-    vec![(
-        "realm = \"guichet.demo\"",
-        "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
-    )]
-}
-
-async fn closed_record(db: &Db, number: &str) -> guichet_tickets::CallRecord {
-    let store = Store::open(&db.url()).await.expect("open the store");
-    for _ in 0..100 {
-        let history = store.caller_history(number, 10).await.expect("history");
-        if let Some(call) = history.first()
-            && call.outcome.is_some()
-        {
-            return call.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no closed call record for the caller");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_caller_who_hangs_up_while_the_agent_phone_rings_is_abandoned_and_the_phone_gets_cancel()
@@ -52,7 +27,7 @@ async fn a_caller_who_hangs_up_while_the_agent_phone_rings_is_abandoned_and_the_
             &db,
             &ServerOptions {
                 clock_start: OPEN_HOURS,
-                edits: md5_only(),
+                edits: vec![md5_only()],
             },
         );
         let phone_port = free_udp_port();
@@ -99,7 +74,7 @@ async fn with_nobody_logged_in_the_call_overflows_to_a_callback_request_with_the
             &db,
             &ServerOptions {
                 clock_start: OPEN_HOURS,
-                edits: md5_only(),
+                edits: vec![md5_only()],
             },
         );
         // No desk phone registered: the louvre-hotline rule sends the caller to a callback.
@@ -143,7 +118,7 @@ async fn kill_9_mid_call_keeps_finished_calls_marks_the_call_in_flight_interrupt
             &db,
             &ServerOptions {
                 clock_start: OPEN_HOURS,
-                edits: md5_only(),
+                edits: vec![md5_only()],
             },
         );
         // A finished call first.
@@ -193,7 +168,7 @@ async fn kill_9_mid_call_keeps_finished_calls_marks_the_call_in_flight_interrupt
             &db,
             &ServerOptions {
                 clock_start: OPEN_HOURS,
-                edits: md5_only(),
+                edits: vec![md5_only()],
             },
         );
         let again = store.call(finished.id).await.expect("the finished call");
@@ -243,7 +218,7 @@ async fn a_vip_who_calls_while_three_ordinary_callers_wait_is_answered_first() {
     let dir = tempfile::tempdir().expect("temp dir");
     for db in databases(dir.path(), "vipfirst").await {
         let run = tempfile::tempdir_in(dir.path()).expect("run dir");
-        let mut edits = md5_only();
+        let mut edits = vec![md5_only()];
         // Callers must wait for an agent rather than overflow to a callback.
         edits.push((
             "overflow = [{ no_agent_logged_in = true, callback = true }]\n",
@@ -340,7 +315,7 @@ async fn overflow_to_an_external_number_goes_out_through_the_trunk_and_bridges_t
         // answers, talks for a second and hangs up.
         let trunk_port = free_udp_port();
         let trunk = answering_desk_phone(run.path(), "trunk", trunk_port, 1000);
-        let mut edits = md5_only();
+        let mut edits = vec![md5_only()];
         edits.push((
             "overflow = [{ no_agent_logged_in = true, callback = true }]",
             "overflow = [{ no_agent_logged_in = true, to_number = \"0600000000\" }]".to_owned(),
@@ -388,7 +363,7 @@ async fn an_unanswered_offer_is_withdrawn_at_the_ring_timeout_and_re_offered_to_
     let dir = tempfile::tempdir().expect("temp dir");
     for db in databases(dir.path(), "reoffer").await {
         let run = tempfile::tempdir_in(dir.path()).expect("run dir");
-        let mut edits = md5_only();
+        let mut edits = vec![md5_only()];
         edits.push(("ring_timeout = 20", "ring_timeout = 3".to_owned()));
         let server = Server::start(
             run.path(),

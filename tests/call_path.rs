@@ -10,38 +10,10 @@ use std::time::Duration;
 use guichet_tickets::{CallOutcome, Store};
 use support::*;
 
-/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
-const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
 /// Thursday 14 May 2026, 10:00 in Paris: Ascension Day, a public holiday.
 const ASCENSION_2026: &str = "2026-05-14T10:00:00+02:00";
 /// Tuesday 24 November 2026, 20:00 in Paris: after closing time.
 const EVENING: &str = "2026-11-24T20:00:00+01:00";
-
-const VIP_NUMBER: &str = "+33140158001";
-const ORDINARY_NUMBER: &str = "+33140205050";
-
-/// SIPp answers only MD5 digest challenges (and only the first one offered).
-fn md5_only() -> Vec<(&'static str, String)> {
-    vec![(
-        "realm = \"guichet.demo\"",
-        "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
-    )]
-}
-
-async fn record_of(db: &Db, number: &str) -> guichet_tickets::CallRecord {
-    let store = Store::open(&db.url()).await.expect("open the store");
-    // The record is closed just after the BYE; give the server a moment.
-    for _ in 0..100 {
-        let history = store.caller_history(number, 10).await.expect("history");
-        if let Some(call) = history.first()
-            && call.outcome.is_some()
-        {
-            return call.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no closed call record for the caller");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
@@ -56,7 +28,7 @@ async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
             &db,
             &ServerOptions {
                 clock_start: OPEN_HOURS,
-                edits: md5_only(),
+                edits: vec![md5_only()],
             },
         );
         let phone_port = free_udp_port();
@@ -75,7 +47,7 @@ async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
         call.expect_success(Duration::from_secs(60), &server);
         phone.expect_success(Duration::from_secs(10), &server);
 
-        let record = record_of(&db, VIP_NUMBER).await;
+        let record = closed_record(&db, VIP_NUMBER).await;
         println!("{db:?}: {record:?}");
         assert_eq!(record.outcome, Some(CallOutcome::Answered));
         assert_eq!(record.line, "8585");
@@ -145,7 +117,7 @@ async fn an_ordinary_caller_chooses_1_in_the_menu_by_rfc4733_and_reaches_an_agen
             &db,
             &ServerOptions {
                 clock_start: OPEN_HOURS,
-                edits: md5_only(),
+                edits: vec![md5_only()],
             },
         );
         let phone_port = free_udp_port();
@@ -164,7 +136,7 @@ async fn an_ordinary_caller_chooses_1_in_the_menu_by_rfc4733_and_reaches_an_agen
         call.expect_success(Duration::from_secs(60), &server);
         phone.expect_success(Duration::from_secs(10), &server);
 
-        let record = record_of(&db, ORDINARY_NUMBER).await;
+        let record = closed_record(&db, ORDINARY_NUMBER).await;
         assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
         assert!(!record.vip);
         assert_eq!(record.agent.as_deref(), Some("amelie.martin"));
@@ -197,7 +169,7 @@ async fn on_ascension_day_and_after_hours_the_caller_hears_closed_and_the_call_i
             &db,
             &ServerOptions {
                 clock_start: when,
-                edits: md5_only(),
+                edits: vec![md5_only()],
             },
         );
         let call = caller(
@@ -210,7 +182,7 @@ async fn on_ascension_day_and_after_hours_the_caller_hears_closed_and_the_call_i
             100,
         );
         call.expect_success(Duration::from_secs(40), &server);
-        let record = record_of(&db, number).await;
+        let record = closed_record(&db, number).await;
         assert_eq!(
             record.outcome,
             Some(CallOutcome::Closed),

@@ -9,17 +9,7 @@ use std::time::Duration;
 use guichet_tickets::{CallOutcome, Store};
 use support::*;
 
-/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
-const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
-const VIP_NUMBER: &str = "+33140158001";
 const OTHER_NUMBER: &str = "+33140205050";
-
-fn md5_only() -> (&'static str, String) {
-    (
-        "realm = \"guichet.demo\"",
-        "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
-    )
-}
 
 async fn wait_for_answer(db: &Db, number: &str) {
     let store = Store::open(&db.url()).await.expect("store");

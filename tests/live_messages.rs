@@ -9,10 +9,6 @@ use std::time::Duration;
 use guichet_tickets::Store;
 use support::*;
 
-/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
-const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
-const VIP_NUMBER: &str = "+33140158001";
-
 async fn events_of_call(db: &Db, nth: usize) -> Vec<String> {
     let store = Store::open(&db.url()).await.expect("store");
     for _ in 0..100 {

@@ -9,8 +9,6 @@ use guichet_tickets::Store;
 use support::*;
 use web::*;
 
-/// Tuesday 24 November 2026, 10:00 in Paris.
-const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
 const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,11 +15,7 @@ use guichet_tickets::admin::MessageKind;
 use support::*;
 use web::*;
 
-/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
-const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
 const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
-/// A VIP of the demo directory.
-const VIP_NUMBER: &str = "+33140158001";
 const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
 
 /// Where screenshots go: `docs/screenshots/` when `GUICHET_SCREENSHOTS=1` (to refresh the
@@ -44,11 +40,7 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         &db,
         &ServerOptions {
             clock_start: OPEN_HOURS,
-            // SIPp answers only MD5 digest challenges.
-            edits: vec![(
-                "realm = \"guichet.demo\"",
-                "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
-            )],
+            edits: vec![md5_only()],
         },
     );
     let browser = Browser::start().await;

@@ -14,6 +14,40 @@ use guichet::config::{DEMO_CONFIG, DEMO_DIRECTORY_CSV};
 
 pub const SIPP_SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/e2e");
 
+/// Tuesday 24 November 2026, 10:00 in Paris: the Louvre hotline is open.
+pub const OPEN_HOURS: &str = "2026-11-24T10:00:00+01:00";
+/// Claire Lefèvre, Cabinet du ministre: VIP in the demo directory.
+pub const VIP_NUMBER: &str = "+33140158001";
+/// Julien Moreau, Département des peintures: an ordinary caller of the demo directory.
+pub const ORDINARY_NUMBER: &str = "+33140205050";
+
+/// The demo configuration edit that offers only MD5 digest challenges: SIPp answers only
+/// MD5, and only the first challenge offered.
+pub fn md5_only() -> (&'static str, String) {
+    (
+        "realm = \"guichet.demo\"",
+        "realm = \"guichet.demo\"\ndigest_algorithms = [\"md5\"]".to_owned(),
+    )
+}
+
+/// The latest call record of `number` once it is closed (the record is closed just after
+/// the BYE; the server is given a few seconds).
+pub async fn closed_record(db: &Db, number: &str) -> guichet_tickets::CallRecord {
+    let store = guichet_tickets::Store::open(&db.url())
+        .await
+        .expect("open the store");
+    for _ in 0..100 {
+        let history = store.caller_history(number, 10).await.expect("history");
+        if let Some(call) = history.first()
+            && call.outcome.is_some()
+        {
+            return call.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no closed call record for the caller");
+}
+
 /// Whether CI asked for every real peer to be present.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
