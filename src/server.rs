@@ -30,9 +30,10 @@ pub struct Overrides {
     /// First port of the RTP range, overriding [rtp] port_min (the range keeps its size).
     #[arg(long)]
     pub rtp_port_min: Option<u16>,
-    /// Run as if the time were this instant (RFC 3339), advancing in real time: for
-    /// demonstrations and tests of closed hours and holidays.
-    #[arg(long, hide = true)]
+    /// Run as if the time were this instant (RFC 3339, e.g. 2026-11-24T10:00:00+01:00),
+    /// advancing in real time: to try the demo during opening hours, or to test closed hours
+    /// and holidays. Call records carry this shifted time.
+    #[arg(long)]
     pub clock_start: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 

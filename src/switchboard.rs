@@ -283,6 +283,7 @@ struct Admission {
     max_per_second: u32,
     window_start: DateTime<Utc>,
     in_window: u32,
+    last_warning: Option<DateTime<Utc>>,
 }
 
 impl Admission {
@@ -299,6 +300,17 @@ impl Admission {
         }
         self.in_window += 1;
         true
+    }
+
+    /// Whether a refusal warning may be logged now (at most one every 10 seconds).
+    fn warn_due(&mut self, now: DateTime<Utc>) -> bool {
+        let due = self
+            .last_warning
+            .is_none_or(|t| (now - t).num_seconds() >= 10);
+        if due {
+            self.last_warning = Some(now);
+        }
+        due
     }
 }
 
@@ -427,6 +439,7 @@ pub async fn start(
         max_per_second: config.sip.max_calls_per_second,
         window_start: now,
         in_window: 0,
+        last_warning: None,
     };
     let (tx, rx) = mpsc::channel(64);
     let mut board_sb = Switchboard {
@@ -825,6 +838,16 @@ impl Switchboard {
             ..
         } = incoming;
         if self.draining || !self.admission.admit(now, self.calls.len()) {
+            // Operators must see overload, but one line per refused call would flood the log.
+            if self.admission.warn_due(now) {
+                warn!(
+                    draining = self.draining,
+                    calls = self.calls.len(),
+                    max_calls = self.admission.max_calls,
+                    max_per_second = self.admission.max_per_second,
+                    "calls refused with 503 (shutdown or overload); next warning in 10 s at most"
+                );
+            }
             info!(draining = self.draining, "call refused: 503");
             let _ = self.sip.reject(&call_id, 503);
             return;

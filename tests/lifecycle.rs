@@ -82,6 +82,15 @@ async fn above_max_concurrent_calls_new_calls_get_503_and_the_call_in_progress_g
         metrics.contains("guichet_sip_responses_sent_total{code=\"503\"} 1"),
         "{metrics}"
     );
+    // Operators see the overload at warning level.
+    assert!(
+        server
+            .log()
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("calls refused with 503")),
+        "{}",
+        server.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
