@@ -86,7 +86,7 @@ async fn bridge_transcodes_both_ways_on_a_sox_tone() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (media, mut events) = engine(31200, 31209);
+    let (media, mut events) = engine(10);
     let caller = media.allocate_rtp().unwrap();
     let agent = media.allocate_rtp().unwrap();
     let (pc, pa) = (Peer::new(), Peer::new());
@@ -244,7 +244,7 @@ fn heard_levels(legs: &mut [(Peer, SocketAddr, i16)]) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervision_listen_whisper_barge_and_switching() {
-    let (media, _events) = engine(31220, 31229);
+    let (media, _events) = engine(10);
     let c = media.allocate_rtp().unwrap();
     let a = media.allocate_rtp().unwrap();
     let s = media.allocate_rtp().unwrap();
@@ -311,10 +311,11 @@ async fn supervision_listen_whisper_barge_and_switching() {
 async fn jitter_buffer_restores_order_of_reordered_packets() {
     // Packets come in bursts of two every 40 ms: a 100 ms buffer absorbs
     // that plus the scheduling noise of a shared test machine.
+    let port_min = free_port_range(10);
     let (media, _events) = guichet_media::MediaEngine::start(guichet_media::MediaConfig {
         bind_ip: "127.0.0.1".parse().unwrap(),
-        port_min: 31240,
-        port_max: 31249,
+        port_min,
+        port_max: port_min + 9,
         jitter_buffer_ms: 100,
         ..Default::default()
     })

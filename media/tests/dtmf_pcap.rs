@@ -44,7 +44,7 @@ async fn sipp_pcaps_give_one_digit_each() {
     let Some(dir) = sipp_pcap_dir() else {
         return;
     };
-    let (media, mut events) = engine(31100, 31109);
+    let (media, mut events) = engine(10);
     let local = media.allocate_rtp().unwrap();
     let peer = Peer::new();
     peer.attach(&media, local.session, Codec::Pcmu, Some(101));
@@ -100,7 +100,7 @@ async fn sipp_pcaps_give_one_digit_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_digits_on_the_negotiated_payload_type() {
-    let (media, _events) = engine(31110, 31119);
+    let (media, _events) = engine(10);
     let local = media.allocate_rtp().unwrap();
     let peer = Peer::new();
     peer.attach(&media, local.session, Codec::Pcma, Some(96));

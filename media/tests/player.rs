@@ -28,7 +28,7 @@ fn chirp_wav(dir: &std::path::Path, seconds: usize) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_second_prompt_arrives_complete_exact_and_paced() {
-    let (media, mut events) = engine(31000, 31009);
+    let (media, mut events) = engine(10);
     let dir = tempfile::tempdir().unwrap();
     let audio = Audio::from_wav(&chirp_wav(dir.path(), 10)).unwrap();
     let local = media.allocate_rtp().unwrap();
@@ -149,7 +149,7 @@ async fn ten_second_prompt_arrives_complete_exact_and_paced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playlist_loop_and_barge_in_by_sip_info_and_rfc4733() {
-    let (media, mut events) = engine(31010, 31019);
+    let (media, mut events) = engine(10);
     let local = media.allocate_rtp().unwrap();
     let mut peer = Peer::new();
     peer.attach(&media, local.session, Codec::Pcmu, Some(96));

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ports_are_even_pairs_and_never_leak() {
-    // 31300..=31307: four pairs.
-    let (media, _events) = engine(31300, 31307);
+    // Eight ports: four pairs.
+    let base = free_port_range(8);
+    let (media, _events) = engine_in(base, base + 7);
     for round in 0..3 {
         let mut got = Vec::new();
         for _ in 0..4 {
@@ -21,9 +22,9 @@ async fn ports_are_even_pairs_and_never_leak() {
         );
         let mut ports: Vec<u16> = got.iter().map(|l| l.addr.port()).collect();
         ports.sort();
-        assert_eq!(ports, vec![31300, 31302, 31304, 31306]);
+        assert_eq!(ports, vec![base, base + 2, base + 4, base + 6]);
         // RTCP is bound on the odd port next to each RTP port.
-        assert!(std::net::UdpSocket::bind(("127.0.0.1", 31301)).is_err());
+        assert!(std::net::UdpSocket::bind(("127.0.0.1", base + 1)).is_err());
         assert_eq!(media.ports_in_use(), 4);
         for l in &got {
             media.release(l.session).unwrap();
@@ -38,14 +39,14 @@ async fn ports_are_even_pairs_and_never_leak() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        std::net::UdpSocket::bind(("127.0.0.1", 31300)).is_ok(),
+        std::net::UdpSocket::bind(("127.0.0.1", base)).is_ok(),
         "socket closed after release"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
-    let (media, mut events) = engine(31310, 31319);
+    let (media, mut events) = engine(10);
     let local = media.allocate_rtp().unwrap();
     let sdp_peer = Peer::new(); // the address the SDP announced (never sends)
     let mut nat_peer = Peer::new(); // where packets really come from
@@ -151,7 +152,7 @@ async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_releases_everything_and_bad_requests_are_errors() {
-    let (media, mut events) = engine(31320, 31329);
+    let (media, mut events) = engine(10);
     let a = media.allocate_rtp().unwrap();
     let b = media.allocate_rtp().unwrap();
     assert!(matches!(

@@ -7,14 +7,6 @@ use guichet_media::{Audio, Codec, Playlist};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Kills the SIPp process we started when the test ends.
 struct Sipp(std::process::Child);
 impl Drop for Sipp {
@@ -34,7 +26,7 @@ async fn prompt_echoed_by_sipp_comes_back_sample_exact() {
         eprintln!("NOTICE: sipp not found, skipping");
         return;
     }
-    let (sip_port, media_port) = (free_udp_port(), free_udp_port());
+    let (sip_port, media_port) = (free_port(), free_port_range(4));
     let _sipp = Sipp(
         Command::new("sipp")
             .args(["-sn", "uas", "-i", "127.0.0.1", "-nostdin", "-rtp_echo"])
@@ -47,7 +39,7 @@ async fn prompt_echoed_by_sipp_comes_back_sample_exact() {
             .unwrap(),
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (media, _events) = engine(31500, 31509);
+    let (media, _events) = engine(10);
     // Leg A talks to SIPp's echo port; leg B to our capturing socket.
     let a = media.allocate_rtp().unwrap();
     let b = media.allocate_rtp().unwrap();

@@ -176,12 +176,12 @@ impl Drop for Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_peer_exchanges_audio_and_dtmf_with_an_rtp_leg() {
-    run_with_chromium(false, 31400).await;
+    run_with_chromium(false, free_port_range(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_peer_with_trickled_candidates() {
-    run_with_chromium(true, 31410).await;
+    run_with_chromium(true, free_port_range(10)).await;
 }
 
 async fn run_with_chromium(trickle: bool, port_min: u16) {

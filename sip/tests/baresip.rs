@@ -26,10 +26,9 @@ fn baresip_present() -> bool {
     found
 }
 
-fn free_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
-}
+#[path = "../../tests/ports/mod.rs"]
+mod ports;
+use ports::free_port;
 
 /// A 16-bit PCM WAV of `samples` samples of a 440 Hz tone at 8 kHz.
 fn wav_8k_mono(samples: u32) -> Vec<u8> {

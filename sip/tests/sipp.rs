@@ -3,7 +3,7 @@
 //!
 //! When `CI=true` a missing `sipp` binary fails the tests; otherwise they are skipped.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -34,10 +34,9 @@ fn sipp_present() -> bool {
     found
 }
 
-fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
-}
+#[path = "../../tests/ports/mod.rs"]
+mod ports;
+use ports::{free_port, free_port_range};
 
 fn scenario(name: &str) -> String {
     let p: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "tests", "sipp", name]
@@ -67,7 +66,7 @@ fn sipp_cmd(
     c.args(["-m", "1", "-l", "1", "-i", "127.0.0.1", "-nostdin"]);
     c.args(["-timeout", "15", "-timeout_error", "-max_recv_loops", "100"]);
     c.arg("-p").arg(port.to_string());
-    c.arg("-mp").arg(free_port().to_string());
+    c.arg("-mp").arg(free_port_range(4).to_string());
     c.args(extra);
     if let Some(r) = remote {
         c.arg(r.to_string());

@@ -67,27 +67,10 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
-/// A loopback port free right now (the OS picks it).
-pub fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("addr").port()
-}
-
-/// An even port with `count` free ports above it, for an RTP range or SIPp's media ports.
-pub fn free_even_port_range(count: u16) -> u16 {
-    for _ in 0..200 {
-        let base = free_udp_port() & !1;
-        if !(1100..=60000).contains(&base) {
-            continue;
-        }
-        let all_free =
-            (0..count).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free port range of {count}");
-}
+#[path = "../ports/mod.rs"]
+mod ports;
+pub use ports::free_port as free_udp_port;
+pub use ports::free_port_range as free_even_port_range;
 
 /// Which database a test server uses.
 #[derive(Debug, Clone)]

@@ -9,9 +9,20 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-/// Engine on 127.0.0.1 with a port range of its own (tests run in
-/// parallel: each test picks a distinct range).
-pub fn engine(port_min: u16, port_max: u16) -> (MediaHandle, UnboundedReceiver<MediaEvent>) {
+#[path = "../../../tests/ports/mod.rs"]
+mod ports;
+#[allow(unused_imports)]
+pub use ports::{free_port, free_port_range};
+
+/// Engine on 127.0.0.1 with `ports` free ports of its own (tests run in
+/// parallel: each gets a distinct range).
+pub fn engine(ports: u16) -> (MediaHandle, UnboundedReceiver<MediaEvent>) {
+    let port_min = free_port_range(ports);
+    engine_in(port_min, port_min + ports - 1)
+}
+
+/// Engine on 127.0.0.1 with exactly the ports `port_min..=port_max`.
+pub fn engine_in(port_min: u16, port_max: u16) -> (MediaHandle, UnboundedReceiver<MediaEvent>) {
     MediaEngine::start(MediaConfig {
         bind_ip: "127.0.0.1".parse().unwrap(),
         port_min,
