@@ -36,7 +36,7 @@ impl PromptLibrary {
             shipped_dir,
             override_dir,
             cache: HashMap::new(),
-            music_on_hold: music_on_hold(),
+            music_on_hold: hold_music(),
         }
     }
 
@@ -76,8 +76,9 @@ fn read(path: &Path) -> Result<Audio, PromptError> {
 }
 
 /// A calm, quiet, eight-note arpeggio (C major, 2 notes per second, soft attack and decay),
-/// made here rather than shipped, so Guichet carries no third-party recording.
-fn music_on_hold() -> Audio {
+/// made here rather than shipped, so Guichet carries no third-party recording. Public so the
+/// end-to-end tests can recognise it in what a queued caller receives.
+pub fn hold_music() -> Audio {
     const RATE: f64 = 8000.0;
     const NOTES: [f64; 8] = [
         261.63, 329.63, 392.00, 523.25, 392.00, 329.63, 293.66, 349.23,

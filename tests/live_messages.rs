@@ -58,15 +58,18 @@ async fn a_crisis_message_set_between_two_calls_is_heard_by_the_second_caller() 
                 edits: vec![],
             },
         );
-        // Nobody is logged in: each call ends with the callback confirmation.
-        caller(
+        // Nobody is logged in: each call ends with the callback confirmation. The caller's
+        // media is the test's own receiver, so what Guichet played can be compared with the
+        // prompts and the synthesised message.
+        let heard_before = RtpCapture::start();
+        listening_caller(
             run.path(),
             "before",
             &server,
             "8585",
             VIP_NUMBER,
-            &dtmf_pcap("1"),
-            100,
+            heard_before.port,
+            None,
         )
         .expect_success(Duration::from_secs(40), &server);
         let before = events_of_call(&db, 0).await;
@@ -97,14 +100,15 @@ async fn a_crisis_message_set_between_two_calls_is_heard_by_the_second_caller() 
         );
         tokio::time::sleep(Duration::from_millis(1500)).await;
 
-        caller(
+        let heard_after = RtpCapture::start();
+        listening_caller(
             run.path(),
             "after",
             &server,
             "8585",
             VIP_NUMBER,
-            &dtmf_pcap("1"),
-            100,
+            heard_after.port,
+            None,
         )
         .expect_success(Duration::from_secs(60), &server);
         let after = events_of_call(&db, 1).await;
@@ -115,7 +119,32 @@ async fn a_crisis_message_set_between_two_calls_is_heard_by_the_second_caller() 
         assert!(played.contains("crisis"), "{played}");
         assert!(played.contains("chloe.durand"), "{played}");
 
+        // The audio itself: the second caller received the message file the supervisor's
+        // text was synthesised into (its µ-law bytes, exactly), before the VIP welcome; the
+        // first caller received the VIP welcome and no message.
         let store = Store::open(&db.url()).await.expect("store");
+        let message = store
+            .active_message(
+                "8585",
+                guichet_tickets::admin::MessageKind::Crisis,
+                chrono::Utc::now(),
+            )
+            .await
+            .expect("active message")
+            .expect("a crisis message is active");
+        let message_wav = message.message.audio_path.expect("a synthesised file");
+        let message_print = pcmu_fingerprint(std::path::Path::new(&message_wav));
+        let vip_print = pcmu_fingerprint(&shipped_prompt("vip_prioritaire"));
+        let before_audio = pcmu_stream(&heard_before.packets());
+        let after_audio = pcmu_stream(&heard_after.packets());
+        assert_eq!(occurrences(&before_audio, &message_print).len(), 0);
+        assert_eq!(occurrences(&before_audio, &vip_print).len(), 1);
+        let message_at = occurrences(&after_audio, &message_print);
+        let vip_at = occurrences(&after_audio, &vip_print);
+        assert_eq!(message_at.len(), 1, "the new message was not received");
+        assert_eq!(vip_at.len(), 1);
+        assert!(message_at[0] < vip_at[0], "{message_at:?} {vip_at:?}");
+
         let journal = store
             .journal_between(
                 chrono::Utc::now() - chrono::TimeDelta::days(1),

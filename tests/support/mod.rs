@@ -511,3 +511,216 @@ pub fn refused_caller(
         ],
     )
 }
+
+/// A caller dialling `line` from `number` who only listens: Guichet sends its RTP to the
+/// test's own receiver on `rtp_port` (see [`RtpCapture`]). With `hang_up_after_ms`, the
+/// caller hangs up after that long; without, it waits for Guichet's BYE.
+pub fn listening_caller(
+    dir: &Path,
+    name: &str,
+    server: &impl Target,
+    line: &str,
+    number: &str,
+    rtp_port: u16,
+    hang_up_after_ms: Option<u32>,
+) -> Sipp {
+    let media = free_even_port_range(4);
+    let (scenario, substitutions) = match hang_up_after_ms {
+        Some(ms) => (
+            "caller_listens_then_hangs_up.xml",
+            vec![("listen_ms", ms.to_string())],
+        ),
+        None => ("caller_listens.xml", vec![]),
+    };
+    Sipp::start_with(
+        dir,
+        name,
+        scenario,
+        &substitutions,
+        &[
+            "-s".into(),
+            line.into(),
+            "-key".into(),
+            "caller".into(),
+            number.into(),
+            "-key".into(),
+            "rtp_port".into(),
+            rtp_port.to_string(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            media.to_string(),
+            server.sip_addr().to_string(),
+        ],
+    )
+}
+
+/// A caller who waits `pause_ms` after SIPp starts, then expects `503` with `Retry-After`.
+pub fn refused_caller_after(
+    dir: &Path,
+    name: &str,
+    server: &impl Target,
+    line: &str,
+    number: &str,
+    pause_ms: u32,
+) -> Sipp {
+    let media = free_even_port_range(4);
+    Sipp::start_with(
+        dir,
+        name,
+        "caller_refused_503_after_pause.xml",
+        &[("pause_ms", pause_ms.to_string())],
+        &[
+            "-s".into(),
+            line.into(),
+            "-key".into(),
+            "caller".into(),
+            number.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            media.to_string(),
+            server.sip_addr().to_string(),
+        ],
+    )
+}
+
+/// One RTP packet as the test's receiver got it.
+#[derive(Debug, Clone)]
+pub struct RtpPacket {
+    pub at: Instant,
+    pub sequence: u16,
+    pub timestamp: u32,
+    pub payload_type: u8,
+    pub payload: Vec<u8>,
+}
+
+/// The caller's side of the media: a UDP socket on 127.0.0.1 that records every RTP packet
+/// Guichet sends to it, until dropped.
+pub struct RtpCapture {
+    pub port: u16,
+    packets: std::sync::Arc<std::sync::Mutex<Vec<RtpPacket>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RtpCapture {
+    pub fn start() -> RtpCapture {
+        let port = free_udp_port();
+        let socket = std::net::UdpSocket::bind(("127.0.0.1", port)).expect("bind RTP capture");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("read timeout");
+        let packets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, stopped) = (packets.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(n) = socket.recv(&mut buf) else {
+                    continue;
+                };
+                if let Some(p) = parse_rtp(&buf[..n]) {
+                    sink.lock().expect("capture lock").push(p);
+                }
+            }
+        });
+        RtpCapture {
+            port,
+            packets,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// What was received so far, in arrival order.
+    pub fn packets(&self) -> Vec<RtpPacket> {
+        self.packets.lock().expect("capture lock").clone()
+    }
+}
+
+impl Drop for RtpCapture {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn parse_rtp(data: &[u8]) -> Option<RtpPacket> {
+    if data.len() < 12 || data[0] >> 6 != 2 {
+        return None;
+    }
+    let csrc = usize::from(data[0] & 0x0f);
+    let mut start = 12 + 4 * csrc;
+    if data[0] & 0x10 != 0 {
+        let words = usize::from(u16::from_be_bytes([
+            *data.get(start + 2)?,
+            *data.get(start + 3)?,
+        ]));
+        start += 4 + 4 * words;
+    }
+    let mut end = data.len();
+    if data[0] & 0x20 != 0 {
+        end = end.checked_sub(usize::from(*data.last()?))?;
+    }
+    Some(RtpPacket {
+        at: Instant::now(),
+        sequence: u16::from_be_bytes([data[2], data[3]]),
+        timestamp: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
+        payload_type: data[1] & 0x7f,
+        payload: data.get(start..end)?.to_vec(),
+    })
+}
+
+/// The G.711 µ-law bytes of the PCMU packets, in arrival order (loopback keeps the order;
+/// the sequence numbers are checked to be consecutive).
+pub fn pcmu_stream(packets: &[RtpPacket]) -> Vec<u8> {
+    let audio: Vec<&RtpPacket> = packets.iter().filter(|p| p.payload_type == 0).collect();
+    for pair in audio.windows(2) {
+        assert_eq!(
+            pair[1].sequence,
+            pair[0].sequence.wrapping_add(1),
+            "RTP packets lost or reordered"
+        );
+    }
+    audio.iter().flat_map(|p| p.payload.iter().copied()).collect()
+}
+
+/// A recognisable stretch of `wav` as µ-law bytes: 200 ms taken from a quarter of the way
+/// in (past any leading silence), which is what Guichet sends when it plays that file.
+pub fn pcmu_fingerprint(wav: &Path) -> Vec<u8> {
+    let audio = guichet_media::Audio::from_wav(wav).expect("read the WAV");
+    let samples = audio.samples();
+    assert!(samples.len() >= 3200, "{} is too short", wav.display());
+    let start = samples.len() / 4;
+    let mut out = Vec::new();
+    guichet_media::Codec::Pcmu.encode(&samples[start..start + 1600], &mut out);
+    assert!(
+        out.iter().filter(|&&b| b != out[0]).count() > 800,
+        "{} is silent where it is fingerprinted",
+        wav.display()
+    );
+    out
+}
+
+/// Every place `needle` occurs in `haystack`.
+pub fn occurrences(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return Vec::new();
+    }
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// A shipped French prompt.
+pub fn shipped_prompt(id: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sounds/fr")
+        .join(format!("{id}.wav"))
+}
