@@ -12,8 +12,13 @@ use support::*;
 
 /// Thursday 14 May 2026, 10:00 in Paris: Ascension Day, a public holiday.
 const ASCENSION_2026: &str = "2026-05-14T10:00:00+02:00";
+/// Thursday 6 May 2027, 10:00 in Paris: Ascension again (Easter 28 March + 39 days), so the
+/// moveable feast is computed for each year, not listed.
+const ASCENSION_2027: &str = "2027-05-06T10:00:00+02:00";
 /// Tuesday 24 November 2026, 20:00 in Paris: after closing time.
 const EVENING: &str = "2026-11-24T20:00:00+01:00";
+/// Sophie Garnier, an ordinary caller of the demo directory (P0 only in December-January).
+const GARNIER_NUMBER: &str = "+33140158210";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
@@ -162,7 +167,11 @@ async fn on_ascension_day_and_after_hours_the_caller_hears_closed_and_the_call_i
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let db = Db::Sqlite(dir.path().join("closed.db"));
-    for (when, number) in [(ASCENSION_2026, ORDINARY_NUMBER), (EVENING, VIP_NUMBER)] {
+    for (when, number) in [
+        (ASCENSION_2026, ORDINARY_NUMBER),
+        (ASCENSION_2027, GARNIER_NUMBER),
+        (EVENING, VIP_NUMBER),
+    ] {
         let run = tempfile::tempdir_in(dir.path()).expect("run dir");
         let server = Server::start(
             run.path(),
@@ -196,7 +205,7 @@ async fn on_ascension_day_and_after_hours_the_caller_hears_closed_and_the_call_i
             .filter_map(|e| e.detail.as_deref())
             .find(|d| d.contains("hours_checked"))
             .unwrap_or_else(|| panic!("no hours check in {events:?}"));
-        if when == ASCENSION_2026 {
+        if when == ASCENSION_2026 || when == ASCENSION_2027 {
             assert!(hours.contains("Ascension"), "{hours}");
         } else {
             assert!(hours.contains("closed"), "{hours}");

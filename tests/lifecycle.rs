@@ -134,3 +134,81 @@ async fn on_sigterm_new_calls_get_503_the_call_in_progress_finishes_and_the_serv
     assert_eq!(history[0].outcome, Some(CallOutcome::Answered));
     assert!(!history[0].interrupted);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn above_max_calls_per_second_a_new_call_gets_503_and_the_call_in_progress_goes_on() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::Sqlite(dir.path().join("rate.db"));
+    let server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![
+                md5_only(),
+                (
+                    "max_calls_per_second = 50",
+                    "max_calls_per_second = 1".to_owned(),
+                ),
+            ],
+        },
+    );
+    // Both SIPp processes start together; the second sends its INVITE 300 ms later, inside
+    // the same second as the first call's, which was admitted.
+    let second = refused_caller_after(dir.path(), "second", &server, "8585", OTHER_NUMBER, 300);
+    let first = caller(
+        dir.path(),
+        "first",
+        &server,
+        "8585",
+        VIP_NUMBER,
+        &dtmf_pcap("1"),
+        100,
+    );
+    second.expect_success(Duration::from_secs(10), &server);
+    // The first call was not disturbed: nobody is logged in, so it goes through the IVR and
+    // ends with a callback request, as without the refused call.
+    first.expect_success(Duration::from_secs(40), &server);
+    let store = Store::open(&db.url()).await.expect("store");
+    let history = store.caller_history(VIP_NUMBER, 1).await.expect("history");
+    assert_eq!(history[0].outcome, Some(CallOutcome::OverflowedCallback));
+    assert!(
+        store
+            .caller_history(OTHER_NUMBER, 1)
+            .await
+            .expect("history")
+            .is_empty()
+    );
+    // A second later the rate window has moved on: a new call is taken again.
+    caller(
+        dir.path(),
+        "third",
+        &server,
+        "8585",
+        OTHER_NUMBER,
+        &dtmf_pcap("1"),
+        4000,
+    )
+    .expect_success(Duration::from_secs(40), &server);
+    let metrics = reqwest::get(format!("http://{}/metrics", server.http))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("guichet_sip_responses_sent_total{code=\"503\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        store
+            .caller_history(OTHER_NUMBER, 1)
+            .await
+            .expect("history")[0]
+            .outcome,
+        Some(CallOutcome::OverflowedCallback)
+    );
+}
