@@ -94,7 +94,10 @@ async fn a_queued_caller_hears_hold_music_and_position_announcements_without_a_g
         .filter(|p| p.payload_type == 0)
         .collect();
     let audio = pcmu_stream(&packets);
-    let welcome = occurrences(&audio, &pcmu_fingerprint(&shipped_prompt("vip_prioritaire")));
+    let welcome = occurrences(
+        &audio,
+        &pcmu_fingerprint(&shipped_prompt("vip_prioritaire")),
+    );
     let announcements = occurrences(
         &audio,
         &pcmu_fingerprint(&shipped_prompt("position_vous_etes_le")),

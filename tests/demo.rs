@@ -1,6 +1,9 @@
 //! `guichet demo` as a new user runs it: it starts in an empty directory, prints its
 //! addresses and logins, serves `/healthz` and `/metrics`, creates its SQLite file, and stops
-//! cleanly on Ctrl-C (SIGINT) and on SIGTERM.
+//! cleanly on Ctrl-C (SIGINT) and on SIGTERM; a baresip softphone calling 8585 hears the
+//! welcome prompt.
+
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +25,10 @@ impl Drop for Demo {
 }
 
 fn start_demo() -> Demo {
+    start_demo_with(&[])
+}
+
+fn start_demo_with(extra_args: &[&str]) -> Demo {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
         .args([
@@ -31,6 +38,7 @@ fn start_demo() -> Demo {
             "--http-listen",
             "127.0.0.1:0",
         ])
+        .args(extra_args)
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -135,6 +143,123 @@ async fn demo_starts_serves_health_and_metrics_and_stops_on_ctrl_c() {
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_stops_cleanly_on_sigterm() {
     let mut demo = start_demo();
+    signal(&demo.child, "TERM");
+    let status = wait_exit(&mut demo.child, Duration::from_secs(40));
+    assert!(status.success(), "exit status {status}");
+}
+
+/// A 16-bit mono 8 kHz WAV of `seconds` of silence: what the softphone "says".
+fn silent_wav(seconds: u32) -> Vec<u8> {
+    let data_len = seconds * 8000 * 2;
+    let mut v = Vec::with_capacity(44 + data_len as usize);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    v.extend_from_slice(&1u16.to_le_bytes()); // mono
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&16000u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    v.resize(44 + data_len as usize, 0);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_answers_a_baresip_call_to_8585_with_the_welcome_prompt() {
+    if !support::have("baresip") {
+        return;
+    }
+    // During opening hours, so the Louvre line welcomes the caller rather than saying closed.
+    let mut demo = start_demo_with(&["--clock-start", support::OPEN_HOURS]);
+    let sip = demo
+        .banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("SIP (UDP et TCP) : sip:"))
+        .expect("a SIP line in the banner")
+        .trim()
+        .to_owned();
+
+    // baresip, an independent softphone, dials 8585 and records what it decodes (its
+    // `sndfile` filter writes the received audio to a WAV) for 5 seconds, then hangs up.
+    let phone = tempfile::tempdir().expect("baresip dir");
+    let recordings = phone.path().join("recordings");
+    std::fs::create_dir_all(&recordings).expect("recordings dir");
+    let silence = phone.path().join("silence.wav");
+    std::fs::write(&silence, silent_wav(6)).expect("silence");
+    let rtp = support::free_even_port_range(12);
+    std::fs::write(
+        phone.path().join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aufile,/dev/null\n\
+             audio_source aufile,{silence}\naudio_alert aufile,/dev/null\n\
+             module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
+             module sndfile.so\nsnd_path {recordings}\nmodule_app account.so\n\
+             module_app menu.so\nrtp_ports {rtp}-{rtp_end}\n",
+            sip_port = support::free_udp_port(),
+            silence = silence.display(),
+            recordings = recordings.display(),
+            rtp_end = rtp + 11,
+        ),
+    )
+    .expect("baresip config");
+    std::fs::write(
+        phone.path().join("accounts"),
+        "<sip:appelant@127.0.0.1>;regint=0;audio_codecs=PCMU\n",
+    )
+    .expect("baresip accounts");
+    let mut baresip = Command::new("baresip")
+        .arg("-f")
+        .arg(phone.path())
+        .args(["-n", "127.0.0.1", "-t", "5", "-e"])
+        .arg(format!("/dial sip:8585@{sip}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start baresip");
+    let status = wait_exit(&mut baresip, Duration::from_secs(20));
+    assert!(status.success(), "baresip exited with {status}");
+
+    let recording = std::fs::read_dir(&recordings)
+        .expect("recordings")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip recorded no received audio");
+    let heard = guichet_media::Audio::from_wav(&recording).expect("read the recording");
+    let heard = heard.samples();
+    // The welcome prompt as Guichet sends it (G.711 µ-law), decoded. baresip's µ-law decoder
+    // may return another value inside each code's quantisation step than ours, so each
+    // sample is allowed the step's size (a sixteenth of the segment, plus the smallest step).
+    let mut welcome = Vec::new();
+    guichet_media::Codec::Pcmu.decode(
+        &support::pcmu_fingerprint(&support::shipped_prompt("louvre_accueil")),
+        &mut welcome,
+    );
+    let close = |a: i16, b: i16| (i32::from(a) - i32::from(b)).abs() <= i32::from(b).abs() / 8 + 16;
+    let found: Vec<usize> = heard
+        .windows(welcome.len())
+        .enumerate()
+        .filter(|(_, w)| w.iter().zip(&welcome).all(|(&a, &b)| close(a, b)))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "the welcome prompt is not in the {} samples baresip received",
+        heard.len()
+    );
+    // A quarter of the way into the 2.7 s prompt, which starts as the call is answered.
+    assert!(
+        found[0] < 8000 * 3 / 2,
+        "welcome heard at sample {}",
+        found[0]
+    );
+
     signal(&demo.child, "TERM");
     let status = wait_exit(&mut demo.child, Duration::from_secs(40));
     assert!(status.success(), "exit status {status}");

@@ -685,7 +685,10 @@ pub fn pcmu_stream(packets: &[RtpPacket]) -> Vec<u8> {
             "RTP packets lost or reordered"
         );
     }
-    audio.iter().flat_map(|p| p.payload.iter().copied()).collect()
+    audio
+        .iter()
+        .flat_map(|p| p.payload.iter().copied())
+        .collect()
 }
 
 /// A recognisable stretch of `wav` as µ-law bytes: 200 ms taken from a quarter of the way
