@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod ivr_timers;
+
 use chrono::{DateTime, Utc};
 use guichet_acd::{Acd, Action as AcdAction, CallId as AcdCallId, Event as AcdEvent, Priority};
 use guichet_calendar::Calendar;
@@ -346,6 +348,8 @@ struct Switchboard {
     stored_messages: HashMap<(String, MessageKind), Option<i64>>,
     draining: bool,
     shutdown_done: Option<(DateTime<Utc>, oneshot::Sender<()>)>,
+    /// Every call's IVR deadline in one table (a wake-up costs O(log n), not a scan).
+    ivr_timers: ivr_timers::IvrTimers,
 }
 
 /// Starts the switchboard task.
@@ -467,6 +471,7 @@ pub async fn start(
         stored_messages,
         draining: false,
         shutdown_done: None,
+        ivr_timers: ivr_timers::IvrTimers::default(),
     };
     board_sb.sync_queue_hours(now);
     let task = tokio::spawn(async move {
@@ -554,18 +559,14 @@ impl Switchboard {
         }
     }
 
-    fn next_wake(&self) -> Option<DateTime<Utc>> {
+    fn next_wake(&mut self) -> Option<DateTime<Utc>> {
         let mut wake = self.acd.poll_timeout();
         let mut consider = |t: Option<DateTime<Utc>>| {
             if let Some(t) = t {
                 wake = Some(wake.map_or(t, |w| w.min(t)));
             }
         };
-        for call in self.calls.values() {
-            if let Some(ivr) = &call.ivr {
-                consider(ivr.poll_timeout());
-            }
-        }
+        consider(self.ivr_timers.next());
         for line in self.lines.values() {
             consider(line.deterrence.poll_timeout());
         }
@@ -1533,6 +1534,9 @@ impl Switchboard {
                 return;
             };
             let Some(action) = call.ivr.as_mut().and_then(IvrSession::poll_action) else {
+                // Every change to a session ends here: its (new) deadline goes in the table.
+                let deadline = call.ivr.as_ref().and_then(IvrSession::poll_timeout);
+                self.ivr_timers.schedule(sip_id, deadline);
                 if hang_up {
                     let now = self.clock.now();
                     let _ = self.sip.hang_up(sip_id);
@@ -1989,21 +1993,11 @@ impl Switchboard {
             self.acd.handle_timeout(now);
             self.drain_acd().await;
         }
-        let due: Vec<SipCallId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| {
-                c.ivr
-                    .as_ref()
-                    .and_then(IvrSession::poll_timeout)
-                    .is_some_and(|t| t <= now)
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        for sip_id in due {
+        for sip_id in self.ivr_timers.take_due(now) {
             if let Some(call) = self.calls.get_mut(&sip_id)
                 && let Some(line) = self.lines.get(&call.line)
                 && let Some(ivr) = call.ivr.as_mut()
+                && ivr.poll_timeout().is_some_and(|t| t <= now)
             {
                 let env = LineEnv {
                     hours: &line.calendar,
