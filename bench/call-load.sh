@@ -154,6 +154,14 @@ SAMPLER=$!
 PIDS+=("$SAMPLER")
 sleep 2
 
+# Per-thread CPU ticks of guichet (thread name, ticks), to say where the CPU goes.
+threads() {
+  for t in /proc/"$GUICHET"/task/*; do
+    awk '{ sub(/^[0-9]+ \(/, ""); name = $0; sub(/\).*/, "", name); split($0, f, ") "); split(f[2], v, " "); print name, v[12] + v[13] }' "$t/stat" 2>/dev/null || true
+  done | awk '{ n = $NF; $NF = ""; sub(/ $/, ""); sum[$0] += n } END { for (k in sum) print k "\t" sum[k] }' | sort
+}
+threads > "$WORK/threads-before.txt"
+
 # --- Callers
 START=$(date +%s.%N)
 set +e
@@ -168,6 +176,7 @@ wait "$CALLER_SIPP"
 RC=$?
 set -e
 END=$(date +%s.%N)
+threads > "$WORK/threads-after.txt"
 sleep 3 # the last records close just after the last BYE
 kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
@@ -205,6 +214,11 @@ awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
     if (peak > 0) printf " (%.1f KiB per concurrent call)", (rmax - r0) / peak
     printf "\n"
   }' "$WORK/samples.txt" "$WORK/samples.txt"
+echo "guichet CPU by thread during the calls (threads of the same name summed):"
+awk -F'\t' -v clk="$CLK" -v secs="$ELAPSED" '
+  FNR == NR { before[$1] = $2; next }
+  { d = ($2 - before[$1]) / clk; if (d > 0) printf "  %-22s %7.1f s  (%3.0f %% of a core)\n", $1, d, d / secs * 100 }
+' "$WORK/threads-before.txt" "$WORK/threads-after.txt" | sort -k2 -rn
 echo "left 3 s after the last call: calls in progress ${LEFT:-?}, media sessions ${LEFT_SESSIONS:-?}, RTP ports ${LEFT_PORTS:-?}, SIP dialogs ${LEFT_DIALOGS:-?}"
 echo "call records in the store, by outcome:"
 sqlite3 "$WORK/load.db" "SELECT '  ' || COALESCE(outcome, 'open') || ': ' || COUNT(*) FROM calls GROUP BY outcome;"

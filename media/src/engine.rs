@@ -1359,7 +1359,7 @@ impl Inner {
         if let Some(j) = st.jitter.as_mut() {
             let mut frame = Vec::with_capacity(packet.payload.len());
             codec.decode(packet.payload, &mut frame);
-            j.push(packet.sequence, frame);
+            j.push(packet.timestamp, frame);
         }
     }
 }
