@@ -1184,8 +1184,7 @@ impl Switchboard {
                     let _ = self.media.release(a.media);
                     info!(agent = %a.agent, code, "agent leg failed");
                     let page_rings = call.browser.as_ref().is_some_and(|b| b.agent == a.agent);
-                    if !page_rings && let Err(e) = self.acd.offer_failed(now, &a.agent, call.acd)
-                    {
+                    if !page_rings && let Err(e) = self.acd.offer_failed(now, &a.agent, call.acd) {
                         debug!(error = %e, "offer failure ignored by the ACD");
                     }
                     self.drain_acd().await;

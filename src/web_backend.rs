@@ -224,7 +224,7 @@ impl Backend for ServerBackend {
                 .switchboard
                 .softphone_attach(login, events)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())??;
             Ok(guichet_web::softphone::Link { id, events: rx })
         })
     }

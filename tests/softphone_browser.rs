@@ -181,7 +181,9 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
     let status = Command::new("sox")
         .args(["-n", "-r", "48000", "-c", "1", "-b", "16"])
         .arg(&wav)
-        .args(["synth", "0.4", "sine", "1000", "vol", "0.5", "pad", "0", "0.1"])
+        .args([
+            "synth", "0.4", "sine", "1000", "vol", "0.5", "pad", "0", "0.1",
+        ])
         .args(["repeat", "39"])
         .status()
         .expect("run sox");
@@ -195,8 +197,6 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
             clock_start: OPEN_HOURS,
             edits: vec![
                 md5_only(),
-                // The browser softphone's WebRTC socket.
-                ("port_max = 20999", "port_max = 20999\nwebrtc_port = 0".to_owned()),
                 // Amélie has no desk phone: her page is her phone.
                 (
                     "extension = \"1001\"\nsip_secret = \"demo-1001-secret\"\n",
@@ -215,7 +215,9 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
         .await;
     browser.click("#etat-connexion").await;
     browser
-        .wait_text("#etat", Duration::from_secs(5), |t| t.contains("Disponible"))
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
         .await;
 
     // A VIP caller (straight to the queue, past the menu).
@@ -288,15 +290,26 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
     assert!(pcm.len() >= 8000, "only {} samples received", pcm.len());
     let (loudness, share) = (rms(&pcm), tone_share(&pcm, MIC_HZ));
     eprintln!("caller hears: rms {loudness:.0}, 1 kHz share {share:.2}, page level {level:.2}");
-    assert!(loudness > 300.0, "the caller hears silence (rms {loudness})");
-    assert!(share > 0.5, "the caller does not hear the tone (share {share})");
+    assert!(
+        loudness > 300.0,
+        "the caller hears silence (rms {loudness})"
+    );
+    assert!(
+        share > 0.5,
+        "the caller does not hear the tone (share {share})"
+    );
 
     // Keypad: digits reach the caller as telephone events.
     let keyed = Instant::now();
-    browser.click("#softphone-clavier [data-touche=\"5\"]").await;
+    browser
+        .click("#softphone-clavier [data-touche=\"5\"]")
+        .await;
     let deadline = Instant::now() + Duration::from_secs(3);
     while !media.events_since(keyed).contains(&5) {
-        assert!(Instant::now() < deadline, "digit 5 never reached the caller");
+        assert!(
+            Instant::now() < deadline,
+            "digit 5 never reached the caller"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -327,7 +340,10 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
     let from = Instant::now();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let back = tone_share(&media.audio_between(from, Instant::now()), MIC_HZ);
-    assert!(back > 0.5, "after hold the caller hears the agent again ({back})");
+    assert!(
+        back > 0.5,
+        "after hold the caller hears the agent again ({back})"
+    );
 
     // « Raccrocher »: Guichet ends the caller's leg (SIPp gets its BYE), the record is closed
     // as answered by Amélie, who is in wrap-up.
@@ -347,6 +363,107 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
     assert_eq!(record.agent.as_deref(), Some("amelie.martin"));
     assert!(record.vip);
     browser
-        .wait_text("#etat", Duration::from_secs(5), |t| t.contains("Post-appel"))
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Post-appel")
+        })
         .await;
+
+    // A caller who gives up while the page rings: the page stops ringing, the call is an
+    // abandon while ringing, Amélie is available again (not stuck ringing).
+    browser.click("#etat-fin-post-appel").await;
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
+        .await;
+    let impatient = impatient_caller(
+        dir.path(),
+        "impatient",
+        &server,
+        "8585",
+        VIP_NUMBER,
+        100,
+        6500,
+    );
+    browser
+        .wait_text("#softphone-appel", Duration::from_secs(15), |t| {
+            t.contains("Appel entrant")
+        })
+        .await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(10), |t| {
+            t == "L'appelant a raccroché avant la réponse."
+        })
+        .await;
+    assert_eq!(
+        browser
+            .attribute("#softphone-appel", "hidden")
+            .await
+            .as_deref(),
+        Some("true"),
+        "the banner is hidden once the caller is gone"
+    );
+    impatient.expect_success(Duration::from_secs(10), &server);
+    let abandon = closed_record(&db, VIP_NUMBER).await;
+    assert_ne!(
+        abandon.id, record.id,
+        "a new record for the second VIP call"
+    );
+    assert_eq!(
+        abandon.outcome,
+        Some(guichet_tickets::CallOutcome::AbandonedWhileRinging),
+        "{abandon:?}"
+    );
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
+        .await;
+
+    // The page goes away in the middle of a call: Guichet hangs up as if the agent had.
+    let media = CallerMedia::start().await;
+    let call = Sipp::start_with(
+        dir.path(),
+        "caller-lost-page",
+        "caller_media_by_test.xml",
+        &[("rtp_port", media.port.to_string())],
+        &[
+            "-s".into(),
+            "8585".into(),
+            "-key".into(),
+            "caller".into(),
+            VIP_NUMBER.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            free_even_port_range(4).to_string(),
+            server.sip.to_string(),
+        ],
+    );
+    browser
+        .wait_text("#softphone-appel", Duration::from_secs(20), |t| {
+            t.contains("Appel entrant")
+        })
+        .await;
+    browser.click("#softphone-repondre").await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(10), |t| {
+            t == "En communication."
+        })
+        .await;
+    let answered_at = Instant::now();
+    browser
+        .goto(&format!("http://{}/mon-compte", server.http))
+        .await;
+    call.expect_success(Duration::from_secs(10), &server);
+    let lost = closed_record(&db, VIP_NUMBER).await;
+    assert!(
+        lost.id != record.id && lost.id != abandon.id,
+        "a new record"
+    );
+    assert_eq!(lost.outcome, Some(guichet_tickets::CallOutcome::Answered));
+    assert!(
+        !media.audio_between(answered_at, Instant::now()).is_empty(),
+        "the call was connected before the page went away"
+    );
 }

@@ -25,7 +25,7 @@ pub enum SoftphoneCommand {
     Attach {
         login: String,
         events: mpsc::UnboundedSender<ToPage>,
-        reply: oneshot::Sender<u64>,
+        reply: oneshot::Sender<Result<u64, String>>,
     },
     /// A message of the page attached as `link`.
     Page {
@@ -87,18 +87,36 @@ impl Switchboard {
                 events,
                 reply,
             } => {
+                if let Some(old) = self.softphones.link_of(&login)
+                    && self.browser_call(&login, Some(old)).is_some_and(|id| {
+                        self.calls
+                            .get(&id)
+                            .and_then(|c| c.browser.as_ref())
+                            .is_some_and(|b| b.answered)
+                    })
+                {
+                    // The call's audio lives in the other page: it keeps the softphone.
+                    let _ =
+                        reply.send(Err("une communication est en cours dans une autre page : \
+                         ce softphone reste inactif"
+                            .to_owned()));
+                    return;
+                }
                 self.softphones.next_link += 1;
                 let link = self.softphones.next_link;
                 let _ = events.send(ToPage::Ready {
                     agent: login.clone(),
                 });
-                if let Some(old) = self.softphones.pages.insert(login.clone(), Page { link, events })
+                if let Some(old) = self
+                    .softphones
+                    .pages
+                    .insert(login.clone(), Page { link, events })
                 {
                     let _ = old.events.send(ToPage::Replaced);
                     self.page_gone(&login, old.link).await;
                 }
                 info!(agent = %login, link, "browser softphone attached");
-                let _ = reply.send(link);
+                let _ = reply.send(Ok(link));
             }
             SoftphoneCommand::Detach { login, link } => {
                 if self.softphones.link_of(&login) == Some(link) {
@@ -421,12 +439,12 @@ impl Switchboard {
 }
 
 impl super::SwitchboardHandle {
-    /// Attaches a browser softphone page of `login`; returns the link id.
+    /// Attaches a browser softphone page of `login`; returns the link id, or why not (French).
     pub async fn softphone_attach(
         &self,
         login: &str,
         events: mpsc::UnboundedSender<ToPage>,
-    ) -> anyhow::Result<u64> {
+    ) -> anyhow::Result<Result<u64, String>> {
         self.ask(|reply| {
             super::Command::Softphone(SoftphoneCommand::Attach {
                 login: login.to_owned(),

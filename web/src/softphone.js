@@ -13,6 +13,8 @@
   var touches = root.querySelectorAll("[data-touche]");
   var ws = null, pc = null, local = null, ring = null, audioCtx = null, meterTimer = null;
   var ringing = false, inCall = false, held = false, stopped = false;
+  // Set when the server refused to attach this page (softphone disabled, call elsewhere).
+  var refusal = null;
 
   function say(text) { etat.textContent = text; }
   function send(msg) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(msg)); } }
@@ -141,6 +143,7 @@
   function onMessage(msg) {
     switch (msg.type) {
       case "ready":
+        refusal = null;
         say("Softphone prêt : les appels qui vous sont présentés sonnent dans cette page.");
         break;
       case "incoming":
@@ -179,6 +182,7 @@
         say(msg.message);
         break;
       case "error":
+        if (ws && !ws.attached) { refusal = msg.message; }
         say(msg.message);
         break;
       case "replaced":
@@ -193,15 +197,22 @@
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + "/agent/softphone");
+    ws.attached = false;
     ws.onmessage = function (ev) {
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (msg.type === "ready") { ws.attached = true; }
       onMessage(msg);
     };
     ws.onclose = function () {
       teardown();
       appel.hidden = true;
       if (stopped) { return; }
+      if (refusal) {
+        say(refusal + " (nouvelle tentative dans 30 secondes)");
+        setTimeout(connect, 30000);
+        return;
+      }
       say("Softphone déconnecté : nouvelle tentative dans quelques secondes…");
       setTimeout(connect, 3000);
     };
