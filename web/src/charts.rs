@@ -84,20 +84,27 @@ pub fn french_number(v: f64) -> String {
     }
 }
 
-/// The top of the vertical axis: 1, 2 or 5 × 10ⁿ at or above `max` (100 for percentages).
-fn nice_max(max: f64, unit: &str) -> f64 {
+/// The vertical axis: (top, gridline step). The step is 1, 2, 2.5 or 5 × 10ⁿ (whole for
+/// counts) and the top the first multiple of it at or above `max`, so there are at most
+/// five round gridlines; percentages always go to 100 by 25.
+fn axis(max: f64, unit: &str) -> (f64, f64) {
     if unit == "%" {
-        return 100.0;
+        return (100.0, 25.0);
     }
     if max <= 0.0 || !max.is_finite() {
-        return 1.0;
+        return (1.0, 1.0);
     }
-    let magnitude = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    let raw = max / 5.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let mut step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * magnitude)
-        .find(|v| *v >= max)
-        .unwrap_or(10.0 * magnitude)
+        .find(|v| *v >= raw)
+        .unwrap_or(10.0 * magnitude);
+    if matches!(unit, "appels" | "tickets") {
+        step = step.max(1.0).ceil();
+    }
+    ((max / step).ceil() * step, step)
 }
 
 fn max_value(series: &[Series]) -> f64 {
@@ -109,7 +116,7 @@ fn max_value(series: &[Series]) -> f64 {
 
 /// Opening of the SVG: accessible name and description, axes, gridlines, category labels
 /// (thinned out when there are many) and the legend. Returns the SVG so far and the scale.
-fn frame(chart: &Chart<'_>, top: f64) -> String {
+fn frame(chart: &Chart<'_>, (top, step): (f64, f64)) -> String {
     let id = escape(chart.id);
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
@@ -130,9 +137,10 @@ fn frame(chart: &Chart<'_>, top: f64) -> String {
         )),
     );
     // Horizontal gridlines and their values.
-    for i in 0..=4 {
-        let v = top * f64::from(i) / 4.0;
-        let y = TOP + plot_h - plot_h * f64::from(i) / 4.0;
+    let lines = (top / step).round().clamp(1.0, 10.0) as u32;
+    for i in 0..=lines {
+        let v = step * f64::from(i);
+        let y = TOP + plot_h - plot_h * v / top;
         let _ = write!(
             svg,
             "<line x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#d0d0d0\"/>\
@@ -210,19 +218,21 @@ fn value_text(label: &str, name: &str, v: Option<f64>, unit: &str) -> String {
 
 /// A grouped bar chart: one group of bars per category, one bar per series.
 pub fn bar_chart(chart: &Chart<'_>) -> String {
-    let top = nice_max(max_value(chart.series), chart.unit);
-    let mut svg = frame(chart, top);
+    let (top, step) = axis(max_value(chart.series), chart.unit);
+    let mut svg = frame(chart, (top, step));
     let n = chart.labels.len().max(1);
     let plot_w = WIDTH - LEFT - RIGHT;
     let slot = plot_w / n as f64;
     let k = chart.series.len().max(1);
-    let bar = (slot * 0.8 / k as f64).max(1.0);
+    // Bars at most 36 px wide, each group centred in its slot.
+    let bar = (slot * 0.8 / k as f64).clamp(1.0, 36.0);
+    let group = bar * k as f64;
     let base = scale_y(0.0, top);
     for (i, label) in chart.labels.iter().enumerate() {
         for (j, s) in chart.series.iter().enumerate() {
             let v = s.values.get(i).copied().flatten();
             let y = scale_y(v.unwrap_or(0.0), top);
-            let x = LEFT + slot * i as f64 + slot * 0.1 + bar * j as f64;
+            let x = LEFT + slot * i as f64 + (slot - group) / 2.0 + bar * j as f64;
             let _ = write!(
                 svg,
                 "<rect class=\"barre\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar:.1}\" height=\"{h:.1}\" fill=\"{c}\">\
@@ -240,8 +250,8 @@ pub fn bar_chart(chart: &Chart<'_>) -> String {
 /// A line chart: one line per series, a marker on each defined value (gaps where a value
 /// is undefined).
 pub fn line_chart(chart: &Chart<'_>) -> String {
-    let top = nice_max(max_value(chart.series), chart.unit);
-    let mut svg = frame(chart, top);
+    let (top, step) = axis(max_value(chart.series), chart.unit);
+    let mut svg = frame(chart, (top, step));
     let n = chart.labels.len().max(1);
     let plot_w = WIDTH - LEFT - RIGHT;
     let slot = plot_w / n as f64;
@@ -295,18 +305,20 @@ mod tests {
 
     #[test]
     fn axes_top_at_a_round_value() {
-        assert_eq!(nice_max(7.0, "appels"), 10.0);
-        assert_eq!(nice_max(13.0, "appels"), 20.0);
-        assert_eq!(nice_max(420.0, "s"), 500.0);
-        assert_eq!(nice_max(0.0, "appels"), 1.0);
-        assert_eq!(nice_max(42.0, "%"), 100.0);
+        assert_eq!(axis(5.0, "appels"), (5.0, 1.0));
+        assert_eq!(axis(2.0, "appels"), (2.0, 1.0));
+        assert_eq!(axis(13.0, "appels"), (15.0, 5.0));
+        assert_eq!(axis(420.0, "s"), (500.0, 100.0));
+        assert_eq!(axis(0.9, "s"), (1.0, 0.2));
+        assert_eq!(axis(0.0, "appels"), (1.0, 1.0));
+        assert_eq!(axis(42.0, "%"), (100.0, 25.0));
     }
 
     #[test]
     fn bars_are_sized_by_value_and_labelled() {
         let labels = vec!["support".to_owned(), "backup <b>".to_owned()];
         let series = vec![
-            Series::new("Présentés", vec![Some(10.0), Some(5.0)]),
+            Series::new("Présentés", vec![Some(8.0), Some(5.0)]),
             Series::new("Répondus", vec![Some(8.0), None]),
         ];
         let svg = bar_chart(&Chart {
@@ -320,10 +332,10 @@ mod tests {
         assert!(svg.contains("role=\"img\""));
         assert!(svg.contains("<title id=\"files-titre\">Appels par file</title>"));
         assert_eq!(svg.matches("class=\"barre\"").count(), 4);
-        assert!(svg.contains("support — Présentés : 10 appels"));
+        assert!(svg.contains("support — Présentés : 8 appels"));
         assert!(svg.contains("backup &lt;b&gt; — Répondus : sans objet"));
         assert!(!svg.contains("<b>"), "labels are escaped");
-        // 10 fills the plot (axis top 10): from y = TOP to the baseline.
+        // 8 fills the plot (axis top 8, gridlines every 2): from y = TOP to the baseline.
         let plot_h = HEIGHT - TOP - BOTTOM;
         assert!(svg.contains(&format!("y=\"{TOP:.1}\" width=")));
         assert!(svg.contains(&format!("height=\"{plot_h:.1}\"")));
