@@ -285,6 +285,15 @@ async fn check_tokens(server: &Server, db: &Db) {
     let status = pause.status().as_u16();
     assert!(status == 204 || status == 422, "accepted without CSRF (204, or 422 when the state does not allow it), got {status}");
 
+    // The OpenAPI document describes the route and the bearer scheme.
+    let doc: Value = get(&format!("{base}/api/v1/openapi.json"), ("accept", "application/json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/dashboards"]["get"].is_object());
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+
     // Unknown tokens are refused.
     let unknown = get(&format!("{base}/api/v1/dashboards"), ("authorization", "Bearer gch_nope")).await;
     assert_eq!(unknown.status(), 401);
