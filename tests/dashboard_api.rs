@@ -3,18 +3,18 @@
 //! export's cells equal the dashboard's; bearer tokens are accepted with their role, refused
 //! once revoked, journaled, and stored hashed; agents cannot reach any of it.
 
+#[path = "support/dashboard_seed.rs"]
+mod dashboard_seed;
 mod support;
 #[path = "support/web.rs"]
 mod web;
-#[path = "support/dashboard_seed.rs"]
-mod dashboard_seed;
 
 use chrono::Duration;
+use dashboard_seed::{seed, t};
 use guichet_tickets::Store;
 use serde_json::Value;
 use support::*;
 use web::*;
-use dashboard_seed::{seed, t};
 
 const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
 const ADMIN_PASSWORD: &str = "Guichet-Admin-2026!";
@@ -75,36 +75,76 @@ async fn check_dashboards(server: &Server) {
     let supervisor = session_cookie(server, "chloe.durand", DEMO_PASSWORD).await;
     let cookie = ("cookie", supervisor.as_str());
 
-    let json: Value = get(&format!("{base}/api/v1/dashboards?periode=aujourdhui"), cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let json: Value = get(
+        &format!("{base}/api/v1/dashboards?periode=aujourdhui"),
+        cookie,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(json["granularity"], "hour");
     assert_eq!(json["from"], "2026-11-24");
     let tables = &json["tables"];
     let series = &tables["series"];
-    assert_eq!(series["rows"].as_array().unwrap().len(), 25, "24 hours and the total");
+    assert_eq!(
+        series["rows"].as_array().unwrap().len(),
+        25,
+        "24 hours and the total"
+    );
     let total = row(series, "Total");
     assert_eq!(
         nums(total),
-        vec![Some(5.0), Some(3.0), Some(2.0), Some(60.0), Some(40.0), Some(50.0), Some(23.3), Some(350.0)]
+        vec![
+            Some(5.0),
+            Some(3.0),
+            Some(2.0),
+            Some(60.0),
+            Some(40.0),
+            Some(50.0),
+            Some(23.3),
+            Some(350.0)
+        ]
     );
     // Every call entered its queue between 08:00 and 08:10 Paris time.
     assert_eq!(row(series, "2026-11-24 08 h")[1], 5.0);
     let queues = &tables["queues"];
     assert_eq!(
         nums(row(queues, "louvre-hotline")),
-        vec![Some(3.0), Some(2.0), Some(1.0), Some(66.7), Some(33.3), Some(100.0), Some(12.5), Some(390.0)]
+        vec![
+            Some(3.0),
+            Some(2.0),
+            Some(1.0),
+            Some(66.7),
+            Some(33.3),
+            Some(100.0),
+            Some(12.5),
+            Some(390.0)
+        ]
     );
     assert_eq!(
         nums(row(queues, "culture-incidents")),
-        vec![Some(2.0), Some(1.0), Some(1.0), Some(50.0), Some(50.0), Some(0.0), Some(45.0), Some(270.0)]
+        vec![
+            Some(2.0),
+            Some(1.0),
+            Some(1.0),
+            Some(50.0),
+            Some(50.0),
+            Some(0.0),
+            Some(45.0),
+            Some(270.0)
+        ]
     );
     let agents = &tables["agents"];
-    assert_eq!(nums(row(agents, "amelie.martin"))[..3], [Some(2.0), Some(2.0), Some(0.0)]);
+    assert_eq!(
+        nums(row(agents, "amelie.martin"))[..3],
+        [Some(2.0), Some(2.0), Some(0.0)]
+    );
     assert_eq!(nums(row(agents, "amelie.martin"))[7], Some(315.0));
-    assert_eq!(nums(row(agents, "bruno.petit"))[..3], [Some(2.0), Some(1.0), Some(1.0)]);
+    assert_eq!(
+        nums(row(agents, "bruno.petit"))[..3],
+        [Some(2.0), Some(1.0), Some(1.0)]
+    );
     let tickets = tables["tickets"]["rows"].as_array().unwrap();
     let ticket = |group: &str, value: &str| {
         tickets
@@ -125,7 +165,10 @@ async fn check_dashboards(server: &Server) {
     assert!(html.contains("<dd id=\"total-decroche\">60\u{a0}%</dd>"));
     assert!(html.contains("<dd id=\"total-ns\">50\u{a0}%</dd>"));
     assert!(html.contains("<dd id=\"total-dmt\">350\u{a0}s</dd>"));
-    assert!(html.matches("<svg ").count() >= 9, "charts rendered server-side");
+    assert!(
+        html.matches("<svg ").count() >= 9,
+        "charts rendered server-side"
+    );
     assert!(html.contains("<title id=\"graphique-files-titre\">"));
     assert!(html.contains("id=\"definitions\""));
     // Every export link of the page downloads a CSV equal, cell for cell, to the API's table.
@@ -136,10 +179,21 @@ async fn check_dashboards(server: &Server) {
         .collect();
     assert_eq!(links.len(), 4);
     for link in &links {
-        let name = link.split("table=").nth(1).unwrap().split('&').next().unwrap();
+        let name = link
+            .split("table=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
         let resp = get(&format!("{base}{link}"), cookie).await;
         assert_eq!(resp.status(), 200, "{link}");
-        assert!(resp.headers()["content-disposition"].to_str().unwrap().contains(".csv"));
+        assert!(
+            resp.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains(".csv")
+        );
         let csv = csv_rows(&resp.text().await.unwrap());
         let table = &tables[name];
         let header: Vec<String> = table["columns"]
@@ -176,19 +230,32 @@ async fn check_dashboards(server: &Server) {
         .replace("&amp;", "&");
     let xlsx = get(&format!("{base}{xlsx_link}"), cookie).await;
     assert_eq!(xlsx.status(), 200);
-    assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"), "an XLSX is a zip");
+    assert!(
+        xlsx.bytes().await.unwrap().starts_with(b"PK"),
+        "an XLSX is a zip"
+    );
 
     // Changing the period: the week before holds nothing, 7 days hold the same totals by day.
-    let week: Value = get(&format!("{base}/api/v1/dashboards?periode=7j&table=series"), cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let week: Value = get(
+        &format!("{base}/api/v1/dashboards?periode=7j&table=series"),
+        cookie,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(week["granularity"], "day");
     assert_eq!(week["rows"].as_array().unwrap().len(), 8);
     assert_eq!(week["rows"][6][1], 5.0);
-    assert_eq!(week["rows"][7], total.clone().into_iter().collect::<Value>());
-    let bad = get(&format!("{base}/api/v1/dashboards?periode=personnalisee&du=2026-02-01&au=2026-01-01"), cookie).await;
+    assert_eq!(
+        week["rows"][7],
+        total.clone().into_iter().collect::<Value>()
+    );
+    let bad = get(
+        &format!("{base}/api/v1/dashboards?periode=personnalisee&du=2026-02-01&au=2026-01-01"),
+        cookie,
+    )
+    .await;
     assert_eq!(bad.status(), 400);
     let custom = get(
         &format!("{base}/superviseur/tableaux?periode=personnalisee&du=2026-11-17&au=2026-11-23"),
@@ -202,11 +269,24 @@ async fn check_dashboards(server: &Server) {
 
     // An agent reaches neither the page nor the API.
     let agent = session_cookie(server, "amelie.martin", DEMO_PASSWORD).await;
-    for path in ["/superviseur/tableaux", "/api/v1/dashboards", "/admin/jetons"] {
-        assert_eq!(get(&format!("{base}{path}"), ("cookie", &agent)).await.status(), 403, "{path}");
+    for path in [
+        "/superviseur/tableaux",
+        "/api/v1/dashboards",
+        "/admin/jetons",
+    ] {
+        assert_eq!(
+            get(&format!("{base}{path}"), ("cookie", &agent))
+                .await
+                .status(),
+            403,
+            "{path}"
+        );
     }
     // A supervisor does not manage tokens.
-    assert_eq!(get(&format!("{base}/admin/jetons"), cookie).await.status(), 403);
+    assert_eq!(
+        get(&format!("{base}/admin/jetons"), cookie).await.status(),
+        403
+    );
 }
 
 fn hidden_csrf(html: &str) -> String {
@@ -254,13 +334,24 @@ async fn check_tokens(server: &Server, db: &Db) {
     // The statistics token reads the statistics, and nothing else.
     let stats_auth = bearer(&statistics);
     let auth = ("authorization", stats_auth.as_str());
-    let dash = get(&format!("{base}/api/v1/dashboards?periode=aujourdhui&table=series"), auth).await;
+    let dash = get(
+        &format!("{base}/api/v1/dashboards?periode=aujourdhui&table=series"),
+        auth,
+    )
+    .await;
     assert_eq!(dash.status(), 200);
     let dash: Value = dash.json().await.unwrap();
     assert_eq!(dash["rows"][24][1], 5.0);
-    let report = get(&format!("{base}/api/v1/reports?from=2026-11-24&to=2026-11-25&format=csv"), auth).await;
+    let report = get(
+        &format!("{base}/api/v1/reports?from=2026-11-24&to=2026-11-25&format=csv"),
+        auth,
+    )
+    .await;
     assert_eq!(report.status(), 200);
-    assert_eq!(get(&format!("{base}/api/v1/snapshot"), auth).await.status(), 403);
+    assert_eq!(
+        get(&format!("{base}/api/v1/snapshot"), auth).await.status(),
+        403
+    );
     let write = http()
         .delete(format!("{base}/api/v1/lines/8585/messages/crise"))
         .header("authorization", &stats_auth)
@@ -272,7 +363,12 @@ async fn check_tokens(server: &Server, db: &Db) {
     // The supervisor token reads the live picture and writes without CSRF (no cookie).
     let sup_auth = bearer(&supervisor);
     assert_eq!(
-        get(&format!("{base}/api/v1/snapshot"), ("authorization", &sup_auth)).await.status(),
+        get(
+            &format!("{base}/api/v1/snapshot"),
+            ("authorization", &sup_auth)
+        )
+        .await
+        .status(),
         200
     );
     let pause = http()
@@ -283,19 +379,32 @@ async fn check_tokens(server: &Server, db: &Db) {
         .await
         .unwrap();
     let status = pause.status().as_u16();
-    assert!(status == 204 || status == 422, "accepted without CSRF (204, or 422 when the state does not allow it), got {status}");
+    assert!(
+        status == 204 || status == 422,
+        "accepted without CSRF (204, or 422 when the state does not allow it), got {status}"
+    );
 
     // The OpenAPI document describes the route and the bearer scheme.
-    let doc: Value = get(&format!("{base}/api/v1/openapi.json"), ("accept", "application/json"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get(
+        &format!("{base}/api/v1/openapi.json"),
+        ("accept", "application/json"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert!(doc["paths"]["/dashboards"]["get"].is_object());
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 
     // Unknown tokens are refused.
-    let unknown = get(&format!("{base}/api/v1/dashboards"), ("authorization", "Bearer gch_nope")).await;
+    let unknown = get(
+        &format!("{base}/api/v1/dashboards"),
+        ("authorization", "Bearer gch_nope"),
+    )
+    .await;
     assert_eq!(unknown.status(), 401);
 
     // Stored hashed; the uses are journaled; the page lists the tokens with their last use.
@@ -306,17 +415,33 @@ async fn check_tokens(server: &Server, db: &Db) {
     assert!(statistics.starts_with(&stored.prefix));
     assert!(stored.last_used_at.is_some());
     let hashes: Vec<String> = sqlx_hashes(&db.url()).await;
-    assert!(hashes.iter().all(|h| h.len() == 64 && !h.contains(&statistics[4..20])));
-    let uses = store.security_events_for("jeton:ITSM ministère").await.unwrap();
-    assert!(uses.iter().any(|e| e.event == "api_token" && e.success
-        && e.detail.as_deref() == Some("GET /api/v1/dashboards → 200")), "{uses:?}");
+    assert!(
+        hashes
+            .iter()
+            .all(|h| h.len() == 64 && !h.contains(&statistics[4..20]))
+    );
+    let uses = store
+        .security_events_for("jeton:ITSM ministère")
+        .await
+        .unwrap();
+    assert!(
+        uses.iter().any(|e| e.event == "api_token"
+            && e.success
+            && e.detail.as_deref() == Some("GET /api/v1/dashboards → 200")),
+        "{uses:?}"
+    );
     assert!(uses.iter().any(|e| !e.success
         && e.detail.as_deref() == Some("DELETE /api/v1/lines/8585/messages/crise → 403")));
     assert_eq!(uses[0].remote_addr.as_deref(), Some("127.0.0.1"));
 
     // Revoked: refused from then on, and journaled.
     let c = http();
-    let page = c.get(format!("{base}/admin/jetons")).header("cookie", &admin).send().await.unwrap();
+    let page = c
+        .get(format!("{base}/admin/jetons"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap();
     let html = page.text().await.unwrap();
     assert!(html.contains("ITSM ministère") && !html.contains(&statistics));
     let csrf = hidden_csrf(&html);
@@ -329,7 +454,12 @@ async fn check_tokens(server: &Server, db: &Db) {
         .unwrap();
     assert_eq!(revoked.status(), 303);
     assert_eq!(
-        get(&format!("{base}/api/v1/dashboards"), ("authorization", &stats_auth)).await.status(),
+        get(
+            &format!("{base}/api/v1/dashboards"),
+            ("authorization", &stats_auth)
+        )
+        .await
+        .status(),
         401
     );
     let journal = store
@@ -343,7 +473,11 @@ async fn check_tokens(server: &Server, db: &Db) {
         .collect();
     assert_eq!(
         actions,
-        vec![("admin", "api_token.create"), ("admin", "api_token.create"), ("admin", "api_token.revoke")]
+        vec![
+            ("admin", "api_token.create"),
+            ("admin", "api_token.create"),
+            ("admin", "api_token.revoke")
+        ]
     );
     store.close().await;
 }

@@ -3,11 +3,11 @@
 //! the period, and the page follows. Screenshots `docs/screenshots/tableaux-*.png` are
 //! rewritten with `GUICHET_SCREENSHOTS=1` only.
 
+#[path = "support/dashboard_seed.rs"]
+mod dashboard_seed;
 mod support;
 #[path = "support/web.rs"]
 mod web;
-#[path = "support/dashboard_seed.rs"]
-mod dashboard_seed;
 
 use std::path::Path;
 use std::time::Duration;
@@ -50,7 +50,9 @@ async fn a_supervisor_reads_the_dashboards_and_changes_the_period() {
     browser.login(&server, "chloe.durand", DEMO_PASSWORD).await;
     browser.find("#connexion-flux").await;
     // From the navigation, as a supervisor would.
-    browser.click("header a[href=\"/superviseur/tableaux\"]").await;
+    browser
+        .click("header a[href=\"/superviseur/tableaux\"]")
+        .await;
     browser.find("#periode-choisie").await;
     assert!(browser.url().await.ends_with("/superviseur/tableaux"));
     let period = browser.text("#periode-choisie").await;
@@ -81,7 +83,9 @@ async fn a_supervisor_reads_the_dashboards_and_changes_the_period() {
         queue_row.starts_with("culture-incidents 2 1 1 50 % 50 % 0 % 45 270"),
         "{queue_row}"
     );
-    browser.screenshot(&shots.join("tableaux-aujourdhui.png")).await;
+    browser
+        .screenshot(&shots.join("tableaux-aujourdhui.png"))
+        .await;
 
     // The last 7 days, by day: the same calls, in today's column.
     browser.click("#periode-7j").await;
@@ -101,7 +105,9 @@ async fn a_supervisor_reads_the_dashboards_and_changes_the_period() {
             .await
             .is_some()
     );
-    browser.screenshot(&shots.join("tableaux-7-jours.png")).await;
+    browser
+        .screenshot(&shots.join("tableaux-7-jours.png"))
+        .await;
 
     // Yesterday: nothing.
     browser.click("#periode-hier").await;

@@ -47,11 +47,46 @@ fn seeds() -> Vec<Seed> {
         outcome,
     };
     vec![
-        s(Some(("louvre-hotline", 0)), Some(("amelie.martin", 5)), Some(10), 310, Some(370), Answered),
-        s(Some(("louvre-hotline", 60)), Some(("bruno.petit", 70)), Some(75), 495, None, Answered),
-        s(Some(("culture-incidents", 400)), Some(("amelie.martin", 440)), Some(445), 685, Some(715), Answered),
-        s(Some(("louvre-hotline", 500)), None, None, 503, None, AbandonedInQueue),
-        s(Some(("culture-incidents", 600)), Some(("bruno.petit", 650)), None, 690, None, AbandonedWhileRinging),
+        s(
+            Some(("louvre-hotline", 0)),
+            Some(("amelie.martin", 5)),
+            Some(10),
+            310,
+            Some(370),
+            Answered,
+        ),
+        s(
+            Some(("louvre-hotline", 60)),
+            Some(("bruno.petit", 70)),
+            Some(75),
+            495,
+            None,
+            Answered,
+        ),
+        s(
+            Some(("culture-incidents", 400)),
+            Some(("amelie.martin", 440)),
+            Some(445),
+            685,
+            Some(715),
+            Answered,
+        ),
+        s(
+            Some(("louvre-hotline", 500)),
+            None,
+            None,
+            503,
+            None,
+            AbandonedInQueue,
+        ),
+        s(
+            Some(("culture-incidents", 600)),
+            Some(("bruno.petit", 650)),
+            None,
+            690,
+            None,
+            AbandonedWhileRinging,
+        ),
         s(None, None, None, 800, None, Closed),
     ]
 }
@@ -113,7 +148,11 @@ pub async fn seed(store: &Store) {
         (Nature::Request, SlaOutcome::Breached),
     ] {
         let ticket = store
-            .create_ticket(&NewTicket::simplified(nature, "objet", "description"), "seed", t(100))
+            .create_ticket(
+                &NewTicket::simplified(nature, "objet", "description"),
+                "seed",
+                t(100),
+            )
             .await
             .unwrap();
         store
@@ -126,4 +165,3 @@ pub async fn seed(store: &Store) {
             .unwrap();
     }
 }
-

@@ -87,10 +87,7 @@ async fn authorize(
 /// A bearer-token call: a supervisor token may do what a supervisor session does, without
 /// CSRF (no cookie, nothing a browser sends on its own); a statistics token only reads the
 /// statistics (see [`authorize_statistics`]).
-async fn authorize_bearer(
-    state: &AppState,
-    token: &str,
-) -> Result<Session, Response> {
+async fn authorize_bearer(state: &AppState, token: &str) -> Result<Session, Response> {
     use guichet_tickets::api_tokens::TokenRole;
     match crate::auth::bearer_session(state, token).await {
         None => Err(error(

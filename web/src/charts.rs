@@ -212,7 +212,10 @@ fn scale_y(v: f64, top: f64) -> f64 {
 }
 
 fn value_text(label: &str, name: &str, v: Option<f64>, unit: &str) -> String {
-    let value = v.map_or_else(|| "sans objet".to_owned(), |v| format!("{} {unit}", french_number(v)));
+    let value = v.map_or_else(
+        || "sans objet".to_owned(),
+        |v| format!("{} {unit}", french_number(v)),
+    );
     escape(&format!("{label} — {name} : {value}"))
 }
 

@@ -126,11 +126,7 @@ pub(crate) fn resolve(q: &DashboardQuery, today: NaiveDate) -> Result<Period, St
         "4s" => (today - Days::new(27), today, "4 dernières semaines"),
         "12m" => {
             let first_of_month = today.with_day(1).unwrap_or(today);
-            (
-                first_of_month - Months::new(11),
-                today,
-                "12 derniers mois",
-            )
+            (first_of_month - Months::new(11), today, "12 derniers mois")
         }
         "personnalisee" => {
             let first = parse_day("du", q.du.as_deref())?;
@@ -294,12 +290,7 @@ pub(crate) async fn dashboard_api(
         .into_response();
     };
     let t = dashboard.table(which);
-    let file = format!(
-        "{}-{}-{}",
-        file_slug(which),
-        period.first,
-        period.last
-    );
+    let file = format!("{}-{}-{}", file_slug(which), period.first, period.last);
     match format.as_str() {
         "csv" => {
             let mut out = Vec::new();
@@ -359,7 +350,13 @@ fn cell_html(c: &Cell, unit: &str) -> String {
 }
 
 /// A table as HTML, with a caption and the export links of the same period.
-fn table_html(id: &str, caption: &str, t: &Table, which: DashboardTable, period: &Period) -> String {
+fn table_html(
+    id: &str,
+    caption: &str,
+    t: &Table,
+    which: DashboardTable,
+    period: &Period,
+) -> String {
     let mut out = format!(
         "<table id=\"{id}\"><caption>{}</caption><thead><tr>",
         escape(caption)
@@ -374,9 +371,10 @@ fn table_html(id: &str, caption: &str, t: &Table, which: DashboardTable, period:
             if i == 0 {
                 out.push_str(&format!("<th scope=\"row\">{}</th>", cell_html(c, "")));
             } else {
-                let unit = t.header.get(i).map_or("", |h| {
-                    if h.ends_with("(%)") { "\u{a0}%" } else { "" }
-                });
+                let unit = t
+                    .header
+                    .get(i)
+                    .map_or("", |h| if h.ends_with("(%)") { "\u{a0}%" } else { "" });
                 out.push_str(&format!("<td>{}</td>", cell_html(c, unit)));
             }
         }
@@ -436,9 +434,16 @@ fn call_chart(
             let name = t
                 .header
                 .get(*c)
-                .map(|h| h.trim_end_matches(" (%)").trim_end_matches(" (s)").to_owned())
+                .map(|h| {
+                    h.trim_end_matches(" (%)")
+                        .trim_end_matches(" (s)")
+                        .to_owned()
+                })
                 .unwrap_or_default();
-            Series::new(&name, rows.iter().map(|r| r.get(*c).and_then(number)).collect())
+            Series::new(
+                &name,
+                rows.iter().map(|r| r.get(*c).and_then(number)).collect(),
+            )
         })
         .collect();
     let chart = Chart {
@@ -460,19 +465,38 @@ fn call_chart(
 fn summary(d: &Dashboard) -> String {
     let t = &d.totals;
     let pct = |r: guichet_acd::stats::Ratio| {
-        r.percent()
-            .map_or_else(|| "—".to_owned(), |v| format!("{}\u{a0}%", french_number(v)))
+        r.percent().map_or_else(
+            || "—".to_owned(),
+            |v| format!("{}\u{a0}%", french_number(v)),
+        )
     };
     let secs = |m: guichet_acd::stats::MeanDuration| {
         m.mean().map_or_else(
             || "—".to_owned(),
-            |d| format!("{}\u{a0}s", french_number(d.num_milliseconds() as f64 / 1000.0)),
+            |d| {
+                format!(
+                    "{}\u{a0}s",
+                    french_number(d.num_milliseconds() as f64 / 1000.0)
+                )
+            },
         )
     };
     let items = [
-        ("total-presentes", "Présentés", french_number(t.presented as f64)),
-        ("total-repondus", "Répondus", french_number(t.answered as f64)),
-        ("total-abandonnes", "Abandonnés", french_number(t.abandoned as f64)),
+        (
+            "total-presentes",
+            "Présentés",
+            french_number(t.presented as f64),
+        ),
+        (
+            "total-repondus",
+            "Répondus",
+            french_number(t.answered as f64),
+        ),
+        (
+            "total-abandonnes",
+            "Abandonnés",
+            french_number(t.abandoned as f64),
+        ),
         ("total-decroche", "Taux de décroché", pct(t.answer_rate)),
         ("total-abandon", "Taux d'abandon", pct(t.abandon_rate)),
         ("total-ns", "Niveau de service", pct(t.service_level)),
@@ -774,23 +798,39 @@ mod tests {
     fn presets_resolve_against_today_with_a_fitting_step() {
         let today = day("2026-11-24");
         let p = resolve(&q("", "", "", ""), today).unwrap();
-        assert_eq!((p.first, p.last, p.granularity), (today, today, Granularity::Hour));
+        assert_eq!(
+            (p.first, p.last, p.granularity),
+            (today, today, Granularity::Hour)
+        );
         assert_eq!(p.label, "Aujourd'hui (le 24/11/2026), par heure");
         let p = resolve(&q("hier", "", "", ""), today).unwrap();
         assert_eq!(p.first, day("2026-11-23"));
         let p = resolve(&q("7j", "", "", ""), today).unwrap();
-        assert_eq!((p.first, p.granularity), (day("2026-11-18"), Granularity::Day));
+        assert_eq!(
+            (p.first, p.granularity),
+            (day("2026-11-18"), Granularity::Day)
+        );
         let p = resolve(&q("4s", "", "", ""), today).unwrap();
-        assert_eq!((p.first, p.granularity), (day("2026-10-28"), Granularity::Day));
+        assert_eq!(
+            (p.first, p.granularity),
+            (day("2026-10-28"), Granularity::Day)
+        );
         let p = resolve(&q("12m", "", "", ""), today).unwrap();
-        assert_eq!((p.first, p.granularity), (day("2025-12-01"), Granularity::Month));
+        assert_eq!(
+            (p.first, p.granularity),
+            (day("2025-12-01"), Granularity::Month)
+        );
         let p = resolve(&q("personnalisee", "2026-01-01", "2026-03-31", ""), today).unwrap();
         assert_eq!(p.granularity, Granularity::Week);
         assert_eq!(
             p.query(),
             "periode=personnalisee&du=2026-01-01&au=2026-03-31&granularite=semaine"
         );
-        let p = resolve(&q("personnalisee", "2026-01-01", "2026-01-02", "mois"), today).unwrap();
+        let p = resolve(
+            &q("personnalisee", "2026-01-01", "2026-01-02", "mois"),
+            today,
+        )
+        .unwrap();
         assert_eq!(p.granularity, Granularity::Month);
     }
 
@@ -799,10 +839,22 @@ mod tests {
         let today = day("2026-11-24");
         for (query, error) in [
             (q("demain", "", "", ""), "période inconnue « demain »"),
-            (q("personnalisee", "", "2026-01-01", ""), "date « du » manquante pour une période personnalisée"),
-            (q("personnalisee", "2026-02-01", "2026-01-01", ""), "la date de fin précède la date de début"),
-            (q("personnalisee", "2020-01-01", "2026-01-01", ""), "période trop longue (3 ans au plus)"),
-            (q("4s", "", "", "heure"), "le pas horaire est limité à 7 jours"),
+            (
+                q("personnalisee", "", "2026-01-01", ""),
+                "date « du » manquante pour une période personnalisée",
+            ),
+            (
+                q("personnalisee", "2026-02-01", "2026-01-01", ""),
+                "la date de fin précède la date de début",
+            ),
+            (
+                q("personnalisee", "2020-01-01", "2026-01-01", ""),
+                "période trop longue (3 ans au plus)",
+            ),
+            (
+                q("4s", "", "", "heure"),
+                "le pas horaire est limité à 7 jours",
+            ),
             (q("7j", "", "", "minute"), "pas inconnu « minute »"),
         ] {
             assert_eq!(resolve(&query, today).unwrap_err(), error);

@@ -52,9 +52,10 @@ pub(crate) async fn journal_bearer_use(
     let accepted = stored.is_some() && status.is_success();
     let event = SecurityEvent {
         at: now,
-        login: stored
-            .as_ref()
-            .map_or_else(|| "(jeton inconnu)".to_owned(), |t| format!("jeton:{}", t.name)),
+        login: stored.as_ref().map_or_else(
+            || "(jeton inconnu)".to_owned(),
+            |t| format!("jeton:{}", t.name),
+        ),
         event: "api_token".to_owned(),
         success: accepted,
         remote_addr: remote,
