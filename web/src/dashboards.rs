@@ -146,7 +146,8 @@ pub(crate) fn resolve(q: &DashboardQuery, today: NaiveDate) -> Result<Period, St
         "" | "auto" => fitting_granularity(days),
         "heure" if days <= 7 => Granularity::Hour,
         "heure" => return Err("le pas horaire est limité à 7 jours".to_owned()),
-        "jour" => Granularity::Day,
+        "jour" if days <= 366 => Granularity::Day,
+        "jour" => return Err("le pas journalier est limité à 366 jours".to_owned()),
         "semaine" => Granularity::Week,
         "mois" => Granularity::Month,
         other => return Err(format!("pas inconnu « {other} »")),
@@ -524,7 +525,7 @@ fn summary(d: &Dashboard) -> String {
     out
 }
 
-fn picker(period: &Period) -> String {
+fn picker(period: &Period, asked_step: &str) -> String {
     let mut links = String::from("<nav class=\"periodes\" aria-label=\"Période\">");
     for (key, name) in PRESETS {
         let current = if period.key == *key {
@@ -546,11 +547,14 @@ fn picker(period: &Period) -> String {
     ]
     .iter()
     .map(|(v, n)| {
-        let selected = if *v == granularity_slug(period.granularity) {
-            " selected"
+        // The step the supervisor asked for stays selected; otherwise « adapté à la
+        // période », so choosing other dates does not keep a step that no longer fits.
+        let asked = if asked_step.is_empty() {
+            "auto"
         } else {
-            ""
+            asked_step
         };
+        let selected = if *v == asked { " selected" } else { "" };
         format!("<option value=\"{v}\"{selected}>{n}</option>")
     })
     .collect();
@@ -615,7 +619,7 @@ pub(crate) async fn dashboard_page(
                 .err()
                 .unwrap_or_else(|| "les indicateurs n'ont pas pu être calculés".to_owned());
             let fallback = resolve(&DashboardQuery::default(), today);
-            let picker_html = fallback.as_ref().map(picker).unwrap_or_default();
+            let picker_html = fallback.as_ref().map(|p| picker(p, "")).unwrap_or_default();
             return (
                 StatusCode::BAD_REQUEST,
                 page(
@@ -641,7 +645,7 @@ pub(crate) async fn dashboard_page(
     let mut body = format!(
         "<style>{STYLE}</style>{}<p id=\"periode-choisie\" role=\"status\">{}</p>\
          <p><a href=\"#definitions\">Définitions des indicateurs</a></p>{}",
-        picker(&period),
+        picker(&period, q.granularite.as_deref().unwrap_or("")),
         escape(&period.label),
         summary(&d)
     );
@@ -856,6 +860,10 @@ mod tests {
                 "le pas horaire est limité à 7 jours",
             ),
             (q("7j", "", "", "minute"), "pas inconnu « minute »"),
+            (
+                q("personnalisee", "2024-01-01", "2026-01-01", "jour"),
+                "le pas journalier est limité à 366 jours",
+            ),
         ] {
             assert_eq!(resolve(&query, today).unwrap_err(), error);
         }
