@@ -4,7 +4,9 @@
 //! Prometheus metrics (`/metrics`), the login pages and sessions, the supervisor's crisis and
 //! deterrence message editor (`/superviseur/messages`), the live wallboard
 //! (`/superviseur/mur`, pushed with server-sent events), a small agent status page (`/agent`)
-//! and the JSON API (`/api/v1`, described by `/api/v1/openapi.json`).
+//! the dashboards with server-side SVG charts (`/superviseur/tableaux`), the admins' API
+//! tokens (`/admin/jetons`) and the JSON API (`/api/v1`, described by
+//! `/api/v1/openapi.json`, with session cookies or bearer tokens).
 //!
 //! It never reaches into the `sip` or `media` rooms: everything live comes through the
 //! [`Backend`] the binary gives it (clock, store, switchboard snapshot and message commands).
@@ -26,9 +28,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod charts;
+mod dashboards;
 pub mod html;
 pub mod metrics;
 mod pages;
+pub mod softphone;
+mod tokens;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -176,6 +182,35 @@ pub trait Backend: Send + Sync + 'static {
         line: &'a str,
         kind: MessageKind,
     ) -> BoxFuture<'a, Result<(), String>>;
+
+    // ---- browser softphone (defaults: no softphone) ----
+
+    /// Attaches the softphone of the page of agent `login`: calls offered to them ring there
+    /// (a later page replaces an earlier one). The error is French.
+    fn softphone_attach<'a>(
+        &'a self,
+        login: &'a str,
+    ) -> BoxFuture<'a, Result<softphone::Link, String>> {
+        let _ = login;
+        Box::pin(async { Err("le softphone n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// Carries a message of the page attached as `link` to the switchboard. The error is
+    /// French, for the page.
+    fn softphone_send<'a>(
+        &'a self,
+        login: &'a str,
+        link: u64,
+        message: softphone::FromPage,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (login, link, message);
+        Box::pin(async { Err("le softphone n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// The page attached as `link` went away: its ringing call is not answered, its call in
+    /// progress is hung up.
+    fn softphone_detach<'a>(&'a self, login: &'a str, link: u64) -> BoxFuture<'a, ()> {
+        let _ = (login, link);
+        Box::pin(async {})
+    }
 }
 
 #[derive(Clone)]
@@ -185,6 +220,7 @@ pub(crate) struct AppState {
 
 /// The router for a backend.
 pub fn router(backend: Arc<dyn Backend>) -> Router {
+    let state = AppState { backend };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -216,12 +252,27 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/superviseur/mur", get(pages::wallboard_page))
         .route("/superviseur/mur/flux", get(pages::wallboard_events))
         .route("/static/mur.js", get(pages::wallboard_js))
-        .nest("/api/v1", api::routes())
+        .route("/agent/softphone", get(softphone::socket))
+        .route("/static/softphone.js", get(softphone::script))
+        // Dashboards and API tokens.
+        .route("/superviseur/tableaux", get(dashboards::dashboard_page))
+        .route(
+            "/admin/jetons",
+            get(tokens::tokens_page).post(tokens::create_token),
+        )
+        .route("/admin/jetons/{id}/revoquer", post(tokens::revoke_token))
+        .nest(
+            "/api/v1",
+            api::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                tokens::journal_bearer_use,
+            )),
+        )
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
-        .with_state(AppState { backend })
+        .with_state(state)
 }
 
 /// Scripts only from our own files (no inline script), audio previews from blobs, no framing.
