@@ -165,7 +165,7 @@ pub async fn run(
         media_events,
         clock,
         prompts: PromptLibrary::new(Config::prompt_catalogue()?, shipped, override_dir),
-        messages_dir,
+        messages_dir: messages_dir.clone(),
     })
     .await
     .context("cannot start the switchboard")?;
@@ -187,6 +187,7 @@ pub async fn run(
         sip: sip.clone(),
         media: media.clone(),
         switchboard: switchboard.clone(),
+        messages_dir,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut web_stop = stop_rx.clone();

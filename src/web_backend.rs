@@ -26,6 +26,8 @@ pub struct ServerBackend {
     pub sip: guichet_sip::SipHandle,
     pub media: guichet_media::MediaHandle,
     pub switchboard: SwitchboardHandle,
+    /// Where message audio files live (the switchboard's messages directory).
+    pub messages_dir: std::path::PathBuf,
 }
 
 /// The web room's settings from the configuration.
@@ -207,6 +209,10 @@ impl Backend for ServerBackend {
                 .await
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn audio_dir(&self) -> Option<std::path::PathBuf> {
+        Some(self.messages_dir.clone())
     }
 
     fn health(&self) -> BoxFuture<'_, Vec<Check>> {

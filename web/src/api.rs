@@ -39,6 +39,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/agents/{login}/state", axum::routing::put(put_agent_state))
         .route("/journal", get(journal))
         .route("/reports", get(reports))
+        .merge(crate::admin::api_routes())
         .fallback(not_found)
 }
 

@@ -45,6 +45,9 @@ pub fn page(server_name: &str, title: &str, session: Option<&Session>, body: &st
                      <a href=\"/superviseur/messages\">Messages de crise et de dissuasion</a>",
                 );
             }
+            if s.roles.contains(&crate::Role::Admin) {
+                links.push_str("<a href=\"/admin\">Administration</a>");
+            }
             format!(
                 "<nav>{links}</nav><span>{}</span><form method=\"post\" action=\"/deconnexion\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\">\

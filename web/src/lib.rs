@@ -24,6 +24,7 @@
 // (redirect, 403, JSON 4xx); that is the error path of one request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod html;
@@ -176,6 +177,14 @@ pub trait Backend: Send + Sync + 'static {
         line: &'a str,
         kind: MessageKind,
     ) -> BoxFuture<'a, Result<(), String>>;
+
+    // ---- administration (web/src/admin.rs) ----
+
+    /// The directory where uploaded and synthesised message audio files are written, read by
+    /// the switchboard when the message becomes live; `None` refuses uploads.
+    fn audio_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 #[derive(Clone)]
@@ -216,6 +225,7 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/superviseur/mur", get(pages::wallboard_page))
         .route("/superviseur/mur/flux", get(pages::wallboard_events))
         .route("/static/mur.js", get(pages::wallboard_js))
+        .merge(admin::page_routes())
         .nest("/api/v1", api::routes())
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -399,6 +399,7 @@ async fn messages_body(
          <script src=\"/static/messages.js\"></script>",
         csrf = escape(&session.csrf),
     ));
+    body.push_str(&crate::admin::messages_extra(state, session).await);
     let journal = store
         .journal_between(now - Duration::days(7), now + Duration::minutes(1))
         .await
