@@ -28,6 +28,8 @@ pub struct ServerBackend {
     pub switchboard: SwitchboardHandle,
     /// Where message audio files live (the switchboard's messages directory).
     pub messages_dir: std::path::PathBuf,
+    /// The prompts administrators may replace.
+    pub prompt_set: guichet_web::PromptSet,
 }
 
 /// The web room's settings from the configuration.
@@ -213,6 +215,47 @@ impl Backend for ServerBackend {
 
     fn audio_dir(&self) -> Option<std::path::PathBuf> {
         Some(self.messages_dir.clone())
+    }
+
+    fn prompt_set(&self) -> Option<&guichet_web::PromptSet> {
+        Some(&self.prompt_set)
+    }
+
+    fn convert_wav<'a>(&'a self, wav: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            static CONVERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = CONVERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let stem = format!("guichet-conversion-{}-{n}", std::process::id());
+            let input = std::env::temp_dir().join(format!("{stem}-in.wav"));
+            let output = std::env::temp_dir().join(format!("{stem}-out.wav"));
+            let result = async {
+                tokio::fs::write(&input, wav)
+                    .await
+                    .map_err(|_| "fichier temporaire impossible à écrire".to_owned())?;
+                let run = tokio::process::Command::new(&self.tts.sox)
+                    .arg(&input)
+                    .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+                    .arg(&output)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .status();
+                let limit = std::time::Duration::from_millis(self.tts.timeout_ms.max(1000));
+                match tokio::time::timeout(limit, run).await {
+                    Ok(Ok(status)) if status.success() => tokio::fs::read(&output)
+                        .await
+                        .map_err(|_| "fichier converti illisible".to_owned()),
+                    Ok(Ok(_)) => Err("sox n'a pas su lire ce fichier".to_owned()),
+                    Ok(Err(_)) => Err("sox est introuvable sur le serveur".to_owned()),
+                    Err(_) => Err("la conversion a pris trop de temps".to_owned()),
+                }
+            }
+            .await;
+            let _ = tokio::fs::remove_file(&input).await;
+            let _ = tokio::fs::remove_file(&output).await;
+            result
+        })
     }
 
     fn health(&self) -> BoxFuture<'_, Vec<Check>> {

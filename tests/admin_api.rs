@@ -99,6 +99,10 @@ impl Api {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn users_directory_and_messages_administration() {
+    // Text messages are synthesised (espeak-ng, sox); other WAVs are converted with sox.
+    if !have("espeak-ng") || !have("sox") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     for db in databases(dir.path(), "admin_api").await {
         let run = tempfile::tempdir_in(dir.path()).expect("run dir");
@@ -114,6 +118,7 @@ async fn users_directory_and_messages_administration() {
         check_users(&server, &store).await;
         check_directory(&server, &store).await;
         check_messages(&server).await;
+        check_prompts(&server, run.path()).await;
     }
 }
 
@@ -358,12 +363,28 @@ async fn check_messages(server: &Server) {
     use reqwest::Method;
     let sup = Api::login(server, "chloe.durand", DEMO_PASSWORD).await;
 
-    // A WAV that is not 8 kHz mono is refused in French; a valid one is live at once.
+    // A file that is not a WAV is refused in French; a 44.1 kHz stereo WAV is converted to
+    // 8 kHz mono; a valid one is kept as is and live at once.
     let (status, body) = sup
-        .send(Method::PUT, "/api/v1/lines/8585/messages/crise/audio?text=Panne", wav(44_100, 2))
+        .send(Method::PUT, "/api/v1/lines/8585/messages/crise/audio?text=Panne", b"ID3 pas du son".to_vec())
         .await;
     assert_eq!(status, 422);
-    assert!(body["error"].as_str().unwrap().contains("8 kHz, mono, 16 bits"));
+    assert_eq!(body["error"], "ce fichier n'est pas un fichier WAV");
+    let (status, body) = sup
+        .send(Method::PUT, "/api/v1/lines/8585/messages/crise/audio?text=Panne%20st%C3%A9r%C3%A9o", wav(44_100, 2))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let converted = http()
+        .get(format!("{}/superviseur/messages/8585/crise/ecoute", sup.base))
+        .header(COOKIE, &sup.cookie)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&converted[22..24], &1u16.to_le_bytes(), "mono");
+    assert_eq!(&converted[24..28], &8000u32.to_le_bytes(), "8 kHz");
     let good = wav(8000, 1);
     let (status, body) = sup
         .send(Method::PUT, "/api/v1/lines/8585/messages/crise/audio?text=Panne%20WAV", good.clone())
@@ -441,4 +462,65 @@ async fn check_messages(server: &Server) {
     );
     let (_, journal) = sup.get("/api/v1/journal").await;
     assert!(journal.to_string().contains("saved_message.save"), "{journal}");
+}
+
+async fn check_prompts(server: &Server, run: &std::path::Path) {
+    use reqwest::Method;
+    let admin = Api::login(server, "admin", ADMIN_PASSWORD).await;
+    let sup = Api::login(server, "chloe.durand", DEMO_PASSWORD).await;
+    assert_eq!(sup.get("/api/v1/admin/prompts").await.0, 403);
+    let (status, _) = sup.send(Method::PUT, "/api/v1/admin/prompts/au_revoir", wav(8000, 1)).await;
+    assert_eq!(status, 403);
+
+    let (_, list) = admin.get("/api/v1/admin/prompts").await;
+    let au_revoir = list.as_array().unwrap().iter().find(|p| p["id"] == "au_revoir").unwrap();
+    assert_eq!(au_revoir["replaced"], false);
+    let (status, body) = admin
+        .send(Method::PUT, "/api/v1/admin/prompts/au_revoir", b"pas un wav".to_vec())
+        .await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("ce fichier n'est pas un fichier WAV")));
+    let (status, body) = admin
+        .send(Method::PUT, "/api/v1/admin/prompts/..%2Fetc", wav(8000, 1))
+        .await;
+    assert_eq!(status, 422);
+    assert!(body["error"].as_str().unwrap().starts_with("annonce inconnue"));
+
+    // Replaced: the file the switchboard looks for first is there, the page plays it back.
+    let recording = wav(8000, 1);
+    let (status, _) = admin
+        .send(Method::PUT, "/api/v1/admin/prompts/au_revoir", recording.clone())
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(std::fs::read(run.join("guichet-prompts/au_revoir.wav")).unwrap(), recording);
+    let (_, list) = admin.get("/api/v1/admin/prompts").await;
+    assert!(list.as_array().unwrap().iter().any(|p| p["id"] == "au_revoir" && p["replaced"] == true));
+    let heard = http()
+        .get(format!("{}/admin/annonces/au_revoir/ecoute", admin.base))
+        .header(COOKIE, &admin.cookie)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(heard.as_ref(), recording.as_slice());
+
+    // Restored: the shipped recording again.
+    let (status, _) = admin.send(Method::DELETE, "/api/v1/admin/prompts/au_revoir", vec![]).await;
+    assert_eq!(status, 200);
+    assert!(!run.join("guichet-prompts/au_revoir.wav").exists());
+    let shipped = http()
+        .get(format!("{}/api/v1/admin/prompts/au_revoir/audio", admin.base))
+        .header(COOKIE, &admin.cookie)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_ne!(shipped.as_ref(), recording.as_slice());
+    assert!(shipped.starts_with(b"RIFF"));
+    let (_, journal) = admin.get("/api/v1/journal").await;
+    let text = journal.to_string();
+    assert!(text.contains("prompt.replace") && text.contains("prompt.restore"), "{text}");
 }

@@ -106,6 +106,39 @@
     });
   }
 
+  // ---- prompt replacement ----
+  var replaceButton = document.getElementById("annonce-remplacer");
+  if (replaceButton) {
+    var promptStatus = document.getElementById("annonce-etat");
+    replaceButton.addEventListener("click", function () {
+      var input = document.getElementById("annonce-wav");
+      var file = input.files && input.files[0];
+      var id = document.getElementById("annonce-id").value;
+      if (!file) {
+        text(promptStatus, "Choisissez d'abord un fichier WAV.");
+        return;
+      }
+      text(promptStatus, "Envoi du fichier…");
+      fetch("/api/v1/admin/prompts/" + encodeURIComponent(id), {
+        method: "PUT",
+        credentials: "same-origin",
+        headers: { "Content-Type": "audio/wav", "X-CSRF-Token": replaceButton.dataset.csrf },
+        body: file
+      })
+        .then(function (r) {
+          return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+        })
+        .then(function (res) {
+          if (res.ok) {
+            window.location = "/admin/annonces?ok=1";
+          } else {
+            text(promptStatus, "Fichier refusé : " + res.body.error);
+          }
+        })
+        .catch(function () { text(promptStatus, "L'envoi du fichier a échoué."); });
+    });
+  }
+
   // ---- WAV upload on the messages page ----
   var programme = document.getElementById("form-programme");
   if (programme) {

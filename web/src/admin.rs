@@ -219,6 +219,7 @@ pub(crate) async fn admin_home(State(state): State<AppState>, headers: HeaderMap
         StatusCode::OK,
         "<ul><li><a href=\"/admin/utilisateurs\">Utilisateurs et rôles</a></li>\
          <li><a href=\"/admin/annuaire\">Annuaire : import, VIP et périodes P0</a></li>\
+         <li><a href=\"/admin/annonces\">Annonces du serveur vocal</a></li>\
          <li><a href=\"/superviseur/messages\">Messages de crise et de dissuasion</a></li></ul>"
             .to_owned(),
     )
@@ -1395,6 +1396,24 @@ pub fn check_wav(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The WAV as the media engine plays it: as is when it is 8 kHz mono 16-bit PCM, converted
+/// (by the backend, with sox) when it is another WAV; the error is French.
+async fn acceptable_wav(state: &AppState, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let Err(problem) = check_wav(bytes) else {
+        return Ok(bytes.to_vec());
+    };
+    if bytes.get(0..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
+        return Err(problem);
+    }
+    let converted = state
+        .backend
+        .convert_wav(bytes)
+        .await
+        .map_err(|e| format!("{problem} (conversion automatique impossible : {e})"))?;
+    check_wav(&converted).map_err(|e| format!("conversion incorrecte : {e}"))?;
+    Ok(converted)
+}
+
 /// Writes an audio file for a message into the server's messages directory.
 async fn write_audio(state: &AppState, prefix: &str, bytes: &[u8]) -> Result<String, String> {
     let dir = state
@@ -1686,9 +1705,10 @@ async fn api_message_audio(
     if body.len() > MAX_WAV_BYTES {
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "fichier trop volumineux (10 minutes au plus)");
     }
-    if let Err(e) = check_wav(&body) {
-        return json_error(StatusCode::UNPROCESSABLE_ENTITY, e);
-    }
+    let body = match acceptable_wav(&state, &body).await {
+        Ok(wav) => wav,
+        Err(e) => return json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
     let times = |raw: Option<&str>, what: &str| {
         if q.times.as_deref() == Some("local") {
             optional_local(&state, raw.unwrap_or(""), what)
@@ -1704,7 +1724,7 @@ async fn api_message_audio(
         line: &line,
         kind,
         text: q.text.clone().unwrap_or_default(),
-        wav: Some(body.to_vec()),
+        wav: Some(body),
         audio_path: None,
         starts_at,
         ends_at,
@@ -1978,6 +1998,247 @@ async fn api_library_remove(
     }
 }
 
+// ---- prompts ----------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct PromptView {
+    id: String,
+    text: String,
+    /// A recording from the administrators replaces the shipped one.
+    replaced: bool,
+}
+
+fn prompt_views(set: &crate::PromptSet) -> Vec<PromptView> {
+    set.prompts
+        .iter()
+        .map(|(id, text)| PromptView {
+            id: id.clone(),
+            text: text.clone(),
+            replaced: set.override_dir.join(format!("{id}.wav")).is_file(),
+        })
+        .collect()
+}
+
+/// The prompt set and a known id, or the French error.
+fn known_prompt<'a>(state: &'a AppState, id: &str) -> Result<&'a crate::PromptSet, String> {
+    let set = state
+        .backend
+        .prompt_set()
+        .ok_or("ce serveur ne permet pas de remplacer les annonces")?;
+    // Only catalogue ids name files: nothing else reaches the file system.
+    if set.prompts.iter().any(|(known, _)| known == id) {
+        Ok(set)
+    } else {
+        Err(format!("annonce inconnue : « {id} »"))
+    }
+}
+
+async fn replace_prompt(state: &AppState, actor: &str, id: &str, wav: &[u8]) -> Result<(), String> {
+    let set = known_prompt(state, id)?;
+    if wav.len() > MAX_WAV_BYTES {
+        return Err("fichier trop volumineux (10 minutes au plus)".to_owned());
+    }
+    let wav = acceptable_wav(state, wav).await?;
+    let target = set.override_dir.join(format!("{id}.wav"));
+    let was_replaced = target.is_file();
+    let partial = set.override_dir.join(format!(".{id}.wav.partiel"));
+    let written = async {
+        tokio::fs::create_dir_all(&set.override_dir).await?;
+        tokio::fs::write(&partial, &wav).await?;
+        // A rename is atomic: a caller never hears half a file.
+        tokio::fs::rename(&partial, &target).await
+    }
+    .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, prompt = id, "prompt not replaced");
+        return Err("le fichier n'a pas pu être enregistré sur le serveur".to_owned());
+    }
+    journal(
+        state,
+        actor,
+        "prompt.replace",
+        &format!("prompt:{id}"),
+        Some(if was_replaced { "enregistrement remplacé" } else { "annonce d'origine" }),
+        Some(&format!("nouvel enregistrement ({} octets)", wav.len())),
+    )
+    .await
+}
+
+async fn restore_prompt(state: &AppState, actor: &str, id: &str) -> Result<(), String> {
+    let set = known_prompt(state, id)?;
+    let target = set.override_dir.join(format!("{id}.wav"));
+    if !target.is_file() {
+        return Err("cette annonce est déjà celle d'origine".to_owned());
+    }
+    tokio::fs::remove_file(&target).await.map_err(|e| {
+        tracing::warn!(error = %e, prompt = id, "prompt not restored");
+        "l'enregistrement n'a pas pu être supprimé".to_owned()
+    })?;
+    journal(
+        state,
+        actor,
+        "prompt.restore",
+        &format!("prompt:{id}"),
+        Some("enregistrement remplacé"),
+        Some("annonce d'origine"),
+    )
+    .await
+}
+
+async fn prompt_audio_bytes(state: &AppState, id: &str) -> Result<Vec<u8>, String> {
+    let set = known_prompt(state, id)?;
+    let replaced = set.override_dir.join(format!("{id}.wav"));
+    let path = if replaced.is_file() {
+        replaced
+    } else {
+        set.shipped_dir.join(format!("{id}.wav"))
+    };
+    tokio::fs::read(&path)
+        .await
+        .map_err(|_| "fichier audio introuvable".to_owned())
+}
+
+/// `GET /admin/annonces`.
+pub(crate) async fn prompts_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let session = match page_session(&state, &headers, false).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let csrf = escape(&session.csrf);
+    let mut body = notice_html(q.ok.as_deref().map(|_| "Modification enregistrée : elle s'applique dès le prochain appel."), None);
+    let Some(set) = state.backend.prompt_set() else {
+        body.push_str("<p>Ce serveur ne permet pas de remplacer les annonces.</p>");
+        return page_with_notice(&state, &session, "Annonces", StatusCode::OK, body);
+    };
+    let views = prompt_views(set);
+    let options: String = views
+        .iter()
+        .map(|p| format!("<option value=\"{id}\">{id}</option>", id = escape(&p.id)))
+        .collect();
+    body.push_str(&format!(
+        "<p>Chaque annonce du serveur vocal peut être remplacée par un enregistrement WAV \
+         (8 kHz, mono, 16 bits ; un autre WAV est converti automatiquement). Le changement \
+         s'applique dès le prochain appel, sans redémarrage.</p>\
+         <h2>Remplacer une annonce</h2><p><label for=\"annonce-id\">Annonce</label> \
+         <select id=\"annonce-id\">{options}</select> \
+         <input type=\"file\" id=\"annonce-wav\" accept=\".wav,audio/wav\" aria-label=\"Fichier WAV\"> \
+         <button type=\"button\" id=\"annonce-remplacer\" data-csrf=\"{csrf}\">Remplacer</button> \
+         <span id=\"annonce-etat\" role=\"status\"></span></p>\
+         <h2>Annonces</h2><table id=\"annonces\"><tr><th>Identifiant</th><th>Texte d'origine</th>\
+         <th>État</th><th>Écouter</th><th></th></tr>"
+    ));
+    for p in &views {
+        let id = escape(&p.id);
+        let restore = if p.replaced {
+            format!(
+                "<form method=\"post\" action=\"/admin/annonces/{id}/retablir\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <button type=\"submit\">Rétablir l'original</button></form>"
+            )
+        } else {
+            String::new()
+        };
+        body.push_str(&format!(
+            "<tr data-annonce=\"{id}\"><td>{id}</td><td>{}</td><td>{}</td>\
+             <td><audio controls preload=\"none\" src=\"/admin/annonces/{id}/ecoute\"></audio></td><td>{restore}</td></tr>",
+            escape(&p.text),
+            if p.replaced { "remplacée" } else { "d'origine" },
+        ));
+    }
+    body.push_str("</table><script src=\"/static/admin.js\"></script>");
+    page_with_notice(&state, &session, "Annonces", StatusCode::OK, body)
+}
+
+/// `GET /admin/annonces/{id}/ecoute` and `GET /api/v1/admin/prompts/{id}/audio`.
+async fn prompt_audio(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = api_session(&state, &headers, false, false).await {
+        return r;
+    }
+    match prompt_audio_bytes(&state, &id).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+        Err(e) => json_error(StatusCode::NOT_FOUND, e),
+    }
+}
+
+/// `POST /admin/annonces/{id}/retablir`.
+pub(crate) async fn prompt_restore_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActivateForm>,
+) -> Response {
+    let session = match page_session(&state, &headers, false).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    match restore_prompt(&state, &session.login, &id).await {
+        Ok(()) => Redirect::to("/admin/annonces?ok=1").into_response(),
+        Err(e) => page_with_notice(
+            &state,
+            &session,
+            "Annonces",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "{}<p><a href=\"/admin/annonces\">Retour aux annonces</a></p>",
+                notice_html(None, Some(&e))
+            ),
+        ),
+    }
+}
+
+async fn api_prompts(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = api_session(&state, &headers, false, false).await {
+        return r;
+    }
+    match state.backend.prompt_set() {
+        Some(set) => Json(prompt_views(set)).into_response(),
+        None => Json(Vec::<PromptView>::new()).into_response(),
+    }
+}
+
+/// `PUT /api/v1/admin/prompts/{id}` (also used by the page): the WAV as the raw body.
+async fn api_replace_prompt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let session = match api_session(&state, &headers, false, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match replace_prompt(&state, &session.login, &id, &body).await {
+        Ok(()) => Json(json!({ "id": id, "replaced": true })).into_response(),
+        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn api_restore_prompt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let session = match api_session(&state, &headers, false, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match restore_prompt(&state, &session.login, &id).await {
+        Ok(()) => Json(json!({ "id": id, "replaced": false })).into_response(),
+        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
 // ---- routes -----------------------------------------------------------------------------
 
 /// The pages and uploads of this module (merged into the main router).
@@ -2001,6 +2262,9 @@ pub(crate) fn page_routes() -> Router<AppState> {
             "/superviseur/messages/bibliotheque/{id}/supprimer",
             post(library_remove),
         )
+        .route("/admin/annonces", get(prompts_page))
+        .route("/admin/annonces/{id}/ecoute", get(prompt_audio))
+        .route("/admin/annonces/{id}/retablir", post(prompt_restore_form))
         .route("/static/admin.js", get(admin_js))
 }
 
@@ -2021,6 +2285,12 @@ pub(crate) fn api_routes() -> Router<AppState> {
             "/admin/directory/p0-windows/{id}",
             put(api_change_window).delete(api_remove_window),
         )
+        .route("/admin/prompts", get(api_prompts))
+        .route(
+            "/admin/prompts/{id}",
+            put(api_replace_prompt).delete(api_restore_prompt),
+        )
+        .route("/admin/prompts/{id}/audio", get(prompt_audio))
         .route("/messages/scheduled", get(api_scheduled))
         .route("/messages/library", get(api_library).post(api_library_add))
         .route(

@@ -185,6 +185,29 @@ pub trait Backend: Send + Sync + 'static {
     fn audio_dir(&self) -> Option<std::path::PathBuf> {
         None
     }
+
+    /// The prompt set the administrators may replace recordings of; `None`: not offered.
+    fn prompt_set(&self) -> Option<&PromptSet> {
+        None
+    }
+
+    /// Converts an uploaded WAV to 8 kHz mono 16-bit PCM (with sox); the error is French.
+    fn convert_wav<'a>(&'a self, _wav: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async { Err("conversion automatique indisponible sur ce serveur".to_owned()) })
+    }
+}
+
+/// The IVR prompts as the administration page needs them: ids and French texts, where the
+/// shipped recordings are, and the override directory where a replacement `<id>.wav` wins
+/// (the switchboard checks it each time it plays a prompt, so a change needs no restart).
+#[derive(Debug, Clone)]
+pub struct PromptSet {
+    /// `(id, text)` in catalogue order.
+    pub prompts: Vec<(String, String)>,
+    /// The shipped recordings (`<id>.wav`).
+    pub shipped_dir: std::path::PathBuf,
+    /// Where replacements are written.
+    pub override_dir: std::path::PathBuf,
 }
 
 #[derive(Clone)]
