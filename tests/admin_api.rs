@@ -141,7 +141,11 @@ async fn check_users(server: &Server, store: &Store) {
             assert_eq!(status, 403, "{path}");
         }
         let (status, _) = who
-            .send(Method::POST, "/api/v1/admin/directory/imports", b"id".to_vec())
+            .send(
+                Method::POST,
+                "/api/v1/admin/directory/imports",
+                b"id".to_vec(),
+            )
             .await;
         assert_eq!(status, 403);
     }
@@ -170,7 +174,12 @@ async fn check_users(server: &Server, store: &Store) {
         )
         .await;
     assert_eq!(status, 422);
-    assert!(body["error"].as_str().unwrap().contains("au moins 14 caractères"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("au moins 14 caractères")
+    );
     assert!(store.agent("paul.roux").await.unwrap().is_none());
     // The page form says it too.
     let page = http()
@@ -203,7 +212,12 @@ async fn check_users(server: &Server, store: &Store) {
     assert_eq!(status, 201);
     let paul = store.agent("paul.roux").await.unwrap().expect("created");
     assert!(paul.password_hash.unwrap().starts_with("$argon2id$"));
-    assert_eq!(post_login(server, "paul.roux", "douze-caract").await.status(), 303);
+    assert_eq!(
+        post_login(server, "paul.roux", "douze-caract")
+            .await
+            .status(),
+        303
+    );
 
     // Role change: the account reaches supervisor routes at once; journaled with before/after.
     let (status, body) = admin
@@ -226,39 +240,89 @@ async fn check_users(server: &Server, store: &Store) {
         .unwrap();
     let change = journal
         .iter()
-        .find(|e| e.action == "agent.update" && e.subject == "agent:paul.roux" && e.actor == "admin")
+        .find(|e| {
+            e.action == "agent.update" && e.subject == "agent:paul.roux" && e.actor == "admin"
+        })
         .expect("role change journaled");
     assert!(change.old_value.as_deref().unwrap().contains("[agent]"));
-    assert!(change.new_value.as_deref().unwrap().contains("[supervisor,agent]"));
+    assert!(
+        change
+            .new_value
+            .as_deref()
+            .unwrap()
+            .contains("[supervisor,agent]")
+    );
 
     // An admin cannot remove their own admin role.
     let (status, body) = admin
-        .json(Method::PUT, "/api/v1/admin/users/admin", json!({"roles": ["supervisor"]}))
+        .json(
+            Method::PUT,
+            "/api/v1/admin/users/admin",
+            json!({"roles": ["supervisor"]}),
+        )
         .await;
     assert_eq!(status, 422);
-    assert!(body["error"].as_str().unwrap().contains("votre propre rôle"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("votre propre rôle")
+    );
 
     // Lock-out: five failures lock the account, the admin unlocks it.
     for _ in 0..5 {
-        assert_eq!(post_login(server, "paul.roux", "mauvais-mot-de-passe").await.status(), 401);
+        assert_eq!(
+            post_login(server, "paul.roux", "mauvais-mot-de-passe")
+                .await
+                .status(),
+            401
+        );
     }
     let users = admin.get("/api/v1/admin/users").await.1;
-    let locked = users.as_array().unwrap().iter().find(|u| u["login"] == "paul.roux").unwrap();
+    let locked = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["login"] == "paul.roux")
+        .unwrap();
     assert_eq!(locked["locked"], true);
-    assert_ne!(post_login(server, "paul.roux", "douze-caract").await.status(), 303);
+    assert_ne!(
+        post_login(server, "paul.roux", "douze-caract")
+            .await
+            .status(),
+        303
+    );
     let (status, body) = admin
-        .json(Method::PUT, "/api/v1/admin/users/paul.roux", json!({"unlock": true}))
+        .json(
+            Method::PUT,
+            "/api/v1/admin/users/paul.roux",
+            json!({"unlock": true}),
+        )
         .await;
     assert_eq!((status, &body["locked"]), (200, &json!(false)));
-    assert_eq!(post_login(server, "paul.roux", "douze-caract").await.status(), 303);
+    assert_eq!(
+        post_login(server, "paul.roux", "douze-caract")
+            .await
+            .status(),
+        303
+    );
 
     // Disabled: the live session stops working and logging in is refused.
     let (status, _) = admin
-        .json(Method::PUT, "/api/v1/admin/users/paul.roux", json!({"active": false}))
+        .json(
+            Method::PUT,
+            "/api/v1/admin/users/paul.roux",
+            json!({"active": false}),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(paul.get("/api/v1/session").await.0, 401);
-    assert_ne!(post_login(server, "paul.roux", "douze-caract").await.status(), 303);
+    assert_ne!(
+        post_login(server, "paul.roux", "douze-caract")
+            .await
+            .status(),
+        303
+    );
 }
 
 async fn check_directory(server: &Server, store: &Store) {
@@ -272,14 +336,20 @@ async fn check_directory(server: &Server, store: &Store) {
                t.cinq,Cinq,Test,Entité C,Site C,,peut-être,+33140150005,\n\
                t.six,Six,Test,Entité C,Site C,,non,+33140150006,\n";
     let (status, job) = admin
-        .send(Method::POST, "/api/v1/admin/directory/imports", csv.as_bytes().to_vec())
+        .send(
+            Method::POST,
+            "/api/v1/admin/directory/imports",
+            csv.as_bytes().to_vec(),
+        )
         .await;
     assert_eq!(status, 202, "{job}");
     assert_eq!(job["total"], 3);
     let id = job["id"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let done = loop {
-        let (_, j) = admin.get(&format!("/api/v1/admin/directory/imports/{id}")).await;
+        let (_, j) = admin
+            .get(&format!("/api/v1/admin/directory/imports/{id}"))
+            .await;
         if j["status"] != "en_cours" {
             break j;
         }
@@ -287,38 +357,73 @@ async fn check_directory(server: &Server, store: &Store) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(done["status"], "termine");
-    assert_eq!((done["done"].as_u64(), done["inserted"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (done["done"].as_u64(), done["inserted"].as_u64()),
+        (Some(3), Some(3))
+    );
     let rejected: Vec<(u64, String)> = done["rejected"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         rejected,
         vec![
             (3, "nom (last_name) manquant".to_owned()),
-            (5, "numéro de téléphone invalide « pas-un-numéro »".to_owned()),
+            (
+                5,
+                "numéro de téléphone invalide « pas-un-numéro »".to_owned()
+            ),
             (6, "valeur VIP invalide « peut-être »".to_owned()),
         ]
     );
     // A file without the required columns is refused as a whole.
     let (status, body) = admin
-        .send(Method::POST, "/api/v1/admin/directory/imports", b"nom,prenom\nA,B\n".to_vec())
+        .send(
+            Method::POST,
+            "/api/v1/admin/directory/imports",
+            b"nom,prenom\nA,B\n".to_vec(),
+        )
         .await;
     assert_eq!(status, 422);
-    assert!(body["error"].as_str().unwrap().contains("colonne « last_name » absente"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("colonne « last_name » absente")
+    );
 
     // VIP flag and P0 window: the next lookup (what the switchboard does per call) sees them.
     let now = chrono::Utc::now();
-    let (_, found) = admin.get("/api/v1/admin/directory/people?q=Entité%20A").await;
-    let un = found.as_array().unwrap().iter().find(|p| p["last_name"] == "Un").expect("imported");
+    let (_, found) = admin
+        .get("/api/v1/admin/directory/people?q=Entité%20A")
+        .await;
+    let un = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["last_name"] == "Un")
+        .expect("imported");
     let person = un["id"].as_i64().unwrap();
     assert_eq!(un["numbers"], json!(["+33140150001"]));
-    let caller = store.lookup_caller("+33140150001", now).await.unwrap().unwrap();
+    let caller = store
+        .lookup_caller("+33140150001", now)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!caller.vip && !caller.p0_active);
     let (status, _) = admin
-        .json(Method::PUT, &format!("/api/v1/admin/directory/people/{person}/vip"), json!({"vip": true}))
+        .json(
+            Method::PUT,
+            &format!("/api/v1/admin/directory/people/{person}/vip"),
+            json!({"vip": true}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, created) = admin
@@ -329,7 +434,11 @@ async fn check_directory(server: &Server, store: &Store) {
         )
         .await;
     assert_eq!(status, 201);
-    let caller = store.lookup_caller("01 40 15 00 01", now).await.unwrap().unwrap();
+    let caller = store
+        .lookup_caller("01 40 15 00 01", now)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(caller.vip && caller.p0_active);
     let (_, vips) = admin.get("/api/v1/admin/directory/people?vip=true").await;
     assert!(vips.as_array().unwrap().iter().all(|p| p["vip"] == true));
@@ -344,18 +453,47 @@ async fn check_directory(server: &Server, store: &Store) {
         )
         .await;
     assert_eq!(status, 422);
-    assert!(body["error"].as_str().unwrap().contains("la fin de la période P0"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("la fin de la période P0")
+    );
     let (status, _) = admin
-        .send(Method::DELETE, &format!("/api/v1/admin/directory/p0-windows/{window}"), vec![])
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/admin/directory/p0-windows/{window}"),
+            vec![],
+        )
         .await;
     assert_eq!(status, 204);
-    assert!(!store.lookup_caller("+33140150001", now).await.unwrap().unwrap().p0_active);
+    assert!(
+        !store
+            .lookup_caller("+33140150001", now)
+            .await
+            .unwrap()
+            .unwrap()
+            .p0_active
+    );
     let journal = store
-        .journal_between(now - chrono::Duration::days(400), now + chrono::Duration::days(400))
+        .journal_between(
+            now - chrono::Duration::days(400),
+            now + chrono::Duration::days(400),
+        )
         .await
         .unwrap();
-    for action in ["directory.import", "directory.vip", "directory.p0.add", "directory.p0.remove"] {
-        assert!(journal.iter().any(|e| e.action == action && e.actor == "admin"), "{action}");
+    for action in [
+        "directory.import",
+        "directory.vip",
+        "directory.p0.add",
+        "directory.p0.remove",
+    ] {
+        assert!(
+            journal
+                .iter()
+                .any(|e| e.action == action && e.actor == "admin"),
+            "{action}"
+        );
     }
 }
 
@@ -366,16 +504,27 @@ async fn check_messages(server: &Server) {
     // A file that is not a WAV is refused in French; a 44.1 kHz stereo WAV is converted to
     // 8 kHz mono; a valid one is kept as is and live at once.
     let (status, body) = sup
-        .send(Method::PUT, "/api/v1/lines/8585/messages/crise/audio?text=Panne", b"ID3 pas du son".to_vec())
+        .send(
+            Method::PUT,
+            "/api/v1/lines/8585/messages/crise/audio?text=Panne",
+            b"ID3 pas du son".to_vec(),
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(body["error"], "ce fichier n'est pas un fichier WAV");
     let (status, body) = sup
-        .send(Method::PUT, "/api/v1/lines/8585/messages/crise/audio?text=Panne%20st%C3%A9r%C3%A9o", wav(44_100, 2))
+        .send(
+            Method::PUT,
+            "/api/v1/lines/8585/messages/crise/audio?text=Panne%20st%C3%A9r%C3%A9o",
+            wav(44_100, 2),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let converted = http()
-        .get(format!("{}/superviseur/messages/8585/crise/ecoute", sup.base))
+        .get(format!(
+            "{}/superviseur/messages/8585/crise/ecoute",
+            sup.base
+        ))
         .header(COOKIE, &sup.cookie)
         .send()
         .await
@@ -387,13 +536,23 @@ async fn check_messages(server: &Server) {
     assert_eq!(&converted[24..28], &8000u32.to_le_bytes(), "8 kHz");
     let good = wav(8000, 1);
     let (status, body) = sup
-        .send(Method::PUT, "/api/v1/lines/8585/messages/crise/audio?text=Panne%20WAV", good.clone())
+        .send(
+            Method::PUT,
+            "/api/v1/lines/8585/messages/crise/audio?text=Panne%20WAV",
+            good.clone(),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let (_, active) = sup.get("/api/v1/lines/8585/messages/crise").await;
-    assert_eq!((&active["active"], &active["text"]), (&json!(true), &json!("Panne WAV")));
+    assert_eq!(
+        (&active["active"], &active["text"]),
+        (&json!(true), &json!("Panne WAV"))
+    );
     let audio = http()
-        .get(format!("{}/superviseur/messages/8585/crise/ecoute", sup.base))
+        .get(format!(
+            "{}/superviseur/messages/8585/crise/ecoute",
+            sup.base
+        ))
         .header(COOKIE, &sup.cookie)
         .send()
         .await
@@ -419,7 +578,10 @@ async fn check_messages(server: &Server) {
         .await;
     assert_eq!(status, 201, "{body}");
     let (_, scheduled) = sup.get("/api/v1/messages/scheduled").await;
-    assert_eq!(scheduled[0]["text"], "Maintenance programmée de la messagerie.");
+    assert_eq!(
+        scheduled[0]["text"],
+        "Maintenance programmée de la messagerie."
+    );
     let (_, active) = sup.get("/api/v1/lines/8585/messages/crise").await;
     assert_eq!(active["text"], "Panne WAV", "not before its start");
     tokio::time::sleep(Duration::from_millis(3500)).await;
@@ -431,7 +593,10 @@ async fn check_messages(server: &Server) {
     }
     let log = server.log();
     assert!(
-        log.lines().filter(|l| l.contains("stored message live")).count() >= 2,
+        log.lines()
+            .filter(|l| l.contains("stored message live"))
+            .count()
+            >= 2,
         "the switchboard did not pick the scheduled message up"
     );
 
@@ -446,7 +611,13 @@ async fn check_messages(server: &Server) {
     assert_eq!(status, 201);
     let id = saved["id"].as_i64().unwrap();
     let (_, library) = sup.get("/api/v1/messages/library").await;
-    assert!(library.as_array().unwrap().iter().any(|m| m["name"] == "Affluence"));
+    assert!(
+        library
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "Affluence")
+    );
     let (status, body) = sup
         .json(
             Method::POST,
@@ -458,10 +629,16 @@ async fn check_messages(server: &Server) {
     let (_, active) = sup.get("/api/v1/lines/8585/messages/dissuasion").await;
     assert_eq!(
         (&active["active"], &active["text"]),
-        (&json!(true), &json!("Nos conseillers sont très sollicités."))
+        (
+            &json!(true),
+            &json!("Nos conseillers sont très sollicités.")
+        )
     );
     let (_, journal) = sup.get("/api/v1/journal").await;
-    assert!(journal.to_string().contains("saved_message.save"), "{journal}");
+    assert!(
+        journal.to_string().contains("saved_message.save"),
+        "{journal}"
+    );
 }
 
 async fn check_prompts(server: &Server, run: &std::path::Path) {
@@ -469,31 +646,62 @@ async fn check_prompts(server: &Server, run: &std::path::Path) {
     let admin = Api::login(server, "admin", ADMIN_PASSWORD).await;
     let sup = Api::login(server, "chloe.durand", DEMO_PASSWORD).await;
     assert_eq!(sup.get("/api/v1/admin/prompts").await.0, 403);
-    let (status, _) = sup.send(Method::PUT, "/api/v1/admin/prompts/au_revoir", wav(8000, 1)).await;
+    let (status, _) = sup
+        .send(Method::PUT, "/api/v1/admin/prompts/au_revoir", wav(8000, 1))
+        .await;
     assert_eq!(status, 403);
 
     let (_, list) = admin.get("/api/v1/admin/prompts").await;
-    let au_revoir = list.as_array().unwrap().iter().find(|p| p["id"] == "au_revoir").unwrap();
+    let au_revoir = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "au_revoir")
+        .unwrap();
     assert_eq!(au_revoir["replaced"], false);
     let (status, body) = admin
-        .send(Method::PUT, "/api/v1/admin/prompts/au_revoir", b"pas un wav".to_vec())
+        .send(
+            Method::PUT,
+            "/api/v1/admin/prompts/au_revoir",
+            b"pas un wav".to_vec(),
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (422, Some("ce fichier n'est pas un fichier WAV")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("ce fichier n'est pas un fichier WAV"))
+    );
     let (status, body) = admin
         .send(Method::PUT, "/api/v1/admin/prompts/..%2Fetc", wav(8000, 1))
         .await;
     assert_eq!(status, 422);
-    assert!(body["error"].as_str().unwrap().starts_with("annonce inconnue"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("annonce inconnue")
+    );
 
     // Replaced: the file the switchboard looks for first is there, the page plays it back.
     let recording = wav(8000, 1);
     let (status, _) = admin
-        .send(Method::PUT, "/api/v1/admin/prompts/au_revoir", recording.clone())
+        .send(
+            Method::PUT,
+            "/api/v1/admin/prompts/au_revoir",
+            recording.clone(),
+        )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(std::fs::read(run.join("guichet-prompts/au_revoir.wav")).unwrap(), recording);
+    assert_eq!(
+        std::fs::read(run.join("guichet-prompts/au_revoir.wav")).unwrap(),
+        recording
+    );
     let (_, list) = admin.get("/api/v1/admin/prompts").await;
-    assert!(list.as_array().unwrap().iter().any(|p| p["id"] == "au_revoir" && p["replaced"] == true));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "au_revoir" && p["replaced"] == true)
+    );
     let heard = http()
         .get(format!("{}/admin/annonces/au_revoir/ecoute", admin.base))
         .header(COOKIE, &admin.cookie)
@@ -506,11 +714,16 @@ async fn check_prompts(server: &Server, run: &std::path::Path) {
     assert_eq!(heard.as_ref(), recording.as_slice());
 
     // Restored: the shipped recording again.
-    let (status, _) = admin.send(Method::DELETE, "/api/v1/admin/prompts/au_revoir", vec![]).await;
+    let (status, _) = admin
+        .send(Method::DELETE, "/api/v1/admin/prompts/au_revoir", vec![])
+        .await;
     assert_eq!(status, 200);
     assert!(!run.join("guichet-prompts/au_revoir.wav").exists());
     let shipped = http()
-        .get(format!("{}/api/v1/admin/prompts/au_revoir/audio", admin.base))
+        .get(format!(
+            "{}/api/v1/admin/prompts/au_revoir/audio",
+            admin.base
+        ))
         .header(COOKIE, &admin.cookie)
         .send()
         .await
@@ -522,5 +735,8 @@ async fn check_prompts(server: &Server, run: &std::path::Path) {
     assert!(shipped.starts_with(b"RIFF"));
     let (_, journal) = admin.get("/api/v1/journal").await;
     let text = journal.to_string();
-    assert!(text.contains("prompt.replace") && text.contains("prompt.restore"), "{text}");
+    assert!(
+        text.contains("prompt.replace") && text.contains("prompt.restore"),
+        "{text}"
+    );
 }

@@ -41,7 +41,8 @@ async fn an_admin_imports_the_directory_with_progress_and_a_report_of_rejected_r
         },
     );
     // 250 valid people (three batches) and two rejected rows.
-    let mut csv = String::from("id,last_name,first_name,entity,site,dependency,vip,phones,p0_windows\n");
+    let mut csv =
+        String::from("id,last_name,first_name,entity,site,dependency,vip,phones,p0_windows\n");
     for i in 0..250 {
         csv.push_str(&format!(
             "imp.{i},Nom{i},Prénom{i},Entité {},Site,,non,+3314100{i:04},\n",
@@ -84,10 +85,7 @@ async fn an_admin_imports_the_directory_with_progress_and_a_report_of_rejected_r
         "250 personne(s) créée(s), 0 mise(s) à jour, 2 ligne(s) rejetée(s)."
     );
     let report = browser.text("#lignes-rejetees").await;
-    assert!(
-        report.contains("13 nom (last_name) manquant"),
-        "{report}"
-    );
+    assert!(report.contains("13 nom (last_name) manquant"), "{report}");
     assert!(
         report.contains("24 numéro de téléphone invalide « 12 »"),
         "{report}"

@@ -563,13 +563,18 @@ impl Store {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         id: i64,
     ) -> Result<(String, bool), StoreError> {
-        let row = sqlx::query("SELECT last_name, first_name, entity, vip FROM people WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(StoreError::NotFound { what: "person", id })?;
+        let row =
+            sqlx::query("SELECT last_name, first_name, entity, vip FROM people WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::NotFound { what: "person", id })?;
         Ok((
-            person_label(&row.try_get::<String, _>(0)?, &row.try_get::<String, _>(1)?, &row.try_get::<String, _>(2)?),
+            person_label(
+                &row.try_get::<String, _>(0)?,
+                &row.try_get::<String, _>(1)?,
+                &row.try_get::<String, _>(2)?,
+            ),
             get_bool(&row, 3)?,
         ))
     }
@@ -679,7 +684,11 @@ impl Store {
                 what: "P0 window",
                 id,
             })?;
-        Ok((row.try_get(0)?, from_ms(row.try_get(1)?), from_ms(row.try_get(2)?)))
+        Ok((
+            row.try_get(0)?,
+            from_ms(row.try_get(1)?),
+            from_ms(row.try_get(2)?),
+        ))
     }
 
     /// Changes the period of a P0 window; journaled (before/after).

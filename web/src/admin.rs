@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::CSRF_HEADER;
-use crate::auth::{LOCK_WINDOW_MINUTES, MAX_FAILURES, Session, check_form_csrf, current, same_token};
+use crate::auth::{
+    LOCK_WINDOW_MINUTES, MAX_FAILURES, Session, check_form_csrf, current, same_token,
+};
 use crate::html::{escape, page};
 use crate::{AppState, Role, kind_slug, parse_kind_slug};
 
@@ -144,7 +146,11 @@ fn local_input(state: &AppState, at: DateTime<Utc>) -> String {
 }
 
 /// An optional `datetime-local` field; the error is French.
-fn optional_local(state: &AppState, raw: &str, what: &str) -> Result<Option<DateTime<Utc>>, String> {
+fn optional_local(
+    state: &AppState,
+    raw: &str,
+    what: &str,
+) -> Result<Option<DateTime<Utc>>, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
@@ -160,7 +166,9 @@ fn optional_rfc3339(raw: Option<&str>, what: &str) -> Result<Option<DateTime<Utc
         None => Ok(None),
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| format!("« {what} » doit être une date RFC 3339 (2026-11-24T10:00:00+01:00)")),
+            .map_err(|_| {
+                format!("« {what} » doit être une date RFC 3339 (2026-11-24T10:00:00+01:00)")
+            }),
     }
 }
 
@@ -173,7 +181,12 @@ fn page_with_notice(
 ) -> Response {
     (
         status,
-        page(&state.backend.settings().server_name, title, Some(session), &body),
+        page(
+            &state.backend.settings().server_name,
+            title,
+            Some(session),
+            &body,
+        ),
     )
         .into_response()
 }
@@ -181,10 +194,16 @@ fn page_with_notice(
 fn notice_html(ok: Option<&str>, error: Option<&str>) -> String {
     let mut out = String::new();
     if let Some(ok) = ok {
-        out.push_str(&format!("<p class=\"ok\" role=\"status\">{}</p>", escape(ok)));
+        out.push_str(&format!(
+            "<p class=\"ok\" role=\"status\">{}</p>",
+            escape(ok)
+        ));
     }
     if let Some(e) = error {
-        out.push_str(&format!("<p role=\"alert\" class=\"erreur\">{}</p>", escape(e)));
+        out.push_str(&format!(
+            "<p role=\"alert\" class=\"erreur\">{}</p>",
+            escape(e)
+        ));
     }
     out
 }
@@ -399,19 +418,45 @@ async fn change_user(
     }
     if change.password.is_some() {
         log_security(state, login, "password_reset", &session.login).await?;
-        journal(state, &session.login, "agent.password_reset", login, None, Some("nouveau mot de passe défini")).await?;
+        journal(
+            state,
+            &session.login,
+            "agent.password_reset",
+            login,
+            None,
+            Some("nouveau mot de passe défini"),
+        )
+        .await?;
     }
     if change.unlock {
         // The lock counts failed logins since the last successful one: a success entry
         // written by the admin ends the count (and says who unlocked).
-        log_security(state, login, "login", &format!("déverrouillé par {}", session.login))
-            .await?;
-        journal(state, &session.login, "agent.unlock", login, Some("verrouillé"), Some("déverrouillé")).await?;
+        log_security(
+            state,
+            login,
+            "login",
+            &format!("déverrouillé par {}", session.login),
+        )
+        .await?;
+        journal(
+            state,
+            &session.login,
+            "agent.unlock",
+            login,
+            Some("verrouillé"),
+            Some("déverrouillé"),
+        )
+        .await?;
     }
     Ok(())
 }
 
-async fn log_security(state: &AppState, login: &str, event: &str, detail: &str) -> Result<(), String> {
+async fn log_security(
+    state: &AppState,
+    login: &str,
+    event: &str,
+    detail: &str,
+) -> Result<(), String> {
     state
         .backend
         .store()
@@ -562,7 +607,13 @@ pub(crate) async fn users_page(
     };
     let notice = notice_html(q.ok.as_deref().map(|_| "Modification enregistrée."), None);
     let body = users_body(&state, &session, &notice).await;
-    page_with_notice(&state, &session, "Utilisateurs et rôles", StatusCode::OK, body)
+    page_with_notice(
+        &state,
+        &session,
+        "Utilisateurs et rôles",
+        StatusCode::OK,
+        body,
+    )
 }
 
 async fn users_error(state: &AppState, session: &Session, error: &str) -> Response {
@@ -599,7 +650,10 @@ fn decode_form(s: &str) -> String {
                 && hex(bytes[i + 1]).is_some()
                 && hex(bytes[i + 2]).is_some() =>
             {
-                let (hi, lo) = (hex(bytes[i + 1]).unwrap_or(0), hex(bytes[i + 2]).unwrap_or(0));
+                let (hi, lo) = (
+                    hex(bytes[i + 1]).unwrap_or(0),
+                    hex(bytes[i + 2]).unwrap_or(0),
+                );
                 out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
                 i += 2;
             }
@@ -629,7 +683,14 @@ pub(crate) async fn users_create(
         Err(r) => return r,
     };
     let fields = form_fields(&body);
-    if let Err(r) = check_form_csrf(&state, &session, fields.get("csrf").and_then(|v| v.first()).map(String::as_str)) {
+    if let Err(r) = check_form_csrf(
+        &state,
+        &session,
+        fields
+            .get("csrf")
+            .and_then(|v| v.first())
+            .map(String::as_str),
+    ) {
         return r;
     }
     let new = NewUser {
@@ -657,7 +718,14 @@ pub(crate) async fn users_change(
         Err(r) => return r,
     };
     let fields = form_fields(&body);
-    if let Err(r) = check_form_csrf(&state, &session, fields.get("csrf").and_then(|v| v.first()).map(String::as_str)) {
+    if let Err(r) = check_form_csrf(
+        &state,
+        &session,
+        fields
+            .get("csrf")
+            .and_then(|v| v.first())
+            .map(String::as_str),
+    ) {
         return r;
     }
     let change = match first(&fields, "action").as_str() {
@@ -699,14 +767,23 @@ async fn api_users(State(state): State<AppState>, headers: HeaderMap) -> Respons
     }
 }
 
-async fn api_create_user(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn api_create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let session = match api_session(&state, &headers, false, true).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let new: NewUser = match serde_json::from_slice(&body) {
         Ok(n) => n,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("corps JSON invalide : {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
     };
     let login = new.login.trim().to_owned();
     match create_user(&state, &session.login, new).await {
@@ -727,7 +804,12 @@ async fn api_change_user(
     };
     let change: UserChange = match serde_json::from_slice(&body) {
         Ok(c) => c,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("corps JSON invalide : {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
     };
     match change_user(&state, &session, &login, change).await {
         Ok(()) => match user_views(&state).await {
@@ -787,10 +869,12 @@ fn start_import(state: &AppState, actor: &str, body: &[u8]) -> Result<ImportJob,
     if body.len() > MAX_CSV_BYTES {
         return Err("fichier trop volumineux (20 Mo au plus)".to_owned());
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|_| "le fichier n'est pas en UTF-8 : enregistrez-le en « CSV UTF-8 »".to_owned())?;
+    let text = std::str::from_utf8(body).map_err(|_| {
+        "le fichier n'est pas en UTF-8 : enregistrez-le en « CSV UTF-8 »".to_owned()
+    })?;
     let text = text.trim_start_matches('\u{feff}');
-    let parsed = guichet_tickets::directory::parse_directory_csv(text).map_err(|e| store_error_fr(&e))?;
+    let parsed =
+        guichet_tickets::directory::parse_directory_csv(text).map_err(|e| store_error_fr(&e))?;
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let job = ImportJob {
         id,
@@ -1003,7 +1087,9 @@ async fn directory_body(state: &AppState, session: &Session, notice: &str, q: &s
          <table id=\"personnes\"><tr><th>Nom</th><th>Entité</th><th>Site</th><th>Numéros</th><th>VIP</th><th></th></tr>",
         escape(q)
     ));
-    let list = people(state, q, q.trim().is_empty()).await.unwrap_or_default();
+    let list = people(state, q, q.trim().is_empty())
+        .await
+        .unwrap_or_default();
     for p in &list {
         body.push_str(&format!(
             "<tr data-personne=\"{id}\"><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>\
@@ -1087,7 +1173,13 @@ pub(crate) async fn directory_page(
 
 async fn directory_error(state: &AppState, session: &Session, error: &str) -> Response {
     let body = directory_body(state, session, &notice_html(None, Some(error)), "").await;
-    page_with_notice(state, session, "Annuaire", StatusCode::UNPROCESSABLE_ENTITY, body)
+    page_with_notice(
+        state,
+        session,
+        "Annuaire",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        body,
+    )
 }
 
 #[derive(Deserialize)]
@@ -1139,7 +1231,10 @@ pub(crate) struct P0Form {
     ends_at: String,
 }
 
-fn window_from_form(state: &AppState, form: &P0Form) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+fn window_from_form(
+    state: &AppState,
+    form: &P0Form,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
     let a = optional_local(state, &form.starts_at, "début")?.ok_or("indiquez le début")?;
     let b = optional_local(state, &form.ends_at, "fin")?.ok_or("indiquez la fin")?;
     Ok((a, b))
@@ -1250,7 +1345,12 @@ async fn api_vip(
     };
     let body: VipBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("corps JSON invalide (attendu {{\"vip\": true}}) : {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide (attendu {{\"vip\": true}}) : {e}"),
+            );
+        }
     };
     match state
         .backend
@@ -1283,14 +1383,23 @@ struct WindowBody {
     ends_at: DateTime<Utc>,
 }
 
-async fn api_add_window(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn api_add_window(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let session = match api_session(&state, &headers, false, true).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let body: WindowBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("corps JSON invalide : {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
     };
     let Some(person) = body.person_id else {
         return json_error(StatusCode::BAD_REQUEST, "« person_id » est obligatoire");
@@ -1298,7 +1407,13 @@ async fn api_add_window(State(state): State<AppState>, headers: HeaderMap, body:
     match state
         .backend
         .store()
-        .add_p0_window(person, body.starts_at, body.ends_at, &session.login, state.backend.now())
+        .add_p0_window(
+            person,
+            body.starts_at,
+            body.ends_at,
+            &session.login,
+            state.backend.now(),
+        )
         .await
     {
         Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
@@ -1319,12 +1434,23 @@ async fn api_change_window(
     };
     let body: WindowBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("corps JSON invalide : {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
     };
     match state
         .backend
         .store()
-        .update_p0_window(id, body.starts_at, body.ends_at, &session.login, state.backend.now())
+        .update_p0_window(
+            id,
+            body.starts_at,
+            body.ends_at,
+            &session.login,
+            state.backend.now(),
+        )
         .await
     {
         Ok(()) => Json(json!({ "id": id })).into_response(),
@@ -1359,9 +1485,16 @@ async fn api_remove_window(
 /// Checks that `bytes` is a WAV file the media engine plays as is: PCM, 8 kHz, mono, 16-bit.
 /// The error is French, for the supervisor.
 pub fn check_wav(bytes: &[u8]) -> Result<(), String> {
-    let u16_at = |i: usize| bytes.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at =
-        |i: usize| bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u16_at = |i: usize| {
+        bytes
+            .get(i..i + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     if bytes.get(0..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
         return Err("ce fichier n'est pas un fichier WAV".to_owned());
     }
@@ -1372,7 +1505,12 @@ pub fn check_wav(bytes: &[u8]) -> Result<(), String> {
         let len = len as usize;
         let body = at + 8;
         if id == b"fmt " {
-            format = Some((u16_at(body), u16_at(body + 2), u32_at(body + 4), u16_at(body + 14)));
+            format = Some((
+                u16_at(body),
+                u16_at(body + 2),
+                u32_at(body + 4),
+                u16_at(body + 14),
+            ));
         } else if id == b"data" {
             data = len > 0;
         }
@@ -1454,8 +1592,18 @@ struct MessageRequest<'a> {
 /// Saves a message version in the store; the switchboard plays it within a second of its
 /// start. Typed text without a start time and without audio goes through the switchboard at
 /// once (as the plain form does).
-async fn publish_message(state: &AppState, session: &Session, req: MessageRequest<'_>) -> Result<(), String> {
-    if !state.backend.settings().lines.iter().any(|l| l.number == req.line) {
+async fn publish_message(
+    state: &AppState,
+    session: &Session,
+    req: MessageRequest<'_>,
+) -> Result<(), String> {
+    if !state
+        .backend
+        .settings()
+        .lines
+        .iter()
+        .any(|l| l.number == req.line)
+    {
         return Err(format!("ligne inconnue : {}", req.line));
     }
     let now = state.backend.now();
@@ -1477,7 +1625,12 @@ async fn publish_message(state: &AppState, session: &Session, req: MessageReques
     if text.is_empty() && audio_path.is_none() {
         return Err("saisissez le texte du message ou déposez un fichier WAV".to_owned());
     }
-    if let Some(name) = req.library_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    if let Some(name) = req
+        .library_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         state
             .backend
             .store()
@@ -1558,8 +1711,14 @@ pub(crate) async fn messages_extra(state: &AppState, session: &Session) -> Strin
             escape(&m.message.line),
             kind_slug(m.message.kind),
             escape(&m.message.text),
-            m.message.starts_at.map(|t| local(state, t)).unwrap_or_default(),
-            m.message.ends_at.map(|t| local(state, t)).unwrap_or_default(),
+            m.message
+                .starts_at
+                .map(|t| local(state, t))
+                .unwrap_or_default(),
+            m.message
+                .ends_at
+                .map(|t| local(state, t))
+                .unwrap_or_default(),
             escape(&m.author),
         ));
     }
@@ -1602,7 +1761,11 @@ pub(crate) async fn messages_extra(state: &AppState, session: &Session) -> Strin
     body
 }
 
-async fn messages_redirect_or_error(state: &AppState, session: &Session, result: Result<(), String>) -> Response {
+async fn messages_redirect_or_error(
+    state: &AppState,
+    session: &Session,
+    result: Result<(), String>,
+) -> Response {
     match result {
         Ok(()) => Redirect::to("/superviseur/messages?ok=enregistre").into_response(),
         Err(e) => {
@@ -1700,10 +1863,16 @@ async fn api_message_audio(
         Err(r) => return r,
     };
     let Some(kind) = parse_kind_slug(&kind) else {
-        return json_error(StatusCode::NOT_FOUND, "type de message inconnu (crise ou dissuasion)");
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "type de message inconnu (crise ou dissuasion)",
+        );
     };
     if body.len() > MAX_WAV_BYTES {
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "fichier trop volumineux (10 minutes au plus)");
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "fichier trop volumineux (10 minutes au plus)",
+        );
     }
     let body = match acceptable_wav(&state, &body).await {
         Ok(wav) => wav,
@@ -1716,7 +1885,10 @@ async fn api_message_audio(
             optional_rfc3339(raw, what)
         }
     };
-    let (starts_at, ends_at) = match (times(q.starts_at.as_deref(), "starts_at"), times(q.ends_at.as_deref(), "ends_at")) {
+    let (starts_at, ends_at) = match (
+        times(q.starts_at.as_deref(), "starts_at"),
+        times(q.ends_at.as_deref(), "ends_at"),
+    ) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return json_error(StatusCode::BAD_REQUEST, e),
     };
@@ -1731,7 +1903,11 @@ async fn api_message_audio(
         library_name: q.library_name.clone(),
     };
     match publish_message(&state, &session, req).await {
-        Ok(()) => (StatusCode::CREATED, Json(json!({ "line": line, "kind": kind_slug(kind) }))).into_response(),
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(json!({ "line": line, "kind": kind_slug(kind) })),
+        )
+            .into_response(),
         Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
 }
@@ -1760,11 +1936,19 @@ async fn api_message_scheduled(
         Err(r) => return r,
     };
     let Some(kind) = parse_kind_slug(&kind) else {
-        return json_error(StatusCode::NOT_FOUND, "type de message inconnu (crise ou dissuasion)");
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "type de message inconnu (crise ou dissuasion)",
+        );
     };
     let body: ScheduledBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("corps JSON invalide : {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
     };
     let req = MessageRequest {
         line: &line,
@@ -1777,7 +1961,11 @@ async fn api_message_scheduled(
         library_name: body.library_name,
     };
     match publish_message(&state, &session, req).await {
-        Ok(()) => (StatusCode::CREATED, Json(json!({ "line": line, "kind": kind_slug(kind) }))).into_response(),
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(json!({ "line": line, "kind": kind_slug(kind) })),
+        )
+            .into_response(),
         Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
 }
@@ -1796,7 +1984,12 @@ async fn api_scheduled(State(state): State<AppState>, headers: HeaderMap) -> Res
     if let Err(r) = api_session(&state, &headers, true, false).await {
         return r;
     }
-    match state.backend.store().scheduled_messages(state.backend.now()).await {
+    match state
+        .backend
+        .store()
+        .scheduled_messages(state.backend.now())
+        .await
+    {
         Ok(list) => Json(
             list.into_iter()
                 .map(|m| ScheduledView {
@@ -1815,7 +2008,13 @@ async fn api_scheduled(State(state): State<AppState>, headers: HeaderMap) -> Res
 }
 
 /// Makes a saved message live on a line.
-async fn activate_saved(state: &AppState, session: &Session, id: i64, line: &str, kind: &str) -> Result<(), String> {
+async fn activate_saved(
+    state: &AppState,
+    session: &Session,
+    id: i64,
+    line: &str,
+    kind: &str,
+) -> Result<(), String> {
     let kind = parse_kind_slug(kind).ok_or("type de message inconnu")?;
     let saved = state
         .backend
@@ -1927,14 +2126,23 @@ struct LibraryBody {
     text: String,
 }
 
-async fn api_library_add(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn api_library_add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let session = match api_session(&state, &headers, true, true).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let body: LibraryBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("corps JSON invalide : {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
     };
     if body.text.trim().is_empty() {
         return json_error(StatusCode::UNPROCESSABLE_ENTITY, "« text » est vide");
@@ -1942,7 +2150,13 @@ async fn api_library_add(State(state): State<AppState>, headers: HeaderMap, body
     match state
         .backend
         .store()
-        .save_library_message(&body.name, body.text.trim(), None, &session.login, state.backend.now())
+        .save_library_message(
+            &body.name,
+            body.text.trim(),
+            None,
+            &session.login,
+            state.backend.now(),
+        )
         .await
     {
         Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
@@ -1969,7 +2183,12 @@ async fn api_library_activate(
     };
     let body: ActivateBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("corps JSON invalide : {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
     };
     match activate_saved(&state, &session, id, &body.line, &body.kind).await {
         Ok(()) => Json(json!({ "line": body.line, "kind": body.kind })).into_response(),
@@ -2058,7 +2277,11 @@ async fn replace_prompt(state: &AppState, actor: &str, id: &str, wav: &[u8]) -> 
         actor,
         "prompt.replace",
         &format!("prompt:{id}"),
-        Some(if was_replaced { "enregistrement remplacé" } else { "annonce d'origine" }),
+        Some(if was_replaced {
+            "enregistrement remplacé"
+        } else {
+            "annonce d'origine"
+        }),
         Some(&format!("nouvel enregistrement ({} octets)", wav.len())),
     )
     .await
@@ -2109,7 +2332,11 @@ pub(crate) async fn prompts_page(
         Err(r) => return r,
     };
     let csrf = escape(&session.csrf);
-    let mut body = notice_html(q.ok.as_deref().map(|_| "Modification enregistrée : elle s'applique dès le prochain appel."), None);
+    let mut body = notice_html(
+        q.ok.as_deref()
+            .map(|_| "Modification enregistrée : elle s'applique dès le prochain appel."),
+        None,
+    );
     let Some(set) = state.backend.prompt_set() else {
         body.push_str("<p>Ce serveur ne permet pas de remplacer les annonces.</p>");
         return page_with_notice(&state, &session, "Annonces", StatusCode::OK, body);
@@ -2297,7 +2524,10 @@ pub(crate) fn api_routes() -> Router<AppState> {
             "/messages/library/{id}",
             axum::routing::delete(api_library_remove),
         )
-        .route("/messages/library/{id}/activate", post(api_library_activate))
+        .route(
+            "/messages/library/{id}/activate",
+            post(api_library_activate),
+        )
         .route(
             "/lines/{line}/messages/{kind}/audio",
             put(api_message_audio),
@@ -2334,9 +2564,16 @@ mod tests {
     fn only_8khz_mono_16bit_pcm_wav_is_accepted() {
         assert_eq!(check_wav(&wav(8000, 1, 16)), Ok(()));
         let stereo = check_wav(&wav(44_100, 2, 16)).unwrap_err();
-        assert!(stereo.contains("8 kHz, mono, 16 bits") && stereo.contains("44100 Hz"), "{stereo}");
+        assert!(
+            stereo.contains("8 kHz, mono, 16 bits") && stereo.contains("44100 Hz"),
+            "{stereo}"
+        );
         assert!(check_wav(&wav(8000, 1, 8)).is_err());
-        assert!(check_wav(b"ceci n'est pas un son").unwrap_err().contains("pas un fichier WAV"));
+        assert!(
+            check_wav(b"ceci n'est pas un son")
+                .unwrap_err()
+                .contains("pas un fichier WAV")
+        );
     }
 
     #[test]
