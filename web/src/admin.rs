@@ -95,6 +95,22 @@ async fn api_session(
     supervisor_enough: bool,
     write: bool,
 ) -> Result<Session, Response> {
+    if let Some(token) = crate::auth::bearer_token(headers) {
+        // A supervisor API token may use the supervisors' message routes (no CSRF: nothing a
+        // browser sends on its own); administration needs an admin's session.
+        use guichet_tickets::api_tokens::TokenRole;
+        return match crate::auth::bearer_session(state, token).await {
+            None => Err(json_error(
+                StatusCode::UNAUTHORIZED,
+                "jeton d'API inconnu ou révoqué",
+            )),
+            Some((session, TokenRole::Supervisor)) if supervisor_enough => Ok(session),
+            Some(_) => Err(json_error(
+                StatusCode::FORBIDDEN,
+                "ce jeton d'API ne donne pas accès à cette route",
+            )),
+        };
+    }
     let session = current(state, headers)
         .await
         .ok_or_else(|| json_error(StatusCode::UNAUTHORIZED, "authentification requise"))?;
@@ -239,6 +255,7 @@ pub(crate) async fn admin_home(State(state): State<AppState>, headers: HeaderMap
         "<ul><li><a href=\"/admin/utilisateurs\">Utilisateurs et rôles</a></li>\
          <li><a href=\"/admin/annuaire\">Annuaire : import, VIP et périodes P0</a></li>\
          <li><a href=\"/admin/annonces\">Annonces du serveur vocal</a></li>\
+         <li><a href=\"/admin/jetons\">Jetons d'API</a></li>\
          <li><a href=\"/superviseur/messages\">Messages de crise et de dissuasion</a></li></ul>"
             .to_owned(),
     )
