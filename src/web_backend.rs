@@ -209,6 +209,15 @@ impl Backend for ServerBackend {
         })
     }
 
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.switchboard
+                .call_back(callback, login)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn health(&self) -> BoxFuture<'_, Vec<Check>> {
         Box::pin(async move {
             let database = match self.store.calls_in_flight().await {

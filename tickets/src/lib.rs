@@ -30,6 +30,7 @@
 
 pub mod admin;
 pub mod calls;
+pub mod desk;
 pub mod directory;
 pub mod live;
 pub mod priority;

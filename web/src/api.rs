@@ -39,10 +39,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/agents/{login}/state", axum::routing::put(put_agent_state))
         .route("/journal", get(journal))
         .route("/reports", get(reports))
+        .merge(crate::desk::api_routes())
         .fallback(not_found)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -51,7 +52,7 @@ async fn not_found() -> Response {
 }
 
 /// The session of an API call, checked for role and (for writes) CSRF.
-async fn authorize(
+pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     supervisor: bool,

@@ -26,6 +26,7 @@
 
 pub mod api;
 pub mod auth;
+mod desk;
 pub mod html;
 pub mod metrics;
 mod pages;
@@ -176,6 +177,12 @@ pub trait Backend: Send + Sync + 'static {
         line: &'a str,
         kind: MessageKind,
     ) -> BoxFuture<'a, Result<(), String>>;
+
+    // ---- the agent's desk (screen pop, ticket form, callbacks) ----
+    /// Calls back the pending callback request `callback` for the agent `login`: Guichet
+    /// rings the agent's phone first, then dials the caller. The error is French, for the
+    /// agent (no desk phone, already on a call, request already handled...).
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>>;
 }
 
 #[derive(Clone)]
@@ -216,6 +223,7 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/superviseur/mur", get(pages::wallboard_page))
         .route("/superviseur/mur/flux", get(pages::wallboard_events))
         .route("/static/mur.js", get(pages::wallboard_js))
+        .merge(desk::routes())
         .nest("/api/v1", api::routes())
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

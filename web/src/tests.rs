@@ -10,6 +10,7 @@ struct Fake {
     healthy: bool,
     set: Mutex<Vec<(String, String, MessageKind, String)>>,
     changes: Mutex<Vec<(String, AgentStateChange)>>,
+    callbacks: Mutex<Vec<(String, i64)>>,
 }
 
 impl Backend for Fake {
@@ -91,6 +92,16 @@ impl Backend for Fake {
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut calls = self.callbacks.lock().unwrap();
+            if calls.iter().any(|(_, c)| *c == callback) {
+                return Err("ce rappel est déjà en cours".to_owned());
+            }
+            calls.push((login.to_owned(), callback));
+            Ok(())
+        })
+    }
 }
 
 async fn fake(dir: &std::path::Path, healthy: bool) -> Arc<Fake> {
@@ -132,6 +143,7 @@ async fn fake(dir: &std::path::Path, healthy: bool) -> Arc<Fake> {
         healthy,
         set: Mutex::new(Vec::new()),
         changes: Mutex::new(Vec::new()),
+        callbacks: Mutex::new(Vec::new()),
     })
 }
 
@@ -647,5 +659,176 @@ async fn agents_change_their_own_state_and_supervisors_anyones() {
             ),
         ]
     );
+    let _ = stop.send(());
+}
+
+/// Logs in and returns the session cookie pair and its CSRF token.
+async fn desk_session(base: &str, login_name: &str, password: &str) -> (String, String) {
+    let ok = login(base, login_name, password).await;
+    let pair = cookie(&ok, auth::SESSION_COOKIE)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let info: serde_json::Value = client()
+        .get(format!("{base}/api/v1/session"))
+        .header(header::COOKIE, &pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (pair, info["csrf_token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn the_desk_saves_tickets_with_french_errors_and_calls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = fake(dir.path(), true).await;
+    let store = backend.store.clone();
+    let now = Utc::now();
+    // A VIP's call, offered to and answered by "agt".
+    let call = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "desk-1".into(),
+            line: "8585".into(),
+            caller_number: "+33140158001".into(),
+            caller_name: Some("Claire Lefèvre".into()),
+            person_id: None,
+            vip: true,
+            p0: false,
+            arrived_at: now,
+        })
+        .await
+        .unwrap();
+    for update in [
+        guichet_tickets::CallUpdate::Offered { at: now, agent: "agt".into() },
+        guichet_tickets::CallUpdate::Answered { at: now, agent: "agt".into() },
+    ] {
+        store.update_call(call, &update).await.unwrap();
+    }
+    let typology = store.create_category("Messagerie", None).await.unwrap();
+    let sub = store.create_category("Boîte pleine", Some(typology)).await.unwrap();
+    let group = store.create_support_group("Niveau 2").await.unwrap();
+    let (base, stop) = start(backend.clone()).await;
+    let c = client();
+    let (agt, csrf) = desk_session(&base, "agt", "mot-de-passe-agt").await;
+
+    // Without a session: 401 on the API, the login page for pages.
+    let anon = c.post(format!("{base}/api/v1/tickets")).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(anon.status(), 401);
+    let anon = c.get(format!("{base}/agent/dossier")).send().await.unwrap();
+    assert_eq!(anon.headers()[header::LOCATION], "/connexion");
+    // Without the CSRF header: 403, nothing written.
+    let no_csrf = c
+        .post(format!("{base}/api/v1/tickets"))
+        .header(header::COOKIE, &agt)
+        .json(&serde_json::json!({"call_id": call, "nature": "incident", "title": "x", "requester_name": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    assert!(store.tickets_of_call(call).await.unwrap().is_empty());
+
+    // The complete form without its fields: one French error per field.
+    let post = |body: serde_json::Value| {
+        c.post(format!("{base}/api/v1/tickets"))
+            .header(header::COOKIE, &agt)
+            .header(api::CSRF_HEADER, &csrf)
+            .json(&body)
+            .send()
+    };
+    let bad = post(serde_json::json!({"call_id": call, "form": "complete", "nature": "incident", "title": " ", "requester_name": "Claire Lefèvre", "urgency": "extreme"})).await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["fields"]["title"], "Le titre est obligatoire.");
+    assert_eq!(body["fields"]["urgency"], "Urgence inconnue : sévère, élevée ou moyenne.");
+    assert_eq!(body["fields"]["category_id"], "La catégorie est obligatoire dans le formulaire complet.");
+    assert!(body["fields"]["diagnosis"].as_str().unwrap().contains("obligatoire"));
+    assert!(store.tickets_of_call(call).await.unwrap().is_empty());
+
+    // Moderate urgency and impact, but a VIP caller: P0, linked to the call, assigned.
+    let ok = post(serde_json::json!({
+        "call_id": call, "form": "complete", "nature": "incident", "title": "Messagerie bloquée",
+        "requester_name": "Claire Lefèvre", "entity": "Cabinet du ministre", "site": "Valois",
+        "category_id": sub, "urgency": "moyenne", "impact": "modere", "technical_domain": "Messagerie",
+        "symptom": "Boîte pleine", "diagnosis": "Quota atteint", "outcome": "assign_group", "group_id": group
+    })).await.unwrap();
+    assert_eq!(ok.status(), 201);
+    let t: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(t["priority"], "P0");
+    assert_eq!(t["status"], "assigned");
+    assert_eq!(t["calls"], serde_json::json!([call]));
+    let id = t["id"].as_i64().unwrap();
+    // Saving the call's form again completes the same ticket (no duplicate).
+    let again = post(serde_json::json!({"call_id": call, "nature": "assistance", "title": "Messagerie bloquée", "requester_name": "Claire Lefèvre", "outcome": "resolved_online"})).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let t: serde_json::Value = again.json().await.unwrap();
+    assert_eq!((t["id"].as_i64(), t["nature"].as_str(), t["status"].as_str()), (Some(id), Some("assistance"), Some("resolved")));
+    assert_eq!(store.tickets_of_call(call).await.unwrap(), vec![id]);
+    let got: serde_json::Value = c.get(format!("{base}/api/v1/tickets/{id}")).header(header::COOKIE, &agt).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got["priority"], "P0");
+
+    // The live priority: the tickets room's matrix, VIP → P0.
+    let p: serde_json::Value = c
+        .get(format!("{base}/agent/dossier/priorite?urgency=severe&impact=critique"))
+        .header(header::COOKIE, &agt)
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(p["code"], "P0");
+    let p: serde_json::Value = c
+        .get(format!("{base}/agent/dossier/priorite?urgency=moyenne&impact=majeur"))
+        .header(header::COOKIE, &agt)
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(p["code"], "P3");
+
+    // The page's form: CSRF checked; an error re-renders the form with the values kept.
+    let form = |fields: Vec<(&'static str, String)>| {
+        c.post(format!("{base}/agent/dossier")).header(header::COOKIE, &agt).form(&fields).send()
+    };
+    assert_eq!(form(vec![("title", "x".into())]).await.unwrap().status(), 403);
+    let page = form(vec![
+        ("csrf", csrf.clone()),
+        ("nature", "request".into()),
+        ("title", "".into()),
+        ("requester_name", "Jean Dupont".into()),
+        ("outcome", "assign_group".into()),
+    ]).await.unwrap();
+    assert_eq!(page.status(), 422);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("id=\"erreur-title\" role=\"alert\">Le titre est obligatoire."), "{html}");
+    assert!(html.contains("Choisissez le groupe à qui affecter le ticket."));
+    assert!(html.contains("value=\"Jean Dupont\""));
+    let saved = form(vec![
+        ("csrf", csrf.clone()),
+        ("nature", "request".into()),
+        ("title", "Nouveau poste".into()),
+        ("requester_name", "Jean Dupont".into()),
+        ("outcome", "keep".into()),
+    ]).await.unwrap();
+    assert_eq!(saved.status(), 303);
+    let location = saved.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/agent/dossier?ticket_id="), "{location}");
+    let shown = c.get(format!("{base}{location}")).header(header::COOKIE, &agt).send().await.unwrap().text().await.unwrap();
+    assert!(shown.contains("enregistré.") && shown.contains("value=\"Nouveau poste\""), "{shown}");
+
+    // Callbacks: listed, CSRF checked, handed to the switchboard, journaled.
+    let request = store.create_callback(None, "+33140205050", Some("Julien Moreau"), "louvre-hotline", now).await.unwrap();
+    let list: serde_json::Value = c.get(format!("{base}/api/v1/callbacks")).header(header::COOKIE, &agt).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["requests"][0]["id"], request);
+    let no_csrf = c.post(format!("{base}/api/v1/callbacks/{request}/call")).header(header::COOKIE, &agt).send().await.unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    let started = c.post(format!("{base}/api/v1/callbacks/{request}/call")).header(header::COOKIE, &agt).header(api::CSRF_HEADER, &csrf).send().await.unwrap();
+    assert_eq!(started.status(), 202);
+    assert_eq!(backend.callbacks.lock().unwrap().as_slice(), &[("agt".to_owned(), request)]);
+    let html = c.post(format!("{base}/agent/rappels/rappeler")).header(header::COOKIE, &agt)
+        .form(&[("csrf", csrf.as_str()), ("callback_id", &request.to_string())]).send().await.unwrap();
+    assert_eq!(html.status(), 422);
+    assert!(html.text().await.unwrap().contains("Rappel impossible : ce rappel est déjà en cours"));
+    let journal = store.journal_between(now - chrono::Duration::minutes(1), Utc::now() + chrono::Duration::minutes(1)).await.unwrap();
+    assert_eq!(journal.iter().filter(|e| e.action == "callback.start" && e.actor == "agt").count(), 2);
+    let unknown = c.post(format!("{base}/api/v1/callbacks/9999/call")).header(header::COOKIE, &agt).header(api::CSRF_HEADER, &csrf).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
     let _ = stop.send(());
 }
