@@ -55,6 +55,7 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     let base = format!("http://{}", server.http);
     let store = Store::open(&db.url()).await.expect("store");
     let browser = Browser::start().await;
+    browser.set_window_size(1280, 720).await;
     browser.login(&server, "amelie.martin", DEMO_PASSWORD).await;
     browser.find("#poste").await;
 
@@ -90,8 +91,7 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
         .screenshot(&screenshot_dir(dir.path()).join("poste-fiche-appel.png"))
         .await;
 
-    // One click opens the form prefilled (the link opens a tab of its own: here the same
-    // tab follows it, the desk phone carries the call).
+    // One click opens the form prefilled, in a tab of its own (the desk page stays open).
     let href = browser
         .attribute("#ouvrir-fiche", "href")
         .await
@@ -102,7 +102,10 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no call id in {href}"));
     let form_url = format!("{base}/agent/dossier?call_id={call_id}");
-    browser.goto(&form_url).await;
+    browser.click("#ouvrir-fiche").await;
+    let desk_window = browser.switch_to_new_window().await;
+    browser.find("#form-ticket").await;
+    assert_eq!(browser.url().await, form_url);
     assert_eq!(
         browser.attribute("#requester_name", "value").await.as_deref(),
         Some("Claire Lefèvre")
@@ -148,6 +151,9 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no ticket number in {saved:?}"));
 
+    browser
+        .screenshot(&screenshot_dir(dir.path()).join("fiche-ticket.png"))
+        .await;
     let ticket = store.ticket(ticket_id).await.expect("ticket");
     assert_eq!(ticket.priority.code(), "P0");
     assert!(ticket.vip);
@@ -173,6 +179,7 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     );
 
     // Back on the desk: end the wrap-up, then call back a pending request from the list.
+    browser.switch_to_window(&desk_window).await;
     browser.goto(&format!("{base}/agent")).await;
     browser
         .wait_text("#etat", Duration::from_secs(5), |t| {
@@ -184,6 +191,10 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     }
     browser
         .wait_text("#etat", Duration::from_secs(5), |t| t.contains("Disponible"))
+        .await;
+    // Without a call the screen pop empties itself.
+    browser
+        .wait_text("#fiche-appel", Duration::from_secs(5), str::is_empty)
         .await;
     let now = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
         .unwrap()
@@ -210,6 +221,9 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     assert!(browser.text(&row).await.contains("Julien Moreau"));
     browser.click(&format!("{row} button.rappeler")).await;
     let result = browser.text("#rappel-resultat").await;
+    browser
+        .screenshot(&screenshot_dir(dir.path()).join("rappels.png"))
+        .await;
     assert!(result.starts_with(&format!("Rappel n° {request} lancé")), "{result}");
     customer.expect_success(Duration::from_secs(30), &server);
     phone.expect_success(Duration::from_secs(30), &server);

@@ -61,10 +61,12 @@ pub(crate) fn api_routes() -> Router<AppState> {
 pub(crate) const DESK_STYLE: &str = "<style>\
 .p0{background:#6a1b9a;color:#fff;font-weight:bold;padding:0 .3rem;border-radius:3px}\
 .champ-erreur{color:#b00020;font-weight:bold;margin:.2rem 0}\
-#form-ticket fieldset{background:#fff;border:1px solid #bbb;margin-bottom:.8rem}\
-#form-ticket label{display:inline-block;min-width:11rem}\
-#form-ticket input[type=text],#form-ticket select{min-width:18rem}\
-#form-ticket textarea{width:100%;max-width:60rem}\
+#form-ticket fieldset{background:#fff;border:1px solid #bbb;margin:0 0 .6rem 0}\
+#form-ticket p{margin:.35rem 0}\
+#form-ticket label[for]{display:inline-block;min-width:10rem}\
+#form-ticket input[type=text],#form-ticket select{width:20rem;max-width:100%}\
+#form-ticket textarea{width:100%;box-sizing:border-box}\
+.colonnes{display:grid;grid-template-columns:1fr 1fr;gap:0 1rem}.colonnes>div{min-width:0}\
 .bouton{display:inline-block;background:#000091;color:#fff;padding:.3rem .8rem;text-decoration:none;border-radius:3px}\
 .bouton:focus,a:focus,button:focus,input:focus,select:focus,textarea:focus{outline:3px solid #ff9940;outline-offset:2px}\
 #fiche-appel{background:#fff;border:2px solid #000091;padding:.5rem 1rem;margin-bottom:1rem}\
@@ -249,10 +251,11 @@ fn outcome_label(o: Option<guichet_tickets::CallOutcome>) -> &'static str {
     }
 }
 
-/// The screen pop as an HTML fragment (escaped); empty without a call.
+/// The screen pop as an HTML fragment (escaped). Without a call, only a comment: an SSE
+/// event with empty data is not dispatched by browsers, so the page would keep the last call.
 fn screen_pop_html(state: &AppState, ctx: Option<&CallContext>) -> String {
     let Some(ctx) = ctx else {
-        return String::new();
+        return "<!-- aucun appel -->".to_owned();
     };
     let r = &ctx.record;
     let name = ctx
@@ -342,7 +345,7 @@ fn screen_pop_html(state: &AppState, ctx: Option<&CallContext>) -> String {
 }
 
 /// `GET /agent/appel/flux`: server-sent events, one `appel` event (the screen pop's HTML
-/// fragment, empty without a call) each time it changes.
+/// fragment, a bare comment without a call) each time it changes.
 async fn screen_pop_events(
     State(state): State<AppState>,
     stopping: Option<axum::Extension<Stopping>>,
@@ -989,6 +992,14 @@ async fn prefill(
         input.symptom = t.symptom.clone();
         input.diagnosis = t.diagnosis.clone();
         input.group_id = t.group_id.map(|v| v.to_string());
+        input.outcome = Some(
+            match t.status {
+                TicketStatus::Resolved | TicketStatus::Closed => "resolved_online",
+                _ if t.group_id.is_some() => "assign_group",
+                _ => "keep",
+            }
+            .to_owned(),
+        );
     }
     Ok(input)
 }
@@ -1151,7 +1162,26 @@ async fn form_page(
         "nouveau".to_owned()
     };
     let heading = match (ticket_id.is_empty(), call_id.is_empty()) {
-        (false, _) => format!("<p id=\"fiche-cible\">Ticket n° {}</p>", escape(ticket_id)),
+        (false, _) => {
+            let status = match parse_id(ticket_id) {
+                Some(id) => store.ticket(id).await.ok().map(|t| t.status),
+                None => None,
+            };
+            let closed = matches!(
+                status,
+                Some(TicketStatus::Resolved | TicketStatus::Closed)
+            );
+            format!(
+                "<p id=\"fiche-cible\">Ticket n° {} — {}{}</p>",
+                escape(ticket_id),
+                status.map_or("", status_label),
+                if closed {
+                    " : il n'est plus modifiable ici."
+                } else {
+                    ""
+                }
+            )
+        }
         (true, false) => format!(
             "<p id=\"fiche-cible\">Nouveau ticket pour l'appel n° {}</p>",
             escape(call_id)
@@ -1231,22 +1261,22 @@ async fn form_page(
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <input type=\"hidden\" name=\"call_id\" value=\"{call_id_e}\">\
          <input type=\"hidden\" name=\"ticket_id\" value=\"{ticket_id_e}\">{ticket_err}{call_err}\
-         <fieldset><legend>Prise d'appel</legend>\
+         <div class=\"colonnes\"><div><fieldset><legend>Prise d'appel</legend>\
          <p role=\"radiogroup\" aria-label=\"Formulaire\">Formulaire : {r_simple}{r_complete}</p>{form_err}\
          <p><label for=\"nature\">Nature *</label> <select id=\"nature\" name=\"nature\"{nature_inv}>{nature_opts}</select>{nature_err}</p>\
          {title}{requester}{entity}{site}\
          <p><label for=\"category_id\">Catégorie / sous-catégorie</label> <select id=\"category_id\" name=\"category_id\"{cat_inv}>{cat_opts}</select>{cat_err}</p>\
-         {domain}</fieldset>\
+         {domain}</fieldset></div><div>\
          <fieldset><legend>Priorité</legend>\
          <p><label for=\"urgency\">Urgence</label> <select id=\"urgency\" name=\"urgency\"{urg_inv}>{urg_opts}</select>{urg_err}</p>\
          <p><label for=\"impact\">Impact</label> <select id=\"impact\" name=\"impact\"{imp_inv}>{imp_opts}</select>{imp_err}</p>\
          <p>Priorité calculée : <output id=\"priorite\" for=\"urgency impact\" aria-live=\"polite\">{priority}</output>{standing_badges}</p>\
          </fieldset>\
-         <fieldset><legend>Description</legend>{symptom}{diagnosis}</fieldset>\
          <fieldset><legend>Suite donnée</legend>\
          <p role=\"radiogroup\" aria-label=\"Suite donnée\">{o_online}{o_group}{o_keep}</p>{outcome_err}\
          <p><label for=\"group_id\">Groupe de support</label> <select id=\"group_id\" name=\"group_id\"{grp_inv}>{grp_opts}</select>{grp_err}</p>\
-         </fieldset>{attach}\
+         </fieldset>{attach}</div></div>\
+         <fieldset><legend>Description</legend>{symptom}{diagnosis}</fieldset>\
          <p><button type=\"submit\" id=\"enregistrer-ticket\">Enregistrer la fiche</button> \
          <span id=\"brouillon-etat\" role=\"status\"></span></p></form>\
          <p><a href=\"/agent\">Retour à mon poste</a> · <a href=\"/agent/rappels\">Rappels</a></p>\
@@ -1638,7 +1668,7 @@ async fn callbacks_body(state: &AppState, session: &Session, notice: &str) -> St
     } else {
         body.push_str(
             "<table id=\"demandes-rappel\"><tr><th>Demandé le</th><th>Appelant</th><th>Numéro</th>\
-             <th>File</th><th></th></tr>",
+             <th>File</th><th>Action</th></tr>",
         );
         for r in &lists.requests {
             body.push_str(&format!(
@@ -1646,12 +1676,13 @@ async fn callbacks_body(state: &AppState, session: &Session, notice: &str) -> St
                  <form method=\"post\" action=\"/agent/rappels/rappeler\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <input type=\"hidden\" name=\"callback_id\" value=\"{id}\">\
-                 <button type=\"submit\" class=\"rappeler\">Rappeler</button></form></td></tr>",
+                 <button type=\"submit\" class=\"rappeler\" aria-label=\"Rappeler {who}\">Rappeler</button></form></td></tr>",
                 local(state, r.requested_at),
                 escape(r.name.as_deref().unwrap_or("—")),
                 escape(&r.number),
                 escape(&r.queue),
                 id = r.id,
+                who = escape(r.name.as_deref().unwrap_or(&r.number)),
             ));
         }
         body.push_str("</table>");
@@ -1664,7 +1695,7 @@ async fn callbacks_body(state: &AppState, session: &Session, notice: &str) -> St
     } else {
         body.push_str(
             "<table id=\"appels-abandonnes\"><tr><th>Arrivé le</th><th>Appelant</th><th>Numéro</th>\
-             <th>File</th><th>Issue</th><th></th></tr>",
+             <th>File</th><th>Issue</th><th>Action</th></tr>",
         );
         for (c, caller) in &lists.abandoned {
             let name = caller
@@ -1682,13 +1713,14 @@ async fn callbacks_body(state: &AppState, session: &Session, notice: &str) -> St
                  <form method=\"post\" action=\"/agent/rappels/rappeler\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <input type=\"hidden\" name=\"call_id\" value=\"{id}\">\
-                 <button type=\"submit\" class=\"rappeler\">Rappeler</button></form></td></tr>",
+                 <button type=\"submit\" class=\"rappeler\" aria-label=\"Rappeler {who}\">Rappeler</button></form></td></tr>",
                 local(state, c.arrived_at),
                 escape(&name),
                 escape(&c.caller_number),
                 escape(c.queue.as_deref().unwrap_or("—")),
                 outcome_label(c.outcome),
                 id = c.id,
+                who = escape(&name),
             ));
         }
         body.push_str("</table>");

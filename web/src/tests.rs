@@ -11,6 +11,7 @@ struct Fake {
     set: Mutex<Vec<(String, String, MessageKind, String)>>,
     changes: Mutex<Vec<(String, AgentStateChange)>>,
     callbacks: Mutex<Vec<(String, i64)>>,
+    desk_agents: Mutex<Vec<guichet_acd::AgentSnapshot>>,
 }
 
 impl Backend for Fake {
@@ -37,11 +38,12 @@ impl Backend for Fake {
         &self.settings
     }
     fn snapshot(&self) -> BoxFuture<'_, Result<guichet_acd::Snapshot, String>> {
-        Box::pin(async {
+        let agents = self.desk_agents.lock().unwrap().clone();
+        Box::pin(async move {
             Ok(guichet_acd::Snapshot {
                 at: Utc::now(),
                 queues: Vec::new(),
-                agents: Vec::new(),
+                agents,
             })
         })
     }
@@ -144,6 +146,7 @@ async fn fake(dir: &std::path::Path, healthy: bool) -> Arc<Fake> {
         set: Mutex::new(Vec::new()),
         changes: Mutex::new(Vec::new()),
         callbacks: Mutex::new(Vec::new()),
+        desk_agents: Mutex::new(Vec::new()),
     })
 }
 
@@ -828,6 +831,122 @@ async fn the_desk_saves_tickets_with_french_errors_and_calls_back() {
     assert!(html.text().await.unwrap().contains("Rappel impossible : ce rappel est déjà en cours"));
     let journal = store.journal_between(now - chrono::Duration::minutes(1), Utc::now() + chrono::Duration::minutes(1)).await.unwrap();
     assert_eq!(journal.iter().filter(|e| e.action == "callback.start" && e.actor == "agt").count(), 2);
+    // An abandoned call of an identified caller: listed, called back through a new request.
+    let window = format!(
+        "{}/{}",
+        (now - chrono::Duration::hours(1)).to_rfc3339(),
+        (now + chrono::Duration::hours(1)).to_rfc3339()
+    );
+    store
+        .import_directory_csv(
+            format!(
+                "id,last_name,first_name,entity,site,dependency,vip,phones,p0_windows\n\
+                 julien.moreau,Moreau,Julien,Peintures,Louvre,,non,+33140205050,{window}\n"
+            )
+            .as_bytes(),
+            now,
+        )
+        .await
+        .unwrap();
+    let person = store.lookup_caller("+33140205050", now).await.unwrap().unwrap();
+    let abandoned = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "desk-2".into(),
+            line: "8585".into(),
+            caller_number: "+33140205050".into(),
+            caller_name: None,
+            person_id: Some(person.person_id),
+            vip: false,
+            p0: false,
+            arrived_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .update_call(abandoned, &guichet_tickets::CallUpdate::Queued { at: now, queue: "louvre-hotline".into() })
+        .await
+        .unwrap();
+    store
+        .close_call(abandoned, guichet_tickets::CallOutcome::AbandonedInQueue, now, false)
+        .await
+        .unwrap();
+    let list: serde_json::Value = c.get(format!("{base}/api/v1/callbacks")).header(header::COOKIE, &agt).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["abandoned_calls"][0]["call_id"], abandoned, "{list}");
+    assert_eq!(list["abandoned_calls"][0]["name"], "Julien Moreau");
+    let page = c.get(format!("{base}/agent/rappels")).header(header::COOKIE, &agt).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("data-appel=\"{abandoned}\"")) && page.contains("aria-label=\"Rappeler Julien Moreau\""), "{page}");
+    let started = c.post(format!("{base}/api/v1/calls/{abandoned}/call-back")).header(header::COOKIE, &agt).header(api::CSRF_HEADER, &csrf).send().await.unwrap();
+    assert_eq!(started.status(), 202);
+    let made: serde_json::Value = started.json().await.unwrap();
+    let made = made["callback_id"].as_i64().unwrap();
+    assert_eq!(store.pending_callback(made).await.unwrap().unwrap().number, "+33140205050");
+    assert_eq!(backend.callbacks.lock().unwrap().last(), Some(&("agt".to_owned(), made)));
+    let list: serde_json::Value = c.get(format!("{base}/api/v1/callbacks")).header(header::COOKIE, &agt).send().await.unwrap().json().await.unwrap();
+    assert!(list["abandoned_calls"].as_array().unwrap().is_empty(), "{list}");
+    let twice = c.post(format!("{base}/api/v1/calls/{abandoned}/call-back")).header(header::COOKIE, &agt).header(api::CSRF_HEADER, &csrf).send().await.unwrap();
+    assert_eq!(twice.status(), 422);
+    // The screen pop follows the ACD state: Julien (P0 window) rings "agt".
+    let pop = |base: String, who: String| async move {
+        let mut r = client().get(format!("{base}/agent/appel/flux")).header(header::COOKIE, who).send().await.unwrap();
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk()).await.unwrap().unwrap().unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    };
+    let empty = pop(base.clone(), agt.clone()).await;
+    assert!(empty.starts_with("event: appel\ndata: <!-- aucun appel -->\n"), "{empty:?}");
+    let ringing = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "desk-3".into(),
+            line: "8585".into(),
+            caller_number: "+33140205050".into(),
+            caller_name: None,
+            person_id: Some(person.person_id),
+            vip: false,
+            p0: true,
+            arrived_at: now,
+        })
+        .await
+        .unwrap();
+    store.update_call(ringing, &guichet_tickets::CallUpdate::Offered { at: now, agent: "agt".into() }).await.unwrap();
+    backend.desk_agents.lock().unwrap().push(guichet_acd::AgentSnapshot {
+        agent: guichet_acd::AgentId("agt".into()),
+        status: guichet_acd::AgentStatus::Ringing { call: guichet_acd::CallId(7) },
+        time_in_state_secs: 1,
+        calls_answered: 0,
+        queues: Vec::new(),
+    });
+    let shown = pop(base.clone(), agt.clone()).await;
+    assert!(shown.contains("Appel entrant") && shown.contains("Julien Moreau"), "{shown}");
+    assert!(shown.contains("id=\"badge-p0\">Fenêtre P0</span>") && !shown.contains("badge-vip"), "{shown}");
+    assert!(shown.contains(&format!("href=\"/agent/dossier?call_id={ringing}\"")), "{shown}");
+    assert!(shown.contains("abandonné en file"), "last calls: {shown}");
+    let json: serde_json::Value = c.get(format!("{base}/api/v1/agent/call")).header(header::COOKIE, &agt).send().await.unwrap().json().await.unwrap();
+    assert_eq!((json["call_id"].as_i64(), json["p0_window"].as_bool(), json["phase"].as_str()), (Some(ringing), Some(true), Some("ringing")));
+    // An agent cannot write the ticket of a call another agent took.
+    let theirs = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "desk-4".into(),
+            line: "8585".into(),
+            caller_number: "+33140205050".into(),
+            caller_name: None,
+            person_id: None,
+            vip: false,
+            p0: false,
+            arrived_at: now,
+        })
+        .await
+        .unwrap();
+    store.update_call(theirs, &guichet_tickets::CallUpdate::Answered { at: now, agent: "autre".into() }).await.unwrap();
+    let denied = post(serde_json::json!({"call_id": theirs, "nature": "incident", "title": "x", "requester_name": "y"})).await.unwrap();
+    assert_eq!(denied.status(), 403);
+    let denied: serde_json::Value = denied.json().await.unwrap();
+    assert_eq!(denied["fields"]["call_id"], "Cet appel n'a pas été pris par vous.");
+    let page = c.get(format!("{base}/agent/dossier?call_id={theirs}")).header(header::COOKIE, &agt).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    assert!(store.tickets_of_call(theirs).await.unwrap().is_empty());
     let unknown = c.post(format!("{base}/api/v1/callbacks/9999/call")).header(header::COOKIE, &agt).header(api::CSRF_HEADER, &csrf).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     let _ = stop.send(());
