@@ -2203,7 +2203,10 @@ impl Switchboard {
         // The agent may have saved the ticket form during the call: it is the call's ticket.
         match self.store.tickets_of_call(call.record).await {
             Ok(linked) if !linked.is_empty() => {
-                info!(ticket = linked[0], "call already has its ticket (desk form)");
+                info!(
+                    ticket = linked[0],
+                    "call already has its ticket (desk form)"
+                );
                 return;
             }
             Ok(_) => {}

@@ -65,7 +65,9 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     let phone = answering_desk_phone(dir.path(), "amelie", phone_port, 12_000);
     register_desk_phone(dir.path(), &server, "1001", "demo-1001-secret", phone_port);
     browser
-        .wait_text("#etat", Duration::from_secs(5), |t| t.contains("Disponible"))
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
         .await;
 
     // The VIP calls; VIPs skip the menu and reach Amélie at once.
@@ -84,9 +86,17 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
         })
         .await;
     assert!(pop.contains("Claire Lefèvre"), "{pop}");
-    assert!(pop.contains("Cabinet du ministre") && pop.contains("Valois"), "{pop}");
+    assert!(
+        pop.contains("Cabinet du ministre") && pop.contains("Valois"),
+        "{pop}"
+    );
     assert_eq!(browser.text("#badge-vip").await, "VIP");
-    assert!(browser.text("#appelant-numero").await.contains("+33140158001"));
+    assert!(
+        browser
+            .text("#appelant-numero")
+            .await
+            .contains("+33140158001")
+    );
     browser
         .screenshot(&screenshot_dir(dir.path()).join("poste-fiche-appel.png"))
         .await;
@@ -107,7 +117,10 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     browser.find("#form-ticket").await;
     assert_eq!(browser.url().await, form_url);
     assert_eq!(
-        browser.attribute("#requester_name", "value").await.as_deref(),
+        browser
+            .attribute("#requester_name", "value")
+            .await
+            .as_deref(),
         Some("Claire Lefèvre")
     );
     browser.find("#form-ticket #badge-vip").await;
@@ -168,7 +181,10 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     let record = closed_record(&db, VIP_NUMBER).await;
     assert_eq!(record.id, call_id);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(store.tickets_of_call(call_id).await.unwrap(), vec![ticket_id]);
+    assert_eq!(
+        store.tickets_of_call(call_id).await.unwrap(),
+        vec![ticket_id]
+    );
     let person = record.person_id.expect("identified caller");
     assert!(
         store
@@ -190,7 +206,9 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
         browser.click("#etat-fin-post-appel").await;
     }
     browser
-        .wait_text("#etat", Duration::from_secs(5), |t| t.contains("Disponible"))
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
         .await;
     // Without a call the screen pop empties itself.
     browser
@@ -224,7 +242,10 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     browser
         .screenshot(&screenshot_dir(dir.path()).join("rappels.png"))
         .await;
-    assert!(result.starts_with(&format!("Rappel n° {request} lancé")), "{result}");
+    assert!(
+        result.starts_with(&format!("Rappel n° {request} lancé")),
+        "{result}"
+    );
     customer.expect_success(Duration::from_secs(30), &server);
     phone.expect_success(Duration::from_secs(30), &server);
     let mut done = false;
@@ -237,7 +258,10 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     }
     assert!(done, "the callback request is still pending");
     let journal = store
-        .journal_between(now - chrono::Duration::hours(1), now + chrono::Duration::hours(1))
+        .journal_between(
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::hours(1),
+        )
         .await
         .unwrap();
     assert!(

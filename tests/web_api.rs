@@ -283,9 +283,13 @@ async fn check_desk(server: &Server, db: &Db) {
         .await
         .unwrap();
     assert!(pop.is_null(), "{pop}");
-    let body = serde_json::json!({"nature": "demande", "title": "", "requester_name": "Jean Dupont"});
+    let body =
+        serde_json::json!({"nature": "demande", "title": "", "requester_name": "Jean Dupont"});
     assert_eq!(
-        post("/api/v1/tickets", body.clone(), None).await.unwrap().status(),
+        post("/api/v1/tickets", body.clone(), None)
+            .await
+            .unwrap()
+            .status(),
         403
     );
     let bad = post("/api/v1/tickets", body, Some(&csrf)).await.unwrap();
@@ -322,9 +326,17 @@ async fn check_desk(server: &Server, db: &Db) {
 
     // Callbacks: listed; the switchboard refuses (Amélie's desk phone is not registered) and
     // says why in French; the attempt is journaled.
-    let now = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS).unwrap().to_utc();
+    let now = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .unwrap()
+        .to_utc();
     let request = store
-        .create_callback(None, ORDINARY_NUMBER, Some("Julien Moreau"), "louvre-hotline", now)
+        .create_callback(
+            None,
+            ORDINARY_NUMBER,
+            Some("Julien Moreau"),
+            "louvre-hotline",
+            now,
+        )
         .await
         .unwrap();
     let list: serde_json::Value = c
@@ -337,15 +349,24 @@ async fn check_desk(server: &Server, db: &Db) {
         .await
         .unwrap();
     assert!(
-        list["requests"].as_array().unwrap().iter().any(|r| r["id"] == request),
+        list["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == request),
         "{list}"
     );
     let path = format!("/api/v1/callbacks/{request}/call");
     assert_eq!(
-        post(&path, serde_json::json!({}), None).await.unwrap().status(),
+        post(&path, serde_json::json!({}), None)
+            .await
+            .unwrap()
+            .status(),
         403
     );
-    let refused = post(&path, serde_json::json!({}), Some(&csrf)).await.unwrap();
+    let refused = post(&path, serde_json::json!({}), Some(&csrf))
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 422);
     let refused: serde_json::Value = refused.json().await.unwrap();
     assert!(!refused["error"].as_str().unwrap().is_empty(), "{refused}");

@@ -374,11 +374,15 @@ impl Browser {
         let current = current.as_str().unwrap_or_default().to_owned();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let handles = self.call(reqwest::Method::GET, "/window/handles", None).await;
-            if let Some(other) = handles
-                .as_array()
-                .and_then(|h| h.iter().rev().filter_map(Value::as_str).find(|h| *h != current))
-            {
+            let handles = self
+                .call(reqwest::Method::GET, "/window/handles", None)
+                .await;
+            if let Some(other) = handles.as_array().and_then(|h| {
+                h.iter()
+                    .rev()
+                    .filter_map(Value::as_str)
+                    .find(|h| *h != current)
+            }) {
                 self.switch_to_window(other).await;
                 return current;
             }

@@ -10,9 +10,7 @@ use sqlx::Row;
 use crate::admin::Callback;
 use crate::calls::{CALL_COLUMNS, CallRecord, call_from_row};
 use crate::store::{Store, StoreError, get_bool, to_ms};
-use crate::ticket::{
-    NewTicket, Ticket, TicketStatus, compute_priority, impact_str, urgency_str,
-};
+use crate::ticket::{NewTicket, Ticket, TicketStatus, compute_priority, impact_str, urgency_str};
 
 /// A support group, as forms offer it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,10 +81,7 @@ impl Store {
     ) -> Result<Ticket, StoreError> {
         t.validate()?;
         let before = self.ticket(id).await?;
-        if matches!(
-            before.status,
-            TicketStatus::Resolved | TicketStatus::Closed
-        ) {
+        if matches!(before.status, TicketStatus::Resolved | TicketStatus::Closed) {
             return Err(StoreError::Invalid {
                 field: "ticket",
                 reason: format!("le ticket n° {id} est déjà résolu ou clos"),

@@ -132,9 +132,7 @@ impl CallContext {
         self.caller.as_ref().map_or(self.record.vip, |c| c.vip)
     }
     fn p0(&self) -> bool {
-        self.caller
-            .as_ref()
-            .map_or(self.record.p0, |c| c.p0_active)
+        self.caller.as_ref().map_or(self.record.p0, |c| c.p0_active)
     }
     fn name(&self) -> Option<String> {
         self.caller
@@ -614,8 +612,9 @@ async fn check_input(
         match parse_id(input.value("call_id")) {
             None => fail("call_id", "Numéro d'appel invalide."),
             Some(id) => match store.call(id).await {
-                Ok(c) if c.agent.as_deref() == Some(session.login.as_str())
-                    || session.is_supervisor() =>
+                Ok(c)
+                    if c.agent.as_deref() == Some(session.login.as_str())
+                        || session.is_supervisor() =>
                 {
                     call = Some(c)
                 }
@@ -677,14 +676,15 @@ async fn check_input(
                 "Cet appel a déjà son ticket : complétez-le plutôt.",
             ),
             Some(id) => match store.ticket(id).await {
-                Ok(t) if matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed) => {
-                    fail(
-                        "attach_to_ticket",
-                        &format!("Le ticket n° {id} est déjà résolu ou clos."),
-                    )
-                }
+                Ok(t) if matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed) => fail(
+                    "attach_to_ticket",
+                    &format!("Le ticket n° {id} est déjà résolu ou clos."),
+                ),
                 Ok(_) => attach = Some(id),
-                Err(_) => fail("attach_to_ticket", &format!("Le ticket n° {id} n'existe pas.")),
+                Err(_) => fail(
+                    "attach_to_ticket",
+                    &format!("Le ticket n° {id} n'existe pas."),
+                ),
             },
         }
     }
@@ -716,8 +716,14 @@ async fn check_input(
         }
         if complete {
             for (k, m) in [
-                ("entity", "L'entité est obligatoire dans le formulaire complet."),
-                ("site", "Le site est obligatoire dans le formulaire complet."),
+                (
+                    "entity",
+                    "L'entité est obligatoire dans le formulaire complet.",
+                ),
+                (
+                    "site",
+                    "Le site est obligatoire dans le formulaire complet.",
+                ),
                 (
                     "symptom",
                     "La description est obligatoire dans le formulaire complet.",
@@ -753,10 +759,16 @@ async fn check_input(
     };
     if attach.is_none() && complete {
         if urgency.is_none() && input.value("urgency").is_empty() {
-            fail("urgency", "L'urgence est obligatoire dans le formulaire complet.");
+            fail(
+                "urgency",
+                "L'urgence est obligatoire dans le formulaire complet.",
+            );
         }
         if impact.is_none() && input.value("impact").is_empty() {
-            fail("impact", "L'impact est obligatoire dans le formulaire complet.");
+            fail(
+                "impact",
+                "L'impact est obligatoire dans le formulaire complet.",
+            );
         }
     }
     let categories = store.categories().await.unwrap_or_default();
@@ -1167,10 +1179,7 @@ async fn form_page(
                 Some(id) => store.ticket(id).await.ok().map(|t| t.status),
                 None => None,
             };
-            let closed = matches!(
-                status,
-                Some(TicketStatus::Resolved | TicketStatus::Closed)
-            );
+            let closed = matches!(status, Some(TicketStatus::Resolved | TicketStatus::Closed));
             format!(
                 "<p id=\"fiche-cible\">Ticket n° {} — {}{}</p>",
                 escape(ticket_id),
@@ -1202,7 +1211,11 @@ async fn form_page(
             && let Ok(c) = store.call(id).await
             && let Some(p) = c.person_id
         {
-            for t in store.open_tickets_of_person(p, 10).await.unwrap_or_default() {
+            for t in store
+                .open_tickets_of_person(p, 10)
+                .await
+                .unwrap_or_default()
+            {
                 open.push_str(&format!(
                     "<option value=\"{}\"{}>n° {} — {} ({})</option>",
                     t.id,
@@ -1304,7 +1317,11 @@ async fn form_page(
         cat_err = err("category_id"),
         domain = text_field("technical_domain", "Domaine technique", false),
         urg_inv = invalid("urgency"),
-        urg_opts = options(&urgencies, input.value("urgency"), Some("— non qualifiée —")),
+        urg_opts = options(
+            &urgencies,
+            input.value("urgency"),
+            Some("— non qualifiée —")
+        ),
         urg_err = err("urgency"),
         imp_inv = invalid("impact"),
         imp_opts = options(&impacts, input.value("impact"), Some("— non qualifié —")),
@@ -1436,8 +1453,8 @@ async fn ticket_submit(
                     "<p role=\"alert\" class=\"erreur\">La fiche n'est pas enregistrée : {}</p>",
                     escape(&e)
                 );
-                let body = form_page(&state, &session, &input, &FieldErrors::new(), &notice, None)
-                    .await;
+                let body =
+                    form_page(&state, &session, &input, &FieldErrors::new(), &notice, None).await;
                 rerender(StatusCode::UNPROCESSABLE_ENTITY, body)
             }
         },
@@ -1541,14 +1558,24 @@ async fn ticket_response(state: &AppState, status: StatusCode, t: &Ticket) -> Re
     (status, axum::Json(ticket_json(state, t, &calls))).into_response()
 }
 
-async fn api_save(state: &AppState, headers: &HeaderMap, body: &Bytes, ticket: Option<i64>) -> Response {
+async fn api_save(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    ticket: Option<i64>,
+) -> Response {
     let session = match authorize(state, headers, false, true).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("corps JSON invalide : {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
     };
     let mut input = match TicketInput::from_json(&value) {
         Ok(i) => i,
