@@ -381,7 +381,7 @@ async fn desk_js() -> Response {
         .into_response()
 }
 
-fn call_json(state: &AppState, ctx: &CallContext) -> Value {
+fn call_json(ctx: &CallContext) -> Value {
     json!({
         "phase": ctx.phase,
         "call_id": ctx.record.id,
@@ -394,7 +394,7 @@ fn call_json(state: &AppState, ctx: &CallContext) -> Value {
         "vip": ctx.vip(),
         "p0_window": ctx.p0(),
         "ticket_id": ctx.ticket,
-        "open_tickets": ctx.open_tickets.iter().map(|t| ticket_json(state, t, &[])).collect::<Vec<_>>(),
+        "open_tickets": ctx.open_tickets.iter().map(|t| ticket_json(t, &[])).collect::<Vec<_>>(),
         "last_calls": ctx.last_calls.iter().map(|c| json!({
             "call_id": c.id,
             "arrived_at": c.arrived_at,
@@ -411,7 +411,7 @@ async fn api_current_call(State(state): State<AppState>, headers: HeaderMap) -> 
         Err(r) => return r,
     };
     match current_call(&state, &session.login).await {
-        Ok(Some(ctx)) => axum::Json(call_json(&state, &ctx)).into_response(),
+        Ok(Some(ctx)) => axum::Json(call_json(&ctx)).into_response(),
         Ok(None) => axum::Json(Value::Null).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
@@ -642,14 +642,13 @@ async fn check_input(
                 Err(_) => fail("ticket_id", "Ce ticket n'existe pas."),
             },
         }
-    } else if let Some(c) = &call {
-        if let Ok(linked) = store.tickets_of_call(c.id).await
-            && let Some(&id) = linked.first()
-            && let Ok(t) = store.ticket(id).await
-        {
-            target = Some(id);
-            existing = Some(t);
-        }
+    } else if let Some(c) = &call
+        && let Ok(linked) = store.tickets_of_call(c.id).await
+        && let Some(&id) = linked.first()
+        && let Ok(t) = store.ticket(id).await
+    {
+        target = Some(id);
+        existing = Some(t);
     }
     if let Some(t) = &existing
         && matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed)
@@ -664,13 +663,10 @@ async fn check_input(
     if !input.value("attach_to_ticket").is_empty() {
         match parse_id(input.value("attach_to_ticket")) {
             None => fail("attach_to_ticket", "Indiquez un numéro de ticket."),
-            Some(id) if call.is_none() => {
-                let _ = id;
-                fail(
-                    "attach_to_ticket",
-                    "Seul un appel peut être rattaché à un ticket existant.",
-                );
-            }
+            Some(_) if call.is_none() => fail(
+                "attach_to_ticket",
+                "Seul un appel peut être rattaché à un ticket existant.",
+            ),
             Some(id) if target.is_some_and(|t| t != id) => fail(
                 "attach_to_ticket",
                 "Cet appel a déjà son ticket : complétez-le plutôt.",
@@ -696,13 +692,18 @@ async fn check_input(
             TicketForm::Simplified
         }
     };
-    let nature = parse_nature(input.value("nature")).unwrap_or_else(|| {
-        fail(
-            "nature",
-            "Choisissez la nature : incident, demande ou assistance.",
-        );
-        Nature::Incident
-    });
+    // Attaching the call writes no ticket fields: only the target ticket matters then.
+    let nature = match parse_nature(input.value("nature")) {
+        Some(n) => n,
+        None if attach.is_some() && input.value("nature").is_empty() => Nature::Incident,
+        None => {
+            fail(
+                "nature",
+                "Choisissez la nature : incident, demande ou assistance.",
+            );
+            Nature::Incident
+        }
+    };
     let complete = form == TicketForm::Complete;
     let title = input.value("title");
     if attach.is_none() {
@@ -928,6 +929,8 @@ struct TicketQuery {
     ticket_id: Option<String>,
     #[serde(default)]
     enregistre: Option<String>,
+    #[serde(default)]
+    rattache: Option<String>,
 }
 
 /// The form's values prefilled from the ticket, or from the call and the directory.
@@ -1377,9 +1380,15 @@ async fn ticket_page(
                     .map(|c| format!("appel-{c}")),
             };
             (
-                format!(
-                    "<p class=\"ok\" role=\"status\" id=\"fiche-enregistree\">Ticket n° {id} enregistré.</p>"
-                ),
+                if query.rattache.is_some() {
+                    format!(
+                        "<p class=\"ok\" role=\"status\" id=\"fiche-enregistree\">Appel rattaché au ticket n° {id} : enregistré.</p>"
+                    )
+                } else {
+                    format!(
+                        "<p class=\"ok\" role=\"status\" id=\"fiche-enregistree\">Ticket n° {id} enregistré.</p>"
+                    )
+                },
                 key.or_else(|| Some(format!("ticket-{id}"))),
             )
         }
@@ -1424,12 +1433,14 @@ async fn ticket_submit(
         )
             .into_response()
     };
-    let draft = if !input.value("call_id").is_empty() {
-        format!("appel-{}", input.value("call_id"))
-    } else if !input.value("ticket_id").is_empty() {
-        format!("ticket-{}", input.value("ticket_id"))
-    } else {
-        "nouveau".to_owned()
+    // The draft to forget after a save, from the ids the check accepted.
+    let draft = match (
+        parse_id(input.value("call_id")),
+        parse_id(input.value("ticket_id")),
+    ) {
+        (Some(c), _) => format!("appel-{c}"),
+        (None, Some(t)) => format!("ticket-{t}"),
+        (None, None) => "nouveau".to_owned(),
     };
     match check_input(&state, &session, &input).await {
         Err((status, errors)) => {
@@ -1439,10 +1450,12 @@ async fn ticket_submit(
         Ok(checked) => match save(&state, &session, checked).await {
             Ok(saved) => {
                 let mut url = format!(
-                    "/agent/dossier?ticket_id={}&enregistre={}",
-                    saved.ticket.id,
-                    escape(&draft)
+                    "/agent/dossier?ticket_id={}&enregistre={draft}",
+                    saved.ticket.id
                 );
+                if saved.attached {
+                    url.push_str("&rattache=1");
+                }
                 if let Some(c) = parse_id(input.value("call_id")) {
                     url.push_str(&format!("&call_id={c}"));
                 }
@@ -1506,8 +1519,7 @@ async fn priority_preview(
     .into_response()
 }
 
-fn ticket_json(state: &AppState, t: &Ticket, calls: &[i64]) -> Value {
-    let _ = state;
+fn ticket_json(t: &Ticket, calls: &[i64]) -> Value {
     json!({
         "id": t.id,
         "nature": t.nature.as_str(),
@@ -1555,7 +1567,7 @@ async fn ticket_response(state: &AppState, status: StatusCode, t: &Ticket) -> Re
         .ticket_calls(t.id)
         .await
         .unwrap_or_default();
-    (status, axum::Json(ticket_json(state, t, &calls))).into_response()
+    (status, axum::Json(ticket_json(t, &calls))).into_response()
 }
 
 async fn api_save(
@@ -1598,7 +1610,6 @@ async fn api_save(
             } else {
                 StatusCode::OK
             };
-            let _ = saved.attached;
             ticket_response(state, status, &saved.ticket).await
         }
         Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),

@@ -1176,6 +1176,24 @@ async fn the_desk_saves_tickets_with_french_errors_and_calls_back() {
         ),
         (Some(ringing), Some(true), Some("ringing"))
     );
+    // The ringing call is attached to an existing open ticket instead of getting its own.
+    let open_id: i64 = location
+        .trim_start_matches("/agent/dossier?ticket_id=")
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let attached = post(serde_json::json!({"call_id": ringing, "attach_to_ticket": open_id}))
+        .await
+        .unwrap();
+    assert_eq!(attached.status(), 200);
+    assert_eq!(store.ticket_calls(open_id).await.unwrap(), vec![ringing]);
+    assert_eq!(store.tickets_of_call(ringing).await.unwrap(), vec![open_id]);
+    let resolved = post(serde_json::json!({"call_id": call, "attach_to_ticket": id}))
+        .await
+        .unwrap();
+    assert_eq!(resolved.status(), 422);
     // An agent cannot write the ticket of a call another agent took.
     let theirs = store
         .open_call(&guichet_tickets::NewCall {
