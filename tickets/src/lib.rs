@@ -21,6 +21,10 @@
 //!   [`Store::export_calls_csv`], [`Store::export_calls_xlsx`].
 //! - Agents, live messages and callbacks ([`admin`]): [`Store::save_message`],
 //!   [`Store::active_message`], [`Store::upsert_agent`], [`Store::create_callback`].
+//! - Dashboards ([`dashboard`]): [`Store::dashboard`] (per time bucket, queue,
+//!   agent; ticket counts), tables exported to CSV and XLSX.
+//! - API tokens ([`api_tokens`]): hashed bearer tokens, created and revoked
+//!   by admins ([`Store::create_api_token`], [`Store::live_api_token`]).
 //! - Journal and security log: [`Store::journal`], [`Store::log_security_event`].
 //!
 //! The SLA core (`sla`) and the priority matrix (`priority`) are sans-IO;
@@ -29,7 +33,9 @@
 //! Instants are passed in (`now`) and stored as UTC epoch milliseconds.
 
 pub mod admin;
+pub mod api_tokens;
 pub mod calls;
+pub mod dashboard;
 pub mod desk;
 pub mod directory;
 pub mod live;

@@ -271,7 +271,11 @@ impl Store {
         Ok(counts)
     }
 
-    async fn ticket_indicators(&self, b: i64, e: i64) -> Result<TicketIndicators, StoreError> {
+    pub(crate) async fn ticket_indicators(
+        &self,
+        b: i64,
+        e: i64,
+    ) -> Result<TicketIndicators, StoreError> {
         let mut ti = TicketIndicators {
             opened: self
                 .ticket_counts("t.created_at >= $1 AND t.created_at < $2", &[b, e])
@@ -427,7 +431,7 @@ impl Store {
     }
 }
 
-fn col(c: usize) -> u16 {
+pub(crate) fn col(c: usize) -> u16 {
     u16::try_from(c).unwrap_or(u16::MAX)
 }
 

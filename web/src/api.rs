@@ -1,8 +1,10 @@
 //! The JSON API, `/api/v1`, described by the OpenAPI 3 document `/api/v1/openapi.json`.
 //!
 //! Authentication is the web session cookie; writes (PUT, DELETE) also need the session's
-//! CSRF token in the `X-CSRF-Token` header (given by `GET /api/v1/session`). Role checks are
-//! the pages' ones. Errors are JSON: `{"error": "<French sentence>"}` with a 4xx status.
+//! CSRF token in the `X-CSRF-Token` header (given by `GET /api/v1/session`). Programs use an
+//! API token instead (`Authorization: Bearer gch_…`, created by an admin on `/admin/jetons`):
+//! a supervisor token passes the supervisor checks without CSRF, a statistics token reads
+//! only `/reports` and `/dashboards`. Role checks are the pages' ones. Errors are JSON: `{"error": "<French sentence>"}` with a 4xx status.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -39,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/agents/{login}/state", axum::routing::put(put_agent_state))
         .route("/journal", get(journal))
         .route("/reports", get(reports))
+        .route("/dashboards", get(crate::dashboards::dashboard_api))
         .merge(crate::desk::api_routes())
         .fallback(not_found)
 }
@@ -58,6 +61,9 @@ pub(crate) async fn authorize(
     supervisor: bool,
     write: bool,
 ) -> Result<Session, Response> {
+    if let Some(token) = crate::auth::bearer_token(headers) {
+        return authorize_bearer(state, token).await;
+    }
     let session = current(state, headers)
         .await
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "authentification requise"))?;
@@ -77,6 +83,47 @@ pub(crate) async fn authorize(
         }
     }
     Ok(session)
+}
+
+/// A bearer-token call: a supervisor token may do what a supervisor session does, without
+/// CSRF (no cookie, nothing a browser sends on its own); a statistics token only reads the
+/// statistics (see [`authorize_statistics`]).
+async fn authorize_bearer(state: &AppState, token: &str) -> Result<Session, Response> {
+    use guichet_tickets::api_tokens::TokenRole;
+    match crate::auth::bearer_session(state, token).await {
+        None => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "jeton d'API inconnu ou révoqué",
+        )),
+        Some((session, TokenRole::Supervisor)) => Ok(session),
+        Some((_, TokenRole::Statistics)) => Err(error(
+            StatusCode::FORBIDDEN,
+            "ce jeton d'API ne donne accès qu'à la lecture des statistiques",
+        )),
+    }
+}
+
+/// Read access to the statistics (reports, dashboards): a supervisor or admin session, or
+/// any live API token (statistics or supervisor).
+pub(crate) async fn authorize_statistics(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Session, Response> {
+    if let Some(token) = crate::auth::bearer_token(headers) {
+        return match crate::auth::bearer_session(state, token).await {
+            Some((session, _)) => Ok(session),
+            None => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "jeton d'API inconnu ou révoqué",
+            )),
+        };
+    }
+    authorize(state, headers, true, false).await
+}
+
+/// A JSON error response, for the other API modules.
+pub(crate) fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
+    error(status, message)
 }
 
 async fn openapi() -> Response {
@@ -426,7 +473,7 @@ async fn reports(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, true, false).await {
+    if let Err(r) = authorize_statistics(&state, &headers).await {
         return r;
     }
     let settings = state.backend.settings();

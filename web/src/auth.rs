@@ -660,6 +660,73 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// API tokens (`Authorization: Bearer …`), for programs that have no browser session: a
+// ministry's ITSM or statistics tool. Kept apart from the cookie sessions above: a token is
+// looked up by its SHA-256 in the store (never kept in clear), and gives a `Session` with
+// the token's role and no CSRF token, since a bearer request carries no cookie a browser
+// could send on its own.
+
+/// Prefix of every API token, so a leaked one is recognisable.
+pub const API_TOKEN_PREFIX: &str = "gch_";
+
+/// A new random API token (`gch_` and 43 base64url characters: 256 bits).
+pub(crate) fn new_api_token() -> String {
+    format!("{API_TOKEN_PREFIX}{}", random_token())
+}
+
+/// The store key of an API token.
+pub(crate) fn api_token_hash(token: &str) -> String {
+    sha256_hex(token)
+}
+
+/// The bearer token of a request, if it has an `Authorization: Bearer` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// The session a live API token gives, with its role; `None` for an unknown or revoked
+/// token. The session's login is `jeton:<name>`, so the journal says which token acted.
+pub(crate) async fn bearer_session(
+    state: &AppState,
+    token: &str,
+) -> Option<(Session, guichet_tickets::api_tokens::TokenRole)> {
+    use guichet_tickets::api_tokens::TokenRole;
+    let stored = match state
+        .backend
+        .store()
+        .live_api_token(&api_token_hash(token))
+        .await
+    {
+        Ok(t) => t?,
+        Err(e) => {
+            tracing::warn!(error = %e, "API token lookup failed");
+            return None;
+        }
+    };
+    let roles = match stored.role {
+        TokenRole::Supervisor => vec![Role::Supervisor],
+        TokenRole::Statistics => Vec::new(),
+    };
+    Some((
+        Session {
+            login: format!("jeton:{}", stored.name),
+            name: stored.name,
+            roles,
+            csrf: String::new(),
+            cookie: String::new(),
+        },
+        stored.role,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

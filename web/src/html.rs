@@ -44,6 +44,10 @@ pub fn page(server_name: &str, title: &str, session: Option<&Session>, body: &st
                     "<a href=\"/superviseur/mur\">Mur d'affichage</a>\
                      <a href=\"/superviseur/messages\">Messages de crise et de dissuasion</a>",
                 );
+                links.push_str("<a href=\"/superviseur/tableaux\">Tableaux de bord</a>");
+            }
+            if s.roles.contains(&crate::Role::Admin) {
+                links.push_str("<a href=\"/admin/jetons\">Jetons d'API</a>");
             }
             format!(
                 "<nav>{links}</nav><span>{}</span><form method=\"post\" action=\"/deconnexion\">\

@@ -4,7 +4,9 @@
 //! Prometheus metrics (`/metrics`), the login pages and sessions, the supervisor's crisis and
 //! deterrence message editor (`/superviseur/messages`), the live wallboard
 //! (`/superviseur/mur`, pushed with server-sent events), a small agent status page (`/agent`)
-//! and the JSON API (`/api/v1`, described by `/api/v1/openapi.json`).
+//! the dashboards with server-side SVG charts (`/superviseur/tableaux`), the admins' API
+//! tokens (`/admin/jetons`) and the JSON API (`/api/v1`, described by
+//! `/api/v1/openapi.json`, with session cookies or bearer tokens).
 //!
 //! It never reaches into the `sip` or `media` rooms: everything live comes through the
 //! [`Backend`] the binary gives it (clock, store, switchboard snapshot and message commands).
@@ -26,10 +28,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod charts;
+mod dashboards;
 mod desk;
 pub mod html;
 pub mod metrics;
 mod pages;
+mod tokens;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -192,6 +197,7 @@ pub(crate) struct AppState {
 
 /// The router for a backend.
 pub fn router(backend: Arc<dyn Backend>) -> Router {
+    let state = AppState { backend };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -224,12 +230,25 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/superviseur/mur/flux", get(pages::wallboard_events))
         .route("/static/mur.js", get(pages::wallboard_js))
         .merge(desk::routes())
-        .nest("/api/v1", api::routes())
+        // Dashboards and API tokens.
+        .route("/superviseur/tableaux", get(dashboards::dashboard_page))
+        .route(
+            "/admin/jetons",
+            get(tokens::tokens_page).post(tokens::create_token),
+        )
+        .route("/admin/jetons/{id}/revoquer", post(tokens::revoke_token))
+        .nest(
+            "/api/v1",
+            api::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                tokens::journal_bearer_use,
+            )),
+        )
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
-        .with_state(AppState { backend })
+        .with_state(state)
 }
 
 /// Scripts only from our own files (no inline script), audio previews from blobs, no framing.
