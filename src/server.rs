@@ -136,6 +136,7 @@ pub async fn run(
         bind_ip: config.rtp.address,
         port_min: config.rtp.port_min,
         port_max: config.rtp.port_max,
+        webrtc_port: config.rtp.webrtc_port,
         ..guichet_media::MediaConfig::default()
     })
     .context("cannot start the media engine")?;

@@ -35,6 +35,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::prompts::PromptLibrary;
 
+mod softphone;
+pub use softphone::SoftphoneCommand;
+
 /// The dynamic payload type Guichet offers for telephone-event when it calls out.
 const OFFERED_EVENT_PT: u8 = 101;
 
@@ -92,6 +95,8 @@ struct Call {
     /// An outbound leg to an external number (IVR transfer or overflow).
     external: Option<(SipCallId, SessionId)>,
     closed: bool,
+    /// The agent's browser softphone leg (ringing or connected).
+    browser: Option<softphone::BrowserLeg>,
 }
 
 /// An outbound callback in progress: the agent's leg, then the caller's.
@@ -151,6 +156,8 @@ pub enum Command {
         grace: Duration,
         done: oneshot::Sender<()>,
     },
+    /// The browser softphones' signalling.
+    Softphone(SoftphoneCommand),
 }
 
 /// A change of an agent's state asked from outside the switchboard.
@@ -346,6 +353,8 @@ struct Switchboard {
     stored_messages: HashMap<(String, MessageKind), Option<i64>>,
     draining: bool,
     shutdown_done: Option<(DateTime<Utc>, oneshot::Sender<()>)>,
+    /// Agent pages with an attached browser softphone.
+    softphones: softphone::Softphones,
 }
 
 /// Starts the switchboard task.
@@ -467,6 +476,7 @@ pub async fn start(
         stored_messages,
         draining: false,
         shutdown_done: None,
+        softphones: Default::default(),
     };
     board_sb.sync_queue_hours(now);
     let task = tokio::spawn(async move {
@@ -669,6 +679,7 @@ impl Switchboard {
                 );
                 self.shutdown_done = Some((deadline, done));
             }
+            Command::Softphone(command) => self.on_softphone(command).await,
         }
     }
 
@@ -984,6 +995,7 @@ impl Switchboard {
                 bridge: None,
                 external: None,
                 closed: false,
+                browser: None,
             },
         );
         self.ivr_input(&call_id, IvrInput::Started).await;
@@ -1035,7 +1047,8 @@ impl Switchboard {
             }
             Phase::Queued | Phase::Connected => {
                 let acd = call.acd;
-                let answered = call.agent.as_ref().is_some_and(|a| a.answered);
+                let answered = call.agent.as_ref().is_some_and(|a| a.answered)
+                    || call.browser.as_ref().is_some_and(|b| b.answered);
                 if let Err(e) = self.acd.call_ended(now, acd) {
                     debug!(error = %e, "call end ignored by the ACD");
                 }
@@ -1133,6 +1146,7 @@ impl Switchboard {
                                 Err(e) => warn!(error = %e, "cannot bridge"),
                             }
                             info!(%agent, "agent answered, legs bridged");
+                            self.desk_phone_answered(&caller, &agent);
                             self.update(record, CallUpdate::Answered { at: now, agent })
                                 .await;
                         }
@@ -1169,7 +1183,8 @@ impl Switchboard {
                     };
                     let _ = self.media.release(a.media);
                     info!(agent = %a.agent, code, "agent leg failed");
-                    if let Err(e) = self.acd.offer_failed(now, &a.agent, call.acd) {
+                    let page_rings = call.browser.as_ref().is_some_and(|b| b.agent == a.agent);
+                    if !page_rings && let Err(e) = self.acd.offer_failed(now, &a.agent, call.acd) {
                         debug!(error = %e, "offer failure ignored by the ACD");
                     }
                     self.drain_acd().await;
@@ -1714,6 +1729,7 @@ impl Switchboard {
                 let Some(sip_id) = self.by_acd.get(&call).cloned() else {
                     return;
                 };
+                self.browser_ring_cancelled(&sip_id, agent.as_str());
                 if let Some(c) = self.calls.get_mut(&sip_id)
                     && c.agent
                         .as_ref()
@@ -1822,15 +1838,25 @@ impl Switchboard {
             let _ = self.acd.call_ended(now, call);
             return;
         };
+        // The agent's browser softphone rings too, when their page is open.
+        let browser = self.ring_browser(&sip_id, &agent);
         let Some(extension) = self.extension_of.get(&agent).cloned() else {
-            let _ = self.acd.offer_failed(now, &agent, call);
+            if browser {
+                self.browser_offered(&sip_id, agent, now).await;
+            } else {
+                let _ = self.acd.offer_failed(now, &agent, call);
+            }
             return;
         };
         let (local, offer) = match self.outbound_media() {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no RTP port for the agent leg");
-                let _ = self.acd.offer_failed(now, &agent, call);
+                if browser {
+                    self.browser_offered(&sip_id, agent, now).await;
+                } else {
+                    let _ = self.acd.offer_failed(now, &agent, call);
+                }
                 return;
             }
         };
@@ -1866,7 +1892,11 @@ impl Switchboard {
             Err(e) => {
                 info!(%agent, error = %e, "cannot ring the agent");
                 let _ = self.media.release(local.session);
-                let _ = self.acd.offer_failed(now, &agent, call);
+                if browser {
+                    self.browser_offered(&sip_id, agent, now).await;
+                } else {
+                    let _ = self.acd.offer_failed(now, &agent, call);
+                }
             }
         }
     }
@@ -2168,6 +2198,9 @@ impl Switchboard {
             self.by_leg.remove(leg);
             let _ = self.sip.hang_up(leg);
             let _ = self.media.release(*m);
+        }
+        if let Some(leg) = &call.browser {
+            self.release_browser_leg(leg);
         }
         let in_acd = matches!(call.phase, Phase::Queued | Phase::Connected) || call.agent.is_some();
         if in_acd {

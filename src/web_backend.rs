@@ -218,6 +218,48 @@ impl Backend for ServerBackend {
         })
     }
 
+    fn softphone_attach<'a>(
+        &'a self,
+        login: &'a str,
+    ) -> BoxFuture<'a, Result<guichet_web::softphone::Link, String>> {
+        Box::pin(async move {
+            if self.media.webrtc_addr().is_none() {
+                return Err(
+                    "le softphone n'est pas activé sur ce serveur ([rtp] webrtc_port)".to_owned(),
+                );
+            }
+            let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+            let id = self
+                .switchboard
+                .softphone_attach(login, events)
+                .await
+                .map_err(|e| e.to_string())??;
+            Ok(guichet_web::softphone::Link { id, events: rx })
+        })
+    }
+
+    fn softphone_send<'a>(
+        &'a self,
+        login: &'a str,
+        link: u64,
+        message: guichet_web::softphone::FromPage,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.switchboard
+                .softphone_page(login, link, message)
+                .await
+                .map_err(|e| e.to_string())?
+        })
+    }
+
+    fn softphone_detach<'a>(&'a self, login: &'a str, link: u64) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.switchboard.softphone_detach(login, link).await {
+                tracing::debug!(error = %e, "softphone detach not delivered");
+            }
+        })
+    }
+
     fn health(&self) -> BoxFuture<'_, Vec<Check>> {
         Box::pin(async move {
             let database = match self.store.calls_in_flight().await {

@@ -170,6 +170,10 @@ pub struct RtpSection {
     pub port_min: u16,
     /// Last port of the range.
     pub port_max: u16,
+    /// UDP port of the shared WebRTC socket for browser softphones (0: chosen by the
+    /// system); absent: no browser softphone.
+    #[serde(default)]
+    pub webrtc_port: Option<u16>,
 }
 
 /// `[http]`: the web pages, API, metrics and health check.

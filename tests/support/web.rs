@@ -85,6 +85,24 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 impl Browser {
     /// Starts chromedriver on a free loopback port and opens a headless Chromium session.
     pub async fn start() -> Browser {
+        Self::start_with_args(&[]).await
+    }
+
+    /// Like [`Browser::start`], with a fake microphone that plays `wav` (looped) and a
+    /// camera/microphone prompt that always allows: for the WebRTC softphone.
+    pub async fn start_with_fake_microphone(wav: &std::path::Path) -> Browser {
+        Self::start_with_args(&[
+            "--use-fake-ui-for-media-stream".to_owned(),
+            "--use-fake-device-for-media-stream".to_owned(),
+            format!("--use-file-for-fake-audio-capture={}", wav.display()),
+            "--allow-loopback-in-peer-connection".to_owned(),
+            "--autoplay-policy=no-user-gesture-required".to_owned(),
+        ])
+        .await
+    }
+
+    /// Starts chromedriver and a headless Chromium session with `extra` command-line flags.
+    pub async fn start_with_args(extra: &[String]) -> Browser {
         // chromedriver only takes a TCP port; a free UDP port number is free for TCP too
         // often enough, and a clash fails loudly below.
         let port = free_udp_port();
@@ -118,6 +136,7 @@ impl Browser {
             "--lang=fr-FR".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        let args: Vec<String> = args.into_iter().chain(extra.iter().cloned()).collect();
         let resp: Value = client
             .post(format!("{base}/session"))
             .json(&json!({"capabilities": {"alwaysMatch": {

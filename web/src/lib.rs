@@ -34,6 +34,7 @@ mod desk;
 pub mod html;
 pub mod metrics;
 mod pages;
+pub mod softphone;
 mod tokens;
 
 use std::future::Future;
@@ -188,6 +189,35 @@ pub trait Backend: Send + Sync + 'static {
     /// rings the agent's phone first, then dials the caller. The error is French, for the
     /// agent (no desk phone, already on a call, request already handled...).
     fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>>;
+
+    // ---- browser softphone (defaults: no softphone) ----
+
+    /// Attaches the softphone of the page of agent `login`: calls offered to them ring there
+    /// (a later page replaces an earlier one). The error is French.
+    fn softphone_attach<'a>(
+        &'a self,
+        login: &'a str,
+    ) -> BoxFuture<'a, Result<softphone::Link, String>> {
+        let _ = login;
+        Box::pin(async { Err("le softphone n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// Carries a message of the page attached as `link` to the switchboard. The error is
+    /// French, for the page.
+    fn softphone_send<'a>(
+        &'a self,
+        login: &'a str,
+        link: u64,
+        message: softphone::FromPage,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (login, link, message);
+        Box::pin(async { Err("le softphone n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// The page attached as `link` went away: its ringing call is not answered, its call in
+    /// progress is hung up.
+    fn softphone_detach<'a>(&'a self, login: &'a str, link: u64) -> BoxFuture<'a, ()> {
+        let _ = (login, link);
+        Box::pin(async {})
+    }
 }
 
 #[derive(Clone)]
@@ -230,6 +260,8 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/superviseur/mur/flux", get(pages::wallboard_events))
         .route("/static/mur.js", get(pages::wallboard_js))
         .merge(desk::routes())
+        .route("/agent/softphone", get(softphone::socket))
+        .route("/static/softphone.js", get(softphone::script))
         // Dashboards and API tokens.
         .route("/superviseur/tableaux", get(dashboards::dashboard_page))
         .route(

@@ -174,8 +174,9 @@ pub(crate) async fn agent_page(
          <button name=\"action\" value=\"deconnexion\" id=\"etat-deconnexion\">Me déconnecter des files</button></p>\
          <p><label for=\"reason\">Motif de pause</label> <select id=\"reason\" name=\"reason\">{reasons}</select> \
          <button name=\"action\" value=\"pause\" id=\"etat-pause\">Me mettre en pause</button></p></form>\
-         <script src=\"/static/poste.js\"></script><script src=\"/static/fiche.js\"></script>",
+         {softphone}<script src=\"/static/poste.js\"></script><script src=\"/static/fiche.js\"></script>",
         agent_fragment(&snapshot, &session.login),
+        softphone = crate::softphone::SECTION,
         // Fixed sentences only: a crafted link cannot put its own text in the page.
         notice = match query.erreur.as_deref() {
             Some("etat") =>

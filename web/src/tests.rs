@@ -1243,3 +1243,50 @@ async fn the_desk_saves_tickets_with_french_errors_and_calls_back() {
     assert_eq!(unknown.status(), 404);
     let _ = stop.send(());
 }
+
+#[tokio::test]
+async fn the_softphone_socket_is_for_logged_in_agents_of_the_same_origin_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, stop) = start(fake(dir.path(), true).await).await;
+    let host = base.trim_start_matches("http://").to_owned();
+    let session = |resp: reqwest::Response| {
+        cookie(&resp, auth::SESSION_COOKIE)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let agt = session(login(&base, "agt", "mot-de-passe-agt").await);
+    let sup = session(login(&base, "sup", "mot-de-passe-sup").await);
+    let handshake = |cookie: Option<&str>, origin: &str| {
+        let mut req = client()
+            .get(format!("{base}/agent/softphone"))
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+            .header(header::ORIGIN, origin);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        req.send()
+    };
+    let same = format!("http://{host}");
+    assert_eq!(handshake(None, &same).await.unwrap().status(), 401);
+    let supervisor = handshake(Some(&sup), &same).await.unwrap();
+    assert_eq!(supervisor.status(), 403);
+    assert!(
+        supervisor
+            .text()
+            .await
+            .unwrap()
+            .contains("réservé aux comptes d'agent")
+    );
+    let foreign = handshake(Some(&agt), "https://ailleurs.example")
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert_eq!(handshake(Some(&agt), &same).await.unwrap().status(), 101);
+    let _ = stop.send(());
+}

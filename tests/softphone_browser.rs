@@ -1,0 +1,469 @@
+//! The browser softphone in a real headless Chromium against a real `guichet serve`: an agent
+//! with no desk phone logs in, goes available, a VIP caller (SIPp for the signalling, this test
+//! for the audio) reaches the queue, the page rings with the caller's name and VIP badge, the
+//! test clicks « Répondre », and audio flows both ways through WebRTC and the bridge: the
+//! caller receives the fake microphone's 1 kHz tone, the page's inbound level rises with the
+//! caller's 600 Hz tone. Keypad digits reach the caller as RFC 4733 events, hold gives the
+//! caller music instead of the agent, and « Raccrocher » ends the call like a BYE from the
+//! agent: the record is closed as answered by the agent, who is in wrap-up.
+
+mod support;
+#[path = "support/web.rs"]
+mod web;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use guichet_media::Codec;
+use support::*;
+use web::*;
+
+const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
+const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
+/// The fake microphone's tone.
+const MIC_HZ: f64 = 1000.0;
+/// The caller's tone.
+const CALLER_HZ: f64 = 600.0;
+const TELEPHONE_EVENT_PT: u8 = 101;
+
+fn screenshot_dir(temp: &Path) -> std::path::PathBuf {
+    if std::env::var("GUICHET_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        Path::new(SCREENSHOTS).to_path_buf()
+    } else {
+        temp.join("screenshots")
+    }
+}
+
+/// One RTP packet the caller received.
+struct Received {
+    at: Instant,
+    payload_type: u8,
+    payload: Vec<u8>,
+}
+
+/// The caller's audio, played and captured by the test: a 600 Hz tone in 20 ms PCMU packets
+/// to whatever address Guichet sends from (symmetric RTP), and every packet received.
+struct CallerMedia {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CallerMedia {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl CallerMedia {
+    async fn start() -> CallerMedia {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the caller's RTP socket");
+        let port = socket.local_addr().expect("local addr").port();
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let sink = received.clone();
+        let task = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            let mut guichet = None;
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let (mut sequence, mut timestamp, mut phase) = (0u16, 0u32, 0f64);
+            loop {
+                tokio::select! {
+                    r = socket.recv_from(&mut buf) => {
+                        let Ok((n, from)) = r else { return };
+                        guichet = Some(from);
+                        if n > 12 {
+                            sink.lock().unwrap().push(Received {
+                                at: Instant::now(),
+                                payload_type: buf[1] & 0x7f,
+                                payload: buf[12..n].to_vec(),
+                            });
+                        }
+                    }
+                    _ = tick.tick() => {
+                        let Some(to) = guichet else { continue };
+                        let pcm: Vec<i16> = (0..160)
+                            .map(|_| {
+                                phase += 2.0 * std::f64::consts::PI * CALLER_HZ / 8000.0;
+                                (phase.sin() * 8000.0) as i16
+                            })
+                            .collect();
+                        let mut packet = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+                        packet[2..4].copy_from_slice(&sequence.to_be_bytes());
+                        packet[4..8].copy_from_slice(&timestamp.to_be_bytes());
+                        Codec::Pcmu.encode(&pcm, &mut packet);
+                        let _ = socket.send_to(&packet, to).await;
+                        sequence = sequence.wrapping_add(1);
+                        timestamp = timestamp.wrapping_add(160);
+                    }
+                }
+            }
+        });
+        CallerMedia {
+            port,
+            received,
+            task,
+        }
+    }
+
+    /// PCM of the audio packets received between `from` and `to`.
+    fn audio_between(&self, from: Instant, to: Instant) -> Vec<i16> {
+        let mut pcm = Vec::new();
+        for p in self.received.lock().unwrap().iter() {
+            if p.at >= from && p.at < to && p.payload_type == 0 {
+                Codec::Pcmu.decode(&p.payload, &mut pcm);
+            }
+        }
+        pcm
+    }
+
+    /// The telephone events (event codes) received since `from`.
+    fn events_since(&self, from: Instant) -> Vec<u8> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.at >= from && p.payload_type == TELEPHONE_EVENT_PT)
+            .filter_map(|p| p.payload.first().copied())
+            .collect()
+    }
+}
+
+fn rms(pcm: &[i16]) -> f64 {
+    if pcm.is_empty() {
+        return 0.0;
+    }
+    (pcm.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / pcm.len() as f64).sqrt()
+}
+
+/// The share of the signal's energy at `hz` (Goertzel on 20 ms blocks, summed), 0 to 1.
+fn tone_share(pcm: &[i16], hz: f64) -> f64 {
+    let block = 160;
+    let (mut tone, mut total) = (0.0, 0.0);
+    for chunk in pcm.chunks_exact(block) {
+        let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &x in chunk {
+            let s0 = f64::from(x) + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+        // A pure sine of amplitude A over N samples gives power (A·N/2)²; its energy is
+        // A²·N/2: so power·2/N is the tone's energy in the block.
+        tone += power * 2.0 / block as f64;
+        total += chunk.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
+    }
+    if total == 0.0 { 0.0 } else { tone / total }
+}
+
+#[test]
+fn the_tone_share_of_a_pure_tone_is_near_one_and_of_another_near_zero() {
+    let pcm: Vec<i16> = (0..8000)
+        .map(|n| ((2.0 * std::f64::consts::PI * 1000.0 * n as f64 / 8000.0).sin() * 6000.0) as i16)
+        .collect();
+    assert!(tone_share(&pcm, 1000.0) > 0.9);
+    assert!(tone_share(&pcm, 600.0) < 0.05);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
+    if !have_browser() || !have("sipp") || !have("sox") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The fake microphone: a 1 kHz tone in 0.4 s bursts (speech-like, so the browser's noise
+    // suppression does not treat it as steady noise).
+    let wav = dir.path().join("micro.wav");
+    let status = Command::new("sox")
+        .args(["-n", "-r", "48000", "-c", "1", "-b", "16"])
+        .arg(&wav)
+        .args([
+            "synth", "0.4", "sine", "1000", "vol", "0.5", "pad", "0", "0.1",
+        ])
+        .args(["repeat", "39"])
+        .status()
+        .expect("run sox");
+    assert!(status.success(), "sox failed");
+
+    let db = Db::Sqlite(dir.path().join("softphone.db"));
+    let server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![
+                md5_only(),
+                // Amélie has no desk phone: her page is her phone.
+                (
+                    "extension = \"1001\"\nsip_secret = \"demo-1001-secret\"\n",
+                    String::new(),
+                ),
+            ],
+        },
+    );
+    let browser = Browser::start_with_fake_microphone(&wav).await;
+    browser.login(&server, "amelie.martin", DEMO_PASSWORD).await;
+    browser.find("#poste").await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(10), |t| {
+            t.starts_with("Softphone prêt")
+        })
+        .await;
+    browser.click("#etat-connexion").await;
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
+        .await;
+
+    // A VIP caller (straight to the queue, past the menu).
+    let media = CallerMedia::start().await;
+    let call = Sipp::start_with(
+        dir.path(),
+        "caller",
+        "caller_media_by_test.xml",
+        &[("rtp_port", media.port.to_string())],
+        &[
+            "-s".into(),
+            "8585".into(),
+            "-key".into(),
+            "caller".into(),
+            VIP_NUMBER.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            free_even_port_range(4).to_string(),
+            server.sip.to_string(),
+        ],
+    );
+
+    // The page rings: banner, caller's name from the directory, VIP badge.
+    let banner = browser
+        .wait_text("#softphone-appel", Duration::from_secs(20), |t| {
+            t.contains("Appel entrant")
+        })
+        .await;
+    assert!(banner.contains("Claire Lefèvre"), "{banner}");
+    assert_eq!(browser.text("#softphone-vip").await, "VIP");
+
+    browser.click("#softphone-repondre").await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(10), |t| {
+            t == "En communication."
+        })
+        .await;
+    let connected = Instant::now();
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("En communication")
+        })
+        .await;
+
+    // The page hears the caller: its inbound level rises.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let level = loop {
+        let level: f64 = browser
+            .attribute("#softphone-niveau", "value")
+            .await
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if level > 0.05 || Instant::now() > deadline {
+            break level;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(level > 0.05, "inbound level stayed at {level}");
+    browser
+        .screenshot(&screenshot_dir(dir.path()).join("agent-appel.png"))
+        .await;
+
+    // The caller hears the agent's microphone: not silence, and the 1 kHz tone.
+    tokio::time::sleep(
+        (connected + Duration::from_millis(2500)).saturating_duration_since(Instant::now()),
+    )
+    .await;
+    let pcm = media.audio_between(connected + Duration::from_millis(500), Instant::now());
+    assert!(pcm.len() >= 8000, "only {} samples received", pcm.len());
+    let (loudness, share) = (rms(&pcm), tone_share(&pcm, MIC_HZ));
+    eprintln!("caller hears: rms {loudness:.0}, 1 kHz share {share:.2}, page level {level:.2}");
+    assert!(
+        loudness > 300.0,
+        "the caller hears silence (rms {loudness})"
+    );
+    assert!(
+        share > 0.5,
+        "the caller does not hear the tone (share {share})"
+    );
+
+    // Keypad: digits reach the caller as telephone events.
+    let keyed = Instant::now();
+    browser
+        .click("#softphone-clavier [data-touche=\"5\"]")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !media.events_since(keyed).contains(&5) {
+        assert!(
+            Instant::now() < deadline,
+            "digit 5 never reached the caller"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Hold: the caller hears the music on hold, not the agent; then the agent again.
+    browser.click("#softphone-attente").await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(5), |t| {
+            t.starts_with("Appelant en attente")
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let held = media.audio_between(from, Instant::now());
+    let held_share = tone_share(&held, MIC_HZ);
+    assert!(
+        rms(&held) > 100.0 && held_share < 0.3,
+        "on hold the caller should hear music (rms {}, 1 kHz share {held_share})",
+        rms(&held)
+    );
+    browser.click("#softphone-attente").await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(5), |t| {
+            t == "En communication."
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let back = tone_share(&media.audio_between(from, Instant::now()), MIC_HZ);
+    assert!(
+        back > 0.5,
+        "after hold the caller hears the agent again ({back})"
+    );
+
+    // « Raccrocher »: Guichet ends the caller's leg (SIPp gets its BYE), the record is closed
+    // as answered by Amélie, who is in wrap-up.
+    browser.click("#softphone-raccrocher").await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(5), |t| {
+            t == "Communication terminée."
+        })
+        .await;
+    call.expect_success(Duration::from_secs(10), &server);
+    let record = closed_record(&db, VIP_NUMBER).await;
+    assert_eq!(
+        record.outcome,
+        Some(guichet_tickets::CallOutcome::Answered),
+        "{record:?}"
+    );
+    assert_eq!(record.agent.as_deref(), Some("amelie.martin"));
+    assert!(record.vip);
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Post-appel")
+        })
+        .await;
+
+    // A caller who gives up while the page rings: the page stops ringing, the call is an
+    // abandon while ringing, Amélie is available again (not stuck ringing).
+    browser.click("#etat-fin-post-appel").await;
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
+        .await;
+    let impatient = impatient_caller(
+        dir.path(),
+        "impatient",
+        &server,
+        "8585",
+        VIP_NUMBER,
+        100,
+        6500,
+    );
+    browser
+        .wait_text("#softphone-appel", Duration::from_secs(15), |t| {
+            t.contains("Appel entrant")
+        })
+        .await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(10), |t| {
+            t == "L'appelant a raccroché avant la réponse."
+        })
+        .await;
+    assert_eq!(
+        browser
+            .attribute("#softphone-appel", "hidden")
+            .await
+            .as_deref(),
+        Some("true"),
+        "the banner is hidden once the caller is gone"
+    );
+    impatient.expect_success(Duration::from_secs(10), &server);
+    let abandon = closed_record(&db, VIP_NUMBER).await;
+    assert_ne!(
+        abandon.id, record.id,
+        "a new record for the second VIP call"
+    );
+    assert_eq!(
+        abandon.outcome,
+        Some(guichet_tickets::CallOutcome::AbandonedWhileRinging),
+        "{abandon:?}"
+    );
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
+        .await;
+
+    // The page goes away in the middle of a call: Guichet hangs up as if the agent had.
+    let media = CallerMedia::start().await;
+    let call = Sipp::start_with(
+        dir.path(),
+        "caller-lost-page",
+        "caller_media_by_test.xml",
+        &[("rtp_port", media.port.to_string())],
+        &[
+            "-s".into(),
+            "8585".into(),
+            "-key".into(),
+            "caller".into(),
+            VIP_NUMBER.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            free_even_port_range(4).to_string(),
+            server.sip.to_string(),
+        ],
+    );
+    browser
+        .wait_text("#softphone-appel", Duration::from_secs(20), |t| {
+            t.contains("Appel entrant")
+        })
+        .await;
+    browser.click("#softphone-repondre").await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(10), |t| {
+            t == "En communication."
+        })
+        .await;
+    let answered_at = Instant::now();
+    browser
+        .goto(&format!("http://{}/mon-compte", server.http))
+        .await;
+    call.expect_success(Duration::from_secs(10), &server);
+    let lost = closed_record(&db, VIP_NUMBER).await;
+    assert!(
+        lost.id != record.id && lost.id != abandon.id,
+        "a new record"
+    );
+    assert_eq!(lost.outcome, Some(guichet_tickets::CallOutcome::Answered));
+    assert!(
+        !media.audio_between(answered_at, Instant::now()).is_empty(),
+        "the call was connected before the page went away"
+    );
+}
