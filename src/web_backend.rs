@@ -260,6 +260,47 @@ impl Backend for ServerBackend {
         })
     }
 
+    fn monitor_attach(
+        &self,
+        actor: Actor,
+    ) -> BoxFuture<'_, Result<guichet_web::ecoute::MonitorLink, String>> {
+        Box::pin(async move {
+            if self.media.webrtc_addr().is_none() {
+                return Err(
+                    "l'écoute n'est pas activée sur ce serveur ([rtp] webrtc_port)".to_owned(),
+                );
+            }
+            let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+            let id = self
+                .switchboard
+                .monitor_attach(&actor.login, events)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(guichet_web::ecoute::MonitorLink { id, events: rx })
+        })
+    }
+
+    fn monitor_send(
+        &self,
+        link: u64,
+        message: guichet_web::ecoute::FromSupervisor,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.switchboard
+                .monitor_page(link, message)
+                .await
+                .map_err(|e| e.to_string())?
+        })
+    }
+
+    fn monitor_detach(&self, link: u64) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.switchboard.monitor_detach(link).await {
+                tracing::debug!(error = %e, "supervision detach not delivered");
+            }
+        })
+    }
+
     fn health(&self) -> BoxFuture<'_, Vec<Check>> {
         Box::pin(async move {
             let database = match self.store.calls_in_flight().await {

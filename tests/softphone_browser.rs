@@ -26,6 +26,8 @@ const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots
 const MIC_HZ: f64 = 1000.0;
 /// The caller's tone.
 const CALLER_HZ: f64 = 600.0;
+/// The supervisor's fake microphone's tone.
+const SUPERVISOR_HZ: f64 = 1500.0;
 const TELEPHONE_EVENT_PT: u8 = 101;
 
 fn screenshot_dir(temp: &Path) -> std::path::PathBuf {
@@ -344,6 +346,125 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
         back > 0.5,
         "after hold the caller hears the agent again ({back})"
     );
+
+    // Écoute et coaching from the wallboard: the admin (a supervisor) listens (hears the call,
+    // the caller does not hear them), whispers (the caller still does not), barges in (the
+    // caller hears the supervisor's 1.5 kHz microphone), leaves; every step is journaled.
+    let supervisor_wav = dir.path().join("superviseur.wav");
+    let status = Command::new("sox")
+        .args(["-n", "-r", "48000", "-c", "1", "-b", "16"])
+        .arg(&supervisor_wav)
+        .args([
+            "synth", "0.4", "sine", "1500", "vol", "0.5", "pad", "0", "0.1",
+        ])
+        .args(["repeat", "39"])
+        .status()
+        .expect("run sox");
+    assert!(status.success(), "sox failed");
+    let supervisor = Browser::start_with_fake_microphone(&supervisor_wav).await;
+    supervisor
+        .login(&server, "admin", "Guichet-Admin-2026!")
+        .await;
+    supervisor
+        .click("#ecoute-agent option[value=\"amelie.martin\"]")
+        .await;
+    supervisor.click("#ecoute-ecouter").await;
+    supervisor
+        .wait_text("#ecoute-etat", Duration::from_secs(10), |t| {
+            t == "Écoute en cours : Amélie Martin."
+        })
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let level: f64 = supervisor
+            .attribute("#ecoute-niveau", "value")
+            .await
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if level > 0.05 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor hears nothing ({level})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let share_heard_by_caller = |from: Instant| {
+        let pcm = media.audio_between(from, Instant::now());
+        (tone_share(&pcm, SUPERVISOR_HZ), tone_share(&pcm, MIC_HZ))
+    };
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (listen, agent_heard) = share_heard_by_caller(from);
+    assert!(
+        listen < 0.02 && agent_heard > 0.5,
+        "listening: the caller hears the agent only (supervisor {listen}, agent {agent_heard})"
+    );
+    supervisor.click("#ecoute-chuchoter").await;
+    supervisor
+        .wait_text("#ecoute-etat", Duration::from_secs(5), |t| {
+            t.starts_with("Chuchotement à l'agent en cours")
+        })
+        .await;
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (whisper, _) = share_heard_by_caller(from);
+    assert!(
+        whisper < 0.02,
+        "whispering: the caller hears the supervisor ({whisper})"
+    );
+    supervisor.click("#ecoute-intervenir").await;
+    supervisor
+        .wait_text("#ecoute-etat", Duration::from_secs(5), |t| {
+            t.starts_with("Intervention en cours")
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (barge, _) = share_heard_by_caller(from);
+    eprintln!(
+        "supervisor share heard by the caller: listen {listen:.3}, whisper {whisper:.3}, barge {barge:.3}"
+    );
+    assert!(
+        barge > 0.1,
+        "barging in: the caller does not hear the supervisor ({barge})"
+    );
+    supervisor.click("#ecoute-quitter").await;
+    supervisor
+        .wait_text("#ecoute-etat", Duration::from_secs(5), |t| {
+            t == "Vous avez quitté l'appel."
+        })
+        .await;
+    let store = guichet_tickets::Store::open(&db.url())
+        .await
+        .expect("store");
+    let around = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .expect("open hours")
+        .with_timezone(&chrono::Utc);
+    let journal: Vec<String> = store
+        .journal_between(
+            around - chrono::Duration::days(1),
+            around + chrono::Duration::days(1),
+        )
+        .await
+        .expect("journal")
+        .into_iter()
+        .filter(|e| e.actor == "admin" && e.subject == "agent:amelie.martin")
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        journal,
+        [
+            "monitor.listen",
+            "monitor.whisper",
+            "monitor.barge",
+            "monitor.leave"
+        ],
+        "the supervision is journaled in order"
+    );
+    drop(supervisor);
 
     // « Raccrocher »: Guichet ends the caller's leg (SIPp gets its BYE), the record is closed
     // as answered by Amélie, who is in wrap-up.

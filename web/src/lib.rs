@@ -31,6 +31,7 @@ pub mod auth;
 pub mod charts;
 mod dashboards;
 mod desk;
+pub mod ecoute;
 pub mod html;
 pub mod metrics;
 mod pages;
@@ -218,6 +219,28 @@ pub trait Backend: Send + Sync + 'static {
         let _ = (login, link);
         Box::pin(async {})
     }
+
+    // ---- écoute et coaching (defaults: not available) ----
+
+    /// Attaches a supervisor's wallboard for listen / whisper / barge. The error is French.
+    fn monitor_attach(&self, actor: Actor) -> BoxFuture<'_, Result<ecoute::MonitorLink, String>> {
+        let _ = actor;
+        Box::pin(async { Err("l'écoute n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// Carries a message of the supervisor page attached as `link`. The error is French.
+    fn monitor_send(
+        &self,
+        link: u64,
+        message: ecoute::FromSupervisor,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        let _ = (link, message);
+        Box::pin(async { Err("l'écoute n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// The supervisor page attached as `link` went away: it leaves the call.
+    fn monitor_detach(&self, link: u64) -> BoxFuture<'_, ()> {
+        let _ = link;
+        Box::pin(async {})
+    }
 }
 
 #[derive(Clone)]
@@ -262,6 +285,8 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .merge(desk::routes())
         .route("/agent/softphone", get(softphone::socket))
         .route("/static/softphone.js", get(softphone::script))
+        .route("/superviseur/ecoute", get(ecoute::socket))
+        .route("/static/ecoute.js", get(ecoute::script))
         // Dashboards and API tokens.
         .route("/superviseur/tableaux", get(dashboards::dashboard_page))
         .route(

@@ -743,8 +743,9 @@ pub(crate) async fn wallboard_page(State(state): State<AppState>, headers: Heade
         Err(r) => return r,
     };
     let body = format!(
-        "<div id=\"jeton\" data-csrf=\"{}\" hidden></div>{WALLBOARD_BODY}",
-        escape(&session.csrf)
+        "<div id=\"jeton\" data-csrf=\"{}\" hidden></div>{WALLBOARD_BODY}{}",
+        escape(&session.csrf),
+        crate::ecoute::SECTION
     );
     page(
         &state.backend.settings().server_name,

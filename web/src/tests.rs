@@ -1245,7 +1245,7 @@ async fn the_desk_saves_tickets_with_french_errors_and_calls_back() {
 }
 
 #[tokio::test]
-async fn the_softphone_socket_is_for_logged_in_agents_of_the_same_origin_only() {
+async fn the_softphone_socket_is_for_agents_and_the_listening_socket_for_supervisors() {
     let dir = tempfile::tempdir().unwrap();
     let (base, stop) = start(fake(dir.path(), true).await).await;
     let host = base.trim_start_matches("http://").to_owned();
@@ -1273,6 +1273,20 @@ async fn the_softphone_socket_is_for_logged_in_agents_of_the_same_origin_only() 
         req.send()
     };
     let same = format!("http://{host}");
+    // Listen / whisper / barge is the other way round: supervisors only.
+    let monitor = |cookie: &str| {
+        client()
+            .get(format!("{base}/superviseur/ecoute"))
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+            .header(header::ORIGIN, same.clone())
+            .header(header::COOKIE, cookie.to_owned())
+            .send()
+    };
+    assert_eq!(monitor(&agt).await.unwrap().status(), 403);
+    assert_eq!(monitor(&sup).await.unwrap().status(), 101);
     assert_eq!(handshake(None, &same).await.unwrap().status(), 401);
     let supervisor = handshake(Some(&sup), &same).await.unwrap();
     assert_eq!(supervisor.status(), 403);
