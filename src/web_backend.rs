@@ -258,6 +258,15 @@ impl Backend for ServerBackend {
         })
     }
 
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.switchboard
+                .call_back(callback, login)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn softphone_attach<'a>(
         &'a self,
         login: &'a str,
@@ -296,6 +305,47 @@ impl Backend for ServerBackend {
         Box::pin(async move {
             if let Err(e) = self.switchboard.softphone_detach(login, link).await {
                 tracing::debug!(error = %e, "softphone detach not delivered");
+            }
+        })
+    }
+
+    fn monitor_attach(
+        &self,
+        actor: Actor,
+    ) -> BoxFuture<'_, Result<guichet_web::ecoute::MonitorLink, String>> {
+        Box::pin(async move {
+            if self.media.webrtc_addr().is_none() {
+                return Err(
+                    "l'écoute n'est pas activée sur ce serveur ([rtp] webrtc_port)".to_owned(),
+                );
+            }
+            let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+            let id = self
+                .switchboard
+                .monitor_attach(&actor.login, events)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(guichet_web::ecoute::MonitorLink { id, events: rx })
+        })
+    }
+
+    fn monitor_send(
+        &self,
+        link: u64,
+        message: guichet_web::ecoute::FromSupervisor,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.switchboard
+                .monitor_page(link, message)
+                .await
+                .map_err(|e| e.to_string())?
+        })
+    }
+
+    fn monitor_detach(&self, link: u64) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.switchboard.monitor_detach(link).await {
+                tracing::debug!(error = %e, "supervision detach not delivered");
             }
         })
     }

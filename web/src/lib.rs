@@ -31,6 +31,8 @@ pub mod api;
 pub mod auth;
 pub mod charts;
 mod dashboards;
+mod desk;
+pub mod ecoute;
 pub mod html;
 pub mod metrics;
 mod pages;
@@ -184,6 +186,12 @@ pub trait Backend: Send + Sync + 'static {
         kind: MessageKind,
     ) -> BoxFuture<'a, Result<(), String>>;
 
+    // ---- the agent's desk (screen pop, ticket form, callbacks) ----
+    /// Calls back the pending callback request `callback` for the agent `login`: Guichet
+    /// rings the agent's phone first, then dials the caller. The error is French, for the
+    /// agent (no desk phone, already on a call, request already handled...).
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>>;
+
     // ---- browser softphone (defaults: no softphone) ----
 
     /// Attaches the softphone of the page of agent `login`: calls offered to them ring there
@@ -210,6 +218,28 @@ pub trait Backend: Send + Sync + 'static {
     /// progress is hung up.
     fn softphone_detach<'a>(&'a self, login: &'a str, link: u64) -> BoxFuture<'a, ()> {
         let _ = (login, link);
+        Box::pin(async {})
+    }
+
+    // ---- écoute et coaching (defaults: not available) ----
+
+    /// Attaches a supervisor's wallboard for listen / whisper / barge. The error is French.
+    fn monitor_attach(&self, actor: Actor) -> BoxFuture<'_, Result<ecoute::MonitorLink, String>> {
+        let _ = actor;
+        Box::pin(async { Err("l'écoute n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// Carries a message of the supervisor page attached as `link`. The error is French.
+    fn monitor_send(
+        &self,
+        link: u64,
+        message: ecoute::FromSupervisor,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        let _ = (link, message);
+        Box::pin(async { Err("l'écoute n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// The supervisor page attached as `link` went away: it leaves the call.
+    fn monitor_detach(&self, link: u64) -> BoxFuture<'_, ()> {
+        let _ = link;
         Box::pin(async {})
     }
     // ---- administration (web/src/admin.rs) ----
@@ -283,9 +313,12 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/superviseur/mur", get(pages::wallboard_page))
         .route("/superviseur/mur/flux", get(pages::wallboard_events))
         .route("/static/mur.js", get(pages::wallboard_js))
+        .merge(desk::routes())
         .route("/agent/softphone", get(softphone::socket))
         .route("/static/softphone.js", get(softphone::script))
         .merge(admin::page_routes())
+        .route("/superviseur/ecoute", get(ecoute::socket))
+        .route("/static/ecoute.js", get(ecoute::script))
         // Dashboards and API tokens.
         .route("/superviseur/tableaux", get(dashboards::dashboard_page))
         .route(

@@ -97,7 +97,7 @@ pub(crate) async fn socket(
 }
 
 /// Whether the `Origin` of a WebSocket handshake (when sent) names the host it was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
