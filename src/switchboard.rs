@@ -2243,6 +2243,18 @@ impl Switchboard {
     async fn ticket_for_answered_call(&self, call: &Call, now: DateTime<Utc>) {
         let agent = call.answered_by.clone();
         let actor = agent.clone().unwrap_or_else(|| "switchboard".to_owned());
+        // The agent may have saved the ticket form during the call: it is the call's ticket.
+        match self.store.tickets_of_call(call.record).await {
+            Ok(linked) if !linked.is_empty() => {
+                info!(
+                    ticket = linked[0],
+                    "call already has its ticket (desk form)"
+                );
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "tickets of the call not read"),
+        }
         if let Some(person) = &call.person {
             match self.store.open_ticket_of_person(person.person_id).await {
                 Ok(Some(ticket)) => {

@@ -209,6 +209,15 @@ impl Backend for ServerBackend {
         })
     }
 
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.switchboard
+                .call_back(callback, login)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn softphone_attach<'a>(
         &'a self,
         login: &'a str,

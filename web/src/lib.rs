@@ -30,6 +30,7 @@ pub mod api;
 pub mod auth;
 pub mod charts;
 mod dashboards;
+mod desk;
 pub mod ecoute;
 pub mod html;
 pub mod metrics;
@@ -184,6 +185,12 @@ pub trait Backend: Send + Sync + 'static {
         kind: MessageKind,
     ) -> BoxFuture<'a, Result<(), String>>;
 
+    // ---- the agent's desk (screen pop, ticket form, callbacks) ----
+    /// Calls back the pending callback request `callback` for the agent `login`: Guichet
+    /// rings the agent's phone first, then dials the caller. The error is French, for the
+    /// agent (no desk phone, already on a call, request already handled...).
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>>;
+
     // ---- browser softphone (defaults: no softphone) ----
 
     /// Attaches the softphone of the page of agent `login`: calls offered to them ring there
@@ -275,6 +282,7 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/superviseur/mur", get(pages::wallboard_page))
         .route("/superviseur/mur/flux", get(pages::wallboard_events))
         .route("/static/mur.js", get(pages::wallboard_js))
+        .merge(desk::routes())
         .route("/agent/softphone", get(softphone::socket))
         .route("/static/softphone.js", get(softphone::script))
         .route("/superviseur/ecoute", get(ecoute::socket))
