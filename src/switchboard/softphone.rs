@@ -421,6 +421,9 @@ impl Switchboard {
     /// Keypad digits go to the caller's leg as RFC 4733 telephone events.
     fn browser_dtmf(&mut self, login: &str, digits: &str) -> Result<(), String> {
         let sip_id = self.connected_browser_call(login)?;
+        if digits.is_empty() || digits.chars().count() > 32 {
+            return Err("de 1 à 32 touches à la fois".to_owned());
+        }
         let Some(call) = self.calls.get(&sip_id) else {
             return Err("aucune communication en cours".to_owned());
         };

@@ -92,7 +92,9 @@ pub(crate) async fn socket(
     }
     let actor = session.actor();
     let stopping = stopping.map(|s| s.0);
-    upgrade.on_upgrade(move |ws| run(state, actor, ws, stopping))
+    upgrade
+        .max_message_size(crate::softphone::MAX_MESSAGE)
+        .on_upgrade(move |ws| run(state, actor, ws, stopping))
 }
 
 async fn send(ws: &mut WebSocket, message: &ToSupervisor) -> bool {
