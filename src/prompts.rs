@@ -12,7 +12,9 @@ pub struct PromptLibrary {
     catalogue: PromptCatalogue,
     shipped_dir: PathBuf,
     override_dir: Option<PathBuf>,
-    cache: HashMap<PathBuf, Audio>,
+    /// Decoded audio by file, with the file's modification time and length when read: an
+    /// administrator may replace a recording in the override directory while the server runs.
+    cache: HashMap<PathBuf, (Option<std::time::SystemTime>, u64, Audio)>,
     music_on_hold: Audio,
 }
 
@@ -46,11 +48,18 @@ impl PromptLibrary {
             .catalogue
             .resolve_wav(id, self.override_dir.as_deref(), &self.shipped_dir)
             .ok_or_else(|| PromptError::Unknown(id.to_owned()))?;
-        if let Some(audio) = self.cache.get(&path) {
+        let meta = std::fs::metadata(&path).ok();
+        let stamp = (
+            meta.as_ref().and_then(|m| m.modified().ok()),
+            meta.as_ref().map_or(0, |m| m.len()),
+        );
+        if let Some((modified, len, audio)) = self.cache.get(&path)
+            && (*modified, *len) == stamp
+        {
             return Ok(audio.clone());
         }
         let audio = read(&path)?;
-        self.cache.insert(path, audio.clone());
+        self.cache.insert(path, (stamp.0, stamp.1, audio.clone()));
         Ok(audio)
     }
 
@@ -96,4 +105,48 @@ pub fn hold_music() -> Audio {
         }
     }
     Audio::from_samples(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes an 8 kHz mono 16-bit PCM WAV file.
+    fn write_wav(path: &Path, samples: &[i16]) {
+        let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let mut v = b"RIFF".to_vec();
+        v.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        v.extend_from_slice(b"WAVEfmt ");
+        v.extend_from_slice(&16u32.to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&8000u32.to_le_bytes());
+        v.extend_from_slice(&16000u32.to_le_bytes());
+        v.extend_from_slice(&2u16.to_le_bytes());
+        v.extend_from_slice(&16u16.to_le_bytes());
+        v.extend_from_slice(b"data");
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(&data);
+        std::fs::write(path, v).unwrap();
+    }
+
+    #[test]
+    fn a_recording_replaced_while_running_is_played_and_restoring_brings_the_shipped_one_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shipped, overrides) = (dir.path().join("fr"), dir.path().join("override"));
+        std::fs::create_dir_all(&shipped).unwrap();
+        std::fs::create_dir_all(&overrides).unwrap();
+        write_wav(&shipped.join("au_revoir.wav"), &[1; 80]);
+        let catalogue =
+            PromptCatalogue::from_toml_str("[prompts]\nau_revoir = \"Au revoir.\"\n").unwrap();
+        let mut library = PromptLibrary::new(catalogue, shipped, Some(overrides.clone()));
+        assert_eq!(library.prompt("au_revoir").unwrap().samples(), &[1; 80]);
+        write_wav(&overrides.join("au_revoir.wav"), &[2; 160]);
+        assert_eq!(library.prompt("au_revoir").unwrap().samples(), &[2; 160]);
+        // Replaced again (same path): the cache notices the new file.
+        write_wav(&overrides.join("au_revoir.wav"), &[3; 240]);
+        assert_eq!(library.prompt("au_revoir").unwrap().samples(), &[3; 240]);
+        std::fs::remove_file(overrides.join("au_revoir.wav")).unwrap();
+        assert_eq!(library.prompt("au_revoir").unwrap().samples(), &[1; 80]);
+    }
 }

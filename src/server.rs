@@ -157,6 +157,18 @@ pub async fn run(
     };
     std::fs::create_dir_all(&messages_dir)
         .with_context(|| format!("cannot create {}", messages_dir.display()))?;
+    // Prompts replaced from the administration page go to the configured override directory,
+    // or to `guichet-prompts/` in the working directory when none is configured.
+    let override_dir = override_dir.unwrap_or_else(|| std::path::PathBuf::from("guichet-prompts"));
+    let prompt_catalogue = Config::prompt_catalogue()?;
+    let prompt_set = guichet_web::PromptSet {
+        prompts: prompt_catalogue
+            .iter()
+            .map(|(id, text)| (id.to_owned(), text.to_owned()))
+            .collect(),
+        shipped_dir: shipped.clone(),
+        override_dir: override_dir.clone(),
+    };
     let (switchboard, switchboard_task) = switchboard::start(switchboard::Parts {
         config: std::sync::Arc::new(config.clone()),
         store: store.clone(),
@@ -165,8 +177,8 @@ pub async fn run(
         media: media.clone(),
         media_events,
         clock,
-        prompts: PromptLibrary::new(Config::prompt_catalogue()?, shipped, override_dir),
-        messages_dir,
+        prompts: PromptLibrary::new(prompt_catalogue, shipped, Some(override_dir)),
+        messages_dir: messages_dir.clone(),
     })
     .await
     .context("cannot start the switchboard")?;
@@ -188,6 +200,8 @@ pub async fn run(
         sip: sip.clone(),
         media: media.clone(),
         switchboard: switchboard.clone(),
+        messages_dir,
+        prompt_set,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut web_stop = stop_rx.clone();

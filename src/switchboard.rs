@@ -37,7 +37,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::prompts::PromptLibrary;
 
+mod monitor;
 mod softphone;
+pub use monitor::MonitorCommand;
 pub use softphone::SoftphoneCommand;
 
 /// The dynamic payload type Guichet offers for telephone-event when it calls out.
@@ -160,6 +162,8 @@ pub enum Command {
     },
     /// The browser softphones' signalling.
     Softphone(SoftphoneCommand),
+    /// Supervisors' listen / whisper / barge.
+    Monitor(MonitorCommand),
 }
 
 /// A change of an agent's state asked from outside the switchboard.
@@ -359,6 +363,8 @@ struct Switchboard {
     ivr_timers: ivr_timers::IvrTimers,
     /// Agent pages with an attached browser softphone.
     softphones: softphone::Softphones,
+    /// Supervisors' wallboards attached for listen / whisper / barge.
+    monitors: monitor::Monitors,
 }
 
 /// Starts the switchboard task.
@@ -482,6 +488,7 @@ pub async fn start(
         shutdown_done: None,
         ivr_timers: ivr_timers::IvrTimers::default(),
         softphones: Default::default(),
+        monitors: Default::default(),
     };
     board_sb.sync_queue_hours(now);
     let task = tokio::spawn(async move {
@@ -681,6 +688,7 @@ impl Switchboard {
                 self.shutdown_done = Some((deadline, done));
             }
             Command::Softphone(command) => self.on_softphone(command).await,
+            Command::Monitor(command) => self.on_monitor(command).await,
         }
     }
 
@@ -2175,6 +2183,8 @@ impl Switchboard {
         outcome: Option<CallOutcome>,
         now: DateTime<Utc>,
     ) {
+        self.end_monitors(sip_id, "L'appel est terminé : l'écoute aussi.")
+            .await;
         let Some(call) = self.calls.remove(sip_id) else {
             return;
         };
@@ -2227,6 +2237,18 @@ impl Switchboard {
     async fn ticket_for_answered_call(&self, call: &Call, now: DateTime<Utc>) {
         let agent = call.answered_by.clone();
         let actor = agent.clone().unwrap_or_else(|| "switchboard".to_owned());
+        // The agent may have saved the ticket form during the call: it is the call's ticket.
+        match self.store.tickets_of_call(call.record).await {
+            Ok(linked) if !linked.is_empty() => {
+                info!(
+                    ticket = linked[0],
+                    "call already has its ticket (desk form)"
+                );
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "tickets of the call not read"),
+        }
         if let Some(person) = &call.person {
             match self.store.open_ticket_of_person(person.person_id).await {
                 Ok(Some(ticket)) => {

@@ -26,6 +26,10 @@ pub struct ServerBackend {
     pub sip: guichet_sip::SipHandle,
     pub media: guichet_media::MediaHandle,
     pub switchboard: SwitchboardHandle,
+    /// Where message audio files live (the switchboard's messages directory).
+    pub messages_dir: std::path::PathBuf,
+    /// The prompts administrators may replace.
+    pub prompt_set: guichet_web::PromptSet,
 }
 
 /// The web room's settings from the configuration.
@@ -209,6 +213,60 @@ impl Backend for ServerBackend {
         })
     }
 
+    fn audio_dir(&self) -> Option<std::path::PathBuf> {
+        Some(self.messages_dir.clone())
+    }
+
+    fn prompt_set(&self) -> Option<&guichet_web::PromptSet> {
+        Some(&self.prompt_set)
+    }
+
+    fn convert_wav<'a>(&'a self, wav: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            static CONVERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = CONVERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let stem = format!("guichet-conversion-{}-{n}", std::process::id());
+            let input = std::env::temp_dir().join(format!("{stem}-in.wav"));
+            let output = std::env::temp_dir().join(format!("{stem}-out.wav"));
+            let result = async {
+                tokio::fs::write(&input, wav)
+                    .await
+                    .map_err(|_| "fichier temporaire impossible à écrire".to_owned())?;
+                let run = tokio::process::Command::new(&self.tts.sox)
+                    .arg(&input)
+                    .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+                    .arg(&output)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .status();
+                let limit = std::time::Duration::from_millis(self.tts.timeout_ms.max(1000));
+                match tokio::time::timeout(limit, run).await {
+                    Ok(Ok(status)) if status.success() => tokio::fs::read(&output)
+                        .await
+                        .map_err(|_| "fichier converti illisible".to_owned()),
+                    Ok(Ok(_)) => Err("sox n'a pas su lire ce fichier".to_owned()),
+                    Ok(Err(_)) => Err("sox est introuvable sur le serveur".to_owned()),
+                    Err(_) => Err("la conversion a pris trop de temps".to_owned()),
+                }
+            }
+            .await;
+            let _ = tokio::fs::remove_file(&input).await;
+            let _ = tokio::fs::remove_file(&output).await;
+            result
+        })
+    }
+
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.switchboard
+                .call_back(callback, login)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn softphone_attach<'a>(
         &'a self,
         login: &'a str,
@@ -247,6 +305,47 @@ impl Backend for ServerBackend {
         Box::pin(async move {
             if let Err(e) = self.switchboard.softphone_detach(login, link).await {
                 tracing::debug!(error = %e, "softphone detach not delivered");
+            }
+        })
+    }
+
+    fn monitor_attach(
+        &self,
+        actor: Actor,
+    ) -> BoxFuture<'_, Result<guichet_web::ecoute::MonitorLink, String>> {
+        Box::pin(async move {
+            if self.media.webrtc_addr().is_none() {
+                return Err(
+                    "l'écoute n'est pas activée sur ce serveur ([rtp] webrtc_port)".to_owned(),
+                );
+            }
+            let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+            let id = self
+                .switchboard
+                .monitor_attach(&actor.login, events)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(guichet_web::ecoute::MonitorLink { id, events: rx })
+        })
+    }
+
+    fn monitor_send(
+        &self,
+        link: u64,
+        message: guichet_web::ecoute::FromSupervisor,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.switchboard
+                .monitor_page(link, message)
+                .await
+                .map_err(|e| e.to_string())?
+        })
+    }
+
+    fn monitor_detach(&self, link: u64) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.switchboard.monitor_detach(link).await {
+                tracing::debug!(error = %e, "supervision detach not delivered");
             }
         })
     }

@@ -26,6 +26,8 @@ const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots
 const MIC_HZ: f64 = 1000.0;
 /// The caller's tone.
 const CALLER_HZ: f64 = 600.0;
+/// The supervisor's fake microphone's tone.
+const SUPERVISOR_HZ: f64 = 1500.0;
 const TELEPHONE_EVENT_PT: u8 = 101;
 
 fn screenshot_dir(temp: &Path) -> std::path::PathBuf {
@@ -345,6 +347,131 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
         "after hold the caller hears the agent again ({back})"
     );
 
+    // Écoute et coaching from the wallboard: the admin (a supervisor) listens (hears the call,
+    // the caller does not hear them), whispers (the caller still does not), barges in (the
+    // caller hears the supervisor's 1.5 kHz microphone), leaves; every step is journaled.
+    let supervisor_wav = dir.path().join("superviseur.wav");
+    let status = Command::new("sox")
+        .args(["-n", "-r", "48000", "-c", "1", "-b", "16"])
+        .arg(&supervisor_wav)
+        .args([
+            "synth", "0.4", "sine", "1500", "vol", "0.5", "pad", "0", "0.1",
+        ])
+        .args(["repeat", "39"])
+        .status()
+        .expect("run sox");
+    assert!(status.success(), "sox failed");
+    let supervisor = Browser::start_with_fake_microphone(&supervisor_wav).await;
+    supervisor
+        .login(&server, "admin", "Guichet-Admin-2026!")
+        .await;
+    supervisor
+        .click("#ecoute-agent option[value=\"amelie.martin\"]")
+        .await;
+    supervisor.click("#ecoute-ecouter").await;
+    supervisor
+        .wait_text("#ecoute-etat", Duration::from_secs(10), |t| {
+            t == "Écoute en cours : Amélie Martin."
+        })
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let level: f64 = supervisor
+            .attribute("#ecoute-niveau", "value")
+            .await
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if level > 0.05 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor hears nothing ({level})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let share_heard_by_caller = |from: Instant| {
+        let pcm = media.audio_between(from, Instant::now());
+        (tone_share(&pcm, SUPERVISOR_HZ), tone_share(&pcm, MIC_HZ))
+    };
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (listen, agent_heard) = share_heard_by_caller(from);
+    assert!(
+        listen < 0.02 && agent_heard > 0.5,
+        "listening: the caller hears the agent only (supervisor {listen}, agent {agent_heard})"
+    );
+    supervisor.click("#ecoute-chuchoter").await;
+    supervisor
+        .wait_text("#ecoute-etat", Duration::from_secs(5), |t| {
+            t.starts_with("Chuchotement à l'agent en cours")
+        })
+        .await;
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (whisper, _) = share_heard_by_caller(from);
+    assert!(
+        whisper < 0.02,
+        "whispering: the caller hears the supervisor ({whisper})"
+    );
+    supervisor.click("#ecoute-intervenir").await;
+    supervisor
+        .wait_text("#ecoute-etat", Duration::from_secs(5), |t| {
+            t.starts_with("Intervention en cours")
+        })
+        .await;
+    // The supervisor's stream joins the mix within a moment (on 2 busy cores, give it 5 s).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let barge = loop {
+        let from = Instant::now();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let (barge, _) = share_heard_by_caller(from);
+        if barge > 0.1 || Instant::now() > deadline {
+            break barge;
+        }
+    };
+    eprintln!(
+        "supervisor share heard by the caller: listen {listen:.3}, whisper {whisper:.3}, barge {barge:.3}"
+    );
+    assert!(
+        barge > 0.1,
+        "barging in: the caller does not hear the supervisor ({barge})"
+    );
+    supervisor.click("#ecoute-quitter").await;
+    supervisor
+        .wait_text("#ecoute-etat", Duration::from_secs(5), |t| {
+            t == "Vous avez quitté l'appel."
+        })
+        .await;
+    let store = guichet_tickets::Store::open(&db.url())
+        .await
+        .expect("store");
+    let around = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .expect("open hours")
+        .with_timezone(&chrono::Utc);
+    let journal: Vec<String> = store
+        .journal_between(
+            around - chrono::Duration::days(1),
+            around + chrono::Duration::days(1),
+        )
+        .await
+        .expect("journal")
+        .into_iter()
+        .filter(|e| e.actor == "admin" && e.subject == "agent:amelie.martin")
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        journal,
+        [
+            "monitor.listen",
+            "monitor.whisper",
+            "monitor.barge",
+            "monitor.leave"
+        ],
+        "the supervision is journaled in order"
+    );
+    drop(supervisor);
+
     // « Raccrocher »: Guichet ends the caller's leg (SIPp gets its BYE), the record is closed
     // as answered by Amélie, who is in wrap-up.
     browser.click("#softphone-raccrocher").await;
@@ -466,4 +593,131 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
         !media.audio_between(answered_at, Instant::now()).is_empty(),
         "the call was connected before the page went away"
     );
+}
+
+/// An agent with both a desk phone and the softphone page: both ring, the page answers first,
+/// the desk phone gets CANCEL, and the call goes on in the browser.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_desk_phone_and_the_page_both_ring_and_the_first_answer_cancels_the_other() {
+    if !have_browser() || !have("sipp") || !have("sox") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wav = dir.path().join("micro.wav");
+    let status = Command::new("sox")
+        .args(["-n", "-r", "48000", "-c", "1", "-b", "16"])
+        .arg(&wav)
+        .args([
+            "synth", "0.4", "sine", "1000", "vol", "0.5", "pad", "0", "0.1",
+        ])
+        .args(["repeat", "39"])
+        .status()
+        .expect("run sox");
+    assert!(status.success(), "sox failed");
+    let db = Db::Sqlite(dir.path().join("both.db"));
+    let server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![md5_only()],
+        },
+    );
+    let browser = Browser::start_with_fake_microphone(&wav).await;
+    browser.login(&server, "chloe.durand", DEMO_PASSWORD).await;
+    browser.find("#connexion-flux").await;
+    browser.goto(&format!("http://{}/agent", server.http)).await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(10), |t| {
+            t.starts_with("Softphone prêt")
+        })
+        .await;
+    // Chloé's desk phone registers (she is logged in to her queues) and never picks up.
+    let phone_port = free_udp_port();
+    let phone = unanswered_desk_phone(dir.path(), "chloe", phone_port);
+    register_desk_phone(dir.path(), &server, "1003", "demo-1003-secret", phone_port);
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
+        .await;
+
+    let media = CallerMedia::start().await;
+    let call = Sipp::start_with(
+        dir.path(),
+        "caller",
+        "caller_media_by_test.xml",
+        &[("rtp_port", media.port.to_string())],
+        &[
+            "-s".into(),
+            "8585".into(),
+            "-key".into(),
+            "caller".into(),
+            VIP_NUMBER.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            free_even_port_range(4).to_string(),
+            server.sip.to_string(),
+        ],
+    );
+    browser
+        .wait_text("#softphone-appel", Duration::from_secs(20), |t| {
+            t.contains("Appel entrant")
+        })
+        .await;
+    browser.click("#softphone-repondre").await;
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(10), |t| {
+            t == "En communication."
+        })
+        .await;
+    // The desk phone, which rang too, is cancelled (the scenario expects CANCEL).
+    phone.expect_success(Duration::from_secs(10), &server);
+    let from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let share = tone_share(&media.audio_between(from, Instant::now()), MIC_HZ);
+    assert!(share > 0.5, "the caller hears the browser ({share})");
+
+    browser.click("#softphone-raccrocher").await;
+    call.expect_success(Duration::from_secs(10), &server);
+    let record = closed_record(&db, VIP_NUMBER).await;
+    assert_eq!(record.outcome, Some(guichet_tickets::CallOutcome::Answered));
+    assert_eq!(record.agent.as_deref(), Some("chloe.durand"));
+
+    // The other way round: the desk phone answers first (after 300 ms of ringing), the page
+    // stops ringing and says where the call went.
+    browser.click("#etat-fin-post-appel").await;
+    browser
+        .wait_text("#etat", Duration::from_secs(5), |t| {
+            t.contains("Disponible")
+        })
+        .await;
+    let phone = answering_desk_phone(dir.path(), "chloe-answers", phone_port, 1500);
+    let call = caller(
+        dir.path(),
+        "second",
+        &server,
+        "8585",
+        VIP_NUMBER,
+        &dtmf_pcap("1"),
+        100,
+    );
+    browser
+        .wait_text("#softphone-etat", Duration::from_secs(20), |t| {
+            t == "Appel décroché sur le poste téléphonique."
+        })
+        .await;
+    assert_eq!(
+        browser
+            .attribute("#softphone-appel", "hidden")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    phone.expect_success(Duration::from_secs(10), &server);
+    call.expect_success(Duration::from_secs(10), &server);
+    let second = closed_record(&db, VIP_NUMBER).await;
+    assert_ne!(second.id, record.id);
+    assert_eq!(second.outcome, Some(guichet_tickets::CallOutcome::Answered));
 }

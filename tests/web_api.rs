@@ -25,6 +25,7 @@ async fn logins_roles_csrf_and_the_openapi_document() {
             },
         );
         check_server(&server, &db).await;
+        check_desk(&server, &db).await;
     }
 }
 
@@ -228,6 +229,12 @@ async fn check_server(server: &Server, db: &Db) {
         "/session",
         "/messages",
         "/events",
+        "/tickets",
+        "/tickets/{id}",
+        "/callbacks",
+        "/callbacks/{id}/call",
+        "/calls/{id}/call-back",
+        "/agent/call",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
@@ -236,4 +243,132 @@ async fn check_server(server: &Server, db: &Db) {
             .get("put")
             .is_some()
     );
+}
+
+/// The agent's desk API on this database: tickets (French field errors, VIP → P0 through the
+/// directory, completion without duplicate), callbacks (CSRF, the switchboard's refusal).
+async fn check_desk(server: &Server, db: &Db) {
+    let base = format!("http://{}", server.http);
+    let c = http();
+    let store = Store::open(&db.url()).await.expect("store");
+    let agent = session_cookie(server, "amelie.martin", DEMO_PASSWORD).await;
+    let info: serde_json::Value = c
+        .get(format!("{base}/api/v1/session"))
+        .header(reqwest::header::COOKIE, &agent)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = info["csrf_token"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: serde_json::Value, token: Option<&str>| {
+        let mut r = c
+            .post(format!("{base}{path}"))
+            .header(reqwest::header::COOKIE, &agent)
+            .json(&body);
+        if let Some(t) = token {
+            r = r.header("x-csrf-token", t);
+        }
+        r.send()
+    };
+    // Nobody on the call: the screen pop is empty.
+    let pop: serde_json::Value = c
+        .get(format!("{base}/api/v1/agent/call"))
+        .header(reqwest::header::COOKIE, &agent)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(pop.is_null(), "{pop}");
+    let body =
+        serde_json::json!({"nature": "demande", "title": "", "requester_name": "Jean Dupont"});
+    assert_eq!(
+        post("/api/v1/tickets", body.clone(), None)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let bad = post("/api/v1/tickets", body, Some(&csrf)).await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let bad: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(bad["fields"]["title"], "Le titre est obligatoire.");
+    assert_eq!(
+        bad["fields"]["nature"],
+        "Choisissez la nature : incident, demande ou assistance."
+    );
+    let created = post(
+        "/api/v1/tickets",
+        serde_json::json!({"nature": "request", "title": "Nouveau poste", "requester_name": "Jean Dupont", "urgency": "severe", "impact": "critique"}),
+        Some(&csrf),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let t: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(t["priority"], "P0", "{t}");
+    let id = t["id"].as_i64().unwrap();
+    let updated = c
+        .put(format!("{base}/api/v1/tickets/{id}"))
+        .header(reqwest::header::COOKIE, &agent)
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"nature": "request", "title": "Nouveau poste", "requester_name": "Jean Dupont", "urgency": "moyenne", "impact": "majeur", "outcome": "resolved_online"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    let t = store.ticket(id).await.unwrap();
+    assert_eq!(t.priority.code(), "P3");
+    assert_eq!(t.status.as_str(), "resolved");
+
+    // Callbacks: listed; the switchboard refuses (Amélie's desk phone is not registered) and
+    // says why in French; the attempt is journaled.
+    let now = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .unwrap()
+        .to_utc();
+    let request = store
+        .create_callback(
+            None,
+            ORDINARY_NUMBER,
+            Some("Julien Moreau"),
+            "louvre-hotline",
+            now,
+        )
+        .await
+        .unwrap();
+    let list: serde_json::Value = c
+        .get(format!("{base}/api/v1/callbacks"))
+        .header(reqwest::header::COOKIE, &agent)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == request),
+        "{list}"
+    );
+    let path = format!("/api/v1/callbacks/{request}/call");
+    assert_eq!(
+        post(&path, serde_json::json!({}), None)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let refused = post(&path, serde_json::json!({}), Some(&csrf))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let refused: serde_json::Value = refused.json().await.unwrap();
+    assert!(!refused["error"].as_str().unwrap().is_empty(), "{refused}");
+    assert!(store.pending_callback(request).await.unwrap().is_some());
 }

@@ -137,7 +137,7 @@ impl Switchboard {
                     match message {
                         FromPage::Answer { sdp } => self.browser_answer(&login, &sdp).await,
                         FromPage::Hangup => self.browser_hang_up(&login, link).await,
-                        FromPage::Hold { on } => self.browser_hold(&login, on),
+                        FromPage::Hold { on } => self.browser_hold(&login, on).await,
                         FromPage::Dtmf { digits } => self.browser_dtmf(&login, &digits),
                         _ => Err("demande du softphone non prise en charge".to_owned()),
                     }
@@ -364,8 +364,16 @@ impl Switchboard {
     }
 
     /// Hold: the caller hears the music on hold and the agent nothing; back: bridged again.
-    fn browser_hold(&mut self, login: &str, on: bool) -> Result<(), String> {
+    async fn browser_hold(&mut self, login: &str, on: bool) -> Result<(), String> {
         let sip_id = self.connected_browser_call(login)?;
+        if on {
+            // Hold undoes the bridge the supervisors are on.
+            self.end_monitors(
+                &sip_id,
+                "L'agent a mis l'appelant en attente : l'écoute est terminée.",
+            )
+            .await;
+        }
         let music = self.prompts.music_on_hold();
         let Some(call) = self.calls.get_mut(&sip_id) else {
             return Err("aucune communication en cours".to_owned());
@@ -413,6 +421,9 @@ impl Switchboard {
     /// Keypad digits go to the caller's leg as RFC 4733 telephone events.
     fn browser_dtmf(&mut self, login: &str, digits: &str) -> Result<(), String> {
         let sip_id = self.connected_browser_call(login)?;
+        if digits.is_empty() || digits.chars().count() > 32 {
+            return Err("de 1 à 32 touches à la fois".to_owned());
+        }
         let Some(call) = self.calls.get(&sip_id) else {
             return Err("aucune communication en cours".to_owned());
         };

@@ -371,3 +371,54 @@ fn base64_decodes_padded_and_unpadded_input() {
     assert_eq!(decode_base64("aGk"), b"hi");
     assert_eq!(decode_base64("YWJj"), b"abc");
 }
+
+/// Windows and size, for the agent desk's tests.
+impl Browser {
+    /// Sets the window's outer size (the desk is checked at 1280×720).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/window/rect",
+                Some(json!({"width": width, "height": height})),
+            )
+            .await;
+        assert!(v["width"].is_number(), "window size: {v}");
+    }
+
+    /// Switches to the most recently opened other window (a link with a `target`), waiting
+    /// up to 10 s for it; returns the handle of the window left.
+    pub async fn switch_to_new_window(&self) -> String {
+        let current = self.call(reqwest::Method::GET, "/window", None).await;
+        let current = current.as_str().unwrap_or_default().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let handles = self
+                .call(reqwest::Method::GET, "/window/handles", None)
+                .await;
+            if let Some(other) = handles.as_array().and_then(|h| {
+                h.iter()
+                    .rev()
+                    .filter_map(Value::as_str)
+                    .find(|h| *h != current)
+            }) {
+                self.switch_to_window(other).await;
+                return current;
+            }
+            assert!(Instant::now() < deadline, "no new window: {handles}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Switches to the window `handle`.
+    pub async fn switch_to_window(&self, handle: &str) {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/window",
+                Some(json!({"handle": handle})),
+            )
+            .await;
+        assert!(v.is_null(), "switch window: {v}");
+    }
+}

@@ -156,7 +156,7 @@ fn callback_from_row(r: &AnyRow) -> Result<Callback, StoreError> {
     })
 }
 
-async fn journal_in(
+pub(crate) async fn journal_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     at: DateTime<Utc>,
     actor: &str,
@@ -215,13 +215,22 @@ impl Store {
         .map(|r| message_from_row(&r))
         .transpose()?;
         let version = previous.as_ref().map_or(1, |p| p.version + 1);
-        if m.active {
-            sqlx::query("UPDATE messages SET active = $3 WHERE line = $1 AND kind = $2")
-                .bind(&m.line)
-                .bind(m.kind.as_str())
-                .bind(false)
-                .execute(&mut *tx)
-                .await?;
+        // A version that plays now replaces the versions playing now; versions scheduled
+        // for later stay scheduled. A version scheduled for later replaces nothing yet: it
+        // wins while its period lasts (the newest version in its period plays), and the
+        // version playing before it plays again once it ends.
+        let scheduled_later = m.starts_at.is_some_and(|a| a > now);
+        if m.active && !scheduled_later {
+            sqlx::query(
+                "UPDATE messages SET active = $3 WHERE line = $1 AND kind = $2 \
+                 AND (starts_at IS NULL OR starts_at <= $4)",
+            )
+            .bind(&m.line)
+            .bind(m.kind.as_str())
+            .bind(false)
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
         }
         let row = sqlx::query(&format!(
             "INSERT INTO messages (line, kind, version, text, audio_path, starts_at, ends_at, author, active, created_at) \
@@ -505,4 +514,159 @@ impl Store {
                 .await?;
         Ok(done.rows_affected() > 0)
     }
+
+    /// Every message version saved for later (active, starting after `now`), by start.
+    pub async fn scheduled_messages(&self, now: DateTime<Utc>) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE active = $1 AND starts_at > $2 \
+             ORDER BY starts_at, id"
+        ))
+        .bind(true)
+        .bind(to_ms(now))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Adds a message to the library of saved messages (or replaces the one of the same
+    /// name); journaled. Returns its id.
+    pub async fn save_library_message(
+        &self,
+        name: &str,
+        text: &str,
+        audio_path: Option<&str>,
+        author: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::Invalid {
+                field: "name",
+                reason: "donnez un nom au message".to_owned(),
+            });
+        }
+        if text.trim().is_empty() && audio_path.is_none() {
+            return Err(StoreError::Invalid {
+                field: "text",
+                reason: "un message sans texte doit avoir un fichier audio".to_owned(),
+            });
+        }
+        let mut tx = self.writer.begin().await?;
+        let old: Option<String> = sqlx::query("SELECT text FROM saved_messages WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO saved_messages (name, text, audio_path, author, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET text = excluded.text, \
+             audio_path = excluded.audio_path, author = excluded.author, created_at = excluded.created_at \
+             RETURNING id",
+        )
+        .bind(name)
+        .bind(text)
+        .bind(audio_path)
+        .bind(author)
+        .bind(to_ms(now))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        journal_in(
+            &mut tx,
+            now,
+            author,
+            "saved_message.save",
+            &format!("saved_message:{name}"),
+            old.as_deref(),
+            Some(text),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The library of saved messages, by name.
+    pub async fn library_messages(&self) -> Result<Vec<SavedMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, text, audio_path, author, created_at FROM saved_messages ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(saved_from_row).collect()
+    }
+
+    /// One saved message.
+    pub async fn library_message(&self, id: i64) -> Result<Option<SavedMessage>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, text, audio_path, author, created_at FROM saved_messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| saved_from_row(&r)).transpose()
+    }
+
+    /// Removes a saved message from the library; journaled.
+    pub async fn remove_library_message(
+        &self,
+        id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query("SELECT name, text FROM saved_messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound {
+                what: "saved message",
+                id,
+            })?;
+        let (name, text): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query("DELETE FROM saved_messages WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        journal_in(
+            &mut tx,
+            now,
+            actor,
+            "saved_message.remove",
+            &format!("saved_message:{name}"),
+            Some(&text),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A message of the library supervisors pick from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedMessage {
+    /// Row id.
+    pub id: i64,
+    /// Unique name ("Panne messagerie", ...).
+    pub name: String,
+    /// Text (spoken by TTS when there is no audio file).
+    pub text: String,
+    /// Recorded audio file, if any.
+    pub audio_path: Option<String>,
+    /// Who saved it.
+    pub author: String,
+    /// When it was saved.
+    pub created_at: DateTime<Utc>,
+}
+
+fn saved_from_row(r: &AnyRow) -> Result<SavedMessage, StoreError> {
+    Ok(SavedMessage {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        text: r.try_get(2)?,
+        audio_path: r.try_get(3)?,
+        author: r.try_get(4)?,
+        created_at: from_ms(r.try_get(5)?),
+    })
 }

@@ -204,6 +204,95 @@ fn parse_row(get: &dyn Fn(&str) -> String) -> Result<PersonRow, String> {
     })
 }
 
+/// A directory CSV file checked row by row, ready to be written (see
+/// [`Store::import_directory_rows`]).
+pub struct ParsedDirectory {
+    rows: Vec<PersonRow>,
+    /// Rows refused while reading, in file order.
+    pub rejected: Vec<RejectedRow>,
+}
+
+impl ParsedDirectory {
+    /// Number of valid rows to write.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row is valid.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Reads and checks a directory CSV file without writing anything. The error is a French
+/// reason when the file itself is unusable (no header, missing column).
+pub fn parse_directory_csv(text: &str) -> Result<ParsedDirectory, StoreError> {
+    let first_line = text.lines().next().unwrap_or("");
+    let delimiter = if first_line.contains(';') && !first_line.contains(',') {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::Headers)
+        .from_reader(text.as_bytes());
+    let headers: HashMap<String, usize> = reader
+        .headers()?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.to_lowercase(), i))
+        .collect();
+    for required in ["last_name", "first_name", "entity", "site", "phones"] {
+        if !headers.contains_key(required) {
+            return Err(StoreError::Invalid {
+                field: "header",
+                reason: format!("colonne « {required} » absente de l'en-tête"),
+            });
+        }
+    }
+    let mut rejected = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                rejected.push(RejectedRow {
+                    line,
+                    reason: format!("ligne illisible : {e}"),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|&i| record.get(i))
+                .unwrap_or("")
+                .to_owned()
+        };
+        match parse_row(&get) {
+            Ok(row) => {
+                if let Some(first) = seen.get(&row.key) {
+                    rejected.push(RejectedRow {
+                        line,
+                        reason: format!("personne en double (déjà vue ligne {first})"),
+                    });
+                } else {
+                    seen.insert(row.key.clone(), line);
+                    rows.push(row);
+                }
+            }
+            Err(reason) => rejected.push(RejectedRow { line, reason }),
+        }
+    }
+    Ok(ParsedDirectory { rows, rejected })
+}
+
 impl Store {
     /// Imports people from CSV in one transaction. Re-importing the same
     /// file changes nothing; a changed row updates the person (numbers and
@@ -216,71 +305,37 @@ impl Store {
         let mut text = String::new();
         let mut input = input;
         input.read_to_string(&mut text)?;
-        let first_line = text.lines().next().unwrap_or("");
-        let delimiter = if first_line.contains(';') && !first_line.contains(',') {
-            b';'
-        } else {
-            b','
+        let parsed = parse_directory_csv(&text)?;
+        let (inserted, updated) = self
+            .import_directory_rows(&parsed, 0..parsed.len(), now)
+            .await?;
+        let report = ImportReport {
+            inserted,
+            updated,
+            rejected: parsed.rejected,
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .trim(csv::Trim::Headers)
-            .from_reader(text.as_bytes());
-        let headers: HashMap<String, usize> = reader
-            .headers()?
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.to_lowercase(), i))
-            .collect();
-        for required in ["last_name", "first_name", "entity", "site", "phones"] {
-            if !headers.contains_key(required) {
-                return Err(StoreError::Invalid {
-                    field: "header",
-                    reason: format!("colonne « {required} » absente de l'en-tête"),
-                });
-            }
-        }
-        let mut report = ImportReport::default();
-        let mut seen: HashMap<String, u64> = HashMap::new();
-        let mut rows = Vec::new();
-        for record in reader.records() {
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    report.rejected.push(RejectedRow {
-                        line,
-                        reason: format!("ligne illisible : {e}"),
-                    });
-                    continue;
-                }
-            };
-            let line = record.position().map_or(0, |p| p.line());
-            let get = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|&i| record.get(i))
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            match parse_row(&get) {
-                Ok(row) => {
-                    if let Some(first) = seen.get(&row.key) {
-                        report.rejected.push(RejectedRow {
-                            line,
-                            reason: format!("personne en double (déjà vue ligne {first})"),
-                        });
-                    } else {
-                        seen.insert(row.key.clone(), line);
-                        rows.push(row);
-                    }
-                }
-                Err(reason) => report.rejected.push(RejectedRow { line, reason }),
-            }
-        }
+        tracing::info!(
+            inserted = report.inserted,
+            updated = report.updated,
+            rejected = report.rejected.len(),
+            "directory imported"
+        );
+        Ok(report)
+    }
+
+    /// Writes the valid rows `range` of a parsed file in one transaction; returns how many
+    /// people were created and updated. Large files are written batch by batch so that
+    /// progress can be shown and a failure keeps the batches already written.
+    pub async fn import_directory_rows(
+        &self,
+        parsed: &ParsedDirectory,
+        range: std::ops::Range<usize>,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        let (mut inserted, mut updated) = (0, 0);
+        let rows = parsed.rows.get(range).unwrap_or(&[]);
         let mut tx = self.writer.begin().await?;
-        for p in &rows {
+        for p in rows {
             let existing: Option<i64> =
                 sqlx::query("SELECT id FROM people WHERE external_key = $1")
                     .bind(&p.key)
@@ -308,7 +363,7 @@ impl Store {
             .await?
             .try_get(0)?;
             if existing.is_some() {
-                report.updated += 1;
+                updated += 1;
                 sqlx::query("DELETE FROM person_numbers WHERE person_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
@@ -318,7 +373,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             } else {
-                report.inserted += 1;
+                inserted += 1;
             }
             for n in &p.numbers {
                 sqlx::query("INSERT INTO person_numbers (person_id, number) VALUES ($1, $2)")
@@ -339,13 +394,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        tracing::info!(
-            inserted = report.inserted,
-            updated = report.updated,
-            rejected = report.rejected.len(),
-            "directory imported"
-        );
-        Ok(report)
+        Ok((inserted, updated))
     }
 
     /// Finds the caller behind a number (any form [`normalize_number`]
@@ -416,6 +465,291 @@ impl Store {
         rows.iter()
             .map(|r| Ok((from_ms(r.try_get(0)?), from_ms(r.try_get(1)?))))
             .collect()
+    }
+}
+
+/// A person of the directory as administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Row id.
+    pub id: i64,
+    /// Last name.
+    pub last_name: String,
+    /// First name.
+    pub first_name: String,
+    /// Entity.
+    pub entity: String,
+    /// Site.
+    pub site: String,
+    /// VIP flag.
+    pub vip: bool,
+    /// Normalised numbers, sorted.
+    pub numbers: Vec<String>,
+}
+
+/// A P0 window of a person, as administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct P0Window {
+    /// Row id.
+    pub id: i64,
+    /// Person it belongs to.
+    pub person_id: i64,
+    /// "First Last (entity)", for lists.
+    pub person: String,
+    /// Start (inclusive).
+    pub starts_at: DateTime<Utc>,
+    /// End (exclusive).
+    pub ends_at: DateTime<Utc>,
+}
+
+fn person_label(last: &str, first: &str, entity: &str) -> String {
+    format!("{first} {last} ({entity})").trim().to_owned()
+}
+
+fn window_text(a: DateTime<Utc>, b: DateTime<Utc>) -> String {
+    format!("{} → {}", a.to_rfc3339(), b.to_rfc3339())
+}
+
+fn check_window(a: DateTime<Utc>, b: DateTime<Utc>) -> Result<(), StoreError> {
+    if b <= a {
+        return Err(StoreError::Invalid {
+            field: "ends_at",
+            reason: "la fin de la période P0 doit suivre son début".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// People whose name, entity, site or number contains `query` (case-insensitive; empty:
+    /// everyone), VIPs only when asked, by name, at most `limit`.
+    pub async fn search_people(
+        &self,
+        query: &str,
+        vip_only: bool,
+        limit: i64,
+    ) -> Result<Vec<Person>, StoreError> {
+        let needle = format!("%{}%", query.trim().to_lowercase());
+        let rows = sqlx::query(
+            "SELECT p.id, p.last_name, p.first_name, p.entity, p.site, p.vip FROM people p \
+             WHERE ($1 = '%%' OR LOWER(p.last_name) LIKE $1 OR LOWER(p.first_name) LIKE $1 \
+             OR LOWER(p.entity) LIKE $1 OR LOWER(p.site) LIKE $1 \
+             OR EXISTS (SELECT 1 FROM person_numbers n WHERE n.person_id = p.id AND n.number LIKE $1)) \
+             AND (p.vip = $2 OR $3 = 0) ORDER BY p.last_name, p.first_name, p.id LIMIT $4",
+        )
+        .bind(&needle)
+        .bind(true)
+        .bind(i64::from(vip_only))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut people = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            people.push(Person {
+                id,
+                last_name: r.try_get(1)?,
+                first_name: r.try_get(2)?,
+                entity: r.try_get(3)?,
+                site: r.try_get(4)?,
+                vip: get_bool(r, 5)?,
+                numbers: self.person_numbers(id).await?,
+            });
+        }
+        Ok(people)
+    }
+
+    async fn person_label_of(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: i64,
+    ) -> Result<(String, bool), StoreError> {
+        let row =
+            sqlx::query("SELECT last_name, first_name, entity, vip FROM people WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::NotFound { what: "person", id })?;
+        Ok((
+            person_label(
+                &row.try_get::<String, _>(0)?,
+                &row.try_get::<String, _>(1)?,
+                &row.try_get::<String, _>(2)?,
+            ),
+            get_bool(&row, 3)?,
+        ))
+    }
+
+    /// Sets or clears the VIP flag of a person; journaled (before/after).
+    pub async fn set_person_vip(
+        &self,
+        id: i64,
+        vip: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let (label, before) = Self::person_label_of(&mut tx, id).await?;
+        sqlx::query("UPDATE people SET vip = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(vip)
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        let describe = |v: bool| format!("{label} : {}", if v { "VIP" } else { "non VIP" });
+        crate::admin::journal_in(
+            &mut tx,
+            now,
+            actor,
+            "directory.vip",
+            &format!("person:{id}"),
+            Some(&describe(before)),
+            Some(&describe(vip)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every P0 window ending after `since`, by start.
+    pub async fn p0_windows(&self, since: DateTime<Utc>) -> Result<Vec<P0Window>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT w.id, w.person_id, p.last_name, p.first_name, p.entity, w.starts_at, w.ends_at \
+             FROM p0_windows w JOIN people p ON p.id = w.person_id WHERE w.ends_at > $1 \
+             ORDER BY w.starts_at, w.id",
+        )
+        .bind(to_ms(since))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(P0Window {
+                    id: r.try_get(0)?,
+                    person_id: r.try_get(1)?,
+                    person: person_label(
+                        &r.try_get::<String, _>(2)?,
+                        &r.try_get::<String, _>(3)?,
+                        &r.try_get::<String, _>(4)?,
+                    ),
+                    starts_at: from_ms(r.try_get(5)?),
+                    ends_at: from_ms(r.try_get(6)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a P0 window to a person; journaled. Returns its id.
+    pub async fn add_p0_window(
+        &self,
+        person_id: i64,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        check_window(starts_at, ends_at)?;
+        let mut tx = self.writer.begin().await?;
+        let (label, _) = Self::person_label_of(&mut tx, person_id).await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO p0_windows (person_id, starts_at, ends_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(person_id)
+        .bind(to_ms(starts_at))
+        .bind(to_ms(ends_at))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        crate::admin::journal_in(
+            &mut tx,
+            now,
+            actor,
+            "directory.p0.add",
+            &format!("person:{person_id}"),
+            None,
+            Some(&format!("{label} : {}", window_text(starts_at, ends_at))),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn p0_window_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: i64,
+    ) -> Result<(i64, DateTime<Utc>, DateTime<Utc>), StoreError> {
+        let row = sqlx::query("SELECT person_id, starts_at, ends_at FROM p0_windows WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::NotFound {
+                what: "P0 window",
+                id,
+            })?;
+        Ok((
+            row.try_get(0)?,
+            from_ms(row.try_get(1)?),
+            from_ms(row.try_get(2)?),
+        ))
+    }
+
+    /// Changes the period of a P0 window; journaled (before/after).
+    pub async fn update_p0_window(
+        &self,
+        id: i64,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        check_window(starts_at, ends_at)?;
+        let mut tx = self.writer.begin().await?;
+        let (person_id, a, b) = Self::p0_window_in(&mut tx, id).await?;
+        let (label, _) = Self::person_label_of(&mut tx, person_id).await?;
+        sqlx::query("UPDATE p0_windows SET starts_at = $2, ends_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(to_ms(starts_at))
+            .bind(to_ms(ends_at))
+            .execute(&mut *tx)
+            .await?;
+        crate::admin::journal_in(
+            &mut tx,
+            now,
+            actor,
+            "directory.p0.update",
+            &format!("person:{person_id}"),
+            Some(&format!("{label} : {}", window_text(a, b))),
+            Some(&format!("{label} : {}", window_text(starts_at, ends_at))),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a P0 window; journaled.
+    pub async fn remove_p0_window(
+        &self,
+        id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let (person_id, a, b) = Self::p0_window_in(&mut tx, id).await?;
+        let (label, _) = Self::person_label_of(&mut tx, person_id).await?;
+        sqlx::query("DELETE FROM p0_windows WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        crate::admin::journal_in(
+            &mut tx,
+            now,
+            actor,
+            "directory.p0.remove",
+            &format!("person:{person_id}"),
+            Some(&format!("{label} : {}", window_text(a, b))),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

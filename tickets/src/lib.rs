@@ -36,6 +36,7 @@ pub mod admin;
 pub mod api_tokens;
 pub mod calls;
 pub mod dashboard;
+pub mod desk;
 pub mod directory;
 pub mod live;
 pub mod priority;

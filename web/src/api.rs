@@ -42,10 +42,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/journal", get(journal))
         .route("/reports", get(reports))
         .route("/dashboards", get(crate::dashboards::dashboard_api))
+        .merge(crate::desk::api_routes())
+        .merge(crate::admin::api_routes())
         .fallback(not_found)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -54,7 +56,7 @@ async fn not_found() -> Response {
 }
 
 /// The session of an API call, checked for role and (for writes) CSRF.
-async fn authorize(
+pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     supervisor: bool,

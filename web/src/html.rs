@@ -49,6 +49,9 @@ pub fn page(server_name: &str, title: &str, session: Option<&Session>, body: &st
             if s.roles.contains(&crate::Role::Admin) {
                 links.push_str("<a href=\"/admin/jetons\">Jetons d'API</a>");
             }
+            if s.roles.contains(&crate::Role::Admin) {
+                links.push_str("<a href=\"/admin\">Administration</a>");
+            }
             format!(
                 "<nav>{links}</nav><span>{}</span><form method=\"post\" action=\"/deconnexion\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\">\

@@ -26,10 +26,13 @@
 // (redirect, 403, JSON 4xx); that is the error path of one request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod charts;
 mod dashboards;
+mod desk;
+pub mod ecoute;
 pub mod html;
 pub mod metrics;
 mod pages;
@@ -183,6 +186,12 @@ pub trait Backend: Send + Sync + 'static {
         kind: MessageKind,
     ) -> BoxFuture<'a, Result<(), String>>;
 
+    // ---- the agent's desk (screen pop, ticket form, callbacks) ----
+    /// Calls back the pending callback request `callback` for the agent `login`: Guichet
+    /// rings the agent's phone first, then dials the caller. The error is French, for the
+    /// agent (no desk phone, already on a call, request already handled...).
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>>;
+
     // ---- browser softphone (defaults: no softphone) ----
 
     /// Attaches the softphone of the page of agent `login`: calls offered to them ring there
@@ -211,6 +220,58 @@ pub trait Backend: Send + Sync + 'static {
         let _ = (login, link);
         Box::pin(async {})
     }
+
+    // ---- écoute et coaching (defaults: not available) ----
+
+    /// Attaches a supervisor's wallboard for listen / whisper / barge. The error is French.
+    fn monitor_attach(&self, actor: Actor) -> BoxFuture<'_, Result<ecoute::MonitorLink, String>> {
+        let _ = actor;
+        Box::pin(async { Err("l'écoute n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// Carries a message of the supervisor page attached as `link`. The error is French.
+    fn monitor_send(
+        &self,
+        link: u64,
+        message: ecoute::FromSupervisor,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        let _ = (link, message);
+        Box::pin(async { Err("l'écoute n'est pas disponible sur ce serveur".to_owned()) })
+    }
+    /// The supervisor page attached as `link` went away: it leaves the call.
+    fn monitor_detach(&self, link: u64) -> BoxFuture<'_, ()> {
+        let _ = link;
+        Box::pin(async {})
+    }
+    // ---- administration (web/src/admin.rs) ----
+
+    /// The directory where uploaded and synthesised message audio files are written, read by
+    /// the switchboard when the message becomes live; `None` refuses uploads.
+    fn audio_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// The prompt set the administrators may replace recordings of; `None`: not offered.
+    fn prompt_set(&self) -> Option<&PromptSet> {
+        None
+    }
+
+    /// Converts an uploaded WAV to 8 kHz mono 16-bit PCM (with sox); the error is French.
+    fn convert_wav<'a>(&'a self, _wav: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async { Err("conversion automatique indisponible sur ce serveur".to_owned()) })
+    }
+}
+
+/// The IVR prompts as the administration page needs them: ids and French texts, where the
+/// shipped recordings are, and the override directory where a replacement `<id>.wav` wins
+/// (the switchboard checks it each time it plays a prompt, so a change needs no restart).
+#[derive(Debug, Clone)]
+pub struct PromptSet {
+    /// `(id, text)` in catalogue order.
+    pub prompts: Vec<(String, String)>,
+    /// The shipped recordings (`<id>.wav`).
+    pub shipped_dir: std::path::PathBuf,
+    /// Where replacements are written.
+    pub override_dir: std::path::PathBuf,
 }
 
 #[derive(Clone)]
@@ -252,8 +313,12 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/superviseur/mur", get(pages::wallboard_page))
         .route("/superviseur/mur/flux", get(pages::wallboard_events))
         .route("/static/mur.js", get(pages::wallboard_js))
+        .merge(desk::routes())
         .route("/agent/softphone", get(softphone::socket))
         .route("/static/softphone.js", get(softphone::script))
+        .merge(admin::page_routes())
+        .route("/superviseur/ecoute", get(ecoute::socket))
+        .route("/static/ecoute.js", get(ecoute::script))
         // Dashboards and API tokens.
         .route("/superviseur/tableaux", get(dashboards::dashboard_page))
         .route(

@@ -162,7 +162,10 @@ pub(crate) async fn agent_page(
         .map(|r| format!("<option>{r}</option>"))
         .collect();
     let body = format!(
-        "{notice}<section id=\"poste\" aria-live=\"polite\">{}</section>\
+        "{notice}{desk_style}<section id=\"fiche-appel\" aria-live=\"polite\"></section>\
+         <p><a href=\"/agent/dossier\" target=\"guichet-fiche\">Nouveau ticket</a> · \
+         <a href=\"/agent/rappels\" id=\"lien-rappels\">Rappels</a></p>\
+         <section id=\"poste\" aria-live=\"polite\">{}</section>\
          <form method=\"post\" action=\"/agent/etat\" id=\"changer-etat\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <p><button name=\"action\" value=\"connexion\" id=\"etat-connexion\">Me connecter aux files</button> \
@@ -171,7 +174,7 @@ pub(crate) async fn agent_page(
          <button name=\"action\" value=\"deconnexion\" id=\"etat-deconnexion\">Me déconnecter des files</button></p>\
          <p><label for=\"reason\">Motif de pause</label> <select id=\"reason\" name=\"reason\">{reasons}</select> \
          <button name=\"action\" value=\"pause\" id=\"etat-pause\">Me mettre en pause</button></p></form>\
-         {softphone}<script src=\"/static/poste.js\"></script>",
+         {softphone}<script src=\"/static/poste.js\"></script><script src=\"/static/fiche.js\"></script>",
         agent_fragment(&snapshot, &session.login),
         softphone = crate::softphone::SECTION,
         // Fixed sentences only: a crafted link cannot put its own text in the page.
@@ -185,6 +188,7 @@ pub(crate) async fn agent_page(
             None => "",
         },
         csrf = escape(&session.csrf),
+        desk_style = crate::desk::DESK_STYLE,
     );
     page(name, "Mon poste", Some(&session), &body).into_response()
 }
@@ -271,7 +275,7 @@ pub(crate) async fn agent_js() -> Response {
 
 /// An SSE stream of `event` carrying `render(state)` each time it changes (checked every
 /// 300 ms); the first one at once.
-fn changes<F, Fut>(
+pub(crate) fn changes<F, Fut>(
     state: AppState,
     stopping: Option<Stopping>,
     event: &'static str,
@@ -400,6 +404,7 @@ async fn messages_body(
          <script src=\"/static/messages.js\"></script>",
         csrf = escape(&session.csrf),
     ));
+    body.push_str(&crate::admin::messages_extra(state, session).await);
     let journal = store
         .journal_between(now - Duration::days(7), now + Duration::minutes(1))
         .await
@@ -739,8 +744,9 @@ pub(crate) async fn wallboard_page(State(state): State<AppState>, headers: Heade
         Err(r) => return r,
     };
     let body = format!(
-        "<div id=\"jeton\" data-csrf=\"{}\" hidden></div>{WALLBOARD_BODY}",
-        escape(&session.csrf)
+        "<div id=\"jeton\" data-csrf=\"{}\" hidden></div>{WALLBOARD_BODY}{}",
+        escape(&session.csrf),
+        crate::ecoute::SECTION
     );
     page(
         &state.backend.settings().server_name,

@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 use crate::auth::current;
 use crate::{AppState, Role, Stopping};
 
+/// The largest message a page may send (bytes).
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
+
 /// A message from the agent's page.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -93,11 +96,14 @@ pub(crate) async fn socket(
     }
     let login = session.login;
     let stopping = stopping.map(|s| s.0);
-    upgrade.on_upgrade(move |ws| run(state, login, ws, stopping))
+    // An SDP offer is a few kilobytes: nothing legitimate comes near this.
+    upgrade
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |ws| run(state, login, ws, stopping))
 }
 
 /// Whether the `Origin` of a WebSocket handshake (when sent) names the host it was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };

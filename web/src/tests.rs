@@ -10,6 +10,8 @@ struct Fake {
     healthy: bool,
     set: Mutex<Vec<(String, String, MessageKind, String)>>,
     changes: Mutex<Vec<(String, AgentStateChange)>>,
+    callbacks: Mutex<Vec<(String, i64)>>,
+    desk_agents: Mutex<Vec<guichet_acd::AgentSnapshot>>,
 }
 
 impl Backend for Fake {
@@ -36,11 +38,12 @@ impl Backend for Fake {
         &self.settings
     }
     fn snapshot(&self) -> BoxFuture<'_, Result<guichet_acd::Snapshot, String>> {
-        Box::pin(async {
+        let agents = self.desk_agents.lock().unwrap().clone();
+        Box::pin(async move {
             Ok(guichet_acd::Snapshot {
                 at: Utc::now(),
                 queues: Vec::new(),
-                agents: Vec::new(),
+                agents,
             })
         })
     }
@@ -91,6 +94,16 @@ impl Backend for Fake {
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
+    fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut calls = self.callbacks.lock().unwrap();
+            if calls.iter().any(|(_, c)| *c == callback) {
+                return Err("ce rappel est déjà en cours".to_owned());
+            }
+            calls.push((login.to_owned(), callback));
+            Ok(())
+        })
+    }
 }
 
 async fn fake(dir: &std::path::Path, healthy: bool) -> Arc<Fake> {
@@ -132,6 +145,8 @@ async fn fake(dir: &std::path::Path, healthy: bool) -> Arc<Fake> {
         healthy,
         set: Mutex::new(Vec::new()),
         changes: Mutex::new(Vec::new()),
+        callbacks: Mutex::new(Vec::new()),
+        desk_agents: Mutex::new(Vec::new()),
     })
 }
 
@@ -650,8 +665,587 @@ async fn agents_change_their_own_state_and_supervisors_anyones() {
     let _ = stop.send(());
 }
 
+/// Logs in and returns the session cookie pair and its CSRF token.
+async fn desk_session(base: &str, login_name: &str, password: &str) -> (String, String) {
+    let ok = login(base, login_name, password).await;
+    let pair = cookie(&ok, auth::SESSION_COOKIE)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let info: serde_json::Value = client()
+        .get(format!("{base}/api/v1/session"))
+        .header(header::COOKIE, &pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (pair, info["csrf_token"].as_str().unwrap().to_owned())
+}
+
 #[tokio::test]
-async fn the_softphone_socket_is_for_logged_in_agents_of_the_same_origin_only() {
+async fn the_desk_saves_tickets_with_french_errors_and_calls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = fake(dir.path(), true).await;
+    let store = backend.store.clone();
+    let now = Utc::now();
+    // A VIP's call, offered to and answered by "agt".
+    let call = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "desk-1".into(),
+            line: "8585".into(),
+            caller_number: "+33140158001".into(),
+            caller_name: Some("Claire Lefèvre".into()),
+            person_id: None,
+            vip: true,
+            p0: false,
+            arrived_at: now,
+        })
+        .await
+        .unwrap();
+    for update in [
+        guichet_tickets::CallUpdate::Offered {
+            at: now,
+            agent: "agt".into(),
+        },
+        guichet_tickets::CallUpdate::Answered {
+            at: now,
+            agent: "agt".into(),
+        },
+    ] {
+        store.update_call(call, &update).await.unwrap();
+    }
+    let typology = store.create_category("Messagerie", None).await.unwrap();
+    let sub = store
+        .create_category("Boîte pleine", Some(typology))
+        .await
+        .unwrap();
+    let group = store.create_support_group("Niveau 2").await.unwrap();
+    let (base, stop) = start(backend.clone()).await;
+    let c = client();
+    let (agt, csrf) = desk_session(&base, "agt", "mot-de-passe-agt").await;
+
+    // Without a session: 401 on the API, the login page for pages.
+    let anon = c
+        .post(format!("{base}/api/v1/tickets"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+    let anon = c.get(format!("{base}/agent/dossier")).send().await.unwrap();
+    assert_eq!(anon.headers()[header::LOCATION], "/connexion");
+    // Without the CSRF header: 403, nothing written.
+    let no_csrf = c
+        .post(format!("{base}/api/v1/tickets"))
+        .header(header::COOKIE, &agt)
+        .json(&serde_json::json!({"call_id": call, "nature": "incident", "title": "x", "requester_name": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    assert!(store.tickets_of_call(call).await.unwrap().is_empty());
+
+    // The complete form without its fields: one French error per field.
+    let post = |body: serde_json::Value| {
+        c.post(format!("{base}/api/v1/tickets"))
+            .header(header::COOKIE, &agt)
+            .header(api::CSRF_HEADER, &csrf)
+            .json(&body)
+            .send()
+    };
+    let bad = post(serde_json::json!({"call_id": call, "form": "complete", "nature": "incident", "title": " ", "requester_name": "Claire Lefèvre", "urgency": "extreme"})).await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["fields"]["title"], "Le titre est obligatoire.");
+    assert_eq!(
+        body["fields"]["urgency"],
+        "Urgence inconnue : sévère, élevée ou moyenne."
+    );
+    assert_eq!(
+        body["fields"]["category_id"],
+        "La catégorie est obligatoire dans le formulaire complet."
+    );
+    assert!(
+        body["fields"]["diagnosis"]
+            .as_str()
+            .unwrap()
+            .contains("obligatoire")
+    );
+    assert!(store.tickets_of_call(call).await.unwrap().is_empty());
+
+    // Moderate urgency and impact, but a VIP caller: P0, linked to the call, assigned.
+    let ok = post(serde_json::json!({
+        "call_id": call, "form": "complete", "nature": "incident", "title": "Messagerie bloquée",
+        "requester_name": "Claire Lefèvre", "entity": "Cabinet du ministre", "site": "Valois",
+        "category_id": sub, "urgency": "moyenne", "impact": "modere", "technical_domain": "Messagerie",
+        "symptom": "Boîte pleine", "diagnosis": "Quota atteint", "outcome": "assign_group", "group_id": group
+    })).await.unwrap();
+    assert_eq!(ok.status(), 201);
+    let t: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(t["priority"], "P0");
+    assert_eq!(t["status"], "assigned");
+    assert_eq!(t["calls"], serde_json::json!([call]));
+    let id = t["id"].as_i64().unwrap();
+    // Saving the call's form again completes the same ticket (no duplicate).
+    let again = post(serde_json::json!({"call_id": call, "nature": "assistance", "title": "Messagerie bloquée", "requester_name": "Claire Lefèvre", "outcome": "resolved_online"})).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let t: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(
+        (t["id"].as_i64(), t["nature"].as_str(), t["status"].as_str()),
+        (Some(id), Some("assistance"), Some("resolved"))
+    );
+    assert_eq!(store.tickets_of_call(call).await.unwrap(), vec![id]);
+    let got: serde_json::Value = c
+        .get(format!("{base}/api/v1/tickets/{id}"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["priority"], "P0");
+
+    // The live priority: the tickets room's matrix, VIP → P0.
+    let p: serde_json::Value = c
+        .get(format!(
+            "{base}/agent/dossier/priorite?urgency=severe&impact=critique"
+        ))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["code"], "P0");
+    let p: serde_json::Value = c
+        .get(format!(
+            "{base}/agent/dossier/priorite?urgency=moyenne&impact=majeur"
+        ))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["code"], "P3");
+
+    // The page's form: CSRF checked; an error re-renders the form with the values kept.
+    let form = |fields: Vec<(&'static str, String)>| {
+        c.post(format!("{base}/agent/dossier"))
+            .header(header::COOKIE, &agt)
+            .form(&fields)
+            .send()
+    };
+    assert_eq!(
+        form(vec![("title", "x".into())]).await.unwrap().status(),
+        403
+    );
+    let page = form(vec![
+        ("csrf", csrf.clone()),
+        ("nature", "request".into()),
+        ("title", "".into()),
+        ("requester_name", "Jean Dupont".into()),
+        ("outcome", "assign_group".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(page.status(), 422);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("id=\"erreur-title\" role=\"alert\">Le titre est obligatoire."),
+        "{html}"
+    );
+    assert!(html.contains("Choisissez le groupe à qui affecter le ticket."));
+    assert!(html.contains("value=\"Jean Dupont\""));
+    let saved = form(vec![
+        ("csrf", csrf.clone()),
+        ("nature", "request".into()),
+        ("title", "Nouveau poste".into()),
+        ("requester_name", "Jean Dupont".into()),
+        ("outcome", "keep".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), 303);
+    let location = saved.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        location.starts_with("/agent/dossier?ticket_id="),
+        "{location}"
+    );
+    let shown = c
+        .get(format!("{base}{location}"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("enregistré.") && shown.contains("value=\"Nouveau poste\""),
+        "{shown}"
+    );
+
+    // Callbacks: listed, CSRF checked, handed to the switchboard, journaled.
+    let request = store
+        .create_callback(
+            None,
+            "+33140205050",
+            Some("Julien Moreau"),
+            "louvre-hotline",
+            now,
+        )
+        .await
+        .unwrap();
+    let list: serde_json::Value = c
+        .get(format!("{base}/api/v1/callbacks"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["requests"][0]["id"], request);
+    let no_csrf = c
+        .post(format!("{base}/api/v1/callbacks/{request}/call"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    let started = c
+        .post(format!("{base}/api/v1/callbacks/{request}/call"))
+        .header(header::COOKIE, &agt)
+        .header(api::CSRF_HEADER, &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    assert_eq!(
+        backend.callbacks.lock().unwrap().as_slice(),
+        &[("agt".to_owned(), request)]
+    );
+    let html = c
+        .post(format!("{base}/agent/rappels/rappeler"))
+        .header(header::COOKIE, &agt)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("callback_id", &request.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status(), 422);
+    assert!(
+        html.text()
+            .await
+            .unwrap()
+            .contains("Rappel impossible : ce rappel est déjà en cours")
+    );
+    let journal = store
+        .journal_between(
+            now - chrono::Duration::minutes(1),
+            Utc::now() + chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|e| e.action == "callback.start" && e.actor == "agt")
+            .count(),
+        2
+    );
+    // An abandoned call of an identified caller: listed, called back through a new request.
+    let window = format!(
+        "{}/{}",
+        (now - chrono::Duration::hours(1)).to_rfc3339(),
+        (now + chrono::Duration::hours(1)).to_rfc3339()
+    );
+    store
+        .import_directory_csv(
+            format!(
+                "id,last_name,first_name,entity,site,dependency,vip,phones,p0_windows\n\
+                 julien.moreau,Moreau,Julien,Peintures,Louvre,,non,+33140205050,{window}\n"
+            )
+            .as_bytes(),
+            now,
+        )
+        .await
+        .unwrap();
+    let person = store
+        .lookup_caller("+33140205050", now)
+        .await
+        .unwrap()
+        .unwrap();
+    let abandoned = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "desk-2".into(),
+            line: "8585".into(),
+            caller_number: "+33140205050".into(),
+            caller_name: None,
+            person_id: Some(person.person_id),
+            vip: false,
+            p0: false,
+            arrived_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .update_call(
+            abandoned,
+            &guichet_tickets::CallUpdate::Queued {
+                at: now,
+                queue: "louvre-hotline".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .close_call(
+            abandoned,
+            guichet_tickets::CallOutcome::AbandonedInQueue,
+            now,
+            false,
+        )
+        .await
+        .unwrap();
+    let list: serde_json::Value = c
+        .get(format!("{base}/api/v1/callbacks"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["abandoned_calls"][0]["call_id"], abandoned, "{list}");
+    assert_eq!(list["abandoned_calls"][0]["name"], "Julien Moreau");
+    let page = c
+        .get(format!("{base}/agent/rappels"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("data-appel=\"{abandoned}\""))
+            && page.contains("aria-label=\"Rappeler Julien Moreau\""),
+        "{page}"
+    );
+    let started = c
+        .post(format!("{base}/api/v1/calls/{abandoned}/call-back"))
+        .header(header::COOKIE, &agt)
+        .header(api::CSRF_HEADER, &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let made: serde_json::Value = started.json().await.unwrap();
+    let made = made["callback_id"].as_i64().unwrap();
+    assert_eq!(
+        store.pending_callback(made).await.unwrap().unwrap().number,
+        "+33140205050"
+    );
+    assert_eq!(
+        backend.callbacks.lock().unwrap().last(),
+        Some(&("agt".to_owned(), made))
+    );
+    let list: serde_json::Value = c
+        .get(format!("{base}/api/v1/callbacks"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["abandoned_calls"].as_array().unwrap().is_empty(),
+        "{list}"
+    );
+    let twice = c
+        .post(format!("{base}/api/v1/calls/{abandoned}/call-back"))
+        .header(header::COOKIE, &agt)
+        .header(api::CSRF_HEADER, &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 422);
+    // The screen pop follows the ACD state: Julien (P0 window) rings "agt".
+    let pop = |base: String, who: String| async move {
+        let mut r = client()
+            .get(format!("{base}/agent/appel/flux"))
+            .header(header::COOKIE, who)
+            .send()
+            .await
+            .unwrap();
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    };
+    let empty = pop(base.clone(), agt.clone()).await;
+    assert!(
+        empty.starts_with("event: appel\ndata: <!-- aucun appel -->\n"),
+        "{empty:?}"
+    );
+    let ringing = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "desk-3".into(),
+            line: "8585".into(),
+            caller_number: "+33140205050".into(),
+            caller_name: None,
+            person_id: Some(person.person_id),
+            vip: false,
+            p0: true,
+            arrived_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .update_call(
+            ringing,
+            &guichet_tickets::CallUpdate::Offered {
+                at: now,
+                agent: "agt".into(),
+            },
+        )
+        .await
+        .unwrap();
+    backend
+        .desk_agents
+        .lock()
+        .unwrap()
+        .push(guichet_acd::AgentSnapshot {
+            agent: guichet_acd::AgentId("agt".into()),
+            status: guichet_acd::AgentStatus::Ringing {
+                call: guichet_acd::CallId(7),
+            },
+            time_in_state_secs: 1,
+            calls_answered: 0,
+            queues: Vec::new(),
+        });
+    let shown = pop(base.clone(), agt.clone()).await;
+    assert!(
+        shown.contains("Appel entrant") && shown.contains("Julien Moreau"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("id=\"badge-p0\">Fenêtre P0</span>") && !shown.contains("badge-vip"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("href=\"/agent/dossier?call_id={ringing}\"")),
+        "{shown}"
+    );
+    assert!(shown.contains("abandonné en file"), "last calls: {shown}");
+    let json: serde_json::Value = c
+        .get(format!("{base}/api/v1/agent/call"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            json["call_id"].as_i64(),
+            json["p0_window"].as_bool(),
+            json["phase"].as_str()
+        ),
+        (Some(ringing), Some(true), Some("ringing"))
+    );
+    // The ringing call is attached to an existing open ticket instead of getting its own.
+    let open_id: i64 = location
+        .trim_start_matches("/agent/dossier?ticket_id=")
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let attached = post(serde_json::json!({"call_id": ringing, "attach_to_ticket": open_id}))
+        .await
+        .unwrap();
+    assert_eq!(attached.status(), 200);
+    assert_eq!(store.ticket_calls(open_id).await.unwrap(), vec![ringing]);
+    assert_eq!(store.tickets_of_call(ringing).await.unwrap(), vec![open_id]);
+    let resolved = post(serde_json::json!({"call_id": call, "attach_to_ticket": id}))
+        .await
+        .unwrap();
+    assert_eq!(resolved.status(), 422);
+    // An agent cannot write the ticket of a call another agent took.
+    let theirs = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "desk-4".into(),
+            line: "8585".into(),
+            caller_number: "+33140205050".into(),
+            caller_name: None,
+            person_id: None,
+            vip: false,
+            p0: false,
+            arrived_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .update_call(
+            theirs,
+            &guichet_tickets::CallUpdate::Answered {
+                at: now,
+                agent: "autre".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let denied = post(serde_json::json!({"call_id": theirs, "nature": "incident", "title": "x", "requester_name": "y"})).await.unwrap();
+    assert_eq!(denied.status(), 403);
+    let denied: serde_json::Value = denied.json().await.unwrap();
+    assert_eq!(
+        denied["fields"]["call_id"],
+        "Cet appel n'a pas été pris par vous."
+    );
+    let page = c
+        .get(format!("{base}/agent/dossier?call_id={theirs}"))
+        .header(header::COOKIE, &agt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 403);
+    assert!(store.tickets_of_call(theirs).await.unwrap().is_empty());
+    let unknown = c
+        .post(format!("{base}/api/v1/callbacks/9999/call"))
+        .header(header::COOKIE, &agt)
+        .header(api::CSRF_HEADER, &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let _ = stop.send(());
+}
+
+#[tokio::test]
+async fn the_softphone_socket_is_for_agents_and_the_listening_socket_for_supervisors() {
     let dir = tempfile::tempdir().unwrap();
     let (base, stop) = start(fake(dir.path(), true).await).await;
     let host = base.trim_start_matches("http://").to_owned();
@@ -679,6 +1273,20 @@ async fn the_softphone_socket_is_for_logged_in_agents_of_the_same_origin_only() 
         req.send()
     };
     let same = format!("http://{host}");
+    // Listen / whisper / barge is the other way round: supervisors only.
+    let monitor = |cookie: &str| {
+        client()
+            .get(format!("{base}/superviseur/ecoute"))
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+            .header(header::ORIGIN, same.clone())
+            .header(header::COOKIE, cookie.to_owned())
+            .send()
+    };
+    assert_eq!(monitor(&agt).await.unwrap().status(), 403);
+    assert_eq!(monitor(&sup).await.unwrap().status(), 101);
     assert_eq!(handshake(None, &same).await.unwrap().status(), 401);
     let supervisor = handshake(Some(&sup), &same).await.unwrap();
     assert_eq!(supervisor.status(), 403);
