@@ -191,7 +191,7 @@ pub async fn run(
     crate::web_backend::seed_accounts(&store, config, clock.now())
         .await
         .context("cannot seed the accounts from [[agents]]")?;
-    let backend: Arc<dyn Backend> = Arc::new(ServerBackend {
+    let server_backend = ServerBackend {
         started: Instant::now(),
         clock,
         settings: crate::web_backend::web_settings(config),
@@ -202,7 +202,14 @@ pub async fn run(
         switchboard: switchboard.clone(),
         messages_dir,
         prompt_set,
-    });
+        config: std::sync::Arc::new(config.clone()),
+    };
+    // Exceptional closures and openings added from the administration page.
+    server_backend
+        .apply_stored_calendars()
+        .await
+        .context("cannot apply the stored calendar exceptions")?;
+    let backend: Arc<dyn Backend> = Arc::new(server_backend);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut web_stop = stop_rx.clone();
     let web = tokio::spawn(guichet_web::serve(

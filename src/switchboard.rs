@@ -164,6 +164,13 @@ pub enum Command {
     Softphone(SoftphoneCommand),
     /// Supervisors' listen / whisper / barge.
     Monitor(MonitorCommand),
+    /// Replaces the calendar `name` (configured hours plus the exceptions added from the
+    /// administration page) on every line that uses it.
+    SetCalendar {
+        name: String,
+        spec: guichet_calendar::CalendarSpec,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// A change of an agent's state asked from outside the switchboard.
@@ -273,6 +280,21 @@ impl SwitchboardHandle {
     /// Stops taking calls (503), waits up to `grace` for calls in progress, then ends them.
     pub async fn shutdown(&self, grace: Duration) -> anyhow::Result<()> {
         self.ask(|done| Command::Shutdown { grace, done }).await
+    }
+
+    /// Replaces the calendar `name` on the lines that use it; opening hours change at once.
+    pub async fn set_calendar(
+        &self,
+        name: &str,
+        spec: guichet_calendar::CalendarSpec,
+    ) -> anyhow::Result<()> {
+        self.ask(|reply| Command::SetCalendar {
+            name: name.to_owned(),
+            spec,
+            reply,
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
     }
 }
 
@@ -689,6 +711,27 @@ impl Switchboard {
             }
             Command::Softphone(command) => self.on_softphone(command).await,
             Command::Monitor(command) => self.on_monitor(command).await,
+            Command::SetCalendar { name, spec, reply } => {
+                let result = Calendar::new(&spec)
+                    .map_err(|e| e.to_string())
+                    .map(|calendar| {
+                        let numbers: Vec<String> = self
+                            .config
+                            .lines
+                            .iter()
+                            .filter(|l| l.calendar == name)
+                            .map(|l| l.number.clone())
+                            .collect();
+                        for number in &numbers {
+                            if let Some(line) = self.lines.get_mut(number) {
+                                line.calendar = calendar.clone();
+                            }
+                        }
+                        info!(calendar = %name, lines = numbers.len(), "calendar replaced");
+                        self.sync_queue_hours(self.clock.now());
+                    });
+                let _ = reply.send(result);
+            }
         }
     }
 

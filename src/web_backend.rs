@@ -30,6 +30,62 @@ pub struct ServerBackend {
     pub messages_dir: std::path::PathBuf,
     /// The prompts administrators may replace.
     pub prompt_set: guichet_web::PromptSet,
+    /// The configuration (calendars and SLA policies for the administration pages).
+    pub config: std::sync::Arc<Config>,
+}
+
+impl ServerBackend {
+    /// The calendar `name` as configured, with the exceptions added from the administration
+    /// page (and `pending`), checked. The error is French.
+    async fn calendar_spec(
+        &self,
+        name: &str,
+        pending: Option<guichet_tickets::admin::NewCalendarException>,
+    ) -> Result<guichet_calendar::CalendarSpec, String> {
+        let mut spec = self
+            .config
+            .calendars
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("calendrier inconnu : « {name} »"))?;
+        let stored = self
+            .store
+            .calendar_exceptions(Some(name))
+            .await
+            .map_err(|e| e.to_string())?;
+        for e in stored.into_iter().map(|s| s.exception).chain(pending) {
+            spec.exceptions.push(guichet_calendar::ExceptionSpec {
+                date: e.date,
+                until: e.until,
+                hours: e.hours,
+                label: e.label,
+            });
+        }
+        guichet_calendar::Calendar::new(&spec).map_err(|e| format!("calendrier refusé : {e}"))?;
+        Ok(spec)
+    }
+
+    /// Applies the exceptions stored in the store to the running switchboard (at start).
+    pub async fn apply_stored_calendars(&self) -> anyhow::Result<()> {
+        let stored = self.store.calendar_exceptions(None).await?;
+        let mut names: Vec<&str> = stored
+            .iter()
+            .map(|e| e.exception.calendar.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            match self.calendar_spec(name, None).await {
+                Ok(spec) => self.switchboard.set_calendar(name, spec).await?,
+                // A calendar removed from the configuration, or an exception it no longer
+                // accepts: the configured calendar stays.
+                Err(e) => {
+                    tracing::warn!(calendar = name, error = %e, "stored calendar exceptions not applied")
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The web room's settings from the configuration.
@@ -219,6 +275,50 @@ impl Backend for ServerBackend {
 
     fn prompt_set(&self) -> Option<&guichet_web::PromptSet> {
         Some(&self.prompt_set)
+    }
+
+    fn calendars_toml(&self) -> Vec<(String, String)> {
+        self.config
+            .calendars
+            .iter()
+            .map(|(name, spec)| {
+                (
+                    name.clone(),
+                    toml::to_string_pretty(spec).unwrap_or_else(|e| e.to_string()),
+                )
+            })
+            .collect()
+    }
+
+    fn sla_policies_toml(&self) -> Vec<(String, String)> {
+        self.config
+            .sla_policies
+            .iter()
+            .map(|(name, spec)| {
+                (
+                    name.clone(),
+                    toml::to_string_pretty(spec).unwrap_or_else(|e| e.to_string()),
+                )
+            })
+            .collect()
+    }
+
+    fn calendar_update<'a>(
+        &'a self,
+        name: &'a str,
+        pending: Option<guichet_tickets::admin::NewCalendarException>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let checking = pending.is_some();
+            let spec = self.calendar_spec(name, pending).await?;
+            if checking {
+                return Ok(());
+            }
+            self.switchboard
+                .set_calendar(name, spec)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
     fn convert_wav<'a>(&'a self, wav: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, String>> {

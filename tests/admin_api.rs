@@ -119,6 +119,7 @@ async fn users_directory_and_messages_administration() {
         check_directory(&server, &store).await;
         check_messages(&server).await;
         check_prompts(&server, run.path()).await;
+        check_calendars(&server).await;
     }
 }
 
@@ -737,6 +738,97 @@ async fn check_prompts(server: &Server, run: &std::path::Path) {
     let text = journal.to_string();
     assert!(
         text.contains("prompt.replace") && text.contains("prompt.restore"),
+        "{text}"
+    );
+}
+
+/// Whether the queue `name` is open in the live ACD picture.
+async fn queue_open(api: &Api, name: &str) -> bool {
+    let (_, snapshot) = api.get("/api/v1/snapshot").await;
+    snapshot["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == name)
+        .unwrap_or_else(|| panic!("no queue {name}: {snapshot}"))["open"]
+        .as_bool()
+        .unwrap()
+}
+
+async fn check_calendars(server: &Server) {
+    use reqwest::Method;
+    let admin = Api::login(server, "admin", ADMIN_PASSWORD).await;
+    let sup = Api::login(server, "chloe.durand", DEMO_PASSWORD).await;
+    for path in [
+        "/api/v1/admin/calendars",
+        "/api/v1/admin/sla-policies",
+        "/admin/calendriers",
+        "/admin/sla",
+    ] {
+        assert_eq!(sup.get(path).await.0, 403, "{path}");
+    }
+    let (_, calendars) = admin.get("/api/v1/admin/calendars").await;
+    assert!(
+        calendars["calendars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "louvre"
+                && c["configuration"].as_str().unwrap().contains("monday"))
+    );
+    let (_, sla) = admin.get("/api/v1/admin/sla-policies").await;
+    assert!(
+        sla.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "louvre")
+    );
+
+    // The server runs on Tuesday 24 November 2026 at 10:00, Paris: the hotline is open. An
+    // exceptional closure today closes its queue at once; removing it reopens it.
+    assert!(queue_open(&admin, "louvre-hotline").await);
+    let (status, body) = admin
+        .json(
+            Method::POST,
+            "/api/v1/admin/calendars/louvre/exceptions",
+            json!({"date": "2026-11-24", "hours": "9h-12h", "label": "Inventaire"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("plage horaire illisible"),
+        "{body}"
+    );
+    let (status, body) = admin
+        .json(
+            Method::POST,
+            "/api/v1/admin/calendars/louvre/exceptions",
+            json!({"date": "2026-11-24", "label": "Fermeture exceptionnelle : inventaire"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    assert!(!queue_open(&admin, "louvre-hotline").await);
+    assert!(
+        queue_open(&admin, "culture-incidents").await,
+        "another calendar is untouched"
+    );
+    let (status, _) = admin
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/admin/calendars/exceptions/{id}"),
+            vec![],
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(queue_open(&admin, "louvre-hotline").await);
+    let (_, journal) = admin.get("/api/v1/journal").await;
+    let text = journal.to_string();
+    assert!(
+        text.contains("calendar.exception.add") && text.contains("calendar.exception.remove"),
         "{text}"
     );
 }

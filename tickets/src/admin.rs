@@ -670,3 +670,168 @@ fn saved_from_row(r: &AnyRow) -> Result<SavedMessage, StoreError> {
         created_at: from_ms(r.try_get(5)?),
     })
 }
+
+/// An exceptional closure or opening of a calendar, added from the administration page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCalendarException {
+    /// Calendar name (key of `[calendars]`).
+    pub calendar: String,
+    /// First day concerned (local date).
+    pub date: chrono::NaiveDate,
+    /// Last day concerned, inclusive (none: `date` only).
+    pub until: Option<chrono::NaiveDate>,
+    /// Ranges open on those days (`"HH:MM-HH:MM"`); none: closed all day.
+    pub hours: Option<Vec<String>>,
+    /// What callers and agents are told.
+    pub label: String,
+}
+
+/// A stored calendar exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarException {
+    /// Row id.
+    pub id: i64,
+    /// The exception.
+    pub exception: NewCalendarException,
+    /// Who added it.
+    pub author: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+fn describe_exception(e: &NewCalendarException) -> String {
+    let days = match e.until {
+        Some(u) if u != e.date => format!("du {} au {}", e.date, u),
+        _ => format!("le {}", e.date),
+    };
+    let hours = match &e.hours {
+        Some(h) if !h.is_empty() => format!("ouvert {}", h.join(", ")),
+        _ => "fermé".to_owned(),
+    };
+    format!("{days} : {hours} ({})", e.label)
+}
+
+fn exception_from_row(r: &AnyRow) -> Result<CalendarException, StoreError> {
+    let day = |s: String| {
+        chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| StoreError::Invalid {
+            field: "calendar_exceptions.first_day",
+            reason: format!("date illisible « {s} »"),
+        })
+    };
+    let hours: Option<String> = r.try_get(4)?;
+    Ok(CalendarException {
+        id: r.try_get(0)?,
+        exception: NewCalendarException {
+            calendar: r.try_get(1)?,
+            date: day(r.try_get(2)?)?,
+            until: r.try_get::<Option<String>, _>(3)?.map(day).transpose()?,
+            hours: hours.map(|h| {
+                h.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
+            label: r.try_get(5)?,
+        },
+        author: r.try_get(6)?,
+        created_at: from_ms(r.try_get(7)?),
+    })
+}
+
+impl Store {
+    /// Adds an exceptional closure or opening; journaled. Returns its id.
+    pub async fn add_calendar_exception(
+        &self,
+        e: &NewCalendarException,
+        author: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        if e.until.is_some_and(|u| u < e.date) {
+            return Err(StoreError::Invalid {
+                field: "until",
+                reason: "le dernier jour précède le premier".to_owned(),
+            });
+        }
+        let mut tx = self.writer.begin().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO calendar_exceptions (calendar, first_day, last_day, hours, label, author, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&e.calendar)
+        .bind(e.date.format("%Y-%m-%d").to_string())
+        .bind(e.until.map(|u| u.format("%Y-%m-%d").to_string()))
+        .bind(e.hours.as_ref().map(|h| h.join(",")))
+        .bind(&e.label)
+        .bind(author)
+        .bind(to_ms(now))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        journal_in(
+            &mut tx,
+            now,
+            author,
+            "calendar.exception.add",
+            &format!("calendar:{}", e.calendar),
+            None,
+            Some(&describe_exception(e)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Removes an exception; journaled. Returns the calendar it belonged to.
+    pub async fn remove_calendar_exception(
+        &self,
+        id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(
+            "SELECT id, calendar, first_day, last_day, hours, label, author, created_at \
+             FROM calendar_exceptions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound {
+            what: "calendar exception",
+            id,
+        })?;
+        let old = exception_from_row(&row)?;
+        sqlx::query("DELETE FROM calendar_exceptions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        journal_in(
+            &mut tx,
+            now,
+            actor,
+            "calendar.exception.remove",
+            &format!("calendar:{}", old.exception.calendar),
+            Some(&describe_exception(&old.exception)),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(old.exception.calendar)
+    }
+
+    /// The exceptions added to a calendar (every calendar when `None`), by first day.
+    pub async fn calendar_exceptions(
+        &self,
+        calendar: Option<&str>,
+    ) -> Result<Vec<CalendarException>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, calendar, first_day, last_day, hours, label, author, created_at \
+             FROM calendar_exceptions WHERE ($1 = '' OR calendar = $1) ORDER BY first_day, id",
+        )
+        .bind(calendar.unwrap_or(""))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(exception_from_row).collect()
+    }
+}

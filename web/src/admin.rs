@@ -255,6 +255,8 @@ pub(crate) async fn admin_home(State(state): State<AppState>, headers: HeaderMap
         "<ul><li><a href=\"/admin/utilisateurs\">Utilisateurs et rôles</a></li>\
          <li><a href=\"/admin/annuaire\">Annuaire : import, VIP et périodes P0</a></li>\
          <li><a href=\"/admin/annonces\">Annonces du serveur vocal</a></li>\
+         <li><a href=\"/admin/calendriers\">Calendriers et fermetures exceptionnelles</a></li>\
+         <li><a href=\"/admin/sla\">Politiques SLA</a></li>\
          <li><a href=\"/admin/jetons\">Jetons d'API</a></li>\
          <li><a href=\"/superviseur/messages\">Messages de crise et de dissuasion</a></li></ul>"
             .to_owned(),
@@ -2483,6 +2485,399 @@ async fn api_restore_prompt(
     }
 }
 
+// ---- calendars and SLA policies ----------------------------------------------------------
+
+/// An exception as the page and the API send it.
+#[derive(Deserialize)]
+struct ExceptionBody {
+    date: String,
+    #[serde(default)]
+    until: Option<String>,
+    /// `"08:00-12:00, 13:00-17:00"`, or empty / absent for a closure.
+    #[serde(default)]
+    hours: Option<String>,
+    #[serde(default)]
+    label: String,
+}
+
+fn parse_exception(
+    calendar: &str,
+    body: &ExceptionBody,
+) -> Result<guichet_tickets::admin::NewCalendarException, String> {
+    let day = |s: &str, what: &str| {
+        chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .map_err(|_| format!("{what} illisible : « {} » (attendu AAAA-MM-JJ)", s.trim()))
+    };
+    let date = day(&body.date, "date")?;
+    let until = match body
+        .until
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(u) => Some(day(u, "dernier jour")?),
+        None => None,
+    };
+    if until.is_some_and(|u| u < date) {
+        return Err("le dernier jour précède le premier".to_owned());
+    }
+    let ranges: Vec<String> = body
+        .hours
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for r in &ranges {
+        let ok = r.split_once('-').is_some_and(|(a, b)| {
+            [a, b].iter().all(|t| {
+                chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").is_ok() || t.trim() == "24:00"
+            })
+        });
+        if !ok {
+            return Err(format!(
+                "plage horaire illisible : « {r} » (attendu 08:00-12:00)"
+            ));
+        }
+    }
+    let label = body.label.trim();
+    if label.is_empty() {
+        return Err(
+            "donnez un libellé (ce qui est annoncé aux appelants et aux agents)".to_owned(),
+        );
+    }
+    Ok(guichet_tickets::admin::NewCalendarException {
+        calendar: calendar.to_owned(),
+        date,
+        until,
+        hours: (!ranges.is_empty()).then_some(ranges),
+        label: label.to_owned(),
+    })
+}
+
+/// Checks, stores and applies an exception.
+async fn add_exception(
+    state: &AppState,
+    actor: &str,
+    calendar: &str,
+    body: &ExceptionBody,
+) -> Result<i64, String> {
+    if !state
+        .backend
+        .calendars_toml()
+        .iter()
+        .any(|(n, _)| n == calendar)
+    {
+        return Err(format!("calendrier inconnu : « {calendar} »"));
+    }
+    let exception = parse_exception(calendar, body)?;
+    state
+        .backend
+        .calendar_update(calendar, Some(exception.clone()))
+        .await?;
+    let id = state
+        .backend
+        .store()
+        .add_calendar_exception(&exception, actor, state.backend.now())
+        .await
+        .map_err(|e| store_error_fr(&e))?;
+    state.backend.calendar_update(calendar, None).await?;
+    Ok(id)
+}
+
+async fn remove_exception(state: &AppState, actor: &str, id: i64) -> Result<(), String> {
+    let calendar = state
+        .backend
+        .store()
+        .remove_calendar_exception(id, actor, state.backend.now())
+        .await
+        .map_err(|e| store_error_fr(&e))?;
+    state.backend.calendar_update(&calendar, None).await
+}
+
+#[derive(Serialize)]
+struct ExceptionView {
+    id: i64,
+    calendar: String,
+    date: chrono::NaiveDate,
+    until: Option<chrono::NaiveDate>,
+    hours: Option<Vec<String>>,
+    label: String,
+    author: String,
+}
+
+async fn exception_views(state: &AppState) -> Vec<ExceptionView> {
+    state
+        .backend
+        .store()
+        .calendar_exceptions(None)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "calendar exceptions unreadable");
+            Vec::new()
+        })
+        .into_iter()
+        .map(|e| ExceptionView {
+            id: e.id,
+            calendar: e.exception.calendar,
+            date: e.exception.date,
+            until: e.exception.until,
+            hours: e.exception.hours,
+            label: e.exception.label,
+            author: e.author,
+        })
+        .collect()
+}
+
+async fn calendars_body(state: &AppState, session: &Session, notice: &str) -> String {
+    let csrf = escape(&session.csrf);
+    let calendars = state.backend.calendars_toml();
+    let mut body = String::from(notice);
+    body.push_str(
+        "<p>Les fermetures et ouvertures exceptionnelles ajoutées ici s'appliquent tout de suite \
+         aux lignes (serveur vocal et files d'attente), sans redémarrage, et s'ajoutent à celles \
+         de la configuration. Les calendriers des politiques SLA des tickets les prennent en compte \
+         au prochain démarrage.</p><h2>Exceptions ajoutées</h2><table id=\"exceptions\"><tr><th>Calendrier</th>\
+         <th>Du</th><th>Au</th><th>Horaires</th><th>Libellé</th><th>Par</th><th></th></tr>",
+    );
+    for e in exception_views(state).await {
+        body.push_str(&format!(
+            "<tr data-exception=\"{id}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>\
+             <form method=\"post\" action=\"/admin/calendriers/exceptions/{id}/supprimer\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Supprimer</button></form></td></tr>",
+            escape(&e.calendar),
+            e.date.format("%d/%m/%Y"),
+            e.until.map(|u| u.format("%d/%m/%Y").to_string()).unwrap_or_default(),
+            escape(&e.hours.map(|h| format!("ouvert {}", h.join(", "))).unwrap_or_else(|| "fermé".to_owned())),
+            escape(&e.label),
+            escape(&e.author),
+            id = e.id,
+        ));
+    }
+    let options: String = calendars
+        .iter()
+        .map(|(n, _)| format!("<option value=\"{n}\">{n}</option>", n = escape(n)))
+        .collect();
+    body.push_str(&format!(
+        "</table><h2>Ajouter une fermeture ou une ouverture exceptionnelle</h2>\
+         <form method=\"post\" action=\"/admin/calendriers/exceptions\" id=\"ajout-exception\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p><label for=\"cal\">Calendrier</label> <select id=\"cal\" name=\"calendar\">{options}</select> \
+         <label for=\"cal-date\">Du</label> <input id=\"cal-date\" type=\"date\" name=\"date\" required> \
+         <label for=\"cal-until\">Au (facultatif)</label> <input id=\"cal-until\" type=\"date\" name=\"until\"></p>\
+         <p><label for=\"cal-hours\">Horaires d'ouverture (vide : fermé toute la journée)</label> \
+         <input id=\"cal-hours\" name=\"hours\" placeholder=\"09:00-12:00, 14:00-16:00\"> \
+         <label for=\"cal-label\">Libellé</label> <input id=\"cal-label\" name=\"label\" required placeholder=\"Fermeture exceptionnelle\"></p>\
+         <p><button type=\"submit\">Ajouter</button></p></form><h2>Calendriers configurés</h2>"
+    ));
+    for (name, toml) in &calendars {
+        body.push_str(&format!(
+            "<h3>{}</h3><pre>{}</pre>",
+            escape(name),
+            escape(toml)
+        ));
+    }
+    body
+}
+
+/// `GET /admin/calendriers`.
+pub(crate) async fn calendars_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let session = match page_session(&state, &headers, false).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let notice = notice_html(
+        q.ok.as_deref()
+            .map(|_| "Modification enregistrée et appliquée."),
+        None,
+    );
+    let body = calendars_body(&state, &session, &notice).await;
+    page_with_notice(
+        &state,
+        &session,
+        "Calendriers et fermetures exceptionnelles",
+        StatusCode::OK,
+        body,
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ExceptionForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    calendar: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    hours: String,
+    #[serde(default)]
+    label: String,
+}
+
+async fn calendars_result(
+    state: &AppState,
+    session: &Session,
+    result: Result<(), String>,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to("/admin/calendriers?ok=1").into_response(),
+        Err(e) => {
+            let body = calendars_body(state, session, &notice_html(None, Some(&e))).await;
+            page_with_notice(
+                state,
+                session,
+                "Calendriers et fermetures exceptionnelles",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                body,
+            )
+        }
+    }
+}
+
+/// `POST /admin/calendriers/exceptions`.
+pub(crate) async fn exception_add_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ExceptionForm>,
+) -> Response {
+    let session = match page_session(&state, &headers, false).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let body = ExceptionBody {
+        date: form.date.clone(),
+        until: Some(form.until.clone()),
+        hours: Some(form.hours.clone()),
+        label: form.label.clone(),
+    };
+    let result = add_exception(&state, &session.login, &form.calendar, &body)
+        .await
+        .map(|_| ());
+    calendars_result(&state, &session, result).await
+}
+
+/// `POST /admin/calendriers/exceptions/{id}/supprimer`.
+pub(crate) async fn exception_remove_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<ActivateForm>,
+) -> Response {
+    let session = match page_session(&state, &headers, false).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let result = remove_exception(&state, &session.login, id).await;
+    calendars_result(&state, &session, result).await
+}
+
+/// `GET /admin/sla`: the SLA policies as configured (read-only).
+pub(crate) async fn sla_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match page_session(&state, &headers, false).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut body = String::from(
+        "<p>Les politiques SLA viennent de la configuration (<code>[sla_policies]</code>, voir \
+         docs/sla.md) ; elles se consultent ici et se modifient dans le fichier de configuration \
+         (appliqué au redémarrage).</p>",
+    );
+    let policies = state.backend.sla_policies_toml();
+    if policies.is_empty() {
+        body.push_str("<p>Aucune politique SLA configurée.</p>");
+    }
+    for (name, toml) in policies {
+        body.push_str(&format!(
+            "<h2>{}</h2><pre class=\"politique-sla\">{}</pre>",
+            escape(&name),
+            escape(&toml)
+        ));
+    }
+    page_with_notice(&state, &session, "Politiques SLA", StatusCode::OK, body)
+}
+
+async fn api_calendars(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = api_session(&state, &headers, false, false).await {
+        return r;
+    }
+    let calendars: Vec<_> = state
+        .backend
+        .calendars_toml()
+        .into_iter()
+        .map(|(name, toml)| json!({ "name": name, "configuration": toml }))
+        .collect();
+    Json(json!({ "calendars": calendars, "exceptions": exception_views(&state).await }))
+        .into_response()
+}
+
+async fn api_add_exception(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let session = match api_session(&state, &headers, false, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let body: ExceptionBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide : {e}"),
+            );
+        }
+    };
+    match add_exception(&state, &session.login, &name, &body).await {
+        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn api_remove_exception(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    let session = match api_session(&state, &headers, false, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match remove_exception(&state, &session.login, id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn api_sla(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = api_session(&state, &headers, false, false).await {
+        return r;
+    }
+    let policies: Vec<_> = state
+        .backend
+        .sla_policies_toml()
+        .into_iter()
+        .map(|(name, toml)| json!({ "name": name, "configuration": toml }))
+        .collect();
+    Json(policies).into_response()
+}
+
 // ---- routes -----------------------------------------------------------------------------
 
 /// The pages and uploads of this module (merged into the main router).
@@ -2506,6 +2901,13 @@ pub(crate) fn page_routes() -> Router<AppState> {
             "/superviseur/messages/bibliotheque/{id}/supprimer",
             post(library_remove),
         )
+        .route("/admin/calendriers", get(calendars_page))
+        .route("/admin/calendriers/exceptions", post(exception_add_form))
+        .route(
+            "/admin/calendriers/exceptions/{id}/supprimer",
+            post(exception_remove_form),
+        )
+        .route("/admin/sla", get(sla_page))
         .route("/admin/annonces", get(prompts_page))
         .route("/admin/annonces/{id}/ecoute", get(prompt_audio))
         .route("/admin/annonces/{id}/retablir", post(prompt_restore_form))
@@ -2529,6 +2931,16 @@ pub(crate) fn api_routes() -> Router<AppState> {
             "/admin/directory/p0-windows/{id}",
             put(api_change_window).delete(api_remove_window),
         )
+        .route("/admin/calendars", get(api_calendars))
+        .route(
+            "/admin/calendars/{name}/exceptions",
+            post(api_add_exception),
+        )
+        .route(
+            "/admin/calendars/exceptions/{id}",
+            axum::routing::delete(api_remove_exception),
+        )
+        .route("/admin/sla-policies", get(api_sla))
         .route("/admin/prompts", get(api_prompts))
         .route(
             "/admin/prompts/{id}",

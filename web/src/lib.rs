@@ -259,6 +259,28 @@ pub trait Backend: Send + Sync + 'static {
     fn convert_wav<'a>(&'a self, _wav: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, String>> {
         Box::pin(async { Err("conversion automatique indisponible sur ce serveur".to_owned()) })
     }
+
+    /// The configured calendars, `(name, TOML text of the configuration)`.
+    fn calendars_toml(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// The configured SLA policies, `(name, TOML text of the configuration)`.
+    fn sla_policies_toml(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Builds the calendar `name` (configuration plus the store's exceptions, plus `pending`
+    /// when given) and checks it; without `pending`, also makes it the running switchboard's
+    /// calendar. The error is for the administrator.
+    fn calendar_update<'a>(
+        &'a self,
+        name: &'a str,
+        pending: Option<guichet_tickets::admin::NewCalendarException>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (name, pending);
+        Box::pin(async { Err("les calendriers ne sont pas modifiables sur ce serveur".to_owned()) })
+    }
 }
 
 /// The IVR prompts as the administration page needs them: ids and French texts, where the
