@@ -767,6 +767,23 @@ async fn check_calendars(server: &Server) {
     ] {
         assert_eq!(sup.get(path).await.0, 403, "{path}");
     }
+    // Agents' queues and skill levels, for supervisors (not for agents).
+    let page = http()
+        .get(format!("{}/superviseur/agents", sup.base))
+        .header(COOKIE, &sup.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let text = page.text().await.unwrap();
+    let amelie = text
+        .split("<tr data-agent=\"amelie.martin\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("amelie's row");
+    assert!(amelie.contains("louvre-hotline (niveau 1)"), "{amelie}");
+    let agent = Api::login(server, "amelie.martin", DEMO_PASSWORD).await;
+    assert_eq!(agent.get("/superviseur/agents").await.0, 403);
     let (_, calendars) = admin.get("/api/v1/admin/calendars").await;
     assert!(
         calendars["calendars"]
