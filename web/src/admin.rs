@@ -542,8 +542,8 @@ async fn users_body(state: &AppState, session: &Session, notice: &str) -> String
     body.push_str(
         "<p>Mots de passe : 12 caractères au moins, 14 pour les administrateurs (chiffrés avec \
          argon2). Les comptes déclarés dans la configuration (<code>[[agents]]</code>) sont \
-         réaffirmés au démarrage du serveur (nom, rôles, poste, compte actif) ; les changements \
-         de mot de passe sont conservés.</p>\
+         réaffirmés au démarrage du serveur (nom, rôles, poste) ; un mot de passe changé et un \
+         compte désactivé ici sont conservés.</p>\
          <h2>Comptes</h2><table id=\"utilisateurs\"><tr><th>Identifiant</th><th>Nom</th><th>Rôles</th>\
          <th>Poste</th><th>État</th><th>Actions</th></tr>",
     );
