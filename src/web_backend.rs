@@ -136,8 +136,9 @@ fn ivr_actor(actor: Actor) -> guichet_ivr::Actor {
 
 /// Creates or updates the store's accounts from `[[agents]]`. A configured `password` is
 /// hashed (argon2, with the role's length rule) only when the account has no hash yet, so a
-/// password changed later is never overwritten; accounts that did not change are not
-/// rewritten (and not journaled again).
+/// password changed later is never overwritten; an account disabled from the administration
+/// page stays disabled; accounts that did not change are not rewritten (and not journaled
+/// again).
 pub async fn seed_accounts(
     store: &Store,
     config: &Config,
@@ -162,7 +163,8 @@ pub async fn seed_accounts(
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
             sip_extension: section.extension.clone(),
             password_hash,
-            active: true,
+            // An account an admin disabled stays disabled.
+            active: existing.as_ref().is_none_or(|a| a.active),
         };
         if existing.as_ref() != Some(&wanted) {
             store.upsert_agent(&wanted, "system", now).await?;

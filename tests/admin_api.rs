@@ -120,6 +120,45 @@ async fn users_directory_and_messages_administration() {
         check_messages(&server).await;
         check_prompts(&server, run.path()).await;
         check_calendars(&server).await;
+
+        // After a restart: the stored closure still applies, a configured account disabled
+        // by an admin stays disabled.
+        let admin = Api::login(&server, "admin", ADMIN_PASSWORD).await;
+        let (status, _) = admin
+            .json(
+                reqwest::Method::POST,
+                "/api/v1/admin/calendars/louvre/exceptions",
+                json!({"date": "2026-11-24", "until": "2026-11-25", "label": "Déménagement"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, _) = admin
+            .json(
+                reqwest::Method::PUT,
+                "/api/v1/admin/users/bruno.petit",
+                json!({"active": false}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        drop(server);
+        let rerun = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let server = Server::start(
+            rerun.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: vec![],
+            },
+        );
+        let admin = Api::login(&server, "admin", ADMIN_PASSWORD).await;
+        assert!(!queue_open(&admin, "louvre-hotline").await);
+        assert!(queue_open(&admin, "culture-incidents").await);
+        assert_ne!(
+            post_login(&server, "bruno.petit", DEMO_PASSWORD)
+                .await
+                .status(),
+            303
+        );
     }
 }
 
@@ -767,6 +806,23 @@ async fn check_calendars(server: &Server) {
     ] {
         assert_eq!(sup.get(path).await.0, 403, "{path}");
     }
+    // Agents' queues and skill levels, for supervisors (not for agents).
+    let page = http()
+        .get(format!("{}/superviseur/agents", sup.base))
+        .header(COOKIE, &sup.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let text = page.text().await.unwrap();
+    let amelie = text
+        .split("<tr data-agent=\"amelie.martin\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("amelie's row");
+    assert!(amelie.contains("louvre-hotline (niveau 1)"), "{amelie}");
+    let agent = Api::login(server, "amelie.martin", DEMO_PASSWORD).await;
+    assert_eq!(agent.get("/superviseur/agents").await.0, 403);
     let (_, calendars) = admin.get("/api/v1/admin/calendars").await;
     assert!(
         calendars["calendars"]

@@ -62,6 +62,12 @@ async fn an_admin_imports_the_directory_with_progress_and_a_report_of_rejected_r
     let before = store.people_count().await.unwrap();
     let browser = Browser::start().await;
     browser.login(&server, "admin", ADMIN_PASSWORD).await;
+    // The login form's navigation must finish before the next page is opened.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while browser.url().await.ends_with("/connexion") {
+        assert!(std::time::Instant::now() < deadline, "login did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     browser
         .goto(&format!("http://{}/admin/annuaire", server.http))
         .await;
@@ -105,5 +111,24 @@ async fn an_admin_imports_the_directory_with_progress_and_a_report_of_rejected_r
     assert!(users.contains("amelie.martin"), "{users}");
     browser
         .screenshot(&shots.join("admin-utilisateurs.png"))
+        .await;
+
+    // The prompts and calendars pages, for the documentation.
+    browser
+        .goto(&format!("http://{}/admin/annonces", server.http))
+        .await;
+    let prompts = browser.text("#annonces").await;
+    assert!(prompts.contains("au_revoir"), "{prompts}");
+    browser.screenshot(&shots.join("admin-annonces.png")).await;
+    browser
+        .goto(&format!("http://{}/admin/calendriers", server.http))
+        .await;
+    let configured = browser.text("main").await;
+    assert!(
+        configured.contains("louvre") && configured.contains("Ajouter une fermeture"),
+        "{configured}"
+    );
+    browser
+        .screenshot(&shots.join("admin-calendriers.png"))
         .await;
 }

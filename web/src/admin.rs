@@ -542,8 +542,8 @@ async fn users_body(state: &AppState, session: &Session, notice: &str) -> String
     body.push_str(
         "<p>Mots de passe : 12 caractères au moins, 14 pour les administrateurs (chiffrés avec \
          argon2). Les comptes déclarés dans la configuration (<code>[[agents]]</code>) sont \
-         réaffirmés au démarrage du serveur (nom, rôles, poste, compte actif) ; les changements \
-         de mot de passe sont conservés.</p>\
+         réaffirmés au démarrage du serveur (nom, rôles, poste) ; un mot de passe changé et un \
+         compte désactivé ici sont conservés.</p>\
          <h2>Comptes</h2><table id=\"utilisateurs\"><tr><th>Identifiant</th><th>Nom</th><th>Rôles</th>\
          <th>Poste</th><th>État</th><th>Actions</th></tr>",
     );
@@ -2878,6 +2878,53 @@ async fn api_sla(State(state): State<AppState>, headers: HeaderMap) -> Response 
     Json(policies).into_response()
 }
 
+// ---- agents: queues and skill levels -----------------------------------------------------
+
+/// `GET /superviseur/agents`: each agent's state, queues and skill levels, from the live ACD
+/// picture, with the forced pause and log-out of the wallboard.
+pub(crate) async fn agents_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match page_session(&state, &headers, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut body = String::from(
+        "<p>Files et niveaux de compétence de chaque agent (1 = meilleur niveau), tels que \
+         l'ACD les applique. Ils se modifient dans la configuration (<code>[[agents]] queues</code>) \
+         et s'appliquent au redémarrage ; la pause forcée et la déconnexion se font depuis le \
+         <a href=\"/superviseur/mur\">mur d'affichage</a>.</p>\
+         <table id=\"agents-files\"><tr><th>Agent</th><th>État</th><th>Files (niveau)</th></tr>",
+    );
+    match state.backend.snapshot().await {
+        Ok(snapshot) => {
+            for a in &snapshot.agents {
+                let queues = a
+                    .queues
+                    .iter()
+                    .map(|(q, level)| format!("{} (niveau {level})", escape(q)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                body.push_str(&format!(
+                    "<tr data-agent=\"{login}\"><td>{login}</td><td>{}</td><td>{queues}</td></tr>",
+                    a.status.label_fr(),
+                    login = escape(a.agent.as_str()),
+                ));
+            }
+        }
+        Err(e) => body.push_str(&format!(
+            "<tr><td colspan=\"3\" class=\"erreur\">Le standard ne répond pas : {}</td></tr>",
+            escape(&e)
+        )),
+    }
+    body.push_str("</table>");
+    page_with_notice(
+        &state,
+        &session,
+        "Agents : files et compétences",
+        StatusCode::OK,
+        body,
+    )
+}
+
 // ---- routes -----------------------------------------------------------------------------
 
 /// The pages and uploads of this module (merged into the main router).
@@ -2908,6 +2955,7 @@ pub(crate) fn page_routes() -> Router<AppState> {
             post(exception_remove_form),
         )
         .route("/admin/sla", get(sla_page))
+        .route("/superviseur/agents", get(agents_page))
         .route("/admin/annonces", get(prompts_page))
         .route("/admin/annonces/{id}/ecoute", get(prompt_audio))
         .route("/admin/annonces/{id}/retablir", post(prompt_restore_form))

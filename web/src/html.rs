@@ -45,6 +45,7 @@ pub fn page(server_name: &str, title: &str, session: Option<&Session>, body: &st
                      <a href=\"/superviseur/messages\">Messages de crise et de dissuasion</a>",
                 );
                 links.push_str("<a href=\"/superviseur/tableaux\">Tableaux de bord</a>");
+                links.push_str("<a href=\"/superviseur/agents\">Agents</a>");
             }
             if s.roles.contains(&crate::Role::Admin) {
                 links.push_str("<a href=\"/admin/jetons\">Jetons d'API</a>");
