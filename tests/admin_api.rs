@@ -753,6 +753,24 @@ async fn check_prompts(server: &Server, run: &std::path::Path) {
         .unwrap();
     assert_eq!(heard.as_ref(), recording.as_slice());
 
+    // A long recording (3 minutes, beyond a 2 MB request body) is accepted.
+    let mut long = wav(8000, 1);
+    let extra = 3 * 60 * 16_000 - 3200;
+    long.extend(std::iter::repeat_n(0u8, extra));
+    let data_len = (long.len() - 44) as u32;
+    long[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
+    long[40..44].copy_from_slice(&data_len.to_le_bytes());
+    let (status, body) = admin
+        .send(Method::PUT, "/api/v1/admin/prompts/au_revoir", long.clone())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read(run.join("guichet-prompts/au_revoir.wav"))
+            .unwrap()
+            .len(),
+        long.len()
+    );
+
     // Restored: the shipped recording again.
     let (status, _) = admin
         .send(Method::DELETE, "/api/v1/admin/prompts/au_revoir", vec![])

@@ -2960,6 +2960,8 @@ pub(crate) fn page_routes() -> Router<AppState> {
         .route("/admin/annonces/{id}/ecoute", get(prompt_audio))
         .route("/admin/annonces/{id}/retablir", post(prompt_restore_form))
         .route("/static/admin.js", get(admin_js))
+        // Uploads (directory CSV, WAV files) are larger than axum's 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_CSV_BYTES))
 }
 
 /// The JSON API of this module (merged under `/api/v1`).
@@ -3013,6 +3015,7 @@ pub(crate) fn api_routes() -> Router<AppState> {
             "/lines/{line}/messages/{kind}/scheduled",
             post(api_message_scheduled),
         )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_CSV_BYTES))
 }
 
 #[cfg(test)]
