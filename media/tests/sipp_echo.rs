@@ -7,6 +7,17 @@ use guichet_media::{Audio, Codec, Playlist};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Whether some socket on this machine is bound to UDP `port` (IPv4).
+fn udp_port_bound(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let wanted = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .any(|local| local.ends_with(&wanted))
+}
+
 /// Kills the SIPp process we started when the test ends.
 struct Sipp(std::process::Child);
 impl Drop for Sipp {
@@ -38,7 +49,18 @@ async fn prompt_echoed_by_sipp_comes_back_sample_exact() {
             .spawn()
             .unwrap(),
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SIPp is ready once its echo socket holds the media port (a fixed sleep
+    // was not enough on a loaded machine: the first packets went nowhere).
+    // Read from /proc rather than probing with a bind, which could steal the
+    // port from SIPp at the wrong moment.
+    let ready_by = std::time::Instant::now() + Duration::from_secs(10);
+    while !udp_port_bound(media_port) {
+        assert!(
+            std::time::Instant::now() < ready_by,
+            "SIPp never bound its media port"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (media, _events) = engine(10);
     // Leg A talks to SIPp's echo port; leg B to our capturing socket.
     let a = media.allocate_rtp().unwrap();
@@ -72,7 +94,7 @@ async fn prompt_echoed_by_sipp_comes_back_sample_exact() {
         )
         .unwrap();
     let got = tokio::task::spawn_blocking(move || {
-        capture.receive(Duration::from_millis(500), Duration::from_secs(6))
+        capture.receive(Duration::from_secs(2), Duration::from_secs(8))
     })
     .await
     .unwrap();
