@@ -191,6 +191,9 @@ pub async fn run(
     crate::web_backend::seed_accounts(&store, config, clock.now())
         .await
         .context("cannot seed the accounts from [[agents]]")?;
+    seed_ticket_lists(&store, &config.tickets)
+        .await
+        .context("cannot seed the ticket lists from [tickets]")?;
     let server_backend = ServerBackend {
         started: Instant::now(),
         clock,
@@ -366,9 +369,43 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Adds the support groups, typologies and sub-categories of `[tickets]` that the store
+/// does not have yet (matched by name). Nothing is renamed or removed: once seeded, the
+/// lists are edited in the store.
+pub async fn seed_ticket_lists(
+    store: &Store,
+    lists: &crate::config::TicketsSection,
+) -> Result<(), guichet_tickets::StoreError> {
+    let groups = store.support_groups().await?;
+    for name in &lists.support_groups {
+        if !groups.iter().any(|g| g.name == *name) {
+            store.create_support_group(name).await?;
+        }
+    }
+    let categories = store.categories().await?;
+    for typology in &lists.typologies {
+        let typology_id = match categories
+            .iter()
+            .find(|c| c.parent_id.is_none() && c.name == typology.name)
+        {
+            Some(existing) => existing.id,
+            None => store.create_category(&typology.name, None).await?,
+        };
+        for sub in &typology.sub_categories {
+            let known = categories
+                .iter()
+                .any(|c| c.parent_id == Some(typology_id) && c.name == *sub);
+            if !known {
+                store.create_category(sub, Some(typology_id)).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, seed_ticket_lists};
 
     #[test]
     fn database_passwords_are_hidden() {
@@ -377,5 +414,46 @@ mod tests {
             "postgres://guichet:***@127.0.0.1/db"
         );
         assert_eq!(redact_url("sqlite://guichet.db"), "sqlite://guichet.db");
+    }
+
+    #[tokio::test]
+    async fn ticket_lists_are_seeded_once_and_edits_in_the_store_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = guichet_tickets::Store::open(&url).await.unwrap();
+        let lists = crate::config::load_demo().unwrap().config.tickets;
+        assert!(!lists.typologies.is_empty() && !lists.support_groups.is_empty());
+        seed_ticket_lists(&store, &lists).await.unwrap();
+        let groups = store.support_groups().await.unwrap();
+        assert_eq!(groups.len(), lists.support_groups.len());
+        let categories = store.categories().await.unwrap();
+        let expected: usize = lists
+            .typologies
+            .iter()
+            .map(|t| 1 + t.sub_categories.len())
+            .sum();
+        assert_eq!(categories.len(), expected);
+        let logiciels = categories
+            .iter()
+            .find(|c| c.name == "Logiciels" && c.parent_id.is_none())
+            .expect("typology seeded");
+        assert!(
+            categories
+                .iter()
+                .any(|c| c.name == "Bureautique" && c.parent_id == Some(logiciels.id))
+        );
+
+        // An administrator renames a sub-category; a restart seeds again: nothing is
+        // duplicated, and only the name that disappeared from the store comes back.
+        let bureautique = categories.iter().find(|c| c.name == "Bureautique").unwrap();
+        store
+            .update_category(bureautique.id, "Suite bureautique", true)
+            .await
+            .unwrap();
+        seed_ticket_lists(&store, &lists).await.unwrap();
+        let again = store.categories().await.unwrap();
+        assert_eq!(again.len(), expected + 1);
+        assert!(again.iter().any(|c| c.name == "Suite bureautique"));
+        assert_eq!(store.support_groups().await.unwrap().len(), groups.len());
     }
 }

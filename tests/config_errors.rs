@@ -267,3 +267,15 @@ fn sla_policy_on_a_missing_calendar_is_refused() {
     assert_eq!(e.field, "sla_policies.culture.calendar");
     assert_eq!(e.line, line_of(&text, "calendar = \"cultur\""));
 }
+
+#[test]
+fn a_typology_listed_twice_is_located() {
+    let text = demo_with("name = \"Messagerie\"", "name = \"Logiciels\"");
+    let e = single_error(&text);
+    assert!(e.message.contains("listed twice"), "{e:?}");
+    assert_eq!(e.field, "tickets.typologies[2].name", "{e:?}");
+    assert_eq!(
+        e.line,
+        line_of(&text, "name = \"Logiciels\"\nsub_categories = [\"Réception")
+    );
+}

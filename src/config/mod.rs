@@ -51,6 +51,8 @@ pub struct Config {
     #[serde(default)]
     pub directory: DirectorySection,
     #[serde(default)]
+    pub tickets: TicketsSection,
+    #[serde(default)]
     pub prompts: PromptsSection,
     #[serde(default)]
     pub tts: TtsOptions,
@@ -241,6 +243,31 @@ pub struct DirectorySection {
     /// CSV file imported at start (relative to the configuration file).
     #[serde(default)]
     pub csv: Option<PathBuf>,
+}
+
+/// `[tickets]`: the starting lists of the ticket forms. They are seeded into the store at
+/// start when missing (matched by name); after that the lists live in the store and are
+/// edited there, so removing a name from the file does not delete it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketsSection {
+    /// Support groups a ticket can be assigned to (« groupes de support »).
+    #[serde(default)]
+    pub support_groups: Vec<String>,
+    /// Typologies, each with its sub-categories.
+    #[serde(default)]
+    pub typologies: Vec<TypologySection>,
+}
+
+/// `[[tickets.typologies]]`: one typology and its sub-categories.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypologySection {
+    /// Name shown in the form, in French.
+    pub name: String,
+    /// Sub-categories, in French.
+    #[serde(default)]
+    pub sub_categories: Vec<String>,
 }
 
 /// `[prompts]`: where the French prompts are read from.
@@ -603,6 +630,47 @@ fn key(k: &str) -> PathStep {
 }
 
 /// Cross-references and value checks that serde cannot express.
+/// Names in the ticket lists must be non-empty and unique where the store matches them.
+fn validate_ticket_lists(tickets: &TicketsSection, problems: &mut Vec<(Vec<PathStep>, String)>) {
+    let mut groups = BTreeSet::new();
+    for (i, name) in tickets.support_groups.iter().enumerate() {
+        let at = vec![key("tickets"), key("support_groups"), PathStep::Index(i)];
+        if name.trim().is_empty() {
+            problems.push((at, "a support group needs a name".to_owned()));
+        } else if !groups.insert(name.trim()) {
+            problems.push((at, format!("support group {name:?} is listed twice")));
+        }
+    }
+    let mut typologies = BTreeSet::new();
+    for (i, typology) in tickets.typologies.iter().enumerate() {
+        let at = |field: &str| {
+            vec![
+                key("tickets"),
+                key("typologies"),
+                PathStep::Index(i),
+                key(field),
+            ]
+        };
+        if typology.name.trim().is_empty() {
+            problems.push((at("name"), "a typology needs a name".to_owned()));
+        } else if !typologies.insert(typology.name.trim()) {
+            problems.push((
+                at("name"),
+                format!("typology {:?} is listed twice", typology.name),
+            ));
+        }
+        let mut subs = BTreeSet::new();
+        for sub in &typology.sub_categories {
+            if sub.trim().is_empty() || !subs.insert(sub.trim()) {
+                problems.push((
+                    at("sub_categories"),
+                    format!("empty or repeated sub-category {sub:?}"),
+                ));
+            }
+        }
+    }
+}
+
 fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
     let mut problems = Vec::new();
 
@@ -641,6 +709,8 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
             problems.push((path, message));
         }
     }
+
+    validate_ticket_lists(&config.tickets, &mut problems);
 
     let queue_names: BTreeSet<&str> = config.queues.iter().map(|q| q.name.as_str()).collect();
     validate_flows(config, &queue_names, &mut problems);
