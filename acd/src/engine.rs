@@ -877,6 +877,81 @@ impl Acd {
         Ok(())
     }
 
+    /// A supervisor changes an agent's membership: adds them to `queue` at
+    /// `level`, changes their level there, or with `None` takes them out of
+    /// it. It applies at once, whatever the agent is doing: joining makes an
+    /// available agent eligible for the queue's waiting calls now; leaving
+    /// keeps the call already offered or in progress, which ends normally.
+    pub fn set_membership(
+        &mut self,
+        now: DateTime<Utc>,
+        agent: &str,
+        queue: &str,
+        level: Option<u8>,
+    ) -> Result<(), AcdError> {
+        let a = self.agent(agent)?;
+        let q = *self
+            .queue_index
+            .get(queue)
+            .ok_or_else(|| AcdError::UnknownQueue(queue.to_owned()))?;
+        let status = self.agents[a].status.clone();
+        let logged_in = u32::from(status != AgentStatus::LoggedOut);
+        let staffed = u32::from(!matches!(
+            status,
+            AgentStatus::LoggedOut | AgentStatus::Paused { .. }
+        ));
+        // Take every member out of the queue's available set: positions (the
+        // round-robin key) shift when a member leaves, so the keys are rebuilt.
+        let members: Vec<usize> = self.queues[q].members.iter().map(|m| m.0).collect();
+        for &m in &members {
+            let key = self.agent_key_in(q, m);
+            self.queues[q].available.remove(&key);
+        }
+        let was_member = members.contains(&a);
+        if was_member {
+            let queue = &mut self.queues[q];
+            queue.logged_in = queue.logged_in.saturating_sub(logged_in);
+            queue.staffed = queue.staffed.saturating_sub(staffed);
+        }
+        match level {
+            Some(level) if was_member => {
+                for m in &mut self.queues[q].members {
+                    if m.0 == a {
+                        m.1 = level;
+                    }
+                }
+            }
+            Some(level) => self.queues[q].members.push((a, level)),
+            None => self.queues[q].members.retain(|m| m.0 != a),
+        }
+        // Memberships of every member of q, with positions re-numbered.
+        let positions: Vec<(usize, u8)> = self.queues[q].members.clone();
+        self.agents[a].memberships.retain(|m| m.0 != q);
+        for (pos, &(m, lvl)) in positions.iter().enumerate() {
+            let ag = &mut self.agents[m];
+            match ag.memberships.iter_mut().find(|x| x.0 == q) {
+                Some(entry) => *entry = (q, lvl, pos),
+                None => ag.memberships.push((q, lvl, pos)),
+            }
+        }
+        if level.is_some() {
+            let queue = &mut self.queues[q];
+            queue.logged_in += logged_in;
+            queue.staffed += staffed;
+        }
+        for &(m, _) in &positions {
+            if self.agents[m].status == AgentStatus::Available {
+                let key = self.agent_key_in(q, m);
+                self.queues[q].available.insert(key);
+            }
+        }
+        if level.is_none() && was_member && self.queues[q].logged_in == 0 {
+            self.sweep(now, q, Condition::NoAgentLoggedIn);
+        }
+        self.dispatch(now);
+        Ok(())
+    }
+
     /// The agent ends wrap-up early.
     pub fn end_wrap_up(&mut self, now: DateTime<Utc>, agent: &str) -> Result<(), AcdError> {
         let a = self.agent(agent)?;
@@ -1719,6 +1794,19 @@ impl Acd {
             }
         }
         for (qi, q) in self.queues.iter().enumerate() {
+            for (pos, &(a, level)) in q.members.iter().enumerate() {
+                if !self.agents[a].memberships.contains(&(qi, level, pos)) {
+                    return Err(format!("queue {qi}: member {a} not mirrored by the agent"));
+                }
+            }
+            let mirrored = self
+                .agents
+                .iter()
+                .filter(|ag| ag.memberships.iter().any(|m| m.0 == qi))
+                .count();
+            if mirrored != q.members.len() {
+                return Err(format!("queue {qi}: memberships and members differ"));
+            }
             let avail: usize = q.available.len();
             let real = q
                 .members

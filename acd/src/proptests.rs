@@ -61,6 +61,8 @@ enum Op {
     Extend(usize),
     SetPriority(u64, bool),
     SetOpen(usize, bool),
+    /// Agent, queue, new level (0 = leave the queue).
+    SetMembership(usize, usize, u8),
     Advance(i64),
 }
 
@@ -81,6 +83,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => ag.clone().prop_map(Op::Extend),
         1 => (id, any::<bool>()).prop_map(|(i, v)| Op::SetPriority(i, v)),
         1 => (0usize..2, any::<bool>()).prop_map(|(q, o)| Op::SetOpen(q, o)),
+        1 => (ag.clone(), 0usize..2, 0u8..4).prop_map(|(a, q, l)| Op::SetMembership(a, q, l)),
         4 => (0i64..90).prop_map(Op::Advance),
     ]
 }
@@ -266,6 +269,12 @@ impl Model {
             }
             Op::SetOpen(q, open) => {
                 let _ = self.acd.set_queue_open(now, QUEUES[q], open);
+            }
+            Op::SetMembership(a, q, level) => {
+                let level = (level > 0).then_some(level);
+                self.acd
+                    .set_membership(now, AGENTS[a], QUEUES[q], level)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
             }
             Op::Advance(s) => self.advance_to(now + Duration::seconds(s))?,
         }

@@ -721,3 +721,55 @@ fn today_figures_survive_a_restart_through_seed_today() {
     fresh.seed_today(h.now, records.into_iter().chain([old]));
     assert_eq!(fresh.snapshot(h.now).queues[0].today, before);
 }
+
+#[test]
+fn a_supervisor_moves_an_agent_between_queues_live() {
+    let text = "[[queues]]\nname = \"q\"\nannounce_on_entry = false\n\
+                [[queues]]\nname = \"r\"\nannounce_on_entry = false\n\
+                [[agents]]\nlogin = \"a\"\nqueues = [{ queue = \"q\" }]\n\
+                [[agents]]\nlogin = \"b\"\nqueues = [{ queue = \"q\" }]\n";
+    let mut h = H::new(text);
+    h.login(0, "a");
+    // A call waits in r, where nobody is a member yet.
+    h.call(5, 1, "r", Priority::Normal);
+    assert!(h.rings().is_empty());
+    // Adding a (available) to r offers the waiting call at once.
+    let now = h.at(10);
+    h.acd.set_membership(now, "a", "r", Some(2)).unwrap();
+    h.drain();
+    assert_eq!(h.rings(), vec![(1, "a".to_owned())]);
+    h.answer(11, "a", 1).unwrap();
+    // Taking a out of r during the call keeps the call; it ends normally.
+    let now = h.at(12);
+    h.acd.set_membership(now, "a", "r", None).unwrap();
+    h.hangup(20, 1).unwrap();
+    let later = h.at(100);
+    // (The record is complete once the wrap-up ends.)
+    assert_eq!(h.outcomes(), vec![Outcome::Answered]);
+    let snapshot = h.acd.snapshot(later);
+    let a = snapshot.agents.iter().find(|x| x.agent.0 == "a").unwrap();
+    assert_eq!(a.queues, vec![("q".to_owned(), 1)]);
+    // a is back, but no longer serves r: the next call there waits.
+    assert_eq!(h.status("a"), AgentStatus::Available);
+    h.call(101, 2, "r", Priority::Normal);
+    assert!(h.rings().is_empty());
+    // b logs in and joins r with a level: b takes it; levels are reported.
+    h.login(102, "b");
+    let now = h.at(103);
+    h.acd.set_membership(now, "b", "r", Some(3)).unwrap();
+    h.drain();
+    assert_eq!(h.rings(), vec![(2, "b".to_owned())]);
+    let later = h.at(104);
+    let snapshot = h.acd.snapshot(later);
+    let b = snapshot.agents.iter().find(|x| x.agent.0 == "b").unwrap();
+    assert_eq!(b.queues, vec![("q".to_owned(), 1), ("r".to_owned(), 3)]);
+    // Unknown names are refused.
+    assert!(matches!(
+        h.acd.set_membership(now, "zoe", "r", Some(1)),
+        Err(AcdError::UnknownAgent(_))
+    ));
+    assert!(matches!(
+        h.acd.set_membership(now, "a", "zz", Some(1)),
+        Err(AcdError::UnknownQueue(_))
+    ));
+}
