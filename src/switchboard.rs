@@ -188,6 +188,9 @@ pub enum AgentChange {
     EndWrapUp,
     /// Extend the wrap-up by this many seconds.
     ExtendWrapUp { secs: u32 },
+    /// Join `queue` at `level`, change the level there, or leave it (`None`). Live only:
+    /// at the next start the `[[agents]]` configuration applies again.
+    SetQueue { queue: String, level: Option<u8> },
 }
 
 /// A cloneable handle on the running switchboard.
@@ -679,6 +682,9 @@ impl Switchboard {
                         &login,
                         chrono::TimeDelta::seconds(i64::from(*secs)),
                     ),
+                    AgentChange::SetQueue { queue, level } => {
+                        self.acd.set_membership(now, &login, queue, *level)
+                    }
                 };
                 info!(agent = %login, ?change, ok = result.is_ok(), "agent state change asked");
                 let _ = reply.send(result.map_err(|e| e.to_string()));

@@ -244,6 +244,9 @@ impl Backend for ServerBackend {
                 AgentStateChange::Pause { reason } => AgentChange::Pause { reason },
                 AgentStateChange::Resume => AgentChange::Resume,
                 AgentStateChange::EndWrapUp => AgentChange::EndWrapUp,
+                AgentStateChange::SetQueue { queue, level } => {
+                    AgentChange::SetQueue { queue, level }
+                }
                 _ => return Err("changement d'état inconnu".to_owned()),
             };
             self.switchboard

@@ -119,6 +119,14 @@ pub enum AgentStateChange {
     Resume,
     /// End the wrap-up now.
     EndWrapUp,
+    /// Join a queue at a level (1-9), change the level there, or leave it (`None`); live
+    /// until the next restart.
+    SetQueue {
+        /// Queue name.
+        queue: String,
+        /// Skill level, or `None` to leave the queue.
+        level: Option<u8>,
+    },
 }
 
 /// A helpdesk line as pages show it.
