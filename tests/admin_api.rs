@@ -841,6 +841,64 @@ async fn check_calendars(server: &Server) {
     assert!(amelie.contains("louvre-hotline (niveau 1)"), "{amelie}");
     let agent = Api::login(server, "amelie.martin", DEMO_PASSWORD).await;
     assert_eq!(agent.get("/superviseur/agents").await.0, 403);
+    // A supervisor changes Amélie's queues live: a new queue at level 3, leaves another;
+    // journaled with before/after. An agent may not.
+    let (status, _) = agent
+        .json(
+            Method::PUT,
+            "/api/v1/agents/amelie.martin/queues/culture-demandes",
+            json!({"level": 1}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = sup
+        .json(
+            Method::PUT,
+            "/api/v1/agents/amelie.martin/queues/culture-demandes",
+            json!({"level": 3}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = sup
+        .json(
+            Method::PUT,
+            "/api/v1/agents/amelie.martin/queues/culture-incidents",
+            json!({"level": null}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = sup
+        .json(
+            Method::PUT,
+            "/api/v1/agents/amelie.martin/queues/pas-une-file",
+            json!({"level": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("file inconnue : « pas-une-file »"))
+    );
+    let (_, snapshot) = sup.get("/api/v1/snapshot").await;
+    let queues = &snapshot["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "amelie.martin")
+        .unwrap()["queues"];
+    assert_eq!(
+        queues,
+        &json!([["louvre-hotline", 1], ["culture-demandes", 3]]),
+        "{queues}"
+    );
+    let (_, journal) = sup.get("/api/v1/journal").await;
+    let change = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "agent.queue" && e["new_value"] == "culture-demandes : niveau 3")
+        .expect("queue change journaled");
+    assert_eq!(change["old_value"], "culture-demandes : absent");
+    assert_eq!(change["actor"], "chloe.durand");
     let (_, calendars) = admin.get("/api/v1/admin/calendars").await;
     assert!(
         calendars["calendars"]

@@ -2889,13 +2889,19 @@ pub(crate) async fn agents_page(State(state): State<AppState>, headers: HeaderMa
     };
     let mut body = String::from(
         "<p>Files et niveaux de compétence de chaque agent (1 = meilleur niveau), tels que \
-         l'ACD les applique. Ils se modifient dans la configuration (<code>[[agents]] queues</code>) \
-         et s'appliquent au redémarrage ; la pause forcée et la déconnexion se font depuis le \
+         l'ACD les applique. Un changement s'applique tout de suite, jusqu'au prochain \
+         redémarrage (la configuration <code>[[agents]] queues</code> s'applique alors de \
+         nouveau) ; la pause forcée et la déconnexion se font depuis le \
          <a href=\"/superviseur/mur\">mur d'affichage</a>.</p>\
-         <table id=\"agents-files\"><tr><th>Agent</th><th>État</th><th>Files (niveau)</th></tr>",
+         <table id=\"agents-files\"><tr><th>Agent</th><th>État</th><th>Files (niveau)</th><th>Changer</th></tr>",
     );
     match state.backend.snapshot().await {
         Ok(snapshot) => {
+            let queue_options: String = snapshot
+                .queues
+                .iter()
+                .map(|q| format!("<option value=\"{n}\">{n}</option>", n = escape(&q.name)))
+                .collect();
             for a in &snapshot.agents {
                 let queues = a
                     .queues
@@ -2903,15 +2909,24 @@ pub(crate) async fn agents_page(State(state): State<AppState>, headers: HeaderMa
                     .map(|(q, level)| format!("{} (niveau {level})", escape(q)))
                     .collect::<Vec<_>>()
                     .join(", ");
+                let levels: String = (1..=9)
+                    .map(|l| format!("<option value=\"{l}\">niveau {l}</option>"))
+                    .collect();
                 body.push_str(&format!(
-                    "<tr data-agent=\"{login}\"><td>{login}</td><td>{}</td><td>{queues}</td></tr>",
+                    "<tr data-agent=\"{login}\"><td>{login}</td><td>{}</td><td>{queues}</td><td>\
+                     <form method=\"post\" action=\"/superviseur/agents/{login}/files\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <select name=\"queue\" aria-label=\"File\">{queue_options}</select> \
+                     <select name=\"level\" aria-label=\"Niveau\">{levels}<option value=\"retirer\">retirer de la file</option></select> \
+                     <button type=\"submit\">Appliquer</button></form></td></tr>",
                     a.status.label_fr(),
                     login = escape(a.agent.as_str()),
+                    csrf = escape(&session.csrf),
                 ));
             }
         }
         Err(e) => body.push_str(&format!(
-            "<tr><td colspan=\"3\" class=\"erreur\">Le standard ne répond pas : {}</td></tr>",
+            "<tr><td colspan=\"4\" class=\"erreur\">Le standard ne répond pas : {}</td></tr>",
             escape(&e)
         )),
     }
@@ -2923,6 +2938,143 @@ pub(crate) async fn agents_page(State(state): State<AppState>, headers: HeaderMa
         StatusCode::OK,
         body,
     )
+}
+
+/// Changes an agent's level in a queue (`None`: leaves it), live in the ACD; journaled with
+/// the level before and after.
+async fn set_agent_queue(
+    state: &AppState,
+    session: &Session,
+    login: &str,
+    queue: &str,
+    level: Option<u8>,
+) -> Result<(), String> {
+    if level.is_some_and(|l| !(1..=9).contains(&l)) {
+        return Err("le niveau va de 1 (meilleur) à 9".to_owned());
+    }
+    let snapshot = state.backend.snapshot().await?;
+    if !snapshot.queues.iter().any(|q| q.name == queue) {
+        return Err(format!("file inconnue : « {queue} »"));
+    }
+    let agent = snapshot
+        .agents
+        .iter()
+        .find(|a| a.agent.as_str() == login)
+        .ok_or_else(|| format!("agent inconnu de l'ACD : « {login} »"))?;
+    let describe = |l: Option<u8>| match l {
+        Some(l) => format!("{queue} : niveau {l}"),
+        None => format!("{queue} : absent"),
+    };
+    let before = agent
+        .queues
+        .iter()
+        .find(|(q, _)| q == queue)
+        .map(|(_, l)| *l);
+    state
+        .backend
+        .agent_state(
+            login,
+            crate::AgentStateChange::SetQueue {
+                queue: queue.to_owned(),
+                level,
+            },
+        )
+        .await?;
+    journal(
+        state,
+        &session.login,
+        "agent.queue",
+        &format!("agent:{login}"),
+        Some(&describe(before)),
+        Some(&describe(level)),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct QueueForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    queue: String,
+    #[serde(default)]
+    level: String,
+}
+
+/// `POST /superviseur/agents/{login}/files`.
+pub(crate) async fn agent_queue_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(login): Path<String>,
+    Form(form): Form<QueueForm>,
+) -> Response {
+    let session = match page_session(&state, &headers, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+        return r;
+    }
+    let level = if form.level == "retirer" {
+        Ok(None)
+    } else {
+        form.level
+            .parse::<u8>()
+            .map(Some)
+            .map_err(|_| "niveau illisible".to_owned())
+    };
+    let result = match level {
+        Ok(level) => set_agent_queue(&state, &session, &login, &form.queue, level).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Redirect::to("/superviseur/agents").into_response(),
+        Err(e) => page_with_notice(
+            &state,
+            &session,
+            "Agents : files et compétences",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "{}<p><a href=\"/superviseur/agents\">Retour aux agents</a></p>",
+                notice_html(None, Some(&format!("Changement refusé : {e}")))
+            ),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueBody {
+    level: Option<u8>,
+}
+
+/// `PUT /api/v1/agents/{login}/queues/{queue}`: body `{"level": 2}`, or `{"level": null}` to
+/// leave the queue.
+async fn api_agent_queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((login, queue)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let session = match api_session(&state, &headers, true, true).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let body: QueueBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("corps JSON invalide (attendu {{\"level\": 1..9 ou null}}) : {e}"),
+            );
+        }
+    };
+    match set_agent_queue(&state, &session, &login, &queue, body.level).await {
+        Ok(()) => {
+            Json(json!({ "login": login, "queue": queue, "level": body.level })).into_response()
+        }
+        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
 }
 
 // ---- routes -----------------------------------------------------------------------------
@@ -2956,6 +3108,7 @@ pub(crate) fn page_routes() -> Router<AppState> {
         )
         .route("/admin/sla", get(sla_page))
         .route("/superviseur/agents", get(agents_page))
+        .route("/superviseur/agents/{login}/files", post(agent_queue_form))
         .route("/admin/annonces", get(prompts_page))
         .route("/admin/annonces/{id}/ecoute", get(prompt_audio))
         .route("/admin/annonces/{id}/retablir", post(prompt_restore_form))
@@ -2981,6 +3134,7 @@ pub(crate) fn api_routes() -> Router<AppState> {
             "/admin/directory/p0-windows/{id}",
             put(api_change_window).delete(api_remove_window),
         )
+        .route("/agents/{login}/queues/{queue}", put(api_agent_queue))
         .route("/admin/calendars", get(api_calendars))
         .route(
             "/admin/calendars/{name}/exceptions",
