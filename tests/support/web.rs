@@ -337,6 +337,23 @@ impl Browser {
         self.type_into("#login", login).await;
         self.type_into("#password", password).await;
         self.click("#se-connecter").await;
+        // Wait until the form's answer is shown (another page, or the login page again with
+        // its error): navigating at once would cancel the submission.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let state = self
+                .script(
+                    "return document.readyState === 'complete' ? \
+                     location.pathname + (document.querySelector('p.erreur') ? '!' : '') : '';",
+                )
+                .await;
+            let state = state.as_str().unwrap_or_default();
+            if !state.is_empty() && (state != "/connexion") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the login form never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -420,5 +437,112 @@ impl Browser {
             )
             .await;
         assert!(v.is_null(), "switch window: {v}");
+    }
+}
+
+/// An accessibility audit run in the page itself (WCAG-inspired, automatable part): French
+/// document language, an accessible name on every form control, button and link, no
+/// positive `tabindex` (keyboard order follows the page), alternative text on images,
+/// text contrast of at least 4.5:1 (3:1 for large text) against the first opaque
+/// background behind it, and no horizontal scrolling at the window's width.
+const ACCESSIBILITY_AUDIT: &str = r#"
+const problems = [];
+const lang = document.documentElement.getAttribute('lang') || '';
+if (!lang.startsWith('fr')) problems.push('html lang is "' + lang + '", not French');
+const visible = (el) => {
+  const r = el.getBoundingClientRect();
+  const s = getComputedStyle(el);
+  return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none';
+};
+const describe = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+  (el.name ? '[name=' + el.name + ']' : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : '');
+const named = (el) => {
+  if ((el.getAttribute('aria-label') || '').trim()) return true;
+  const by = el.getAttribute('aria-labelledby');
+  if (by && by.split(/\s+/).some(id => (document.getElementById(id)?.textContent || '').trim())) return true;
+  if (el.labels && Array.from(el.labels).some(l => l.textContent.trim())) return true;
+  if ((el.getAttribute('title') || '').trim()) return true;
+  return false;
+};
+for (const el of document.querySelectorAll('input, select, textarea')) {
+  const type = (el.getAttribute('type') || '').toLowerCase();
+  if (type === 'hidden' || !visible(el)) continue;
+  if (['submit', 'button', 'reset'].includes(type)) {
+    if (!(el.value || '').trim() && !named(el)) problems.push('unnamed button ' + describe(el));
+    continue;
+  }
+  if (!named(el)) problems.push('no label for ' + describe(el));
+}
+for (const el of document.querySelectorAll('button, a[href], [role=button]')) {
+  if (!visible(el)) continue;
+  if (!(el.textContent || '').trim() && !named(el)) problems.push('unnamed ' + describe(el));
+}
+for (const el of document.querySelectorAll('[tabindex]')) {
+  if (parseInt(el.getAttribute('tabindex'), 10) > 0) problems.push('positive tabindex on ' + describe(el));
+}
+for (const img of document.querySelectorAll('img')) {
+  if (!img.hasAttribute('alt')) problems.push('img without alt ' + describe(img));
+}
+const rgb = (c) => { const m = c.match(/[\d.]+/g) || []; return m.map(Number); };
+const luminance = ([r, g, b]) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (el) => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length >= 3 && (c.length < 4 || c[3] === 1)) return c;
+  }
+  return [255, 255, 255];
+};
+const seen = new Set();
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+while (walker.nextNode()) {
+  const node = walker.currentNode;
+  if (!node.textContent.trim()) continue;
+  const el = node.parentElement;
+  if (!el || seen.has(el) || !visible(el)) continue;
+  if (el.closest('svg')) continue;
+  seen.add(el);
+  const s = getComputedStyle(el);
+  if (el.disabled || el.closest('[disabled]')) continue;
+  const fg = rgb(s.color);
+  const bg = background(el);
+  const l1 = luminance(fg), l2 = luminance(bg);
+  const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+  const size = parseFloat(s.fontSize);
+  const large = size >= 24 || (size >= 18.66 && parseInt(s.fontWeight, 10) >= 700);
+  if (ratio < (large ? 3 : 4.5)) {
+    problems.push('contrast ' + ratio.toFixed(2) + ':1 for "' + node.textContent.trim().slice(0, 30) + '" in ' + describe(el));
+  }
+}
+if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1) {
+  problems.push('horizontal scrolling: ' + document.documentElement.scrollWidth + ' px wide in ' + document.documentElement.clientWidth);
+}
+return problems;
+"#;
+
+/// Scripts and the accessibility audit.
+impl Browser {
+    /// Runs `script` (a function body) in the page and returns its value.
+    pub async fn script(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// The accessibility problems of the current page (empty when it passes).
+    pub async fn accessibility_problems(&self) -> Vec<String> {
+        let v = self.script(ACCESSIBILITY_AUDIT).await;
+        match v.as_array() {
+            Some(items) => items
+                .iter()
+                .map(|p| p.as_str().unwrap_or_default().to_owned())
+                .collect(),
+            None => vec![format!("the audit did not run: {v}")],
+        }
     }
 }
