@@ -1,7 +1,8 @@
 //! The supervisor's pages in a real headless Chromium against a real `guichet serve`: the
 //! wallboard updates live when a desk phone registers and when a VIP caller waits and gives
-//! up, and a crisis message typed in the messages page is saved, shown, journaled and live in
-//! the store. Screenshots go to `docs/screenshots/` with `GUICHET_SCREENSHOTS=1`.
+//! up, and a crisis message typed in the messages page is saved, shown, journaled, live in
+//! the store and heard by the next SIPp caller (its µ-law audio found in the RTP received).
+//! Screenshots go to `docs/screenshots/` with `GUICHET_SCREENSHOTS=1`.
 
 mod support;
 #[path = "support/web.rs"]
@@ -250,4 +251,28 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     browser
         .wait_text("#messages", Duration::from_secs(5), |t| t.contains(text))
         .await;
+
+    // The next caller hears it: the µ-law audio Guichet sends contains the message the
+    // supervisor typed, as the page's listen link serves it.
+    let message_wav = dir.path().join("message-saved.wav");
+    std::fs::write(&message_wav, &bytes).expect("write the message WAV");
+    let message_print = pcmu_fingerprint(&message_wav);
+    let heard = RtpCapture::start();
+    listening_caller(
+        dir.path(),
+        "after-message",
+        &server,
+        "8585",
+        ORDINARY_NUMBER,
+        heard.port,
+        Some(9_000),
+    )
+    .expect_success(Duration::from_secs(30), &server);
+    let audio = pcmu_stream(&heard.packets());
+    assert_eq!(
+        occurrences(&audio, &message_print).len(),
+        1,
+        "the caller after the change did not hear the typed message ({} bytes of audio)",
+        audio.len()
+    );
 }
