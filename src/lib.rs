@@ -8,5 +8,6 @@ pub mod message;
 pub mod prompts;
 pub mod server;
 pub mod simulate;
+pub mod sla_runner;
 pub mod switchboard;
 pub mod web_backend;

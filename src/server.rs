@@ -183,6 +183,19 @@ pub async fn run(
     .await
     .context("cannot start the switchboard")?;
 
+    // The live SLA clocks of open tickets (docs/sla.md, "Live runner").
+    let sla_task = match crate::sla_runner::live_policy(config) {
+        Some(policy) => {
+            let engine = crate::sla_runner::engine_for(config)?;
+            let runner =
+                crate::sla_runner::SlaRunner::start(store.clone(), engine, policy, clock.now())
+                    .await
+                    .context("cannot start the SLA runner")?;
+            Some(tokio::spawn(crate::sla_runner::run(runner, clock)))
+        }
+        None => None,
+    };
+
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
@@ -244,6 +257,9 @@ pub async fn run(
         () = second_signal => tracing::warn!("second signal: calls in progress are cut"),
     }
     let _ = switchboard_task.await;
+    if let Some(task) = sla_task {
+        task.abort();
+    }
     sip_endpoint.shutdown();
     media.shutdown();
     let _ = stop_tx.send(true);

@@ -42,6 +42,7 @@ pub mod live;
 pub mod priority;
 pub mod reports;
 pub mod sla;
+pub mod sla_live;
 mod store;
 mod text_enum;
 pub mod ticket;

@@ -1,0 +1,389 @@
+//! The live SLA runner: runs the `tickets` room's sans-IO SLA engine for every open ticket.
+//!
+//! It follows the tickets' audit rows by increasing id (every change leaves one, whoever made
+//! it: the switchboard opening a ticket, the agent desk qualifying, assigning or resolving it,
+//! the API), feeds them to the engine at their own instants, sleeps until the engine's next
+//! timer, and writes each event with the ticket's clock in one transaction. The saved clock
+//! carries the id of the last audit row applied, so a restart (even after `kill -9`) applies
+//! every later row exactly once and fires only what was not yet written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use guichet_tickets::Store;
+use guichet_tickets::sla::{
+    ENGINE_ACTOR, Nature as SlaNature, PauseReason, SlaEngine, SlaEvent, SlaInput, TargetKind,
+    TicketFacts,
+};
+use guichet_tickets::sla_live::{AuditRow, SavedSla, SlaWrite};
+use guichet_tickets::ticket::{AuditEntry, Nature, Priority, Ticket, TicketStatus, WaitingReason};
+
+use crate::clock::Clock;
+
+/// How many audit rows one pass reads at most.
+const BATCH: i64 = 500;
+
+/// The runner's state: the engine, and where each ticket's clock is in the audit trail.
+pub struct SlaRunner {
+    store: Store,
+    engine: SlaEngine,
+    policy: String,
+    /// Last audit row read (all tickets).
+    cursor: i64,
+    /// Audit rows above this id are changes made after start-up.
+    started_at_row: i64,
+    /// Per tracked ticket: the last audit row applied to its clock.
+    applied: HashMap<i64, i64>,
+}
+
+/// Which `[sla_policies]` entry live tickets follow: the first configured line that names
+/// one (tickets are not yet tied to a line in the store). `None`: no runner.
+pub fn live_policy(config: &crate::config::Config) -> Option<String> {
+    config.lines.iter().find_map(|l| l.sla_policy.clone())
+}
+
+/// Builds the engine for the configuration's `[sla_policies]` and calendars.
+pub fn engine_for(config: &crate::config::Config) -> anyhow::Result<SlaEngine> {
+    let mut calendars = BTreeMap::new();
+    for (name, spec) in &config.calendars {
+        calendars.insert(name.clone(), guichet_calendar::Calendar::new(spec)?);
+    }
+    Ok(SlaEngine::from_policies(&config.sla_policies, calendars)?)
+}
+
+fn facts(t: &Ticket) -> TicketFacts {
+    TicketFacts {
+        priority: t.priority,
+        nature: match t.nature {
+            Nature::Incident => SlaNature::Incident,
+            Nature::Request => SlaNature::Request,
+            Nature::Assistance => SlaNature::Assistance,
+        },
+        out_of_catalogue: false,
+    }
+}
+
+fn pause_reason(w: Option<WaitingReason>) -> PauseReason {
+    match w {
+        Some(WaitingReason::Appointment) => PauseReason::Appointment,
+        Some(WaitingReason::Delivery) => PauseReason::Delivery,
+        Some(WaitingReason::ThirdParty) => PauseReason::ThirdParty,
+        Some(WaitingReason::User) | None => PauseReason::User,
+    }
+}
+
+fn parse_priority(code: &str) -> Option<Priority> {
+    Priority::ALL.into_iter().find(|p| p.code() == code)
+}
+
+fn target_fr(t: TargetKind) -> &'static str {
+    match t {
+        TargetKind::TakeCharge => "prise en charge",
+        _ => "résolution",
+    }
+}
+
+impl SlaRunner {
+    /// Loads every open ticket's clock (saved, or rebuilt from the ticket when absent) and
+    /// fires what fell due while no runner ran, writing it.
+    pub async fn start(
+        store: Store,
+        engine: SlaEngine,
+        policy: String,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<SlaRunner> {
+        let started_at_row = store.last_audit_id().await?;
+        let mut runner = SlaRunner {
+            store,
+            engine,
+            policy,
+            cursor: started_at_row,
+            started_at_row,
+            applied: HashMap::new(),
+        };
+        for id in runner.store.unclosed_ticket_ids().await? {
+            let ticket = runner.store.ticket(id).await?;
+            let saved = ticket.sla_state.as_deref().and_then(SavedSla::parse);
+            match saved {
+                Some(saved) => {
+                    if let Err(e) = runner.engine.restore(id, saved.clock, now) {
+                        tracing::warn!(ticket = id, error = %e, "SLA clock not restored");
+                        continue;
+                    }
+                    runner.applied.insert(id, saved.audit_id);
+                    runner.cursor = runner.cursor.min(saved.audit_id);
+                }
+                None => {
+                    // No clock yet: start it at creation; the ticket's later audit rows
+                    // (from row 0 of its trail) are replayed by the first pass.
+                    let created = SlaInput::Created {
+                        policy: runner.policy.clone(),
+                        facts: facts(&ticket),
+                        held_by: None,
+                    };
+                    if let Err(e) =
+                        runner
+                            .engine
+                            .handle(id, ticket.created_at, ENGINE_ACTOR, created)
+                    {
+                        tracing::warn!(ticket = id, error = %e, "SLA clock not started");
+                        continue;
+                    }
+                    runner.applied.insert(id, 0);
+                    runner.cursor = 0;
+                }
+            }
+        }
+        runner.flush(None).await?;
+        Ok(runner)
+    }
+
+    /// The engine (for status reads).
+    pub fn engine(&self) -> &SlaEngine {
+        &self.engine
+    }
+
+    /// One pass: applies every new audit row, then fires every timer due by `now`.
+    pub async fn step(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        loop {
+            let rows = self.store.audit_rows_after(self.cursor, BATCH).await?;
+            let done = (rows.len() as i64) < BATCH;
+            for row in rows {
+                self.cursor = row.id;
+                self.apply(&row).await?;
+            }
+            if done {
+                break;
+            }
+        }
+        self.engine.handle_timeout(now);
+        self.flush(None).await
+    }
+
+    async fn apply(&mut self, row: &AuditRow) -> anyhow::Result<()> {
+        let id = row.ticket;
+        let e = &row.entry;
+        if e.actor == ENGINE_ACTOR {
+            return Ok(());
+        }
+        let tracked = self.applied.get(&id).copied();
+        let input = match tracked {
+            None if e.field == "created" && row.id > self.started_at_row => {
+                let ticket = self.store.ticket(id).await?;
+                SlaInput::Created {
+                    policy: self.policy.clone(),
+                    facts: facts(&ticket),
+                    held_by: None,
+                }
+            }
+            None => return Ok(()),
+            Some(last) if row.id <= last => return Ok(()),
+            Some(_) => match self.input_for(id, e).await? {
+                Some(input) => input,
+                None => {
+                    self.applied.insert(id, row.id);
+                    if e.field == "status" && e.new_value.as_deref() == Some("closed") {
+                        self.engine.forget(id);
+                        self.applied.remove(&id);
+                        return Ok(());
+                    }
+                    return self.flush(Some(id)).await;
+                }
+            },
+        };
+        if let Err(err) = self.engine.handle(id, e.at, &e.actor, input) {
+            tracing::debug!(ticket = id, field = %e.field, error = %err, "SLA input ignored");
+        }
+        self.applied.insert(id, row.id);
+        self.flush(Some(id)).await
+    }
+
+    /// Maps an audit line to an engine input (`None`: nothing for the clock).
+    async fn input_for(&self, id: i64, e: &AuditEntry) -> anyhow::Result<Option<SlaInput>> {
+        let old = e
+            .old_value
+            .as_deref()
+            .and_then(|v| v.parse::<TicketStatus>().ok());
+        let new = e
+            .new_value
+            .as_deref()
+            .and_then(|v| v.parse::<TicketStatus>().ok());
+        Ok(match e.field.as_str() {
+            "assignment" => Some(SlaInput::Assigned),
+            "status" => match (old, new) {
+                (_, Some(TicketStatus::Waiting)) => {
+                    let ticket = self.store.ticket(id).await?;
+                    Some(SlaInput::Paused {
+                        reason: pause_reason(ticket.waiting_reason),
+                    })
+                }
+                (Some(TicketStatus::Waiting), _) => Some(SlaInput::Resumed),
+                (_, Some(TicketStatus::Resolved)) => Some(SlaInput::Resolved),
+                (Some(TicketStatus::Resolved), Some(s)) if s != TicketStatus::Closed => {
+                    Some(SlaInput::Reopened)
+                }
+                (Some(TicketStatus::New), Some(TicketStatus::Assigned)) => Some(SlaInput::Assigned),
+                _ => None,
+            },
+            "priority" => {
+                let current = self.engine.status(id, e.at).map(|s| s.priority);
+                e.new_value
+                    .as_deref()
+                    .and_then(parse_priority)
+                    .filter(|p| Some(*p) != current)
+                    .map(|priority| SlaInput::PriorityChanged {
+                        priority,
+                        reason: e
+                            .reason
+                            .clone()
+                            .unwrap_or_else(|| "priorité révisée".to_owned()),
+                    })
+            }
+            "qualification" => {
+                let code = |v: &Option<String>| {
+                    v.as_deref()
+                        .and_then(|s| s.rsplit('/').next())
+                        .and_then(parse_priority)
+                };
+                let (before, after) = (code(&e.old_value), code(&e.new_value));
+                let current = self.engine.status(id, e.at).map(|s| s.priority);
+                match after {
+                    Some(p) if after != before && Some(p) != current => {
+                        Some(SlaInput::PriorityChanged {
+                            priority: p,
+                            reason: "qualification de l'appel".to_owned(),
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+    }
+
+    /// Writes the pending events, grouped by ticket, each with its ticket's clock; with
+    /// `moved`, also saves that ticket's clock when no event came.
+    async fn flush(&mut self, moved: Option<i64>) -> anyhow::Result<()> {
+        let mut writes: BTreeMap<i64, SlaWrite> = BTreeMap::new();
+        let blank = |ticket| SlaWrite {
+            ticket,
+            audit: Vec::new(),
+            state: String::new(),
+            priority: None,
+            breached: false,
+            journal: Vec::new(),
+        };
+        if let Some(id) = moved {
+            writes.insert(id, blank(id));
+        }
+        while let Some(event) = self.engine.poll_event() {
+            let line = |at, field: &str, old: Option<String>, new: Option<String>, reason: &str| {
+                AuditEntry {
+                    at,
+                    actor: ENGINE_ACTOR.to_owned(),
+                    field: field.to_owned(),
+                    old_value: old,
+                    new_value: new,
+                    reason: Some(reason.to_owned()),
+                }
+            };
+            match event {
+                SlaEvent::AtRisk {
+                    ticket,
+                    target,
+                    at,
+                    due,
+                } => {
+                    let due_text = due.map(|d| d.to_rfc3339());
+                    let w = writes.entry(ticket).or_insert_with(|| blank(ticket));
+                    let text = format!("délai de {} menacé", target_fr(target));
+                    w.audit
+                        .push(line(at, "sla_at_risk", None, due_text.clone(), &text));
+                    w.journal.push((
+                        at,
+                        "sla.at_risk".to_owned(),
+                        format!("{text} (échéance {})", due_text.unwrap_or_default()),
+                    ));
+                }
+                SlaEvent::Breached {
+                    ticket,
+                    target,
+                    due,
+                } => {
+                    let w = writes.entry(ticket).or_insert_with(|| blank(ticket));
+                    let text = format!("délai de {} dépassé", target_fr(target));
+                    w.audit.push(line(
+                        due,
+                        "sla_breached",
+                        None,
+                        Some(due.to_rfc3339()),
+                        &text,
+                    ));
+                    w.breached = true;
+                    w.journal.push((
+                        due,
+                        "sla.breached".to_owned(),
+                        format!("{text} (échéance {})", due.to_rfc3339()),
+                    ));
+                }
+                SlaEvent::PriorityBumped {
+                    ticket,
+                    from,
+                    to,
+                    at,
+                } => {
+                    let w = writes.entry(ticket).or_insert_with(|| blank(ticket));
+                    w.audit.push(line(
+                        at,
+                        "priority",
+                        Some(from.code().to_owned()),
+                        Some(to.code().to_owned()),
+                        "relèvement automatique de priorité (délai écoulé)",
+                    ));
+                    w.priority = Some(to);
+                }
+                SlaEvent::Audit(a) => {
+                    let w = writes.entry(a.ticket).or_insert_with(|| blank(a.ticket));
+                    w.audit.push(AuditEntry {
+                        at: a.at,
+                        actor: ENGINE_ACTOR.to_owned(),
+                        field: a.field,
+                        old_value: a.old_value,
+                        new_value: a.new_value,
+                        reason: a.reason,
+                    });
+                }
+            }
+        }
+        for (id, mut w) in writes {
+            let Some(clock) = self.engine.export(id) else {
+                continue;
+            };
+            w.state = SavedSla {
+                audit_id: self.applied.get(&id).copied().unwrap_or(self.cursor),
+                clock: clock.clone(),
+            }
+            .to_json()?;
+            self.store.write_sla(&w).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the runner until the process stops: one pass a second at least, and at the
+/// engine's next timer (read with the server's clock, so `--clock-start` works).
+pub async fn run(mut runner: SlaRunner, clock: Clock) {
+    loop {
+        if let Err(e) = runner.step(clock.now()).await {
+            tracing::warn!(error = %e, "SLA runner pass failed; retrying");
+        }
+        let next_second = clock.now() + chrono::TimeDelta::seconds(1);
+        let wake = runner
+            .engine
+            .poll_timeout()
+            .map_or(next_second, |t| t.min(next_second));
+        tokio::time::sleep_until(clock.instant_of(wake)).await;
+        tokio::time::sleep(Duration::ZERO).await;
+    }
+}

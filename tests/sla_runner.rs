@@ -1,0 +1,155 @@
+//! The live SLA runner against a real store (SQLite, and PostgreSQL when
+//! `GUICHET_TEST_POSTGRES_URL` is set): tickets on the Louvre line get their at-risk and
+//! breach events at the business-hours instants of the Louvre grid (Ascension Day and the
+//! weekend skipped), written once each, across restarts of the runner.
+
+mod support;
+
+use chrono::{DateTime, TimeZone, Utc};
+use guichet::sla_runner::{SlaRunner, engine_for, live_policy};
+use guichet_tickets::Store;
+use guichet_tickets::sla::SlaVerdict;
+use guichet_tickets::ticket::{Nature, NewTicket, Priority};
+use support::*;
+
+fn utc(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, d, h, m, 0)
+        .single()
+        .expect("instant")
+}
+
+async fn sla_lines(store: &Store, ticket: i64, field: &str) -> Vec<DateTime<Utc>> {
+    store
+        .ticket_audit(ticket)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|a| a.field == field && a.actor == "sla")
+        .map(|a| a.at)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn louvre_tickets_get_at_risk_then_breach_once_across_restarts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    let policy = live_policy(&config).expect("the Louvre line names a policy");
+    assert_eq!(policy, "louvre");
+    for db in databases(dir.path(), "sla_runner").await {
+        let store = Store::open(&db.url()).await.expect("store");
+        let engine = engine_for(&config).expect("engine");
+
+        // Ticket A: Wednesday 13 May 2026, 17:00 Paris, P1 (4 business hours). One hour on
+        // Wednesday, Thursday 14 is Ascension Day: at risk (3 h) Friday 11:00, breached
+        // Friday 12:00 Paris (09:00 and 10:00 UTC).
+        let created_a = utc(13, 15, 0);
+        let mut runner = SlaRunner::start(store.clone(), engine.clone(), policy.clone(), created_a)
+            .await
+            .expect("runner");
+        let draft = NewTicket::simplified(Nature::Incident, "Imprimante bloquée", "Mme Dupont");
+        let a = store
+            .create_ticket(&draft, "agent1", created_a)
+            .await
+            .expect("ticket A");
+        store
+            .change_priority(a, Priority::P1, "service bloqué", "agent1", created_a)
+            .await
+            .expect("priority");
+        runner.step(utc(13, 15, 1)).await.expect("step");
+        let saved = store.ticket(a).await.expect("ticket").sla_state;
+        assert!(
+            saved.is_some(),
+            "the clock is saved as soon as the ticket is seen"
+        );
+        runner.step(utc(15, 8, 59)).await.expect("step");
+        assert!(sla_lines(&store, a, "sla_at_risk").await.is_empty());
+        runner.step(utc(15, 9, 30)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, a, "sla_at_risk").await,
+            vec![utc(15, 9, 0)]
+        );
+        assert!(sla_lines(&store, a, "sla_breached").await.is_empty());
+        runner.step(utc(15, 10, 30)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, a, "sla_breached").await,
+            vec![utc(15, 10, 0)]
+        );
+        drop(runner);
+
+        // Restart: nothing is fired twice.
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine.clone(),
+            policy.clone(),
+            utc(15, 10, 31),
+        )
+        .await
+        .expect("restart");
+        runner.step(utc(15, 10, 32)).await.expect("step");
+        assert_eq!(sla_lines(&store, a, "sla_at_risk").await.len(), 1);
+        assert_eq!(sla_lines(&store, a, "sla_breached").await.len(), 1);
+
+        // Ticket B: Friday 15 May, 16:00 Paris, P1: two hours on Friday, the weekend skipped,
+        // at risk Monday 18 May 10:00, breached 11:00 Paris (08:00 and 09:00 UTC). The
+        // runner is stopped over the weekend and restarted after both instants: they fire at
+        // start-up, at their own instants, once.
+        let created_b = utc(15, 14, 0);
+        let b = store
+            .create_ticket(&draft, "agent2", created_b)
+            .await
+            .expect("ticket B");
+        store
+            .change_priority(b, Priority::P1, "service bloqué", "agent2", created_b)
+            .await
+            .expect("priority");
+        runner.step(utc(15, 14, 1)).await.expect("step");
+        drop(runner);
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine.clone(),
+            policy.clone(),
+            utc(18, 9, 30),
+        )
+        .await
+        .expect("restart");
+        runner.step(utc(18, 9, 31)).await.expect("step");
+        drop(runner);
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine.clone(),
+            policy.clone(),
+            utc(18, 9, 40),
+        )
+        .await
+        .expect("restart");
+        runner.step(utc(18, 9, 41)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, b, "sla_at_risk").await,
+            vec![utc(18, 8, 0)]
+        );
+        assert_eq!(
+            sla_lines(&store, b, "sla_breached").await,
+            vec![utc(18, 9, 0)]
+        );
+        assert_eq!(sla_lines(&store, a, "sla_breached").await.len(), 1);
+
+        // Supervisors see them in the journal; the store gives the ticket's status.
+        let journal = store
+            .journal_between(utc(13, 0, 0), utc(19, 0, 0))
+            .await
+            .expect("journal");
+        let count = |action: &str| journal.iter().filter(|j| j.action == action).count();
+        assert_eq!(count("sla.at_risk"), 2, "{journal:?}");
+        assert_eq!(count("sla.breached"), 2, "{journal:?}");
+        let ticket_b = store.ticket(b).await.expect("ticket");
+        assert_eq!(ticket_b.sla_outcome.map(|o| o.as_str()), Some("breached"));
+        let status = store
+            .ticket_sla_status(b, &engine, utc(18, 10, 0))
+            .await
+            .expect("status")
+            .expect("a saved clock");
+        assert_eq!(status.verdict, SlaVerdict::Breached);
+        assert_eq!(status.resolve.and_then(|r| r.due), Some(utc(18, 9, 0)));
+        store.close().await;
+    }
+}
