@@ -106,6 +106,17 @@ async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
             guichet_tickets::priority::Priority::P0,
             "VIP → P0"
         );
+        // The live SLA runner picks the new ticket up and saves its clock (Louvre policy).
+        let mut saved = None;
+        for _ in 0..60 {
+            saved = store.ticket(ticket).await.expect("ticket").sla_state;
+            if saved.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let saved = saved.expect("the SLA clock of the ticket was not saved");
+        assert!(saved.contains("\"louvre\""), "{saved}");
     }
 }
 
