@@ -7,9 +7,6 @@
 //! carries the id of the last audit row applied, so a restart (even after `kill -9`) applies
 //! every later row exactly once and fires only what was not yet written.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use guichet_tickets::Store;
 use guichet_tickets::sla::{
@@ -18,6 +15,7 @@ use guichet_tickets::sla::{
 };
 use guichet_tickets::sla_live::{AuditRow, SavedSla, SlaWrite};
 use guichet_tickets::ticket::{AuditEntry, Nature, Priority, Ticket, TicketStatus, WaitingReason};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::clock::Clock;
 
@@ -384,6 +382,5 @@ pub async fn run(mut runner: SlaRunner, clock: Clock) {
             .poll_timeout()
             .map_or(next_second, |t| t.min(next_second));
         tokio::time::sleep_until(clock.instant_of(wake)).await;
-        tokio::time::sleep(Duration::ZERO).await;
     }
 }

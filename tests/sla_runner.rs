@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use guichet::sla_runner::{SlaRunner, engine_for, live_policy};
 use guichet_tickets::Store;
 use guichet_tickets::sla::SlaVerdict;
-use guichet_tickets::ticket::{Nature, NewTicket, Priority};
+use guichet_tickets::ticket::{Nature, NewTicket, Priority, TicketAction, WaitingReason};
 use support::*;
 
 fn utc(d: u32, h: u32, m: u32) -> DateTime<Utc> {
@@ -150,6 +150,76 @@ async fn louvre_tickets_get_at_risk_then_breach_once_across_restarts() {
             .expect("a saved clock");
         assert_eq!(status.verdict, SlaVerdict::Breached);
         assert_eq!(status.resolve.and_then(|r| r.due), Some(utc(18, 9, 0)));
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_ticket_does_not_breach_and_a_closed_one_is_forgotten() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    let policy = live_policy(&config).expect("policy");
+    for db in databases(dir.path(), "sla_runner_pause").await {
+        let store = Store::open(&db.url()).await.expect("store");
+        let engine = engine_for(&config).expect("engine");
+        // P0 (2 h) created Tuesday 19 May 2026 09:00 Paris; the agent waits for the user
+        // at 10:00 (one hour consumed) until Wednesday 09:00 Paris: no breach in between;
+        // at risk (1 h 30) Wednesday 09:30, breached 10:00 Paris (07:30 and 08:00 UTC).
+        let created = utc(19, 7, 0);
+        let mut runner = SlaRunner::start(store.clone(), engine.clone(), policy.clone(), created)
+            .await
+            .expect("runner");
+        let draft = NewTicket::simplified(Nature::Incident, "Poste en panne", "M. Bernard");
+        let id = store
+            .create_ticket(&draft, "agent1", created)
+            .await
+            .expect("ticket");
+        store
+            .change_priority(id, Priority::P0, "directeur", "agent1", created)
+            .await
+            .expect("priority");
+        store
+            .transition_ticket(id, &TicketAction::Start, "agent1", created)
+            .await
+            .expect("start");
+        runner.step(utc(19, 7, 1)).await.expect("step");
+        store
+            .transition_ticket(
+                id,
+                &TicketAction::Wait(WaitingReason::User),
+                "agent1",
+                utc(19, 8, 0),
+            )
+            .await
+            .expect("wait");
+        runner.step(utc(19, 8, 1)).await.expect("step");
+        runner.step(utc(19, 16, 0)).await.expect("step");
+        assert!(sla_lines(&store, id, "sla_at_risk").await.is_empty());
+        assert!(sla_lines(&store, id, "sla_breached").await.is_empty());
+        store
+            .transition_ticket(id, &TicketAction::Resume, "agent1", utc(20, 7, 0))
+            .await
+            .expect("resume");
+        runner.step(utc(20, 7, 1)).await.expect("step");
+        runner.step(utc(20, 8, 5)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, id, "sla_at_risk").await,
+            vec![utc(20, 7, 30)]
+        );
+        assert_eq!(
+            sla_lines(&store, id, "sla_breached").await,
+            vec![utc(20, 8, 0)]
+        );
+        store
+            .transition_ticket(id, &TicketAction::Resolve, "agent1", utc(20, 9, 0))
+            .await
+            .expect("resolve");
+        store
+            .transition_ticket(id, &TicketAction::Close, "agent1", utc(20, 9, 1))
+            .await
+            .expect("close");
+        runner.step(utc(20, 9, 2)).await.expect("step");
+        assert_eq!(runner.engine().len(), 0, "a closed ticket has no clock");
         store.close().await;
     }
 }
