@@ -10,8 +10,8 @@
 use chrono::{DateTime, Utc};
 use guichet_tickets::Store;
 use guichet_tickets::sla::{
-    ENGINE_ACTOR, Nature as SlaNature, PauseReason, SlaEngine, SlaEvent, SlaInput, TargetKind,
-    TicketFacts,
+    ENGINE_ACTOR, Nature as SlaNature, PauseReason, SlaEngine, SlaEvent, SlaInput, SlaStatus,
+    TargetKind, TargetState, TicketFacts,
 };
 use guichet_tickets::sla_live::{AuditRow, SavedSla, SlaWrite};
 use guichet_tickets::ticket::{AuditEntry, Nature, Priority, Ticket, TicketStatus, WaitingReason};
@@ -192,6 +192,13 @@ impl SlaRunner {
         };
         if let Err(err) = self.engine.handle(id, e.at, &e.actor, input) {
             tracing::debug!(ticket = id, field = %e.field, error = %err, "SLA input ignored");
+        }
+        // A ticket recorded already resolved (the call-taking form's "solved online").
+        if e.field == "created"
+            && e.new_value.as_deref() == Some(TicketStatus::Resolved.as_str())
+            && let Err(err) = self.engine.handle(id, e.at, &e.actor, SlaInput::Resolved)
+        {
+            tracing::debug!(ticket = id, error = %err, "SLA input ignored");
         }
         self.applied.insert(id, row.id);
         self.flush(Some(id)).await
@@ -382,5 +389,53 @@ pub async fn run(mut runner: SlaRunner, clock: Clock) {
             .poll_timeout()
             .map_or(next_second, |t| t.min(next_second));
         tokio::time::sleep_until(clock.instant_of(wake)).await;
+    }
+}
+
+/// The ticket form's sentence about a ticket's SLA clock, in French, with the due date in
+/// the policy calendar's time zone (Paris when it cannot be read).
+pub fn status_sentence(status: &SlaStatus, config: &crate::config::Config) -> String {
+    let zone: chrono_tz::Tz = config
+        .sla_policies
+        .get(&status.policy)
+        .and_then(|p| config.calendars.get(&p.calendar))
+        .and_then(|c| c.zone.parse().ok())
+        .unwrap_or(chrono_tz::Europe::Paris);
+    let Some((kind, target)) = status
+        .resolve
+        .as_ref()
+        .map(|t| ("résolution", t))
+        .or_else(|| status.take_charge.as_ref().map(|t| ("prise en charge", t)))
+    else {
+        return format!(
+            "Délai ({}) : aucun objectif pour cette priorité.",
+            status.policy
+        );
+    };
+    let due = target.due.map(|d| {
+        d.with_timezone(&zone)
+            .format("%d/%m/%Y à %H:%M")
+            .to_string()
+    });
+    let left = target.limit - target.consumed;
+    let left_text = format!(
+        "{} h {:02} ouvrées restantes",
+        left.num_minutes().max(0) / 60,
+        left.num_minutes().max(0) % 60
+    );
+    match (&target.state, due) {
+        (TargetState::Breached { due }, _) => format!(
+            "Délai de {kind} dépassé (échéance le {}).",
+            due.with_timezone(&zone).format("%d/%m/%Y à %H:%M")
+        ),
+        (TargetState::Met { .. }, _) => format!("Délai de {kind} respecté."),
+        (_, _) if status.paused.is_some() => {
+            format!("Délai de {kind} en pause : {left_text}.")
+        }
+        (TargetState::Running { at_risk_sent: true }, Some(d)) => {
+            format!("Délai de {kind} menacé : échéance le {d}, {left_text}.")
+        }
+        (_, Some(d)) => format!("Délai de {kind} : échéance le {d}, {left_text}."),
+        (_, None) => format!("Délai de {kind} : {left_text}."),
     }
 }

@@ -590,6 +590,19 @@ impl Backend for ServerBackend {
             m.finish()
         })
     }
+
+    fn ticket_sla_line(&self, ticket: i64) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let engine = crate::sla_runner::engine_for(&self.config).ok()?;
+            let now = self.clock.now();
+            let status = self
+                .store
+                .ticket_sla_status(ticket, &engine, now)
+                .await
+                .ok()??;
+            Some(crate::sla_runner::status_sentence(&status, &self.config))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -174,6 +174,20 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     assert_eq!(ticket.symptom.as_deref(), Some(symptom));
     assert_eq!(ticket.status.as_str(), "resolved");
     assert_eq!(store.ticket_calls(ticket_id).await.unwrap(), vec![call_id]);
+    // The live SLA runner saves the ticket's clock; the form shows it read-only.
+    for _ in 0..60 {
+        if store.ticket(ticket_id).await.unwrap().sla_state.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .goto(&format!("{base}/agent/dossier?ticket_id={ticket_id}"))
+        .await;
+    assert_eq!(
+        browser.text("#delai-sla").await,
+        "Délai de résolution respecté."
+    );
 
     // The call ends: the switchboard keeps the desk's ticket, it opens no second one.
     phone.expect_success(Duration::from_secs(30), &server);

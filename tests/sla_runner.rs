@@ -149,6 +149,10 @@ async fn louvre_tickets_get_at_risk_then_breach_once_across_restarts() {
             .expect("status")
             .expect("a saved clock");
         assert_eq!(status.verdict, SlaVerdict::Breached);
+        assert_eq!(
+            guichet::sla_runner::status_sentence(&status, &config),
+            "Délai de résolution dépassé (échéance le 18/05/2026 à 11:00)."
+        );
         assert_eq!(status.resolve.and_then(|r| r.due), Some(utc(18, 9, 0)));
         store.close().await;
     }
@@ -201,6 +205,15 @@ async fn a_waiting_ticket_does_not_breach_and_a_closed_one_is_forgotten() {
             .await
             .expect("resume");
         runner.step(utc(20, 7, 1)).await.expect("step");
+        let status = store
+            .ticket_sla_status(id, &engine, utc(20, 7, 1))
+            .await
+            .expect("status")
+            .expect("a saved clock");
+        assert_eq!(
+            guichet::sla_runner::status_sentence(&status, &config),
+            "Délai de résolution : échéance le 20/05/2026 à 10:00, 0 h 59 ouvrées restantes."
+        );
         runner.step(utc(20, 8, 5)).await.expect("step");
         assert_eq!(
             sla_lines(&store, id, "sla_at_risk").await,

@@ -1183,8 +1183,15 @@ async fn form_page(
                 None => None,
             };
             let closed = matches!(status, Some(TicketStatus::Resolved | TicketStatus::Closed));
+            // The SLA clock kept by the server's live runner, read-only.
+            let sla = match parse_id(ticket_id) {
+                Some(id) => state.backend.ticket_sla_line(id).await,
+                None => None,
+            }
+            .map(|line| format!("<p id=\"delai-sla\">{}</p>", escape(&line)))
+            .unwrap_or_default();
             format!(
-                "<p id=\"fiche-cible\">Ticket n° {} — {}{}</p>",
+                "<p id=\"fiche-cible\">Ticket n° {} — {}{}</p>{sla}",
                 escape(ticket_id),
                 status.map_or("", status_label),
                 if closed {

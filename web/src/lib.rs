@@ -289,6 +289,13 @@ pub trait Backend: Send + Sync + 'static {
         let _ = (name, pending);
         Box::pin(async { Err("les calendriers ne sont pas modifiables sur ce serveur".to_owned()) })
     }
+
+    /// One sentence about the ticket's SLA clock for the ticket form, in French (due date,
+    /// business time left, at risk, breached, paused); `None`: no clock on this server.
+    fn ticket_sla_line(&self, ticket: i64) -> BoxFuture<'_, Option<String>> {
+        let _ = ticket;
+        Box::pin(async { None })
+    }
 }
 
 /// The IVR prompts as the administration page needs them: ids and French texts, where the
