@@ -184,7 +184,7 @@ pub async fn run(
     .context("cannot start the switchboard")?;
 
     // The live SLA clocks of open tickets (docs/sla.md, "Live runner").
-    let sla_task = match crate::sla_runner::live_policy(config) {
+    let sla_task = match crate::sla_runner::live_policies(config) {
         Some(policy) => {
             let engine = crate::sla_runner::engine_for(config)?;
             let runner =

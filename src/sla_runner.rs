@@ -26,7 +26,7 @@ const BATCH: i64 = 500;
 pub struct SlaRunner {
     store: Store,
     engine: SlaEngine,
-    policy: String,
+    policies: LivePolicies,
     /// Last audit row read (all tickets).
     cursor: i64,
     /// Audit rows above this id are changes made after start-up.
@@ -36,9 +36,40 @@ pub struct SlaRunner {
 }
 
 /// Which `[sla_policies]` entry live tickets follow: the first configured line that names
-/// one (tickets are not yet tied to a line in the store). `None`: no runner.
+/// one, for tickets that are not tied to a line. `None`: no runner.
 pub fn live_policy(config: &crate::config::Config) -> Option<String> {
     config.lines.iter().find_map(|l| l.sla_policy.clone())
+}
+
+/// The policies of live tickets: a ticket opened from a call follows the `sla_policy` of
+/// the line that call came in on (the Culture hotline's grid for a 4400 call, the Louvre's
+/// for 8585); any other ticket follows `default`.
+#[derive(Debug, Clone)]
+pub struct LivePolicies {
+    /// For tickets with no call, or a call on a line without a policy.
+    pub default: String,
+    /// Dialled line number → policy name.
+    pub by_line: HashMap<String, String>,
+}
+
+impl From<String> for LivePolicies {
+    fn from(default: String) -> Self {
+        LivePolicies {
+            default,
+            by_line: HashMap::new(),
+        }
+    }
+}
+
+/// The live policies of a configuration; `None` when no line names a policy (no runner).
+pub fn live_policies(config: &crate::config::Config) -> Option<LivePolicies> {
+    let default = live_policy(config)?;
+    let by_line = config
+        .lines
+        .iter()
+        .filter_map(|l| Some((l.number.clone(), l.sla_policy.clone()?)))
+        .collect();
+    Some(LivePolicies { default, by_line })
 }
 
 /// Builds the engine for the configuration's `[sla_policies]` and calendars.
@@ -88,14 +119,14 @@ impl SlaRunner {
     pub async fn start(
         store: Store,
         engine: SlaEngine,
-        policy: String,
+        policies: impl Into<LivePolicies>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<SlaRunner> {
         let started_at_row = store.last_audit_id().await?;
         let mut runner = SlaRunner {
             store,
             engine,
-            policy,
+            policies: policies.into(),
             cursor: started_at_row,
             started_at_row,
             applied: HashMap::new(),
@@ -116,7 +147,7 @@ impl SlaRunner {
                     // No clock yet: start it at creation; the ticket's later audit rows
                     // (from row 0 of its trail) are replayed by the first pass.
                     let created = SlaInput::Created {
-                        policy: runner.policy.clone(),
+                        policy: runner.policy_for(id).await?,
                         facts: facts(&ticket),
                         held_by: None,
                     };
@@ -135,6 +166,17 @@ impl SlaRunner {
         }
         runner.flush(None).await?;
         Ok(runner)
+    }
+
+    /// The policy of a ticket: its first call's line's, else the default.
+    async fn policy_for(&self, ticket: i64) -> anyhow::Result<String> {
+        if let Some(&call) = self.store.ticket_calls(ticket).await?.first() {
+            let line = self.store.call(call).await?.line;
+            if let Some(policy) = self.policies.by_line.get(&line) {
+                return Ok(policy.clone());
+            }
+        }
+        Ok(self.policies.default.clone())
     }
 
     /// The engine (for status reads).
@@ -170,7 +212,7 @@ impl SlaRunner {
             None if e.field == "created" && row.id > self.started_at_row => {
                 let ticket = self.store.ticket(id).await?;
                 SlaInput::Created {
-                    policy: self.policy.clone(),
+                    policy: self.policy_for(id).await?,
                     facts: facts(&ticket),
                     held_by: None,
                 }

@@ -236,3 +236,65 @@ async fn a_waiting_ticket_does_not_breach_and_a_closed_one_is_forgotten() {
         store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ticket_follows_the_sla_policy_of_the_line_its_call_came_in_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    let policies = guichet::sla_runner::live_policies(&config).expect("lines name policies");
+    assert_eq!(
+        policies.by_line.get("4400").map(String::as_str),
+        Some("culture")
+    );
+    for db in databases(dir.path(), "sla_runner_lines").await {
+        let store = Store::open(&db.url()).await.expect("store");
+        let engine = engine_for(&config).expect("engine");
+        let at = utc(19, 8, 0);
+        let mut runner = SlaRunner::start(store.clone(), engine.clone(), policies.clone(), at)
+            .await
+            .expect("runner");
+        let mut ids = Vec::new();
+        for (line, sip_call_id) in [("4400", "culture-call"), ("8585", "louvre-call")] {
+            let call = store
+                .open_call(&guichet_tickets::calls::NewCall {
+                    sip_call_id: sip_call_id.to_owned(),
+                    line: line.to_owned(),
+                    caller_number: "+33140150000".to_owned(),
+                    caller_name: None,
+                    person_id: None,
+                    vip: false,
+                    p0: false,
+                    arrived_at: at,
+                })
+                .await
+                .expect("call");
+            let mut draft = NewTicket::simplified(Nature::Incident, "Messagerie", "M. Roux");
+            draft.call_id = Some(call);
+            ids.push(
+                store
+                    .create_ticket(&draft, "agent1", at)
+                    .await
+                    .expect("ticket"),
+            );
+        }
+        // A ticket with no call follows the default (the first line's policy).
+        let draft = NewTicket::simplified(Nature::Request, "Badge", "Mme Petit");
+        ids.push(
+            store
+                .create_ticket(&draft, "agent1", at)
+                .await
+                .expect("ticket"),
+        );
+        runner.step(utc(19, 8, 1)).await.expect("step");
+        let mut followed = Vec::new();
+        for id in ids {
+            let status = store
+                .ticket_sla_status(id, runner.engine(), utc(19, 8, 2))
+                .await
+                .expect("status")
+                .expect("a clock");
+            followed.push(status.policy);
+        }
+        assert_eq!(followed, vec!["culture", "louvre", "louvre"]);
+    }
+}
