@@ -75,8 +75,43 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Ending the WebDriver session makes chromedriver quit Chromium; killing chromedriver
+        // alone left the browser running, orphaned (hundreds of processes after a full run).
+        end_session(&self.base, &self.session);
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// `DELETE /session/{id}` with a plain blocking request (drop cannot await): chromedriver
+/// answers once Chromium has exited. Bounded by socket timeouts.
+fn end_session(base: &str, session: &str) {
+    use std::io::{Read, Write};
+    let Some(Ok(addr)) = base
+        .strip_prefix("http://")
+        .map(str::parse::<std::net::SocketAddr>)
+    else {
+        return;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        // The status line arrives once the browser is gone; chromedriver may keep the
+        // connection open after it, so stop at the end of the headers.
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
     }
 }
 
