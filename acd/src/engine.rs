@@ -336,6 +336,9 @@ pub struct AgentSnapshot {
     pub calls_answered: u32,
     /// Queues and levels.
     pub queues: Vec<(String, u8)>,
+    /// In wrap-up: seconds until it ends by itself (what the agent's status bar counts
+    /// down); `None` in every other state.
+    pub wrap_up_left_secs: Option<i64>,
 }
 
 /// The wallboard's live picture.
@@ -1092,6 +1095,12 @@ impl Acd {
                     .iter()
                     .map(|(q, l, _)| (self.queues[*q].name.clone(), *l))
                     .collect(),
+                wrap_up_left_secs: match (&a.status, a.deadline) {
+                    (AgentStatus::WrapUp { .. }, Some(end)) => {
+                        Some((end - now).num_seconds().max(0))
+                    }
+                    _ => None,
+                },
             })
             .collect();
         Snapshot {

@@ -138,6 +138,17 @@ fn longest_idle_is_default() {
     h.answer(12, "b", 1).unwrap();
     h.answer(12, "a", 2).unwrap();
     h.hangup(20, 1).unwrap();
+    // b's status bar counts the 30 s wrap-up down; nobody else has a countdown.
+    let later = h.at(30);
+    let snapshot = h.acd.snapshot(later);
+    let left = |name: &str| {
+        snapshot
+            .agents
+            .iter()
+            .find(|x| x.agent.0 == name)
+            .and_then(|x| x.wrap_up_left_secs)
+    };
+    assert_eq!((left("b"), left("a")), (Some(20), None));
     // b is in wrap-up (30 s); once back, b is idle since 50 s, after c (2 s).
     h.at(51);
     assert_eq!(h.status("b"), AgentStatus::Available);

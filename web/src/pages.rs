@@ -194,13 +194,19 @@ pub(crate) async fn agent_page(
 }
 
 /// The agent's status, queues and waiting calls, as an HTML fragment (escaped).
-fn agent_fragment(snapshot: &guichet_acd::Snapshot, login: &str) -> String {
+pub(crate) fn agent_fragment(snapshot: &guichet_acd::Snapshot, login: &str) -> String {
     let me = snapshot.agents.iter().find(|a| a.agent.0 == login);
     let mut body = String::new();
     match me {
         Some(a) => {
             let since = if a.status == guichet_acd::AgentStatus::LoggedOut {
                 String::new()
+            } else if let Some(left) = a.wrap_up_left_secs {
+                format!(
+                    " depuis {}, fin dans <span id=\"post-appel-restant\">{}</span>",
+                    duration_fr(a.time_in_state_secs),
+                    duration_fr(left)
+                )
             } else {
                 format!(" depuis {}", duration_fr(a.time_in_state_secs))
             };

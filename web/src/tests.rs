@@ -1144,6 +1144,7 @@ async fn the_desk_saves_tickets_with_french_errors_and_calls_back() {
             time_in_state_secs: 1,
             calls_answered: 0,
             queues: Vec::new(),
+            wrap_up_left_secs: None,
         });
     let shown = pop(base.clone(), agt.clone()).await;
     assert!(
@@ -1303,4 +1304,35 @@ async fn the_softphone_socket_is_for_agents_and_the_listening_socket_for_supervi
     assert_eq!(foreign.status(), 403);
     assert_eq!(handshake(Some(&agt), &same).await.unwrap().status(), 101);
     let _ = stop.send(());
+}
+
+#[test]
+fn the_status_bar_counts_down_the_wrap_up() {
+    let snapshot = |status, left| guichet_acd::Snapshot {
+        at: Utc::now(),
+        queues: Vec::new(),
+        agents: vec![guichet_acd::AgentSnapshot {
+            agent: guichet_acd::AgentId("agt".into()),
+            status,
+            time_in_state_secs: 12,
+            calls_answered: 3,
+            queues: Vec::new(),
+            wrap_up_left_secs: left,
+        }],
+    };
+    let wrap_up = guichet_acd::AgentStatus::WrapUp {
+        call: guichet_acd::CallId(1),
+    };
+    let shown = crate::pages::agent_fragment(&snapshot(wrap_up, Some(18)), "agt");
+    assert!(
+        shown.contains("Post-appel</strong> depuis 00:00:12, fin dans <span id=\"post-appel-restant\">00:00:18</span>"),
+        "{shown}"
+    );
+    let shown =
+        crate::pages::agent_fragment(&snapshot(guichet_acd::AgentStatus::Available, None), "agt");
+    assert!(
+        shown.contains("Disponible</strong> depuis 00:00:12 —"),
+        "{shown}"
+    );
+    assert!(!shown.contains("fin dans"), "{shown}");
 }
