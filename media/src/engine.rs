@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -226,8 +227,8 @@ pub(crate) struct Session {
 enum Transport {
     Udp {
         port: u16,
-        rtp: Arc<UdpSocket>,
-        rtcp: Arc<UdpSocket>,
+        rtp: Arc<AsyncFd<StdUdpSocket>>,
+        rtcp: Arc<AsyncFd<StdUdpSocket>>,
     },
     WebRtc {
         session: SessionId,
@@ -274,7 +275,8 @@ impl Outgoing {
         let sent = match transport {
             Transport::Udp { rtp, .. } => {
                 packet.write(scratch);
-                rtp.try_send_to(scratch, dest)
+                rtp.get_ref()
+                    .send_to(scratch, dest)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
@@ -485,9 +487,19 @@ impl MediaHandle {
     ) -> Result<Arc<Session>, MediaError> {
         let inner = &self.inner;
         let _guard = inner.runtime.enter();
-        let setup = |s: StdUdpSocket| -> std::io::Result<Arc<UdpSocket>> {
+        // Registered for readability only: a socket registered for
+        // writability too (as `tokio::net::UdpSocket` is) gets an epoll
+        // wake-up of the reactor each time the kernel frees one of its sent
+        // datagrams, i.e. once per packet sent. Sends never wait: the
+        // socket is non-blocking and a full buffer drops the packet, as a
+        // late RTP packet is worthless anyway.
+        let setup = |s: StdUdpSocket| -> std::io::Result<Arc<AsyncFd<StdUdpSocket>>> {
             s.set_nonblocking(true)?;
-            Ok(Arc::new(UdpSocket::from_std(s)?))
+            // SAFETY: the `AsyncFd` owns the socket, so its descriptor stays
+            // open and unchanged (`as_raw_fd` of a std socket always returns
+            // the same one) until the `AsyncFd` is dropped and deregistered.
+            let registered = unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) };
+            Ok(Arc::new(registered.map_err(std::io::Error::from)?))
         };
         let (rtp, rtcp) = match (setup(rtp), setup(rtcp)) {
             (Ok(a), Ok(b)) => (a, b),
@@ -1219,7 +1231,7 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
     report.write(&mut st.scratch);
     // WebRTC legs get their RTCP from str0m.
     if let Transport::Udp { rtcp, .. } = &s.transport
-        && let Err(e) = rtcp.try_send_to(&st.scratch, dest)
+        && let Err(e) = rtcp.get_ref().send_to(&st.scratch, dest)
     {
         tracing::debug!(error = %e, "RTCP send failed");
     }
@@ -1256,10 +1268,29 @@ fn clock_thread(inner: Weak<Inner>, phase: u64) {
     }
 }
 
-async fn rtp_receive_loop(inner: Weak<Inner>, session: Weak<Session>, socket: Arc<UdpSocket>) {
+/// Receives one datagram, waiting for readability on the tokio reactor.
+async fn recv_from(
+    socket: &AsyncFd<StdUdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        let mut ready = socket.readable().await?;
+        // `try_io` clears the readiness only on `WouldBlock`, so the next
+        // datagram already queued is read without waiting again.
+        if let Ok(received) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
+            return received;
+        }
+    }
+}
+
+async fn rtp_receive_loop(
+    inner: Weak<Inner>,
+    session: Weak<Session>,
+    socket: Arc<AsyncFd<StdUdpSocket>>,
+) {
     let mut buf = vec![0u8; 2048];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok((n, from)) = recv_from(&socket, &mut buf).await else {
             // ICMP port unreachable and the like: keep listening.
             tokio::task::yield_now().await;
             continue;
@@ -1271,10 +1302,10 @@ async fn rtp_receive_loop(inner: Weak<Inner>, session: Weak<Session>, socket: Ar
     }
 }
 
-async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<UdpSocket>) {
+async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<AsyncFd<StdUdpSocket>>) {
     let mut buf = vec![0u8; 1500];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok((n, from)) = recv_from(&socket, &mut buf).await else {
             tokio::task::yield_now().await;
             continue;
         };
