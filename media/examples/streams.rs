@@ -19,7 +19,8 @@
 //! smallest offset (the stream's earliest packet relative to its grid), and
 //! a packet is late when its offset exceeds that by more than 5 ms.
 //!
-//! Usage: `cargo run --release -p guichet-media --example streams -- N SECONDS`
+//! Usage: `cargo run --release -p guichet-media --example streams -- N SECONDS [normal]`
+//! (`normal`: clock threads left at normal priority instead of SCHED_FIFO).
 use guichet_media::{Audio, Codec, MediaConfig, MediaEngine, Playlist, RemoteMedia};
 use std::collections::HashMap;
 use std::net::UdpSocket;
@@ -40,7 +41,17 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let streams: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3000);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
-    println!("load average before the run: {}", loadavg());
+    // `normal`: clock threads at normal priority, for comparison.
+    let realtime_clock = args.get(3).map(String::as_str) != Some("normal");
+    println!(
+        "load average before the run: {}; clock threads: {}",
+        loadavg(),
+        if realtime_clock {
+            "real-time priority requested"
+        } else {
+            "normal priority"
+        }
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -52,6 +63,7 @@ fn main() {
         port_min: 30000,
         port_max: 30000 + 2 * streams as u16 + 20,
         no_media_timeout_secs: 3600,
+        realtime_clock,
         ..Default::default()
     })
     .expect("media engine");
@@ -118,10 +130,11 @@ fn main() {
     media.shutdown();
 
     let report = analyse(&received.packets, start_ns, end_ns);
-    let expected = streams as u64 * seconds * 1000 / 20;
+    // Packets the streams should have sent within the window.
+    let expected = streams as f64 * (end_ns - start_ns) as f64 / PTIME_NS as f64;
     println!("streams: {streams} (seen at the receiver: {})", report.streams);
     println!(
-        "packets measured: {} (nominal {expected}), late > 5 ms: {} ({:.3} %), worst lateness {:.1} ms",
+        "packets measured: {} (nominal {expected:.0}), late > 5 ms: {} ({:.3} %), worst lateness {:.1} ms",
         report.packets,
         report.late,
         100.0 * report.late as f64 / report.packets.max(1) as f64,
@@ -241,7 +254,10 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, window_start: &AtomicI64) -> R
         packets: HashMap::new(),
         kernel_drops: 0,
     };
-    while !stop.load(Ordering::Relaxed) {
+    loop {
+        // Read before draining: once set, this drain is the last one and
+        // takes every packet queued before the end of the window.
+        let stopping = stop.load(Ordering::Relaxed);
         loop {
             // SAFETY: zeroed mmsghdr are valid empty values; every pointer
             // set below refers to buffers alive for the whole call.
@@ -288,6 +304,9 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, window_start: &AtomicI64) -> R
             if (n as usize) < BATCH {
                 break;
             }
+        }
+        if stopping {
+            break;
         }
         std::thread::sleep(DRAIN_EVERY);
     }

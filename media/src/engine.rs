@@ -430,9 +430,10 @@ impl MediaEngine {
         }
         for phase in 0..CLOCK_THREADS {
             let weak = weak.clone();
+            let realtime = inner.config.realtime_clock;
             std::thread::Builder::new()
                 .name(format!("media-clock-{phase}"))
-                .spawn(move || clock_thread(weak, phase))?;
+                .spawn(move || clock_thread(weak, phase, realtime))?;
         }
         Ok((MediaHandle { inner }, rx))
     }
@@ -1237,15 +1238,63 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
     }
 }
 
+/// Real-time priority of the clock threads (SCHED_FIFO, 1-99): above
+/// every normal thread, low among real-time ones.
+const CLOCK_RT_PRIORITY: libc::c_int = 10;
+
+/// A real-time clock thread this far behind its deadlines cannot keep up
+/// anyway; it goes back to normal priority rather than take the cores from
+/// signalling.
+const OVERLOAD_BEHIND: Duration = Duration::from_millis(200);
+
+/// Puts the calling clock thread under SCHED_FIFO, so that other processes'
+/// work (builds, tests, the rest of guichet) cannot delay a tick: the
+/// threads sleep between ticks and use a fraction of a core, so they
+/// cannot starve the machine while they keep up. Needs CAP_SYS_NICE (or
+/// root, or an RLIMIT_RTPRIO); without it the thread stays at normal
+/// priority.
+fn raise_to_realtime(phase: u64) -> bool {
+    let param = libc::sched_param {
+        sched_priority: CLOCK_RT_PRIORITY,
+    };
+    // SAFETY: `pthread_self` is the calling thread; `param` is a live,
+    // initialised sched_param.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        tracing::debug!(phase, "media clock thread at real-time priority");
+        true
+    } else {
+        tracing::info!(
+            phase,
+            error = %std::io::Error::from_raw_os_error(rc),
+            "media clock thread left at normal priority (no permission for SCHED_FIFO)"
+        );
+        false
+    }
+}
+
+fn drop_to_normal_priority(phase: u64, behind: Duration) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: as in `raise_to_realtime`.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &param) };
+    tracing::warn!(
+        phase,
+        behind_ms = behind.as_millis() as u64,
+        demoted = rc == 0,
+        "media clock overloaded: back to normal priority"
+    );
+}
+
 /// Clock threads share the ticks: thread `phase` runs the ticks `t` with
 /// `t % CLOCK_THREADS == phase` (the wheel slots of that parity), so a tick
 /// that takes long on one thread does not delay the next one.
 const CLOCK_THREADS: u64 = 2;
 
-fn clock_thread(inner: Weak<Inner>, phase: u64) {
+fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
     let Some(epoch) = inner.upgrade().map(|i| i.epoch) else {
         return;
     };
+    let mut realtime = realtime && raise_to_realtime(phase);
     let mut tick: u64 = phase;
     loop {
         tick += CLOCK_THREADS;
@@ -1261,8 +1310,13 @@ fn clock_thread(inner: Weak<Inner>, phase: u64) {
             return;
         }
         inner.ticks.fetch_add(1, Ordering::Relaxed);
-        if Instant::now().saturating_duration_since(deadline) > Duration::from_millis(5) {
+        let behind = Instant::now().saturating_duration_since(deadline);
+        if behind > Duration::from_millis(5) {
             inner.late_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        if realtime && behind > OVERLOAD_BEHIND {
+            realtime = false;
+            drop_to_normal_priority(phase, behind);
         }
         inner.process_tick(tick);
     }
