@@ -132,7 +132,10 @@ fn main() {
     let report = analyse(&received.packets, start_ns, end_ns);
     // Packets the streams should have sent within the window.
     let expected = streams as f64 * (end_ns - start_ns) as f64 / PTIME_NS as f64;
-    println!("streams: {streams} (seen at the receiver: {})", report.streams);
+    println!(
+        "streams: {streams} (seen at the receiver: {})",
+        report.streams
+    );
     println!(
         "packets measured: {} (nominal {expected:.0}), late > 5 ms: {} ({:.3} %), worst lateness {:.1} ms",
         report.packets,
@@ -448,7 +451,12 @@ fn thread_cpu() -> HashMap<u64, (String, u64)> {
             .unwrap_or("")
             .split_whitespace()
             .collect();
-        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         out.insert(tid, (name, field(11) + field(12)));
     }
     out

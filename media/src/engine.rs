@@ -1276,7 +1276,8 @@ fn raise_to_realtime(phase: u64) -> bool {
 fn drop_to_normal_priority(phase: u64, behind: Duration) {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: as in `raise_to_realtime`.
-    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &param) };
+    let rc =
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &param) };
     tracing::warn!(
         phase,
         behind_ms = behind.as_millis() as u64,
