@@ -593,7 +593,8 @@ impl MediaHandle {
     }
 
     /// Queues DTMF digits to send as RFC 4733 events on the negotiated
-    /// payload type, each lasting `duration_ms` (RTP legs only).
+    /// payload type, each lasting `duration_ms` (40 ms to 8 s on RTP legs,
+    /// 40 ms to 6 s on browser legs, where str0m builds the packets).
     pub fn send_dtmf(
         &self,
         id: SessionId,
@@ -601,12 +602,6 @@ impl MediaHandle {
         duration_ms: u32,
     ) -> Result<(), MediaError> {
         let s = self.session(id)?;
-        if matches!(s.transport, Transport::WebRtc { .. }) {
-            // Agents' browsers do not need tones; not implemented there.
-            return Err(MediaError::WebRtc(
-                "sending DTMF to a browser is not supported".into(),
-            ));
-        }
         let mut st = s.state.lock();
         if st.remote.and_then(|r| r.dtmf_payload_type).is_none() {
             return Err(MediaError::NoDtmfPayloadType(id));
@@ -1046,13 +1041,24 @@ impl Inner {
             && let Some(sender) = DtmfSender::new(digit, ms)
         {
             let _ = pt; // checked present: only then is a digit dequeued
-            st.dtmf_active = Some(ActiveDtmf {
-                sender,
-                timestamp: st.out.timestamp_at(tick),
-            });
+            let timestamp = st.out.timestamp_at(tick);
+            if let Transport::WebRtc { session, commands } = &s.transport {
+                // str0m sends the whole RFC 4733 series itself, on the
+                // payload type the browser negotiated; the sender below
+                // only keeps the leg's audio paused for the same time.
+                let _ = commands.send(crate::webrtc::Command::TelephoneEvent {
+                    session: *session,
+                    event: sender.event(),
+                    duration_ms: ms,
+                    timestamp,
+                    at: self.epoch + Duration::from_millis(tick),
+                });
+            }
+            st.dtmf_active = Some(ActiveDtmf { sender, timestamp });
         }
         if let Some(active) = st.dtmf_active.as_mut() {
             match (active.sender.next_packet(), remote.dtmf_payload_type) {
+                (Some(_), Some(_)) if matches!(s.transport, Transport::WebRtc { .. }) => {}
                 (Some(p), Some(pt)) => {
                     let ts = active.timestamp;
                     st.out.send(
