@@ -248,7 +248,13 @@ fn write_audio(peer: &mut Peer, payload_type: u8, timestamp: u32, payload: Vec<u
 
 /// Queues a complete RFC 4733 event; str0m picks the telephone-event
 /// payload type negotiated with the browser at the audio's clock rate.
-fn write_telephone_event(peer: &mut Peer, event: u8, duration_ms: u32, timestamp: u32, at: Instant) {
+fn write_telephone_event(
+    peer: &mut Peer,
+    event: u8,
+    duration_ms: u32,
+    timestamp: u32,
+    at: Instant,
+) {
     let Some((writer, pt)) = pcmu_writer(peer) else {
         tracing::debug!("telephone event dropped: browser media not set up");
         return;

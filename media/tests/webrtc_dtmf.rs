@@ -77,7 +77,10 @@ async fn send_dtmf_reaches_a_browser_on_its_payload_type() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = vec![0u8; 2000];
     loop {
-        assert!(Instant::now() < deadline, "timed out; events seen: {events:?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out; events seen: {events:?}"
+        );
         // Drain the peer's output up to its next timeout.
         let timeout = loop {
             match rtc.poll_output().unwrap() {
