@@ -740,6 +740,29 @@ pub(crate) async fn update_submit(
     }
 }
 
+/// The dashboards' line on the major incidents of the local days `first..=last`: how many
+/// and their time inside the period, with a link to the log filtered on those days.
+pub(crate) async fn period_line(state: &AppState, first: NaiveDate, last: NaiveDate) -> String {
+    let day = |d: NaiveDate| day_start(state, &d.format("%Y-%m-%d").to_string());
+    let (Some(from), Some(to)) = (day(first), last.succ_opt().and_then(day)) else {
+        return String::new();
+    };
+    let now = state.backend.now();
+    match state.backend.store().incident_totals(from, to, now).await {
+        Ok(t) => format!(
+            "<p id=\"incidents-periode\">Incidents majeurs sur la période : <strong>{}</strong>, \
+             durée cumulée <strong>{}</strong> \
+             (<a href=\"/superviseur/incidents?du={first}&amp;au={last}\">voir le journal des incidents</a>).</p>",
+            t.count,
+            duration_fr(t.total_secs),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "incident totals unreadable");
+            String::new()
+        }
+    }
+}
+
 // ---- JSON API ----
 
 fn incident_json(state: &AppState, i: &Incident) -> Value {

@@ -398,5 +398,20 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         assert!(html.contains(action), "{action} missing from the journal page");
     }
     assert!(html.contains("href=\"/superviseur/incidents\""));
+
+    // Today's dashboard counts both incidents of the day.
+    let html = c
+        .get(format!("{base}/superviseur/tableaux"))
+        .header(header::COOKIE, &sup)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Incidents majeurs sur la période : <strong>2</strong>"),
+        "{html}"
+    );
     let _ = stop.send(());
 }
