@@ -288,11 +288,12 @@ async fn list_body(
     body
 }
 
-/// The lines offered for the link to a crisis message, the one with an active crisis
-/// message first selected when nothing was chosen.
-async fn crisis_line_options(state: &AppState, chosen: &str) -> String {
+/// The lines offered for the link to a crisis message. On a fresh form (`chosen` none) the
+/// first line with an active crisis message is selected: that is the usual case.
+async fn crisis_line_options(state: &AppState, chosen: Option<&str>) -> String {
     let now = state.backend.now();
     let mut out = String::from("<option value=\"\">aucun</option>");
+    let mut chosen = chosen.map(str::to_owned);
     for line in &state.backend.settings().lines {
         let active = state
             .backend
@@ -306,17 +307,27 @@ async fn crisis_line_options(state: &AppState, chosen: &str) -> String {
         } else {
             ""
         };
+        if chosen.is_none() && active.is_some() {
+            chosen = Some(line.number.clone());
+        }
         out.push_str(&format!(
             "<option value=\"{n}\"{sel}>{name} ({n}){note}</option>",
             n = escape(&line.number),
             name = escape(&line.name),
-            sel = if chosen == line.number { " selected" } else { "" },
+            sel = if chosen.as_deref() == Some(line.number.as_str()) {
+                " selected"
+            } else {
+                ""
+            },
         ));
     }
     out
 }
 
+/// The declaration form; `form` holds the values typed when it is shown again after a
+/// refusal (`csrf` set), else it is a fresh form.
 async fn declare_form(state: &AppState, session: &Session, form: &DeclareForm) -> String {
+    let chosen = form.csrf.is_some().then_some(form.crisis_line.as_str());
     format!(
         "<h2>Déclarer un incident majeur</h2>\
          <form method=\"post\" action=\"/superviseur/incidents\" id=\"form-incident\">\
@@ -334,7 +345,7 @@ async fn declare_form(state: &AppState, session: &Session, form: &DeclareForm) -
         title = escape(&form.title),
         services = escape(&form.services),
         description = escape(&form.description),
-        lines = crisis_line_options(state, &form.crisis_line).await,
+        lines = crisis_line_options(state, chosen).await,
     )
 }
 
