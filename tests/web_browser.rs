@@ -292,7 +292,10 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         .type_into("#incident-services", "Messagerie, ligne 8585")
         .await;
     browser
-        .type_into("#incident-description", "Les agents ne reçoivent plus de courriels.")
+        .type_into(
+            "#incident-description",
+            "Les agents ne reçoivent plus de courriels.",
+        )
         .await;
     browser.click("#declarer-incident").await;
     browser
@@ -340,9 +343,14 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
 
     browser.click("#incidents-en-cours a").await;
     browser.find("#form-suivi").await;
-    browser.click("#suivi-statut option[value=\"closed\"]").await;
     browser
-        .type_into("#suivi-note", "Service rétabli, accord des groupes support.")
+        .click("#suivi-statut option[value=\"closed\"]")
+        .await;
+    browser
+        .type_into(
+            "#suivi-note",
+            "Service rétabli, accord des groupes support.",
+        )
         .await;
     browser.click("#retirer-message").await;
     browser.click("#enregistrer-suivi").await;
@@ -375,11 +383,16 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
 
     browser.goto(&format!("{base}/superviseur/incidents")).await;
     let listed = browser.text("#incidents").await;
-    assert!(listed.contains("Panne de la messagerie") && listed.contains("clos"), "{listed}");
+    assert!(
+        listed.contains("Panne de la messagerie") && listed.contains("clos"),
+        "{listed}"
+    );
     browser
         .screenshot(&screenshot_dir(dir.path()).join("incidents.png"))
         .await;
-    browser.click("a[href=\"/superviseur/messages?journal=incident\"]").await;
+    browser
+        .click("a[href=\"/superviseur/messages?journal=incident\"]")
+        .await;
     let journal = browser
         .wait_text("#journal", Duration::from_secs(5), |t| {
             t.contains("incident.close")

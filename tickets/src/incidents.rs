@@ -231,7 +231,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let incident = incident_from_row(&row)?;
-        insert_update(&mut tx, incident.id, now, actor, None, IncidentStatus::Open, &n.description).await?;
+        insert_update(
+            &mut tx,
+            incident.id,
+            now,
+            actor,
+            None,
+            IncidentStatus::Open,
+            &n.description,
+        )
+        .await?;
         journal_in(
             &mut tx,
             now,
@@ -308,7 +317,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let after = incident_from_row(&row)?;
-        insert_update(&mut tx, id, now, actor, Some(before.status), new_status, note).await?;
+        insert_update(
+            &mut tx,
+            id,
+            now,
+            actor,
+            Some(before.status),
+            new_status,
+            note,
+        )
+        .await?;
         let mut new_value = describe(&after);
         if !note.is_empty() {
             new_value.push_str(&format!(" — {note}"));

@@ -20,7 +20,11 @@ fn outage(title: &str, services: &str) -> NewIncident {
 both_backends!(incident_lifecycle_is_logged_and_journaled, |store| {
     let t0 = at("2026-03-02T09:00:00Z");
     let declared = store
-        .declare_incident(&outage("Panne de la messagerie", "Messagerie, 8585"), "sup1", t0)
+        .declare_incident(
+            &outage("Panne de la messagerie", "Messagerie, 8585"),
+            "sup1",
+            t0,
+        )
         .await
         .unwrap();
     assert_eq!(declared.status, IncidentStatus::Open);
@@ -81,7 +85,10 @@ both_backends!(incident_lifecycle_is_logged_and_journaled, |store| {
         .await
         .unwrap();
     assert_eq!(resolved.ended_at, Some(t3));
-    assert_eq!(resolved.duration(t3 + Duration::hours(5)), Duration::minutes(45));
+    assert_eq!(
+        resolved.duration(t3 + Duration::hours(5)),
+        Duration::minutes(45)
+    );
     // Closing later keeps the end at the resolution.
     let t4 = t0 + Duration::hours(2);
     let closed = store
@@ -103,7 +110,10 @@ both_backends!(incident_lifecycle_is_logged_and_journaled, |store| {
         store
             .update_incident(declared.id, Some(IncidentStatus::Open), "", "sup1", t4)
             .await,
-        Err(StoreError::Invalid { field: "status", .. })
+        Err(StoreError::Invalid {
+            field: "status",
+            ..
+        })
     ));
 
     let (incident, updates) = store.incident(declared.id).await.unwrap().unwrap();
@@ -220,7 +230,10 @@ both_backends!(incidents_filter_and_total, |store| {
         vec![vpn.id, mail.id]
     );
     let ongoing = store.ongoing_incidents().await.unwrap();
-    assert_eq!(ongoing.iter().map(|i| i.id).collect::<Vec<_>>(), vec![vpn.id]);
+    assert_eq!(
+        ongoing.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![vpn.id]
+    );
     let resolved = store
         .incidents(&IncidentFilter {
             status: Some(IncidentStatus::Resolved),
@@ -228,7 +241,10 @@ both_backends!(incidents_filter_and_total, |store| {
         })
         .await
         .unwrap();
-    assert_eq!(resolved.iter().map(|i| i.id).collect::<Vec<_>>(), vec![mail.id]);
+    assert_eq!(
+        resolved.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![mail.id]
+    );
     // Case does not matter to the text filter, accented letters included; every word must match.
     let text = store
         .incidents(&IncidentFilter {

@@ -96,11 +96,7 @@ fn refusal_fr(e: &StoreError) -> String {
 }
 
 fn status_badge(status: IncidentStatus) -> String {
-    let class = if status.is_ongoing() {
-        "erreur"
-    } else {
-        "ok"
-    };
+    let class = if status.is_ongoing() { "erreur" } else { "ok" };
     format!(
         "<span class=\"{class} statut-incident\" data-statut=\"{}\">{}</span>",
         status.as_str(),
@@ -403,9 +399,16 @@ pub(crate) async fn declare_submit(
     let result = if !line.is_empty() && !known_line(&state, line) {
         Err(format!("Ligne inconnue : {line}."))
     } else {
-        declare(&state, &session, &form.title, &form.services, &form.description, line)
-            .await
-            .map_err(|e| refusal_fr(&e))
+        declare(
+            &state,
+            &session,
+            &form.title,
+            &form.services,
+            &form.description,
+            line,
+        )
+        .await
+        .map_err(|e| refusal_fr(&e))
     };
     match result {
         Ok(incident) => Redirect::to(&format!(
@@ -737,7 +740,9 @@ pub(crate) async fn update_submit(
             return Redirect::to(&format!("/superviseur/incidents/{id}?ok={ok}")).into_response();
         }
         Ok((_, Updated::MessageKept(e))) => {
-            format!("Point d'avancement enregistré, mais le message de crise n'a pas été retiré : {e}")
+            format!(
+                "Point d'avancement enregistré, mais le message de crise n'a pas été retiré : {e}"
+            )
         }
         Err(e) => e,
     };
@@ -909,7 +914,16 @@ async fn api_declare(State(state): State<AppState>, headers: HeaderMap, body: By
             format!("ligne inconnue : {}", line.trim()),
         );
     }
-    match declare(&state, &session, &d.title, &d.services, &d.description, &line).await {
+    match declare(
+        &state,
+        &session,
+        &d.title,
+        &d.services,
+        &d.description,
+        &line,
+    )
+    .await
+    {
         Ok(i) => (StatusCode::CREATED, axum::Json(incident_json(&state, &i))).into_response(),
         Err(e) => store_error_json(&e),
     }
@@ -984,7 +998,16 @@ async fn api_update(
             }
         },
     };
-    match apply_update(&state, &session, id, status, &u.note, u.remove_crisis_message).await {
+    match apply_update(
+        &state,
+        &session,
+        id,
+        status,
+        &u.note,
+        u.remove_crisis_message,
+    )
+    .await
+    {
         Ok((i, outcome)) => {
             let mut v = incident_json(&state, &i);
             match outcome {

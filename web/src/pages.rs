@@ -592,9 +592,7 @@ pub(crate) async fn messages_set(
         .set_message(session.actor(), &form.line, kind, text, ends_at)
         .await
     {
-        Ok(()) if with_incident => {
-            declare_with_message(&state, &session, &form, text).await
-        }
+        Ok(()) if with_incident => declare_with_message(&state, &session, &form, text).await,
         Ok(()) => Redirect::to("/superviseur/messages?ok=enregistre").into_response(),
         Err(e) => {
             messages_error(
@@ -638,7 +636,9 @@ async fn declare_with_message(
     )
     .await
     {
-        Ok(i) => Redirect::to(&format!("/superviseur/incidents/{}?ok=declare", i.id)).into_response(),
+        Ok(i) => {
+            Redirect::to(&format!("/superviseur/incidents/{}?ok=declare", i.id)).into_response()
+        }
         Err(e) => {
             messages_error(
                 state,

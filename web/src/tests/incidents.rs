@@ -83,7 +83,13 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(store.incidents(&Default::default()).await.unwrap().is_empty());
+    assert!(
+        store
+            .incidents(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Page validation: French, next to the values typed; nothing stored.
     let r = form_post(
@@ -128,7 +134,13 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
     )
     .await;
     assert_eq!(r.status(), 403);
-    assert!(store.incidents(&Default::default()).await.unwrap().is_empty());
+    assert!(
+        store
+            .incidents(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // One step from the messages page: the crisis message goes live and the incident is
     // declared, linked to the line, with the message's text as description.
@@ -140,7 +152,10 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
             ("csrf", &csrf),
             ("line", "8585"),
             ("kind", "crise"),
-            ("text", "La messagerie est en panne, nos équipes interviennent."),
+            (
+                "text",
+                "La messagerie est en panne, nos équipes interviennent.",
+            ),
             ("incident", "1"),
             ("incident_title", "Panne de la messagerie"),
         ],
@@ -151,7 +166,10 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
     let list = store.incidents(&Default::default()).await.unwrap();
     assert_eq!(list.len(), 1);
     let mail = &list[0];
-    assert_eq!(location, format!("/superviseur/incidents/{}?ok=declare", mail.id));
+    assert_eq!(
+        location,
+        format!("/superviseur/incidents/{}?ok=declare", mail.id)
+    );
     assert_eq!(mail.declared.crisis_line.as_deref(), Some("8585"));
     assert_eq!(mail.declared.services, "Ligne Hotline (8585)");
     assert_eq!(
@@ -203,7 +221,12 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("corps JSON invalide"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("corps JSON invalide")
+    );
     let r = c
         .post(api("/incidents"))
         .header(header::COOKIE, &sup)
@@ -270,7 +293,9 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    let r = update(vpn_id, serde_json::json!({"note": ""})).await.unwrap();
+    let r = update(vpn_id, serde_json::json!({"note": ""}))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
     let r = update(
         vpn_id,
@@ -322,12 +347,7 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         .send()
         .await
         .unwrap();
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("Date de début illisible")
-    );
+    assert!(r.text().await.unwrap().contains("Date de début illisible"));
 
     // Close the mail outage from its page and remove the crisis message in the same step.
     let path = format!("/superviseur/incidents/{}", mail.id);
@@ -370,10 +390,16 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("data-statut=\"closed\">clos</span>"), "{html}");
+    assert!(
+        html.contains("data-statut=\"closed\">clos</span>"),
+        "{html}"
+    );
     assert!(html.contains("Accord des groupes support."));
     assert!(html.contains("ouvert → clos"));
-    assert!(!html.contains("id=\"form-suivi\""), "a closed incident takes no update");
+    assert!(
+        !html.contains("id=\"form-suivi\""),
+        "a closed incident takes no update"
+    );
     // A closed incident refuses updates, on the page and the API.
     let r = update(mail.id, serde_json::json!({"note": "encore"}))
         .await
@@ -395,7 +421,10 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         .await
         .unwrap();
     for action in ["incident.declare", "incident.update", "incident.close"] {
-        assert!(html.contains(action), "{action} missing from the journal page");
+        assert!(
+            html.contains(action),
+            "{action} missing from the journal page"
+        );
     }
     assert!(html.contains("href=\"/superviseur/incidents\""));
 
