@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::api::{api_error, authorize};
-use crate::auth::{Need, Session, check_form_csrf, require_page};
+use crate::auth::{Need, Session, require_form, require_page};
 use crate::html::{escape, page};
 
 /// The pages' routes.
@@ -388,13 +388,11 @@ pub(crate) async fn declare_submit(
     headers: HeaderMap,
     Form(form): Form<DeclareForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Supervisor).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let line = form.crisis_line.trim();
     let result = if !line.is_empty() && !known_line(&state, line) {
         Err(format!("Ligne inconnue : {line}."))
@@ -708,13 +706,11 @@ pub(crate) async fn update_submit(
     Path(id): Path<i64>,
     Form(form): Form<UpdateForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Supervisor).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let status = match form.status.trim() {
         "" => Ok(None),
         s => parse_status(s)

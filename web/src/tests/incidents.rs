@@ -19,6 +19,18 @@ async fn form_post(
         .unwrap()
 }
 
+async fn page_text(base: &str, cookie: &str, path: &str) -> String {
+    client()
+        .get(format!("{base}{path}"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,15 +342,7 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
     );
 
     // Pages: the list filters by status; the detail shows the timeline.
-    let html = c
-        .get(format!("{base}/superviseur/incidents?statut=resolving"))
-        .header(header::COOKIE, &sup)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&base, &sup, "/superviseur/incidents?statut=resolving").await;
     assert!(html.contains("Accès VPN impossible"));
     assert!(!html.contains("<a href=\"/superviseur/incidents/1\">Panne de la messagerie</a>"));
     let r = c
@@ -381,15 +385,7 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         *backend.removed.lock().unwrap(),
         vec![("8585".to_owned(), MessageKind::Crisis)]
     );
-    let html = c
-        .get(format!("{base}{path}"))
-        .header(header::COOKIE, &sup)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&base, &sup, &path).await;
     assert!(
         html.contains("data-statut=\"closed\">clos</span>"),
         "{html}"
@@ -411,15 +407,7 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
     );
 
     // The journal page lists every step under « incident ».
-    let html = c
-        .get(format!("{base}/superviseur/messages?journal=incident"))
-        .header(header::COOKIE, &sup)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&base, &sup, "/superviseur/messages?journal=incident").await;
     for action in ["incident.declare", "incident.update", "incident.close"] {
         assert!(
             html.contains(action),
@@ -429,15 +417,7 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
     assert!(html.contains("href=\"/superviseur/incidents\""));
 
     // Today's dashboard counts both incidents of the day.
-    let html = c
-        .get(format!("{base}/superviseur/tableaux"))
-        .header(header::COOKIE, &sup)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&base, &sup, "/superviseur/tableaux").await;
     assert!(
         html.contains("Incidents majeurs sur la période : <strong>2</strong>"),
         "{html}"
