@@ -233,6 +233,18 @@ pub(crate) async fn require_page(
     Ok(session)
 }
 
+/// The session of a form POST: the role checked, then the form's CSRF token.
+pub(crate) async fn require_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    need: Need,
+    csrf: Option<&str>,
+) -> Result<Session, Response> {
+    let session = require_page(state, headers, need).await?;
+    check_form_csrf(state, &session, csrf)?;
+    Ok(session)
+}
+
 pub(crate) fn forbidden_page(state: &AppState, session: &Session) -> Response {
     (
         StatusCode::FORBIDDEN,
