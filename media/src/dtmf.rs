@@ -140,6 +140,18 @@ impl DtmfReceiver {
     }
 }
 
+/// The 4-byte payload of a telephone event at the volume Guichet sends
+/// (-10 dBm0); `duration` in 8 kHz ticks.
+pub fn event_payload(event: u8, end: bool, duration: u16) -> [u8; 4] {
+    TelephoneEvent {
+        event,
+        end,
+        volume: SEND_VOLUME,
+        duration,
+    }
+    .to_bytes()
+}
+
 /// One packet to send for an outgoing digit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DtmfPacket {
@@ -194,15 +206,9 @@ impl DtmfSender {
         if end {
             self.ends_sent += 1;
         }
-        let ev = TelephoneEvent {
-            event: self.event,
-            end,
-            volume: SEND_VOLUME,
-            duration: self.elapsed as u16,
-        };
         Some(DtmfPacket {
             marker,
-            payload: ev.to_bytes(),
+            payload: event_payload(self.event, end, self.elapsed as u16),
         })
     }
 }
@@ -288,16 +294,7 @@ mod tests {
         assert!(rx.on_packet(1, &[1, 2]).is_empty());
     }
 
-    /// Telephone-event packet payload.
-    fn ev(event: u8, end: bool, duration: u16) -> [u8; 4] {
-        TelephoneEvent {
-            event,
-            end,
-            volume: 10,
-            duration,
-        }
-        .to_bytes()
-    }
+    use super::event_payload as ev;
 
     /// Feeds a RED packet's telephone-event blocks, oldest first, as the
     /// engine does.
@@ -326,11 +323,7 @@ mod tests {
             ev(5, true, 640),
             ev(5, true, 640),
         ];
-        for i in 0..payloads.len() {
-            let redundant: Vec<(u8, u16, &[u8])> = (i.saturating_sub(2)..i)
-                .map(|j| (101u8, 0u16, &payloads[j][..]))
-                .collect();
-            let red = build_red(&redundant, 101, &payloads[i]);
+        for red in crate::red::red_series(101, &payloads, 2) {
             digits.extend(feed_red(&mut rx, 1000, &red));
         }
         // Then digit 6 at ts 2600, whose first packets still carry 5's end

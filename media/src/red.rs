@@ -96,6 +96,21 @@ pub fn build_red(redundant: &[(u8, u16, &[u8])], primary_pt: u8, primary: &[u8])
     out
 }
 
+/// RED payloads for one event's packets (for tests and tools): each of
+/// `payloads` becomes the primary block of a payload that also carries the
+/// `depth` previous ones as redundancy, all at offset 0 (the packets of one
+/// telephone event share their timestamp).
+pub fn red_series(block_pt: u8, payloads: &[[u8; 4]], depth: usize) -> Vec<Vec<u8>> {
+    (0..payloads.len())
+        .map(|i| {
+            let redundant: Vec<(u8, u16, &[u8])> = (i.saturating_sub(depth)..i)
+                .map(|j| (block_pt, 0, &payloads[j][..]))
+                .collect();
+            build_red(&redundant, block_pt, &payloads[i])
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

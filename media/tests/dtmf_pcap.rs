@@ -130,8 +130,7 @@ async fn sends_digits_on_the_negotiated_payload_type() {
 /// carried as redundancy in digit 9's first packets, arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn red_telephone_events_give_one_digit_each_and_recover_lost_ones() {
-    use guichet_media::dtmf::TelephoneEvent;
-    use guichet_media::red::build_red;
+    use guichet_media::red::{build_red, red_series};
     let (media, mut events) = engine(10);
     let local = media.allocate_rtp().unwrap();
     let mut peer = Peer::new();
@@ -147,15 +146,7 @@ async fn red_telephone_events_give_one_digit_each_and_recover_lost_ones() {
             },
         )
         .unwrap();
-    let ev = |event: u8, end: bool, duration: u16| {
-        TelephoneEvent {
-            event,
-            end,
-            volume: 10,
-            duration,
-        }
-        .to_bytes()
-    };
+    use guichet_media::dtmf::event_payload as ev;
     // Digit 7: three updates, then the end (640 ticks, 80 ms) three times.
     let seven = [
         ev(7, false, 160),
@@ -165,16 +156,8 @@ async fn red_telephone_events_give_one_digit_each_and_recover_lost_ones() {
         ev(7, true, 640),
         ev(7, true, 640),
     ];
-    for i in 0..seven.len() {
-        let redundant: Vec<(u8, u16, &[u8])> = (i.saturating_sub(2)..i)
-            .map(|j| (101u8, 0u16, &seven[j][..]))
-            .collect();
-        peer.send_raw(
-            local.addr,
-            100,
-            i == 0,
-            &build_red(&redundant, 101, &seven[i]),
-        );
+    for (i, red) in red_series(101, &seven, 2).iter().enumerate() {
+        peer.send_raw(local.addr, 100, i == 0, red);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Digit 8 (960 ticks later, 480 ticks long): every packet lost.
