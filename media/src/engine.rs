@@ -365,6 +365,8 @@ struct SessionState {
     rtcp_remote: Option<SocketAddr>,
     out: Outgoing,
     player: Option<(PlaybackId, PlaylistCursor)>,
+    /// Started on the frame after `player` completes (`play_then`).
+    follow_up: Option<(PlaybackId, PlaylistCursor)>,
     dtmf_queue: VecDeque<(char, u32)>,
     dtmf_active: Option<ActiveDtmf>,
     rx_ssrc: Option<u32>,
@@ -400,6 +402,15 @@ impl SessionState {
             remote_fraction_lost: self.remote_report.map(|r| r.fraction_lost as f64 / 256.0),
             remote_jitter_ms: self.remote_report.map(|r| r.jitter as f64 / 8.0),
         }
+    }
+
+    /// Removes the current playback and its follow-up, returning their ids.
+    fn take_playbacks(&mut self) -> Vec<PlaybackId> {
+        [self.player.take(), self.follow_up.take()]
+            .into_iter()
+            .flatten()
+            .map(|(p, _)| p)
+            .collect()
     }
 
     fn destination(&self) -> Option<SocketAddr> {
@@ -608,37 +619,55 @@ impl MediaHandle {
     }
 
     /// Starts playing `playlist` (replacing any current playback, which
-    /// ends with `Stopped`). While a session plays, the player's audio
-    /// takes precedence over the bridge's.
+    /// ends with `Stopped`, and dropping a follow-up queued by `play_then`,
+    /// also `Stopped`). While a session plays, the player's audio takes
+    /// precedence over the bridge's.
     pub fn play(&self, id: SessionId, playlist: Playlist) -> Result<PlaybackId, MediaError> {
-        let s = self.session(id)?;
-        let playback = PlaybackId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let old = s
-            .state
-            .lock()
-            .player
-            .replace((playback, PlaylistCursor::new(playlist)));
-        if let Some((old, _)) = old {
-            self.inner.emit(MediaEvent::PlaybackFinished {
-                session: id,
-                playback: old,
-                reason: PlaybackEnd::Stopped,
-            });
-        }
-        Ok(playback)
+        Ok(self.play_with_follow_up(id, playlist, None)?.0)
     }
 
-    /// Stops the current playback, if any (it ends with `Stopped`).
+    /// Plays `first`, then `then` from the very next 20 ms frame, with no
+    /// gap (e.g. a queue announcement, then the hold music again): the
+    /// hand-over happens in the clock, not through the event queue. `first`
+    /// ends with `Completed` as usual. Returns both playbacks' ids.
+    pub fn play_then(
+        &self,
+        id: SessionId,
+        first: Playlist,
+        then: Playlist,
+    ) -> Result<(PlaybackId, PlaybackId), MediaError> {
+        let (first, then) = self.play_with_follow_up(id, first, Some(then))?;
+        Ok((first, then.unwrap_or(first)))
+    }
+
+    fn play_with_follow_up(
+        &self,
+        id: SessionId,
+        playlist: Playlist,
+        then: Option<Playlist>,
+    ) -> Result<(PlaybackId, Option<PlaybackId>), MediaError> {
+        let s = self.session(id)?;
+        let new_id = || PlaybackId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let playback = new_id();
+        let follow_up = then.map(|p| (new_id(), PlaylistCursor::new(p)));
+        let follow_up_id = follow_up.as_ref().map(|(p, _)| *p);
+        let old = {
+            let mut st = s.state.lock();
+            let old = st.take_playbacks();
+            st.player = Some((playback, PlaylistCursor::new(playlist)));
+            st.follow_up = follow_up;
+            old
+        };
+        self.inner.emit_stopped(id, old);
+        Ok((playback, follow_up_id))
+    }
+
+    /// Stops the current playback and any follow-up (they end with
+    /// `Stopped`).
     pub fn stop(&self, id: SessionId) -> Result<(), MediaError> {
         let s = self.session(id)?;
-        let old = s.state.lock().player.take();
-        if let Some((playback, _)) = old {
-            self.inner.emit(MediaEvent::PlaybackFinished {
-                session: id,
-                playback,
-                reason: PlaybackEnd::Stopped,
-            });
-        }
+        let old = s.state.lock().take_playbacks();
+        self.inner.emit_stopped(id, old);
         Ok(())
     }
 
@@ -932,6 +961,7 @@ fn new_state(now: Instant) -> SessionState {
             last_rtp_ts: 0,
         },
         player: None,
+        follow_up: None,
         dtmf_queue: VecDeque::new(),
         dtmf_active: None,
         rx_ssrc: None,
@@ -966,6 +996,16 @@ impl Inner {
     fn emit(&self, event: MediaEvent) {
         // The receiver may be gone during shutdown: nothing to do then.
         let _ = self.events.send(event);
+    }
+
+    fn emit_stopped(&self, session: SessionId, playbacks: impl IntoIterator<Item = PlaybackId>) {
+        for playback in playbacks {
+            self.emit(MediaEvent::PlaybackFinished {
+                session,
+                playback,
+                reason: PlaybackEnd::Stopped,
+            });
+        }
     }
 
     fn schedule(&self, entry: Entry) {
@@ -1004,14 +1044,8 @@ impl Inner {
                 }
             }
         }
-        let player = s.state.lock().player.take();
-        if let Some((playback, _)) = player {
-            self.emit(MediaEvent::PlaybackFinished {
-                session: s.id,
-                playback,
-                reason: PlaybackEnd::Stopped,
-            });
-        }
+        let old = s.state.lock().take_playbacks();
+        self.emit_stopped(s.id, old);
         match &s.transport {
             Transport::Udp { port, .. } => self.ports.lock().give_back(*port),
             Transport::WebRtc { session, commands } => {
@@ -1059,6 +1093,8 @@ impl Inner {
                 playback,
                 reason: PlaybackEnd::Interrupted(digit),
             });
+            let follow_up = st.follow_up.take().map(|(p, _)| p);
+            self.emit_stopped(s.id, follow_up);
         }
     }
 
@@ -1132,8 +1168,21 @@ impl Inner {
                 }
                 _ => st.dtmf_active = None,
             }
-        } else if let Some((playback, cursor)) = st.player.as_mut() {
-            match cursor.next_frame() {
+        } else if st.player.is_some() {
+            let mut frame = st.player.as_mut().and_then(|(_, c)| c.next_frame());
+            if frame.is_none() {
+                if let Some((playback, _)) = st.player.take() {
+                    self.emit(MediaEvent::PlaybackFinished {
+                        session: s.id,
+                        playback,
+                        reason: PlaybackEnd::Completed,
+                    });
+                }
+                // The follow-up's first frame goes out on this very tick.
+                st.player = st.follow_up.take();
+                frame = st.player.as_mut().and_then(|(_, c)| c.next_frame());
+            }
+            match frame {
                 Some(frame) => {
                     st.pcm.clear();
                     remote.codec.encode(&frame, &mut st.pcm);
@@ -1151,13 +1200,14 @@ impl Inner {
                     );
                 }
                 None => {
-                    let playback = *playback;
-                    st.player = None;
-                    self.emit(MediaEvent::PlaybackFinished {
-                        session: s.id,
-                        playback,
-                        reason: PlaybackEnd::Completed,
-                    });
+                    // An empty follow-up ends at once.
+                    if let Some((playback, _)) = st.player.take() {
+                        self.emit(MediaEvent::PlaybackFinished {
+                            session: s.id,
+                            playback,
+                            reason: PlaybackEnd::Completed,
+                        });
+                    }
                 }
             }
         }
