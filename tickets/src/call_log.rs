@@ -1,0 +1,278 @@
+//! The call log's write-behind writer: the switchboard hands it the state changes of its
+//! calls and goes on at once; one task commits them in batches.
+//!
+//! Under load the switchboard writes a dozen rows per call (every IVR step, queue, offer,
+//! answer, end). Awaiting each write in its own transaction made the switchboard's single
+//! task wait on the database for most of its time, late with every prompt and every
+//! answer. Here every write that is waiting when the task wakes goes into **one**
+//! transaction: the updates one statement each, the event rows in a few multi-row
+//! `INSERT`s. An idle log commits each write as soon as it arrives (a batch of one), so a
+//! finished call is durable within a commit's time; under load the batches grow and the
+//! commits per second stay few.
+//!
+//! Order is kept: writes are applied in the order they were handed over, and
+//! [`CallLogWriter::flush`] returns once everything handed over before it is committed.
+//! A batch that fails is rolled back and replayed write by write, so one bad write (a
+//! record that does not exist) costs only itself, with a warning.
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::calls::{CallLogQuery, EventRow, close_statement, update_statement};
+use crate::store::{Store, StoreError, to_ms};
+use crate::{CallOutcome, CallUpdate};
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Event rows per multi-row `INSERT`: a batch's rows go in chunks of these sizes (largest
+/// first), so that only these few statements are ever prepared and cached.
+const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// One write to the call log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallLogWrite {
+    /// A state change of call `call` and its event ([`Store::update_call`]).
+    Update {
+        /// Record id.
+        call: i64,
+        /// The change.
+        update: CallUpdate,
+    },
+    /// The end of call `call` ([`Store::close_call`]).
+    Close {
+        /// Record id.
+        call: i64,
+        /// How it ended.
+        outcome: CallOutcome,
+        /// Hang-up instant.
+        at: DateTime<Utc>,
+        /// The agent is now in wrap-up (the record waits for its end).
+        wrap_up: bool,
+    },
+    /// A free-form event of call `call` ([`Store::append_call_event`]).
+    Event {
+        /// Record id.
+        call: i64,
+        /// When.
+        at: DateTime<Utc>,
+        /// Kind (`ivr`, ...).
+        kind: String,
+        /// Detail.
+        detail: String,
+    },
+}
+
+impl CallLogWrite {
+    fn call(&self) -> i64 {
+        match self {
+            CallLogWrite::Update { call, .. }
+            | CallLogWrite::Close { call, .. }
+            | CallLogWrite::Event { call, .. } => *call,
+        }
+    }
+
+    /// The `UPDATE` (if any) and the event row of this write.
+    fn statements(&self) -> (Option<CallLogQuery>, EventRow) {
+        match self {
+            CallLogWrite::Update { call, update } => {
+                let (query, event) = update_statement(*call, update);
+                (Some(query), event)
+            }
+            CallLogWrite::Close {
+                call,
+                outcome,
+                at,
+                wrap_up,
+            } => {
+                let (query, event) = close_statement(*call, *outcome, *at, *wrap_up);
+                (Some(query), event)
+            }
+            CallLogWrite::Event {
+                at, kind, detail, ..
+            } => (
+                None,
+                EventRow {
+                    at: *at,
+                    kind: kind.clone(),
+                    detail: Some(detail.clone()),
+                },
+            ),
+        }
+    }
+}
+
+enum Request {
+    Write(CallLogWrite),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle on the call-log writer task. Cheap to clone; the task ends once every handle is
+/// dropped and what they handed over is committed.
+#[derive(Debug, Clone)]
+pub struct CallLogWriter {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Write(w) => f.debug_tuple("Write").field(w).finish(),
+            Request::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl CallLogWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Store) -> (CallLogWriter, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(store, rx));
+        (CallLogWriter { tx }, task)
+    }
+
+    /// Hands a write over; never waits. A write handed over after the task has stopped (the
+    /// runtime is shutting down) is lost, with a warning.
+    pub fn write(&self, write: CallLogWrite) {
+        if let Err(e) = self.tx.send(Request::Write(write)) {
+            if let Request::Write(w) = e.0 {
+                tracing::warn!(call = w.call(), "call-log writer stopped: write lost");
+            }
+        }
+    }
+
+    /// Returns once every write handed over before this call is committed (or failed).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Request::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut writes = Vec::with_capacity(MAX_BATCH);
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        // Everything already waiting joins this batch, up to MAX_BATCH writes.
+        while let Some(request) = next.take() {
+            match request {
+                Request::Write(w) => writes.push(w),
+                Request::Flush(done) => flushes.push(done),
+            }
+            if writes.len() >= MAX_BATCH {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        if !writes.is_empty() {
+            write_batch(&store, &writes).await;
+            writes.clear();
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Commits `writes` in one transaction, or, if that fails, each in its own.
+async fn write_batch(store: &Store, writes: &[CallLogWrite]) {
+    match try_batch(store, writes).await {
+        Ok(missing) => {
+            for call in missing {
+                tracing::warn!(record = call, "call record not updated: no such call");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(
+                writes = writes.len(),
+                error = %e,
+                "call-log batch failed: writing one by one"
+            );
+            for w in writes {
+                if let Err(e) = write_one(store, w).await {
+                    tracing::warn!(record = w.call(), error = %e, "call record not updated");
+                }
+            }
+        }
+    }
+}
+
+/// The batch in one transaction. Returns the records an update found missing (their event
+/// rows are not written, as [`Store::update_call`] would not write them).
+async fn try_batch(store: &Store, writes: &[CallLogWrite]) -> Result<Vec<i64>, StoreError> {
+    let mut missing = Vec::new();
+    let mut events: Vec<(i64, EventRow)> = Vec::with_capacity(writes.len());
+    let mut tx = store.writer.begin().await?;
+    for w in writes {
+        let (update, event) = w.statements();
+        if let Some(update) = update
+            && update.execute(&mut *tx).await?.rows_affected() == 0
+        {
+            missing.push(w.call());
+            continue;
+        }
+        events.push((w.call(), event));
+    }
+    let mut rest = events.as_slice();
+    for (index, &size) in INSERT_CHUNKS.iter().enumerate() {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            let mut query = sqlx::query(insert_events_sql(index));
+            for (call, event) in chunk {
+                query = query
+                    .bind(*call)
+                    .bind(to_ms(event.at))
+                    .bind(event.kind.clone())
+                    .bind(event.detail.clone());
+            }
+            query.execute(&mut *tx).await?;
+            rest = tail;
+        }
+    }
+    tx.commit().await?;
+    Ok(missing)
+}
+
+async fn write_one(store: &Store, write: &CallLogWrite) -> Result<(), StoreError> {
+    match write {
+        CallLogWrite::Update { call, update } => store.update_call(*call, update).await,
+        CallLogWrite::Close {
+            call,
+            outcome,
+            at,
+            wrap_up,
+        } => store.close_call(*call, *outcome, *at, *wrap_up).await,
+        CallLogWrite::Event {
+            call,
+            at,
+            kind,
+            detail,
+        } => store.append_call_event(*call, *at, kind, detail).await,
+    }
+}
+
+/// `INSERT INTO call_events ... VALUES (...), (...)` for `INSERT_CHUNKS[index]` rows, built
+/// once per size.
+fn insert_events_sql(index: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        INSERT_CHUNKS
+            .iter()
+            .map(|&n| {
+                let values: Vec<String> = (0..n)
+                    .map(|r| {
+                        let p = r * 4;
+                        format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO call_events (call_id, at, kind, detail) VALUES {}",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    all[index].as_str()
+}
