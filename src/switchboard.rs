@@ -29,6 +29,7 @@ use guichet_sip::sdp::{self, Codec as SipCodec, LocalCapabilities, NegotiatedMed
 use guichet_sip::{
     CallId as SipCallId, CallTarget, IncomingCall, OutboundProgress, SipEvent, SipHandle,
 };
+use guichet_tickets::call_log::{CallLogWrite, CallLogWriter};
 use guichet_tickets::{CallOutcome, CallUpdate, NewCall, Store};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument as _, debug, info, info_span, warn};
@@ -355,6 +356,9 @@ impl Admission {
 struct Switchboard {
     config: Arc<Config>,
     store: Store,
+    /// The call log's writes, committed in batches by their own task: the switchboard
+    /// never waits on them (see `guichet_tickets::call_log`).
+    call_log: CallLogWriter,
     sip: SipHandle,
     media: MediaHandle,
     clock: Clock,
@@ -486,9 +490,11 @@ pub async fn start(
         last_warning: None,
     };
     let (tx, rx) = mpsc::channel(64);
+    let (call_log, _call_log_task) = CallLogWriter::start(store.clone());
     let mut board_sb = Switchboard {
         config,
         store,
+        call_log,
         sip,
         media,
         clock,
@@ -592,6 +598,8 @@ impl Switchboard {
                 let deadline = *deadline;
                 if self.calls.is_empty() || self.clock.now() >= deadline {
                     self.end_all_calls().await;
+                    // Every record closed before the process is told it may exit.
+                    self.call_log.flush().await;
                     if let Some((_, done)) = self.shutdown_done.take() {
                         let _ = done.send(());
                     }
@@ -1755,13 +1763,12 @@ impl Switchboard {
             }
         }
         let detail = serde_json::to_string(&event).unwrap_or_default();
-        if let Err(e) = self
-            .store
-            .append_call_event(record, now, "ivr", &detail)
-            .await
-        {
-            debug!(error = %e, "IVR event not stored");
-        }
+        self.call_log.write(CallLogWrite::Event {
+            call: record,
+            at: now,
+            kind: "ivr".to_owned(),
+            detail,
+        });
     }
 
     // ---- ACD ----------------------------------------------------------------------------
@@ -2357,10 +2364,13 @@ impl Switchboard {
         self.drain_acd().await;
     }
 
+    /// Hands a change of the call record to the call-log writer (committed in order, in
+    /// the next batch; failures are logged there).
     async fn update(&self, record: i64, update: CallUpdate) {
-        if let Err(e) = self.store.update_call(record, &update).await {
-            warn!(record, error = %e, "call record not updated");
-        }
+        self.call_log.write(CallLogWrite::Update {
+            call: record,
+            update,
+        });
     }
 
     async fn close_record(
@@ -2370,9 +2380,12 @@ impl Switchboard {
         at: DateTime<Utc>,
         wrap_up: bool,
     ) {
-        if let Err(e) = self.store.close_call(record, outcome, at, wrap_up).await {
-            warn!(record, error = %e, "call record not closed");
-        }
+        self.call_log.write(CallLogWrite::Close {
+            call: record,
+            outcome,
+            at,
+            wrap_up,
+        });
     }
 }
 

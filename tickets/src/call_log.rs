@@ -16,11 +16,12 @@
 //! record that does not exist) costs only itself, with a warning.
 
 use chrono::{DateTime, Utc};
+use sqlx::Row as _;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::calls::{CallLogQuery, EventRow, close_statement, update_statement};
+use crate::calls::{CallLogQuery, EventRow, close_statement, insert_call, update_statement};
 use crate::store::{Store, StoreError, to_ms};
-use crate::{CallOutcome, CallUpdate};
+use crate::{CallOutcome, CallUpdate, NewCall};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -104,7 +105,15 @@ impl CallLogWrite {
 
 enum Request {
     Write(CallLogWrite),
+    /// A new record, durable (committed) when its id is sent back.
+    Open(Box<NewCall>, oneshot::Sender<Result<i64, StoreError>>),
     Flush(oneshot::Sender<()>),
+}
+
+/// A request of a batch: a write, or a new record whose id goes back once committed.
+enum Batched {
+    Write(CallLogWrite),
+    Open(Box<NewCall>, oneshot::Sender<Result<i64, StoreError>>),
 }
 
 /// Handle on the call-log writer task. Cheap to clone; the task ends once every handle is
@@ -118,6 +127,7 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Request::Write(w) => f.debug_tuple("Write").field(w).finish(),
+            Request::Open(call, _) => f.debug_tuple("Open").field(call).finish(),
             Request::Flush(_) => f.write_str("Flush"),
         }
     }
@@ -141,6 +151,25 @@ impl CallLogWriter {
         }
     }
 
+    /// Opens the record of an arriving call ([`Store::open_call`]) in the next batch and
+    /// returns its id once committed: durable before the call is answered, at the cost of
+    /// one shared commit instead of one each.
+    pub async fn open_call(&self, call: NewCall) -> Result<i64, StoreError> {
+        let (reply, wait) = oneshot::channel();
+        if self.tx.send(Request::Open(Box::new(call), reply)).is_err() {
+            return Err(StoreError::Invalid {
+                field: "call_log",
+                reason: "le journal des appels est arrêté".to_owned(),
+            });
+        }
+        wait.await.unwrap_or_else(|_| {
+            Err(StoreError::Invalid {
+                field: "call_log",
+                reason: "le journal des appels est arrêté".to_owned(),
+            })
+        })
+    }
+
     /// Returns once every write handed over before this call is committed (or failed).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -158,7 +187,8 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Request>) {
         // Everything already waiting joins this batch, up to MAX_BATCH writes.
         while let Some(request) = next.take() {
             match request {
-                Request::Write(w) => writes.push(w),
+                Request::Write(w) => writes.push(Batched::Write(w)),
+                Request::Open(call, reply) => writes.push(Batched::Open(call, reply)),
                 Request::Flush(done) => flushes.push(done),
             }
             if writes.len() >= MAX_BATCH {
@@ -167,8 +197,7 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Request>) {
             next = rx.try_recv().ok();
         }
         if !writes.is_empty() {
-            write_batch(&store, &writes).await;
-            writes.clear();
+            write_batch(&store, std::mem::take(&mut writes)).await;
         }
         for done in flushes.drain(..) {
             let _ = done.send(());
@@ -176,36 +205,73 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Request>) {
     }
 }
 
-/// Commits `writes` in one transaction, or, if that fails, each in its own.
-async fn write_batch(store: &Store, writes: &[CallLogWrite]) {
-    match try_batch(store, writes).await {
-        Ok(missing) => {
+/// Commits `batch` in one transaction, or, if that fails, each request in its own; then
+/// sends the new records' ids.
+async fn write_batch(store: &Store, batch: Vec<Batched>) {
+    match try_batch(store, &batch).await {
+        Ok((opened, missing)) => {
             for call in missing {
                 tracing::warn!(record = call, "call record not updated: no such call");
+            }
+            let mut opened = opened.into_iter();
+            for request in batch {
+                if let Batched::Open(_, reply) = request
+                    && let Some(id) = opened.next()
+                {
+                    let _ = reply.send(Ok(id));
+                }
             }
         }
         Err(e) => {
             tracing::warn!(
-                writes = writes.len(),
+                writes = batch.len(),
                 error = %e,
                 "call-log batch failed: writing one by one"
             );
-            for w in writes {
-                if let Err(e) = write_one(store, w).await {
-                    tracing::warn!(record = w.call(), error = %e, "call record not updated");
+            for request in batch {
+                match request {
+                    Batched::Write(w) => {
+                        if let Err(e) = write_one(store, &w).await {
+                            tracing::warn!(record = w.call(), error = %e, "call record not updated");
+                        }
+                    }
+                    Batched::Open(call, reply) => {
+                        let _ = reply.send(store.open_call(&call).await);
+                    }
                 }
             }
         }
     }
 }
 
-/// The batch in one transaction. Returns the records an update found missing (their event
-/// rows are not written, as [`Store::update_call`] would not write them).
-async fn try_batch(store: &Store, writes: &[CallLogWrite]) -> Result<Vec<i64>, StoreError> {
+/// The batch in one transaction. Returns the ids of the records opened (in order) and the
+/// records an update found missing (their event rows are not written, as
+/// [`Store::update_call`] would not write them).
+async fn try_batch(
+    store: &Store,
+    batch: &[Batched],
+) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+    let mut opened = Vec::new();
     let mut missing = Vec::new();
-    let mut events: Vec<(i64, EventRow)> = Vec::with_capacity(writes.len());
+    let mut events: Vec<(i64, EventRow)> = Vec::with_capacity(batch.len());
     let mut tx = store.writer.begin().await?;
-    for w in writes {
+    for request in batch {
+        let w = match request {
+            Batched::Write(w) => w,
+            Batched::Open(call, _) => {
+                let id = insert_call(call).fetch_one(&mut *tx).await?.try_get(0)?;
+                opened.push(id);
+                events.push((
+                    id,
+                    EventRow {
+                        at: call.arrived_at,
+                        kind: "arrived".to_owned(),
+                        detail: Some(call.line.clone()),
+                    },
+                ));
+                continue;
+            }
+        };
         let (update, event) = w.statements();
         if let Some(update) = update
             && update.execute(&mut *tx).await?.rows_affected() == 0
@@ -232,7 +298,7 @@ async fn try_batch(store: &Store, writes: &[CallLogWrite]) -> Result<Vec<i64>, S
         }
     }
     tx.commit().await?;
-    Ok(missing)
+    Ok((opened, missing))
 }
 
 async fn write_one(store: &Store, write: &CallLogWrite) -> Result<(), StoreError> {

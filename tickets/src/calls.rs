@@ -260,16 +260,7 @@ impl Store {
     /// returns), with its `arrived` event. Returns the record id.
     pub async fn open_call(&self, call: &NewCall) -> Result<i64, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let id: i64 = sqlx::query(INSERT_CALL)
-            .bind(&call.sip_call_id)
-            .bind(&call.line)
-            .bind(CallState::Ivr.as_str())
-            .bind(&call.caller_number)
-            .bind(&call.caller_name)
-            .bind(call.person_id)
-            .bind(call.vip)
-            .bind(call.p0)
-            .bind(to_ms(call.arrived_at))
+        let id: i64 = insert_call(call)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
@@ -614,4 +605,18 @@ pub(crate) fn close_statement(
             detail: Some(outcome_str(outcome).to_owned()),
         },
     )
+}
+
+/// The `INSERT` of an arriving call's record (`RETURNING id`).
+pub(crate) fn insert_call(call: &NewCall) -> CallLogQuery {
+    sqlx::query(INSERT_CALL)
+        .bind(call.sip_call_id.clone())
+        .bind(call.line.clone())
+        .bind(CallState::Ivr.as_str())
+        .bind(call.caller_number.clone())
+        .bind(call.caller_name.clone())
+        .bind(call.person_id)
+        .bind(call.vip)
+        .bind(call.p0)
+        .bind(to_ms(call.arrived_at))
 }

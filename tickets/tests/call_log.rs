@@ -189,3 +189,34 @@ both_backends!(a_bad_write_in_a_batch_costs_only_itself, |store| {
     assert_eq!(kinds, ["arrived", "ended"]);
     assert!(store.call_events(missing).await.unwrap().is_empty());
 });
+
+both_backends!(
+    records_opened_through_the_writer_are_committed_before_their_id_is_returned,
+    |store| {
+        let (log, _task) = CallLogWriter::start(store.clone());
+        // Many arrivals at once share commits; each id comes back once its row is durable.
+        let opening: Vec<_> = (0..40)
+            .map(|n| {
+                let log = log.clone();
+                tokio::spawn(async move { log.open_call(new_call(n)).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for (n, task) in opening.into_iter().enumerate() {
+            let id = task.await.unwrap().unwrap();
+            // Read through another connection, without flushing: already there.
+            let rec = store.call(id).await.unwrap();
+            assert_eq!(rec.sip_call_id, format!("load-{n}@host"));
+            assert_eq!(rec.state, CallState::Ivr);
+            assert!(rec.vip);
+            let events = store.call_events(id).await.unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].kind, "arrived");
+            assert_eq!(events[0].detail.as_deref(), Some("8585"));
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 40, "one record per arrival");
+    }
+);
