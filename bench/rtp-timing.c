@@ -47,6 +47,7 @@ struct stream {
     uint32_t ts0;
     int64_t t0_us;
     int64_t *offsets; // arrival minus due time, microseconds, relative to the first packet
+    int64_t *arrivals; // arrival, microseconds after the stream's first packet (for the dump)
     size_t len, cap;
     struct stream *next; // hash chain
 };
@@ -102,11 +103,13 @@ static void record(const uint8_t *ip, uint32_t len, int64_t t_us) {
     if (s->len == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 512;
         s->offsets = realloc(s->offsets, s->cap * sizeof *s->offsets);
-        if (!s->offsets) {
+        s->arrivals = realloc(s->arrivals, s->cap * sizeof *s->arrivals);
+        if (!s->offsets || !s->arrivals) {
             perror("realloc");
             exit(1);
         }
     }
+    s->arrivals[s->len] = t_us - s->t0_us;
     s->offsets[s->len++] = (t_us - s->t0_us) - due_us;
 }
 
@@ -212,11 +215,21 @@ int main(int argc, char **argv) {
         return 1;
     }
     int64_t worst = 0;
+    // RTP_TIMING_DUMP=N: the first N streams' packets (arrival ms, lateness ms) on stderr.
+    const char *dump_env = getenv("RTP_TIMING_DUMP");
+    int dump = dump_env ? atoi(dump_env) : 0;
     for (unsigned b = 0; b < BUCKETS; b++) {
         for (struct stream *s = table[b]; s; s = s->next) {
             int64_t anchor = s->offsets[0];
             for (size_t i = 1; i < s->len; i++)
                 if (s->offsets[i] < anchor) anchor = s->offsets[i];
+            if (dump > 0) {
+                dump--;
+                fprintf(stderr, "stream port %u ssrc %08x t0 %.3f:", s->port, s->ssrc, s->t0_us / 1e6);
+                for (size_t i = 0; i < s->len; i++)
+                    fprintf(stderr, " %.1f/%.1f", s->arrivals[i] / 1000.0, (s->offsets[i] - anchor) / 1000.0);
+                fprintf(stderr, "\n");
+            }
             for (size_t i = 0; i < s->len; i++) {
                 int64_t e = s->offsets[i] - anchor;
                 all[total++] = e;
