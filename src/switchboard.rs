@@ -512,7 +512,8 @@ pub async fn start(
     let (tx, rx) = mpsc::channel(64);
     let (call_log, _call_log_task) = CallLogWriter::start(store.clone());
     let (arrivals_tx, arrivals) = mpsc::unbounded_channel();
-    let (ticket_jobs, mut pending_tickets) = mpsc::unbounded_channel::<(TicketJob, DateTime<Utc>)>();
+    let (ticket_jobs, mut pending_tickets) =
+        mpsc::unbounded_channel::<(TicketJob, DateTime<Utc>)>();
     {
         let store = store.clone();
         let call_log = call_log.clone();

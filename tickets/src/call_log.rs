@@ -144,10 +144,10 @@ impl CallLogWriter {
     /// Hands a write over; never waits. A write handed over after the task has stopped (the
     /// runtime is shutting down) is lost, with a warning.
     pub fn write(&self, write: CallLogWrite) {
-        if let Err(e) = self.tx.send(Request::Write(write)) {
-            if let Request::Write(w) = e.0 {
-                tracing::warn!(call = w.call(), "call-log writer stopped: write lost");
-            }
+        if let Err(e) = self.tx.send(Request::Write(write))
+            && let Request::Write(w) = e.0
+        {
+            tracing::warn!(call = w.call(), "call-log writer stopped: write lost");
         }
     }
 
@@ -247,10 +247,7 @@ async fn write_batch(store: &Store, batch: Vec<Batched>) {
 /// The batch in one transaction. Returns the ids of the records opened (in order) and the
 /// records an update found missing (their event rows are not written, as
 /// [`Store::update_call`] would not write them).
-async fn try_batch(
-    store: &Store,
-    batch: &[Batched],
-) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
     let mut opened = Vec::new();
     let mut missing = Vec::new();
     let mut events: Vec<(i64, EventRow)> = Vec::with_capacity(batch.len());

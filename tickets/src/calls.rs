@@ -260,10 +260,7 @@ impl Store {
     /// returns), with its `arrived` event. Returns the record id.
     pub async fn open_call(&self, call: &NewCall) -> Result<i64, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let id: i64 = insert_call(call)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let id: i64 = insert_call(call).fetch_one(&mut *tx).await?.try_get(0)?;
         sqlx::query(INSERT_EVENT)
             .bind(id)
             .bind(to_ms(call.arrived_at))
@@ -493,7 +490,8 @@ impl Store {
 }
 
 /// A statement of the call log bound to its arguments.
-pub(crate) type CallLogQuery = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>>;
+pub(crate) type CallLogQuery =
+    sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>>;
 
 /// The event row that goes with a state change of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -517,7 +515,7 @@ impl EventRow {
 /// The `UPDATE` of a state change and its event row.
 pub(crate) fn update_statement(id: i64, update: &CallUpdate) -> (CallLogQuery, EventRow) {
     let base = |sql: &'static str| sqlx::query(sql).bind(id);
-        let (query, at, kind, detail) = match update {
+    let (query, at, kind, detail) = match update {
             CallUpdate::IvrExited { at, node } => (
                 base("UPDATE calls SET ivr_exited_at = $2, ivr_exit_node = $3 WHERE id = $1")
                     .bind(to_ms(*at))
@@ -592,11 +590,12 @@ pub(crate) fn close_statement(
     } else {
         CallState::Ended
     };
-    let query = sqlx::query("UPDATE calls SET outcome = $2, ended_at = $3, state = $4 WHERE id = $1")
-        .bind(id)
-        .bind(outcome_str(outcome))
-        .bind(to_ms(ended_at))
-        .bind(state.as_str());
+    let query =
+        sqlx::query("UPDATE calls SET outcome = $2, ended_at = $3, state = $4 WHERE id = $1")
+            .bind(id)
+            .bind(outcome_str(outcome))
+            .bind(to_ms(ended_at))
+            .bind(state.as_str());
     (
         query,
         EventRow {

@@ -137,10 +137,7 @@ both_backends!(
 );
 
 both_backends!(a_bad_write_in_a_batch_costs_only_itself, |store| {
-    let ids = store
-        .open_calls(&[new_call(1), new_call(2)])
-        .await
-        .unwrap();
+    let ids = store.open_calls(&[new_call(1), new_call(2)]).await.unwrap();
     let (log, _task) = CallLogWriter::start(store.clone());
     let missing = ids[1] + 1000;
     log.write(CallLogWrite::Update {
