@@ -29,7 +29,8 @@ use serde_json::json;
 
 use crate::api::CSRF_HEADER;
 use crate::auth::{
-    LOCK_WINDOW_MINUTES, MAX_FAILURES, Session, check_form_csrf, current, same_token,
+    LOCK_WINDOW_MINUTES, MAX_FAILURES, Need, Session, current, require_form, require_page,
+    same_token,
 };
 use crate::html::{escape, page};
 use crate::{AppState, Role, kind_slug, parse_kind_slug};
@@ -45,43 +46,6 @@ const MAX_WAV_BYTES: usize = 10 * 60 * 16_000 + 1024;
 
 fn is_admin(session: &Session) -> bool {
     session.roles.contains(&Role::Admin)
-}
-
-fn forbidden_admin_page(state: &AppState, session: &Session) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        page(
-            &state.backend.settings().server_name,
-            "Accès refusé",
-            Some(session),
-            "<p role=\"alert\" class=\"erreur\">Cette page est réservée aux administrateurs.</p>",
-        ),
-    )
-        .into_response()
-}
-
-/// The session of an admin (or, when `supervisor_enough`, a supervisor) page request.
-async fn page_session(
-    state: &AppState,
-    headers: &HeaderMap,
-    supervisor_enough: bool,
-) -> Result<Session, Response> {
-    let Some(session) = current(state, headers).await else {
-        return Err(Redirect::to("/connexion").into_response());
-    };
-    let allowed = if supervisor_enough {
-        session.is_supervisor()
-    } else {
-        is_admin(&session)
-    };
-    if !allowed {
-        return Err(if supervisor_enough {
-            crate::auth::forbidden_page(state, &session)
-        } else {
-            forbidden_admin_page(state, &session)
-        });
-    }
-    Ok(session)
 }
 
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -136,6 +100,20 @@ async fn api_session(
         }
     }
     Ok(session)
+}
+
+/// The API response to a store change: `ok` on success, 404 with `not_found` when the
+/// element is gone, 422 with the store's French reason otherwise.
+fn store_result<T>(
+    result: Result<T, StoreError>,
+    not_found: &str,
+    ok: impl FnOnce(T) -> Response,
+) -> Response {
+    match result {
+        Ok(value) => ok(value),
+        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, not_found),
+        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
+    }
 }
 
 fn store_error_fr(e: &StoreError) -> String {
@@ -243,7 +221,7 @@ pub(crate) async fn admin_js() -> Response {
 
 /// `GET /admin`: the administration index.
 pub(crate) async fn admin_home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -620,7 +598,7 @@ pub(crate) async fn users_page(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -697,21 +675,15 @@ pub(crate) async fn users_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let fields = form_fields(&body);
+    let csrf = fields
+        .get("csrf")
+        .and_then(|v| v.first())
+        .map(String::as_str);
+    let session = match require_form(&state, &headers, Need::Admin, csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let fields = form_fields(&body);
-    if let Err(r) = check_form_csrf(
-        &state,
-        &session,
-        fields
-            .get("csrf")
-            .and_then(|v| v.first())
-            .map(String::as_str),
-    ) {
-        return r;
-    }
     let new = NewUser {
         login: first(&fields, "login"),
         name: first(&fields, "name"),
@@ -732,21 +704,15 @@ pub(crate) async fn users_change(
     Path(login): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let fields = form_fields(&body);
+    let csrf = fields
+        .get("csrf")
+        .and_then(|v| v.first())
+        .map(String::as_str);
+    let session = match require_form(&state, &headers, Need::Admin, csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let fields = form_fields(&body);
-    if let Err(r) = check_form_csrf(
-        &state,
-        &session,
-        fields
-            .get("csrf")
-            .and_then(|v| v.first())
-            .map(String::as_str),
-    ) {
-        return r;
-    }
     let change = match first(&fields, "action").as_str() {
         "roles" => UserChange {
             roles: Some(fields.get("roles").cloned().unwrap_or_default()),
@@ -1181,7 +1147,7 @@ pub(crate) async fn directory_page(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1217,13 +1183,10 @@ pub(crate) async fn vip_set(
     headers: HeaderMap,
     Form(form): Form<VipForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let vip = form.vip == "oui";
     match state
         .backend
@@ -1265,13 +1228,10 @@ pub(crate) async fn p0_add(
     headers: HeaderMap,
     Form(form): Form<P0Form>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = match window_from_form(&state, &form) {
         Ok((a, b)) => state
             .backend
@@ -1295,13 +1255,10 @@ pub(crate) async fn p0_change(
     Path(id): Path<i64>,
     Form(form): Form<P0Form>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let store = state.backend.store();
     let now = state.backend.now();
     let result = if form.action == "supprimer" {
@@ -1371,16 +1328,15 @@ async fn api_vip(
             );
         }
     };
-    match state
-        .backend
-        .store()
-        .set_person_vip(id, body.vip, &session.login, state.backend.now())
-        .await
-    {
-        Ok(()) => Json(json!({ "id": id, "vip": body.vip })).into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "personne inconnue"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .set_person_vip(id, body.vip, &session.login, state.backend.now())
+            .await,
+        "personne inconnue",
+        |()| Json(json!({ "id": id, "vip": body.vip })).into_response(),
+    )
 }
 
 async fn api_windows(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -1423,22 +1379,21 @@ async fn api_add_window(
     let Some(person) = body.person_id else {
         return json_error(StatusCode::BAD_REQUEST, "« person_id » est obligatoire");
     };
-    match state
-        .backend
-        .store()
-        .add_p0_window(
-            person,
-            body.starts_at,
-            body.ends_at,
-            &session.login,
-            state.backend.now(),
-        )
-        .await
-    {
-        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "personne inconnue"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .add_p0_window(
+                person,
+                body.starts_at,
+                body.ends_at,
+                &session.login,
+                state.backend.now(),
+            )
+            .await,
+        "personne inconnue",
+        |id| (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+    )
 }
 
 async fn api_change_window(
@@ -1460,22 +1415,21 @@ async fn api_change_window(
             );
         }
     };
-    match state
-        .backend
-        .store()
-        .update_p0_window(
-            id,
-            body.starts_at,
-            body.ends_at,
-            &session.login,
-            state.backend.now(),
-        )
-        .await
-    {
-        Ok(()) => Json(json!({ "id": id })).into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "période inconnue"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .update_p0_window(
+                id,
+                body.starts_at,
+                body.ends_at,
+                &session.login,
+                state.backend.now(),
+            )
+            .await,
+        "période inconnue",
+        |()| Json(json!({ "id": id })).into_response(),
+    )
 }
 
 async fn api_remove_window(
@@ -1487,16 +1441,15 @@ async fn api_remove_window(
         Ok(s) => s,
         Err(r) => return r,
     };
-    match state
-        .backend
-        .store()
-        .remove_p0_window(id, &session.login, state.backend.now())
-        .await
-    {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "période inconnue"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .remove_p0_window(id, &session.login, state.backend.now())
+            .await,
+        "période inconnue",
+        |()| StatusCode::NO_CONTENT.into_response(),
+    )
 }
 
 // ---- messages: scheduled, WAV, library --------------------------------------------------
@@ -1828,13 +1781,11 @@ pub(crate) async fn message_programme(
     headers: HeaderMap,
     Form(form): Form<ProgrammeForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = async {
         let kind = parse_kind_slug(&form.kind).ok_or("type de message inconnu")?;
         let req = MessageRequest {
@@ -2072,13 +2023,11 @@ pub(crate) async fn library_activate(
     Path(id): Path<i64>,
     Form(form): Form<ActivateForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = activate_saved(&state, &session, id, &form.line, &form.kind).await;
     messages_redirect_or_error(&state, &session, result).await
 }
@@ -2090,13 +2039,11 @@ pub(crate) async fn library_remove(
     Path(id): Path<i64>,
     Form(form): Form<ActivateForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = state
         .backend
         .store()
@@ -2166,21 +2113,21 @@ async fn api_library_add(
     if body.text.trim().is_empty() {
         return json_error(StatusCode::UNPROCESSABLE_ENTITY, "« text » est vide");
     }
-    match state
-        .backend
-        .store()
-        .save_library_message(
-            &body.name,
-            body.text.trim(),
-            None,
-            &session.login,
-            state.backend.now(),
-        )
-        .await
-    {
-        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .save_library_message(
+                &body.name,
+                body.text.trim(),
+                None,
+                &session.login,
+                state.backend.now(),
+            )
+            .await,
+        "élément introuvable (supprimé entre-temps ?)",
+        |id| (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -2224,16 +2171,15 @@ async fn api_library_remove(
         Ok(s) => s,
         Err(r) => return r,
     };
-    match state
-        .backend
-        .store()
-        .remove_library_message(id, &session.login, state.backend.now())
-        .await
-    {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "message inconnu"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .remove_library_message(id, &session.login, state.backend.now())
+            .await,
+        "message inconnu",
+        |()| StatusCode::NO_CONTENT.into_response(),
+    )
 }
 
 // ---- prompts ----------------------------------------------------------------------------
@@ -2346,7 +2292,7 @@ pub(crate) async fn prompts_page(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -2421,13 +2367,10 @@ pub(crate) async fn prompt_restore_form(
     Path(id): Path<String>,
     Form(form): Form<ActivateForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     match restore_prompt(&state, &session.login, &id).await {
         Ok(()) => Redirect::to("/admin/annonces?ok=1").into_response(),
         Err(e) => page_with_notice(
@@ -2688,7 +2631,7 @@ pub(crate) async fn calendars_page(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -2749,13 +2692,10 @@ pub(crate) async fn exception_add_form(
     headers: HeaderMap,
     Form(form): Form<ExceptionForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let body = ExceptionBody {
         date: form.date.clone(),
         until: Some(form.until.clone()),
@@ -2775,20 +2715,17 @@ pub(crate) async fn exception_remove_form(
     Path(id): Path<i64>,
     Form(form): Form<ActivateForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = remove_exception(&state, &session.login, id).await;
     calendars_result(&state, &session, result).await
 }
 
 /// `GET /admin/sla`: the SLA policies as configured (read-only).
 pub(crate) async fn sla_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -2883,7 +2820,7 @@ async fn api_sla(State(state): State<AppState>, headers: HeaderMap) -> Response 
 /// `GET /superviseur/agents`: each agent's state, queues and skill levels, from the live ACD
 /// picture, with the forced pause and log-out of the wallboard.
 pub(crate) async fn agents_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_page(&state, &headers, Need::Supervisor).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -3008,13 +2945,11 @@ pub(crate) async fn agent_queue_form(
     Path(login): Path<String>,
     Form(form): Form<QueueForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let level = if form.level == "retirer" {
         Ok(None)
     } else {
