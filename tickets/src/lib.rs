@@ -41,6 +41,7 @@ pub mod directory;
 pub mod live;
 pub mod priority;
 pub mod reports;
+pub mod settings;
 pub mod sla;
 pub mod sla_live;
 mod store;
