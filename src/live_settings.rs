@@ -147,3 +147,180 @@ pub fn with_versions(mut policies: LivePolicies, newest: HashMap<String, String>
     policies.versions = newest;
     policies
 }
+
+/// Applies the agents' queues and levels saved from the supervisors' page over the
+/// configuration's `[[agents]]` (at start, once the switchboard runs): each saved agent gets
+/// exactly the saved membership. An agent or queue no longer configured is skipped with a
+/// warning.
+pub async fn apply_stored_memberships(
+    store: &Store,
+    switchboard: &crate::switchboard::SwitchboardHandle,
+) -> anyhow::Result<()> {
+    let saved = store
+        .current_settings(guichet_tickets::settings::AGENT_QUEUES)
+        .await?;
+    if saved.is_empty() {
+        return Ok(());
+    }
+    let snapshot = switchboard.snapshot().await?;
+    for setting in saved {
+        let wanted: BTreeMap<String, u8> = match serde_json::from_str(&setting.value) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(agent = %setting.name, error = %e, "saved queues unreadable");
+                continue;
+            }
+        };
+        let Some(agent) = snapshot
+            .agents
+            .iter()
+            .find(|a| a.agent.as_str() == setting.name)
+        else {
+            tracing::warn!(agent = %setting.name, "saved queues of an agent no longer configured");
+            continue;
+        };
+        let current: BTreeMap<&str, u8> =
+            agent.queues.iter().map(|(q, l)| (q.as_str(), *l)).collect();
+        let removed = current
+            .keys()
+            .filter(|q| !wanted.contains_key(**q))
+            .map(|q| ((*q).to_owned(), None));
+        let changed = wanted
+            .iter()
+            .filter(|(q, l)| current.get(q.as_str()) != Some(*l))
+            .map(|(q, l)| (q.clone(), Some(*l)));
+        let changes: Vec<(String, Option<u8>)> = changed.chain(removed).collect();
+        for (queue, level) in changes {
+            let change = crate::switchboard::AgentChange::SetQueue {
+                queue: queue.clone(),
+                level,
+            };
+            if let Err(e) = switchboard.agent(&setting.name, change).await {
+                tracing::warn!(agent = %setting.name, %queue, error = %e, "saved queue not applied");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn in_force<T>(
+    name: &str,
+    value: T,
+    saved: Option<&guichet_tickets::settings::StoredSetting>,
+) -> guichet_web::admin_settings::InForce<T> {
+    guichet_web::admin_settings::InForce {
+        name: name.to_owned(),
+        value,
+        saved_by: saved.map(|s| s.author.clone()),
+        saved_at: saved.map(|s| s.created_at),
+    }
+}
+
+/// Every configured SLA grid in force, with who saved it.
+pub async fn sla_policies_in_force(
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<Vec<guichet_web::admin_settings::InForce<SlaPolicySpec>>> {
+    let saved = store.current_settings(SLA_POLICY).await?;
+    let mut out = Vec::new();
+    for (name, configured) in &config.sla_policies {
+        let stored = saved.iter().find(|s| &s.name == name);
+        let value = match stored {
+            Some(s) => serde_json::from_str(&s.value)
+                .with_context(|| format!("stored SLA policy {name} unreadable"))?,
+            None => configured.clone(),
+        };
+        out.push(in_force(name, value, stored));
+    }
+    Ok(out)
+}
+
+/// Every configured calendar's weekly hours in force, with who saved them.
+pub async fn calendar_hours_in_force(
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<Vec<guichet_web::admin_settings::InForce<WeeklyHours>>> {
+    let saved = store.current_settings(CALENDAR_HOURS).await?;
+    let mut out = Vec::new();
+    for (name, configured) in &config.calendars {
+        let stored = saved.iter().find(|s| &s.name == name);
+        let value = match stored {
+            Some(s) => serde_json::from_str(&s.value)
+                .with_context(|| format!("stored weekly hours of calendar {name} unreadable"))?,
+            None => configured.hours.clone(),
+        };
+        out.push(in_force(name, value, stored));
+    }
+    Ok(out)
+}
+
+/// Checks the grid `spec` for the configured policy `name` (French error naming the
+/// field), stores it as a new version (journaled, before and after) and returns the
+/// change for the running SLA runner.
+pub async fn save_sla_policy(
+    store: &Store,
+    config: &Config,
+    name: &str,
+    spec: SlaPolicySpec,
+    actor: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<crate::sla_runner::SlaChange, String> {
+    let internal = |e: &dyn std::fmt::Display| {
+        tracing::warn!(policy = name, error = %e, "SLA policy not saved");
+        "la base de données a refusé la modification".to_owned()
+    };
+    if !config.sla_policies.contains_key(name) {
+        return Err(format!("politique SLA inconnue : « {name} »"));
+    }
+    if !config.calendars.contains_key(&spec.calendar) {
+        return Err(format!("Calendrier : « {} » n'existe pas", spec.calendar));
+    }
+    guichet_tickets::sla::SlaPolicy::new(name, &spec)
+        .map_err(|e| format!("politique refusée, champ « {} » : {}", e.field, e.reason))?;
+    let before = sla_policy(store, config, name)
+        .await
+        .map_err(|e| internal(&e))?
+        .map(|s| serde_json::to_string(&s))
+        .transpose()
+        .map_err(|e| internal(&e))?;
+    let value = serde_json::to_string(&spec).map_err(|e| internal(&e))?;
+    let row = store
+        .save_setting(SLA_POLICY, name, before.as_deref(), &value, actor, now)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(crate::sla_runner::SlaChange::Policy {
+        name: name.to_owned(),
+        version: version_name(name, row),
+        spec,
+    })
+}
+
+/// Checks the weekly hours `hours` of the configured calendar `name` with its exceptional
+/// days (French error), stores them (journaled, before and after) and returns the calendar
+/// now in force.
+pub async fn save_calendar_hours(
+    store: &Store,
+    config: &Config,
+    name: &str,
+    hours: WeeklyHours,
+    actor: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<CalendarSpec, String> {
+    let internal = |e: &dyn std::fmt::Display| {
+        tracing::warn!(calendar = name, error = %e, "weekly hours not saved");
+        "la base de données a refusé la modification".to_owned()
+    };
+    let mut spec = calendar_spec(store, config, name)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| format!("calendrier inconnu : « {name} »"))?;
+    let before = serde_json::to_string(&spec.hours).map_err(|e| internal(&e))?;
+    spec.hours = hours;
+    Calendar::new(&spec).map_err(|e| format!("horaires refusés : {e}"))?;
+    let value = serde_json::to_string(&spec.hours).map_err(|e| internal(&e))?;
+    store
+        .save_setting(CALENDAR_HOURS, name, Some(&before), &value, actor, now)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(spec)
+}

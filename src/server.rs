@@ -229,6 +229,10 @@ pub async fn run(
         config: std::sync::Arc::new(config.clone()),
         sla: sla_handle,
     };
+    // Agents' queues and levels saved from the supervisors' page win over `[[agents]]`.
+    crate::live_settings::apply_stored_memberships(&store, &switchboard)
+        .await
+        .context("cannot apply the saved agent queues")?;
     // Weekly hours and exceptional closures and openings saved from the administration page.
     server_backend
         .apply_stored_calendars()

@@ -344,6 +344,80 @@ impl Backend for ServerBackend {
         })
     }
 
+    fn sla_policies_in_force(
+        &self,
+    ) -> BoxFuture<
+        '_,
+        Result<
+            Vec<guichet_web::admin_settings::InForce<guichet_tickets::sla::SlaPolicySpec>>,
+            String,
+        >,
+    > {
+        Box::pin(async move {
+            crate::live_settings::sla_policies_in_force(&self.store, &self.config)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn sla_policy_update<'a>(
+        &'a self,
+        name: &'a str,
+        spec: guichet_tickets::sla::SlaPolicySpec,
+        actor: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let change = crate::live_settings::save_sla_policy(
+                &self.store,
+                &self.config,
+                name,
+                spec,
+                actor,
+                self.clock.now(),
+            )
+            .await?;
+            if let Some(sla) = &self.sla {
+                sla.send(change);
+            }
+            Ok(())
+        })
+    }
+
+    fn calendar_hours(
+        &self,
+    ) -> BoxFuture<
+        '_,
+        Result<Vec<guichet_web::admin_settings::InForce<guichet_calendar::WeeklyHours>>, String>,
+    > {
+        Box::pin(async move {
+            crate::live_settings::calendar_hours_in_force(&self.store, &self.config)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn calendar_hours_update<'a>(
+        &'a self,
+        name: &'a str,
+        hours: guichet_calendar::WeeklyHours,
+        actor: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let spec = crate::live_settings::save_calendar_hours(
+                &self.store,
+                &self.config,
+                name,
+                hours,
+                actor,
+                self.clock.now(),
+            )
+            .await?;
+            self.apply_calendar(name, spec)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn convert_wav<'a>(&'a self, wav: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, String>> {
         Box::pin(async move {
             static CONVERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

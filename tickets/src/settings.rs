@@ -19,6 +19,19 @@ pub const CALENDAR_HOURS: &str = "calendar_hours";
 /// Kind of an agent's queues and levels; name: the agent's login.
 pub const AGENT_QUEUES: &str = "agent_queues";
 
+/// The journal line written with a setting change.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingJournal<'a> {
+    /// Journal action, e.g. `agent.queue`.
+    pub action: &'a str,
+    /// Journal subject, e.g. `agent:amelie.martin`.
+    pub subject: &'a str,
+    /// Readable value before.
+    pub before: Option<&'a str>,
+    /// Readable value after.
+    pub after: Option<&'a str>,
+}
+
 /// One saved version of a setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSetting {
@@ -60,6 +73,27 @@ impl Store {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        let journal = SettingJournal {
+            action: &format!("settings.{kind}"),
+            subject: &format!("{kind}:{name}"),
+            before,
+            after: Some(value),
+        };
+        self.save_setting_journaled(kind, name, value, &journal, author, now)
+            .await
+    }
+
+    /// Saves a new version of the setting `kind`/`name` with the journal line `journal`, in
+    /// one transaction. Returns the row id.
+    pub async fn save_setting_journaled(
+        &self,
+        kind: &str,
+        name: &str,
+        value: &str,
+        journal: &SettingJournal<'_>,
+        author: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.writer.begin().await?;
         let id: i64 = sqlx::query(
             "INSERT INTO admin_settings (kind, name, value, author, created_at) \
@@ -77,10 +111,10 @@ impl Store {
             &mut tx,
             now,
             author,
-            &format!("settings.{kind}"),
-            &format!("{kind}:{name}"),
-            before,
-            Some(value),
+            journal.action,
+            journal.subject,
+            journal.before,
+            journal.after,
         )
         .await?;
         tx.commit().await?;

@@ -48,12 +48,12 @@ fn is_admin(session: &Session) -> bool {
     session.roles.contains(&Role::Admin)
 }
 
-fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// The session of an API or upload call: role, and the CSRF header for writes.
-async fn api_session(
+pub(crate) async fn api_session(
     state: &AppState,
     headers: &HeaderMap,
     supervisor_enough: bool,
@@ -127,7 +127,7 @@ fn store_error_fr(e: &StoreError) -> String {
     }
 }
 
-fn local(state: &AppState, at: DateTime<Utc>) -> String {
+pub(crate) fn local(state: &AppState, at: DateTime<Utc>) -> String {
     at.with_timezone(&state.backend.settings().zone)
         .format("%d/%m/%Y %H:%M")
         .to_string()
@@ -166,7 +166,7 @@ fn optional_rfc3339(raw: Option<&str>, what: &str) -> Result<Option<DateTime<Utc
     }
 }
 
-fn page_with_notice(
+pub(crate) fn page_with_notice(
     state: &AppState,
     session: &Session,
     title: &str,
@@ -185,7 +185,7 @@ fn page_with_notice(
         .into_response()
 }
 
-fn notice_html(ok: Option<&str>, error: Option<&str>) -> String {
+pub(crate) fn notice_html(ok: Option<&str>, error: Option<&str>) -> String {
     let mut out = String::new();
     if let Some(ok) = ok {
         out.push_str(&format!(
@@ -625,7 +625,7 @@ async fn users_error(state: &AppState, session: &Session, error: &str) -> Respon
 }
 
 /// Parses an `application/x-www-form-urlencoded` body into repeated fields (checkboxes).
-fn form_fields(body: &[u8]) -> HashMap<String, Vec<String>> {
+pub(crate) fn form_fields(body: &[u8]) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     let text = String::from_utf8_lossy(body);
     for pair in text.split('&').filter(|p| !p.is_empty()) {
@@ -661,7 +661,7 @@ fn decode_form(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn first(fields: &HashMap<String, Vec<String>>, name: &str) -> String {
+pub(crate) fn first(fields: &HashMap<String, Vec<String>>, name: &str) -> String {
     fields
         .get(name)
         .and_then(|v| v.first())
@@ -2581,8 +2581,8 @@ async fn calendars_body(state: &AppState, session: &Session, notice: &str) -> St
     body.push_str(
         "<p>Les fermetures et ouvertures exceptionnelles ajoutées ici s'appliquent tout de suite \
          aux lignes (serveur vocal et files d'attente), sans redémarrage, et s'ajoutent à celles \
-         de la configuration. Les calendriers des politiques SLA des tickets les prennent en compte \
-         au prochain démarrage.</p><h2>Exceptions ajoutées</h2><table id=\"exceptions\"><tr><th>Calendrier</th>\
+         de la configuration. Les délais SLA des tickets en tiennent compte aussi : une \
+         journée fermée ne compte pas.</p><h2>Exceptions ajoutées</h2><table id=\"exceptions\"><tr><th>Calendrier</th>\
          <th>Du</th><th>Au</th><th>Horaires</th><th>Libellé</th><th>Par</th><th></th></tr>",
     );
     for e in exception_views(state).await {
@@ -2613,8 +2613,10 @@ async fn calendars_body(state: &AppState, session: &Session, notice: &str) -> St
          <p><label for=\"cal-hours\">Horaires d'ouverture (vide : fermé toute la journée)</label> \
          <input id=\"cal-hours\" name=\"hours\" placeholder=\"09:00-12:00, 14:00-16:00\"> \
          <label for=\"cal-label\">Libellé</label> <input id=\"cal-label\" name=\"label\" required placeholder=\"Fermeture exceptionnelle\"></p>\
-         <p><button type=\"submit\">Ajouter</button></p></form><h2>Calendriers configurés</h2>"
+         <p><button type=\"submit\">Ajouter</button></p></form>"
     ));
+    body.push_str(&crate::admin_settings::weekly_hours_section(state, session).await);
+    body.push_str("<h2>Calendriers configurés</h2>");
     for (name, toml) in &calendars {
         body.push_str(&format!(
             "<h3>{}</h3><pre>{}</pre>",
@@ -2666,7 +2668,7 @@ pub(crate) struct ExceptionForm {
     label: String,
 }
 
-async fn calendars_result(
+pub(crate) async fn calendars_result(
     state: &AppState,
     session: &Session,
     result: Result<(), String>,
@@ -2723,31 +2725,6 @@ pub(crate) async fn exception_remove_form(
     calendars_result(&state, &session, result).await
 }
 
-/// `GET /admin/sla`: the SLA policies as configured (read-only).
-pub(crate) async fn sla_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match require_page(&state, &headers, Need::Admin).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let mut body = String::from(
-        "<p>Les politiques SLA viennent de la configuration (<code>[sla_policies]</code>, voir \
-         docs/sla.md) ; elles se consultent ici et se modifient dans le fichier de configuration \
-         (appliqué au redémarrage).</p>",
-    );
-    let policies = state.backend.sla_policies_toml();
-    if policies.is_empty() {
-        body.push_str("<p>Aucune politique SLA configurée.</p>");
-    }
-    for (name, toml) in policies {
-        body.push_str(&format!(
-            "<h2>{}</h2><pre class=\"politique-sla\">{}</pre>",
-            escape(&name),
-            escape(&toml)
-        ));
-    }
-    page_with_notice(&state, &session, "Politiques SLA", StatusCode::OK, body)
-}
-
 async fn api_calendars(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = api_session(&state, &headers, false, false).await {
         return r;
@@ -2800,19 +2777,6 @@ async fn api_remove_exception(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
-}
-
-async fn api_sla(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = api_session(&state, &headers, false, false).await {
-        return r;
-    }
-    let policies: Vec<_> = state
-        .backend
-        .sla_policies_toml()
-        .into_iter()
-        .map(|(name, toml)| json!({ "name": name, "configuration": toml }))
-        .collect();
-    Json(policies).into_response()
 }
 
 // ---- agents: queues and skill levels -----------------------------------------------------
@@ -2917,15 +2881,35 @@ async fn set_agent_queue(
             },
         )
         .await?;
-    journal(
-        state,
-        &session.login,
-        "agent.queue",
-        &format!("agent:{login}"),
-        Some(&describe(before)),
-        Some(&describe(level)),
-    )
-    .await
+    // The agent's whole membership after the change, kept over `[[agents]]` at the next
+    // start (docs/web.md), journaled as this one change.
+    let mut membership: std::collections::BTreeMap<String, u8> =
+        agent.queues.iter().cloned().collect();
+    match level {
+        Some(l) => membership.insert(queue.to_owned(), l),
+        None => membership.remove(queue),
+    };
+    let value = serde_json::to_string(&membership).map_err(|e| e.to_string())?;
+    let (before, after) = (describe(before), describe(level));
+    state
+        .backend
+        .store()
+        .save_setting_journaled(
+            guichet_tickets::settings::AGENT_QUEUES,
+            login,
+            &value,
+            &guichet_tickets::settings::SettingJournal {
+                action: "agent.queue",
+                subject: &format!("agent:{login}"),
+                before: Some(&before),
+                after: Some(&after),
+            },
+            &session.login,
+            state.backend.now(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| store_error_fr(&e))
 }
 
 #[derive(Deserialize)]
@@ -3041,7 +3025,6 @@ pub(crate) fn page_routes() -> Router<AppState> {
             "/admin/calendriers/exceptions/{id}/supprimer",
             post(exception_remove_form),
         )
-        .route("/admin/sla", get(sla_page))
         .route("/superviseur/agents", get(agents_page))
         .route("/superviseur/agents/{login}/files", post(agent_queue_form))
         .route("/admin/annonces", get(prompts_page))
@@ -3079,7 +3062,6 @@ pub(crate) fn api_routes() -> Router<AppState> {
             "/admin/calendars/exceptions/{id}",
             axum::routing::delete(api_remove_exception),
         )
-        .route("/admin/sla-policies", get(api_sla))
         .route("/admin/prompts", get(api_prompts))
         .route(
             "/admin/prompts/{id}",
