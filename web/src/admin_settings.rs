@@ -269,7 +269,7 @@ fn nature_code(n: Nature) -> &'static str {
 /// Checks a grid's at-risk threshold, calendar and durations, in French naming the field
 /// (the backend checks the rest when it builds the policy).
 pub(crate) fn check_grid(spec: &SlaPolicySpec, calendars: &[String]) -> Result<(), String> {
-    if !calendars.iter().any(|c| *c == spec.calendar) {
+    if !calendars.contains(&spec.calendar) {
         return Err(format!(
             "Calendrier : « {} » n'existe pas (calendriers : {})",
             spec.calendar,
