@@ -625,6 +625,22 @@ async fn users_error(state: &AppState, session: &Session, error: &str) -> Respon
 }
 
 /// Parses an `application/x-www-form-urlencoded` body into repeated fields (checkboxes).
+/// The session and fields of an admin's form sent as a raw body (repeated fields kept),
+/// once the role and the CSRF token are checked.
+pub(crate) async fn admin_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Session, HashMap<String, Vec<String>>), Response> {
+    let fields = form_fields(body);
+    let csrf = fields
+        .get("csrf")
+        .and_then(|v| v.first())
+        .map(String::as_str);
+    let session = require_form(state, headers, Need::Admin, csrf).await?;
+    Ok((session, fields))
+}
+
 pub(crate) fn form_fields(body: &[u8]) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     let text = String::from_utf8_lossy(body);
@@ -675,13 +691,8 @@ pub(crate) async fn users_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fields = form_fields(&body);
-    let csrf = fields
-        .get("csrf")
-        .and_then(|v| v.first())
-        .map(String::as_str);
-    let session = match require_form(&state, &headers, Need::Admin, csrf).await {
-        Ok(s) => s,
+    let (session, fields) = match admin_form(&state, &headers, &body).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let new = NewUser {
@@ -704,13 +715,8 @@ pub(crate) async fn users_change(
     Path(login): Path<String>,
     body: Bytes,
 ) -> Response {
-    let fields = form_fields(&body);
-    let csrf = fields
-        .get("csrf")
-        .and_then(|v| v.first())
-        .map(String::as_str);
-    let session = match require_form(&state, &headers, Need::Admin, csrf).await {
-        Ok(s) => s,
+    let (session, fields) = match admin_form(&state, &headers, &body).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let change = match first(&fields, "action").as_str() {

@@ -22,9 +22,9 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::admin::{
-    api_session, first, form_fields, json_error, local, notice_html, page_with_notice,
+    admin_form, api_session, first, json_error, local, notice_html, page_with_notice,
 };
-use crate::auth::{Need, Session, require_form, require_page};
+use crate::auth::{Need, Session, require_page};
 use crate::html::escape;
 
 /// A setting in force, and who saved it when it is not the configuration's.
@@ -174,13 +174,8 @@ pub(crate) async fn hours_form(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let fields = form_fields(&body);
-    let csrf = fields
-        .get("csrf")
-        .and_then(|v| v.first())
-        .map(String::as_str);
-    let session = match require_form(&state, &headers, Need::Admin, csrf).await {
-        Ok(s) => s,
+    let (session, fields) = match admin_form(&state, &headers, &body).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let result = save_hours(&state, &session, &name, week_from_form(&fields)).await;
@@ -538,13 +533,8 @@ pub(crate) async fn sla_form(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let fields = form_fields(&body);
-    let csrf = fields
-        .get("csrf")
-        .and_then(|v| v.first())
-        .map(String::as_str);
-    let session = match require_form(&state, &headers, Need::Admin, csrf).await {
-        Ok(s) => s,
+    let (session, fields) = match admin_form(&state, &headers, &body).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let current = state
