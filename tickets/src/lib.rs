@@ -34,6 +34,7 @@
 
 pub mod admin;
 pub mod api_tokens;
+pub mod audio_files;
 pub mod calls;
 pub mod dashboard;
 pub mod desk;
