@@ -157,7 +157,7 @@ pub struct DtmfSender {
 }
 
 /// Default volume of sent events (-10 dBm0).
-const SEND_VOLUME: u8 = 10;
+pub(crate) const SEND_VOLUME: u8 = 10;
 
 impl DtmfSender {
     /// A sender for `digit` lasting `duration_ms` (at least 40 ms, at most
@@ -171,6 +171,11 @@ impl DtmfSender {
             elapsed: 0,
             ends_sent: 0,
         })
+    }
+
+    /// The RFC 4733 event code being sent.
+    pub fn event(&self) -> u8 {
+        self.event
     }
 
     /// The next packet to send, or `None` when the digit is complete.

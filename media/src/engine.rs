@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -226,8 +227,8 @@ pub(crate) struct Session {
 enum Transport {
     Udp {
         port: u16,
-        rtp: Arc<UdpSocket>,
-        rtcp: Arc<UdpSocket>,
+        rtp: Arc<AsyncFd<StdUdpSocket>>,
+        rtcp: Arc<AsyncFd<StdUdpSocket>>,
     },
     WebRtc {
         session: SessionId,
@@ -274,7 +275,8 @@ impl Outgoing {
         let sent = match transport {
             Transport::Udp { rtp, .. } => {
                 packet.write(scratch);
-                rtp.try_send_to(scratch, dest)
+                rtp.get_ref()
+                    .send_to(scratch, dest)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
@@ -428,9 +430,10 @@ impl MediaEngine {
         }
         for phase in 0..CLOCK_THREADS {
             let weak = weak.clone();
+            let realtime = inner.config.realtime_clock;
             std::thread::Builder::new()
                 .name(format!("media-clock-{phase}"))
-                .spawn(move || clock_thread(weak, phase))?;
+                .spawn(move || clock_thread(weak, phase, realtime))?;
         }
         Ok((MediaHandle { inner }, rx))
     }
@@ -485,9 +488,19 @@ impl MediaHandle {
     ) -> Result<Arc<Session>, MediaError> {
         let inner = &self.inner;
         let _guard = inner.runtime.enter();
-        let setup = |s: StdUdpSocket| -> std::io::Result<Arc<UdpSocket>> {
+        // Registered for readability only: a socket registered for
+        // writability too (as `tokio::net::UdpSocket` is) gets an epoll
+        // wake-up of the reactor each time the kernel frees one of its sent
+        // datagrams, i.e. once per packet sent. Sends never wait: the
+        // socket is non-blocking and a full buffer drops the packet, as a
+        // late RTP packet is worthless anyway.
+        let setup = |s: StdUdpSocket| -> std::io::Result<Arc<AsyncFd<StdUdpSocket>>> {
             s.set_nonblocking(true)?;
-            Ok(Arc::new(UdpSocket::from_std(s)?))
+            // SAFETY: the `AsyncFd` owns the socket, so its descriptor stays
+            // open and unchanged (`as_raw_fd` of a std socket always returns
+            // the same one) until the `AsyncFd` is dropped and deregistered.
+            let registered = unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) };
+            Ok(Arc::new(registered.map_err(std::io::Error::from)?))
         };
         let (rtp, rtcp) = match (setup(rtp), setup(rtcp)) {
             (Ok(a), Ok(b)) => (a, b),
@@ -580,7 +593,8 @@ impl MediaHandle {
     }
 
     /// Queues DTMF digits to send as RFC 4733 events on the negotiated
-    /// payload type, each lasting `duration_ms` (RTP legs only).
+    /// payload type, each lasting `duration_ms` (40 ms to 8 s on RTP legs,
+    /// 40 ms to 6 s on browser legs, where str0m builds the packets).
     pub fn send_dtmf(
         &self,
         id: SessionId,
@@ -588,12 +602,6 @@ impl MediaHandle {
         duration_ms: u32,
     ) -> Result<(), MediaError> {
         let s = self.session(id)?;
-        if matches!(s.transport, Transport::WebRtc { .. }) {
-            // Agents' browsers do not need tones; not implemented there.
-            return Err(MediaError::WebRtc(
-                "sending DTMF to a browser is not supported".into(),
-            ));
-        }
         let mut st = s.state.lock();
         if st.remote.and_then(|r| r.dtmf_payload_type).is_none() {
             return Err(MediaError::NoDtmfPayloadType(id));
@@ -1033,13 +1041,24 @@ impl Inner {
             && let Some(sender) = DtmfSender::new(digit, ms)
         {
             let _ = pt; // checked present: only then is a digit dequeued
-            st.dtmf_active = Some(ActiveDtmf {
-                sender,
-                timestamp: st.out.timestamp_at(tick),
-            });
+            let timestamp = st.out.timestamp_at(tick);
+            if let Transport::WebRtc { session, commands } = &s.transport {
+                // str0m sends the whole RFC 4733 series itself, on the
+                // payload type the browser negotiated; the sender below
+                // only keeps the leg's audio paused for the same time.
+                let _ = commands.send(crate::webrtc::Command::TelephoneEvent {
+                    session: *session,
+                    event: sender.event(),
+                    duration_ms: ms,
+                    timestamp,
+                    at: self.epoch + Duration::from_millis(tick),
+                });
+            }
+            st.dtmf_active = Some(ActiveDtmf { sender, timestamp });
         }
         if let Some(active) = st.dtmf_active.as_mut() {
             match (active.sender.next_packet(), remote.dtmf_payload_type) {
+                (Some(_), Some(_)) if matches!(s.transport, Transport::WebRtc { .. }) => {}
                 (Some(p), Some(pt)) => {
                     let ts = active.timestamp;
                     st.out.send(
@@ -1219,10 +1238,58 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
     report.write(&mut st.scratch);
     // WebRTC legs get their RTCP from str0m.
     if let Transport::Udp { rtcp, .. } = &s.transport
-        && let Err(e) = rtcp.try_send_to(&st.scratch, dest)
+        && let Err(e) = rtcp.get_ref().send_to(&st.scratch, dest)
     {
         tracing::debug!(error = %e, "RTCP send failed");
     }
+}
+
+/// Real-time priority of the clock threads (SCHED_FIFO, 1-99): above
+/// every normal thread, low among real-time ones.
+const CLOCK_RT_PRIORITY: libc::c_int = 10;
+
+/// A real-time clock thread this far behind its deadlines cannot keep up
+/// anyway; it goes back to normal priority rather than take the cores from
+/// signalling.
+const OVERLOAD_BEHIND: Duration = Duration::from_millis(200);
+
+/// Puts the calling clock thread under SCHED_FIFO, so that other processes'
+/// work (builds, tests, the rest of guichet) cannot delay a tick: the
+/// threads sleep between ticks and use a fraction of a core, so they
+/// cannot starve the machine while they keep up. Needs CAP_SYS_NICE (or
+/// root, or an RLIMIT_RTPRIO); without it the thread stays at normal
+/// priority.
+fn raise_to_realtime(phase: u64) -> bool {
+    let param = libc::sched_param {
+        sched_priority: CLOCK_RT_PRIORITY,
+    };
+    // SAFETY: `pthread_self` is the calling thread; `param` is a live,
+    // initialised sched_param.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        tracing::debug!(phase, "media clock thread at real-time priority");
+        true
+    } else {
+        tracing::info!(
+            phase,
+            error = %std::io::Error::from_raw_os_error(rc),
+            "media clock thread left at normal priority (no permission for SCHED_FIFO)"
+        );
+        false
+    }
+}
+
+fn drop_to_normal_priority(phase: u64, behind: Duration) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: as in `raise_to_realtime`.
+    let rc =
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &param) };
+    tracing::warn!(
+        phase,
+        behind_ms = behind.as_millis() as u64,
+        demoted = rc == 0,
+        "media clock overloaded: back to normal priority"
+    );
 }
 
 /// Clock threads share the ticks: thread `phase` runs the ticks `t` with
@@ -1230,10 +1297,11 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
 /// that takes long on one thread does not delay the next one.
 const CLOCK_THREADS: u64 = 2;
 
-fn clock_thread(inner: Weak<Inner>, phase: u64) {
+fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
     let Some(epoch) = inner.upgrade().map(|i| i.epoch) else {
         return;
     };
+    let mut realtime = realtime && raise_to_realtime(phase);
     let mut tick: u64 = phase;
     loop {
         tick += CLOCK_THREADS;
@@ -1249,17 +1317,41 @@ fn clock_thread(inner: Weak<Inner>, phase: u64) {
             return;
         }
         inner.ticks.fetch_add(1, Ordering::Relaxed);
-        if Instant::now().saturating_duration_since(deadline) > Duration::from_millis(5) {
+        let behind = Instant::now().saturating_duration_since(deadline);
+        if behind > Duration::from_millis(5) {
             inner.late_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        if realtime && behind > OVERLOAD_BEHIND {
+            realtime = false;
+            drop_to_normal_priority(phase, behind);
         }
         inner.process_tick(tick);
     }
 }
 
-async fn rtp_receive_loop(inner: Weak<Inner>, session: Weak<Session>, socket: Arc<UdpSocket>) {
+/// Receives one datagram, waiting for readability on the tokio reactor.
+async fn recv_from(
+    socket: &AsyncFd<StdUdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        let mut ready = socket.readable().await?;
+        // `try_io` clears the readiness only on `WouldBlock`, so the next
+        // datagram already queued is read without waiting again.
+        if let Ok(received) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
+            return received;
+        }
+    }
+}
+
+async fn rtp_receive_loop(
+    inner: Weak<Inner>,
+    session: Weak<Session>,
+    socket: Arc<AsyncFd<StdUdpSocket>>,
+) {
     let mut buf = vec![0u8; 2048];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok((n, from)) = recv_from(&socket, &mut buf).await else {
             // ICMP port unreachable and the like: keep listening.
             tokio::task::yield_now().await;
             continue;
@@ -1271,10 +1363,10 @@ async fn rtp_receive_loop(inner: Weak<Inner>, session: Weak<Session>, socket: Ar
     }
 }
 
-async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<UdpSocket>) {
+async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<AsyncFd<StdUdpSocket>>) {
     let mut buf = vec![0u8; 1500];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok((n, from)) = recv_from(&socket, &mut buf).await else {
             tokio::task::yield_now().await;
             continue;
         };

@@ -25,6 +25,8 @@
 //!   agent; ticket counts), tables exported to CSV and XLSX.
 //! - API tokens ([`api_tokens`]): hashed bearer tokens, created and revoked
 //!   by admins ([`Store::create_api_token`], [`Store::live_api_token`]).
+//! - Major incidents ([`incidents`]): [`Store::declare_incident`],
+//!   [`Store::update_incident`], [`Store::incidents`], [`Store::incident_totals`].
 //! - Journal and security log: [`Store::journal`], [`Store::log_security_event`].
 //!
 //! The SLA core (`sla`) and the priority matrix (`priority`) are sans-IO;
@@ -39,6 +41,7 @@ pub mod calls;
 pub mod dashboard;
 pub mod desk;
 pub mod directory;
+pub mod incidents;
 pub mod live;
 pub mod priority;
 pub mod reports;

@@ -45,6 +45,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(crate::desk::api_routes())
         .merge(crate::admin::api_routes())
         .merge(crate::admin_settings::api_routes())
+        .merge(crate::incidents::api_routes())
         .fallback(not_found)
 }
 

@@ -35,6 +35,7 @@ mod dashboards;
 mod desk;
 pub mod ecoute;
 pub mod html;
+mod incidents;
 pub mod metrics;
 mod pages;
 pub mod softphone;
@@ -412,6 +413,8 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
             get(tokens::tokens_page).post(tokens::create_token),
         )
         .route("/admin/jetons/{id}/revoquer", post(tokens::revoke_token))
+        // The major-incident log.
+        .merge(incidents::page_routes())
         .nest(
             "/api/v1",
             api::routes().layer(axum::middleware::from_fn_with_state(
