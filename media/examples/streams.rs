@@ -98,6 +98,7 @@ fn main() {
                     codec: Codec::Pcmu,
                     payload_type: 0,
                     dtmf_payload_type: None,
+                    dtmf_red_payload_type: None,
                 },
             )
             .expect("set_remote");

@@ -97,6 +97,10 @@ pub struct RemoteMedia {
     pub payload_type: u8,
     /// The negotiated telephone-event payload type, if any.
     pub dtmf_payload_type: Option<u8>,
+    /// The negotiated RFC 2198 `red` payload type carrying telephone
+    /// events (`a=fmtp:PT TE/TE/...`), if any: its telephone-event blocks
+    /// are decoded like plain telephone-event packets.
+    pub dtmf_red_payload_type: Option<u8>,
 }
 
 /// Supervision modes (écoute, chuchotement, intervention).
@@ -787,6 +791,7 @@ impl MediaHandle {
             codec: Codec::Pcmu,
             payload_type: 0,
             dtmf_payload_type: Some(crate::webrtc::INTERNAL_TELE_PT),
+            dtmf_red_payload_type: None,
         });
         let session = Arc::new(Session {
             id,
@@ -1433,6 +1438,23 @@ impl Inner {
         if Some(packet.payload_type) == remote.dtmf_payload_type {
             for d in st.dtmf_rx.on_packet(packet.timestamp, packet.payload) {
                 self.on_digit(s, st, d.digit, d.duration_ms, DtmfSource::Rfc4733);
+            }
+            return;
+        }
+        if Some(packet.payload_type) == remote.dtmf_red_payload_type {
+            // Oldest block first: the receiver ignores what it has
+            // already reported and recovers events whose own packets were
+            // lost. Blocks of other payload types are not ours to decode.
+            let Ok(blocks) = crate::red::parse_red(packet.timestamp, packet.payload) else {
+                return;
+            };
+            for block in blocks {
+                if Some(block.payload_type) != remote.dtmf_payload_type {
+                    continue;
+                }
+                for d in st.dtmf_rx.on_packet(block.timestamp, block.payload) {
+                    self.on_digit(s, st, d.digit, d.duration_ms, DtmfSource::Rfc4733);
+                }
             }
             return;
         }
