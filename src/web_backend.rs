@@ -671,6 +671,56 @@ impl Backend for ServerBackend {
                 MetricKind::Gauge,
                 self.media.ports_in_use() as f64,
             );
+            let media = self.media.totals();
+            for (name, help, value) in [
+                (
+                    "guichet_media_sessions_released_total",
+                    "RTP sessions released since the start.",
+                    media.sessions_released,
+                ),
+                (
+                    "guichet_media_packets_sent_total",
+                    "RTP packets sent, all sessions.",
+                    media.packets_sent,
+                ),
+                (
+                    "guichet_media_packets_received_total",
+                    "RTP packets received and accepted, all sessions.",
+                    media.packets_received,
+                ),
+                (
+                    "guichet_media_packets_lost_total",
+                    "RTP packets lost according to sequence numbers (RFC 3550), all sessions.",
+                    media.packets_lost,
+                ),
+                (
+                    "guichet_media_packets_late_total",
+                    "RTP packets that arrived too late for a bridge's jitter buffer.",
+                    media.late_packets,
+                ),
+                (
+                    "guichet_media_packets_reordered_total",
+                    "RTP packets received out of order.",
+                    media.reordered_packets,
+                ),
+                (
+                    "guichet_media_packets_foreign_total",
+                    "RTP packets dropped because they came from another address than the latched one.",
+                    media.foreign_packets,
+                ),
+                (
+                    "guichet_media_clock_ticks_total",
+                    "Media clock ticks (1 ms each) processed.",
+                    media.clock_ticks,
+                ),
+                (
+                    "guichet_media_clock_ticks_late_total",
+                    "Media clock ticks started more than 5 ms after their deadline (overload).",
+                    media.clock_ticks_late,
+                ),
+            ] {
+                m.single(name, help, MetricKind::Counter, value as f64);
+            }
             if let Ok(calls) = self.switchboard.calls_in_progress().await {
                 m.single(
                     "guichet_calls_in_progress",

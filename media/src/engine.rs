@@ -207,6 +207,43 @@ pub struct SessionStats {
     pub remote_jitter_ms: Option<f64>,
 }
 
+/// Counters summed over all sessions, live and released, plus the clock's
+/// health: what `/metrics` exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MediaTotals {
+    /// Sessions released since the engine started.
+    pub sessions_released: u64,
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// RTP packets received and accepted.
+    pub packets_received: u64,
+    /// Packets lost according to sequence numbers (negative per-session
+    /// counts, i.e. duplicates, count as zero).
+    pub packets_lost: u64,
+    /// Packets that arrived too late for a bridge's jitter buffer.
+    pub late_packets: u64,
+    /// Packets received out of order.
+    pub reordered_packets: u64,
+    /// Packets dropped because they came from another address than the
+    /// latched one.
+    pub foreign_packets: u64,
+    /// Clock ticks processed.
+    pub clock_ticks: u64,
+    /// Clock ticks that started more than 5 ms after their deadline.
+    pub clock_ticks_late: u64,
+}
+
+impl MediaTotals {
+    fn add(&mut self, s: &SessionStats) {
+        self.packets_sent += s.packets_sent;
+        self.packets_received += s.packets_received;
+        self.packets_lost += s.packets_lost.max(0) as u64;
+        self.late_packets += s.late_packets;
+        self.reordered_packets += s.reordered_packets;
+        self.foreign_packets += s.foreign_packets;
+    }
+}
+
 /// A freshly allocated session: its id and the local RTP address to put
 /// in the SDP (`bind_ip` may be the unspecified address: the switchboard
 /// then advertises its own public address with this port).
@@ -344,6 +381,22 @@ struct SessionState {
 }
 
 impl SessionState {
+    fn stats(&self) -> SessionStats {
+        SessionStats {
+            packets_sent: self.out.packets,
+            bytes_sent: self.out.bytes,
+            packets_received: self.packets_received,
+            bytes_received: self.bytes_received,
+            packets_lost: self.rx.cumulative_lost(),
+            jitter_ms: self.rx.jitter() as f64 / 8.0,
+            late_packets: self.late_packets(),
+            reordered_packets: self.rx.late(),
+            foreign_packets: self.foreign_packets,
+            remote_fraction_lost: self.remote_report.map(|r| r.fraction_lost as f64 / 256.0),
+            remote_jitter_ms: self.remote_report.map(|r| r.jitter as f64 / 8.0),
+        }
+    }
+
     fn destination(&self) -> Option<SocketAddr> {
         self.latched.or(self.remote.map(|r| r.addr))
     }
@@ -385,6 +438,8 @@ pub(crate) struct Inner {
     stop: AtomicBool,
     late_ticks: AtomicU64,
     ticks: AtomicU64,
+    /// Counters of the sessions already released.
+    closed_totals: Mutex<MediaTotals>,
 }
 
 /// Entry point: starts the engine.
@@ -424,6 +479,7 @@ impl MediaEngine {
             stop: AtomicBool::new(false),
             late_ticks: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
+            closed_totals: Mutex::new(MediaTotals::default()),
         });
         let weak = Arc::downgrade(&inner);
         if let Some((socket, commands)) = webrtc_run {
@@ -756,19 +812,21 @@ impl MediaHandle {
     pub fn stats(&self, id: SessionId) -> Result<SessionStats, MediaError> {
         let s = self.session(id)?;
         let st = s.state.lock();
-        Ok(SessionStats {
-            packets_sent: st.out.packets,
-            bytes_sent: st.out.bytes,
-            packets_received: st.packets_received,
-            bytes_received: st.bytes_received,
-            packets_lost: st.rx.cumulative_lost(),
-            jitter_ms: st.rx.jitter() as f64 / 8.0,
-            late_packets: st.late_packets(),
-            reordered_packets: st.rx.late(),
-            foreign_packets: st.foreign_packets,
-            remote_fraction_lost: st.remote_report.map(|r| r.fraction_lost as f64 / 256.0),
-            remote_jitter_ms: st.remote_report.map(|r| r.jitter as f64 / 8.0),
-        })
+        Ok(st.stats())
+    }
+
+    /// Counters summed over every session since the engine started, the
+    /// released ones included (for `/metrics`).
+    pub fn totals(&self) -> MediaTotals {
+        let mut totals = *self.inner.closed_totals.lock();
+        let live: Vec<Arc<Session>> = self.inner.sessions.read().values().cloned().collect();
+        for s in live {
+            totals.add(&s.state.lock().stats());
+        }
+        let (ticks, late_ticks) = self.clock_health();
+        totals.clock_ticks = ticks;
+        totals.clock_ticks_late = late_ticks;
+        totals
     }
 
     /// Address of the shared WebRTC socket, when enabled (`webrtc_port`).
@@ -928,6 +986,12 @@ impl Inner {
 
     fn release_session(&self, s: &Arc<Session>) {
         s.released.store(true, Ordering::Relaxed);
+        {
+            let stats = s.state.lock().stats();
+            let mut closed = self.closed_totals.lock();
+            closed.add(&stats);
+            closed.sessions_released += 1;
+        }
         for t in s.tasks.lock().drain(..) {
             t.abort();
         }

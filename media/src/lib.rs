@@ -60,7 +60,7 @@ mod webrtc;
 pub use config::{ConfigError, MediaConfig};
 pub use engine::{
     BridgeId, DtmfSource, LocalMedia, MediaEngine, MediaError, MediaEvent, MediaHandle,
-    MonitorMode, PlaybackEnd, PlaybackId, RemoteMedia, SessionId, SessionStats,
+    MediaTotals, MonitorMode, PlaybackEnd, PlaybackId, RemoteMedia, SessionId, SessionStats,
 };
 pub use g711::Codec;
 pub use player::{Audio, AudioError, Playlist};
