@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod live_settings;
 pub mod message;
 pub mod prompts;
 pub mod server;

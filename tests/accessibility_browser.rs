@@ -76,6 +76,7 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
                 "/superviseur/messages",
                 "/superviseur/tableaux",
                 "/superviseur/agents",
+                "/superviseur/incidents",
                 "/admin",
                 "/admin/utilisateurs",
                 "/admin/annuaire",

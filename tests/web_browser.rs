@@ -1,7 +1,9 @@
 //! The supervisor's pages in a real headless Chromium against a real `guichet serve`: the
 //! wallboard updates live when a desk phone registers and when a VIP caller waits and gives
 //! up, and a crisis message typed in the messages page is saved, shown, journaled, live in
-//! the store and heard by the next SIPp caller (its µ-law audio found in the RTP received).
+//! the store and heard by the next SIPp caller (its µ-law audio found in the RTP received);
+//! then a major incident is declared, followed, shown on the wallboard and closed with the
+//! crisis message removed, and the journal lists each step.
 //! Screenshots go to `docs/screenshots/` with `GUICHET_SCREENSHOTS=1`.
 
 mod support;
@@ -275,4 +277,128 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
         "the caller after the change did not hear the typed message ({} bytes of audio)",
         audio.len()
     );
+
+    // A major incident: declared on the log page (the line of the active crisis message is
+    // preselected), followed, shown on the wallboard while it goes on, closed with the
+    // crisis message removed in the same step, and every step in the journal.
+    let base = format!("http://{}", server.http);
+    browser.goto(&format!("{base}/superviseur/incidents")).await;
+    let none = browser.text("#incidents-en-cours").await;
+    assert_eq!(none, "Aucun incident majeur en cours.");
+    browser
+        .type_into("#incident-titre", "Panne de la messagerie")
+        .await;
+    browser
+        .type_into("#incident-services", "Messagerie, ligne 8585")
+        .await;
+    browser
+        .type_into(
+            "#incident-description",
+            "Les agents ne reçoivent plus de courriels.",
+        )
+        .await;
+    browser.click("#declarer-incident").await;
+    browser
+        .wait_text("p.ok", Duration::from_secs(10), |t| {
+            t.starts_with("Incident déclaré")
+        })
+        .await;
+    let sheet = browser.text("#fiche-incident").await;
+    assert!(sheet.contains("ouvert"), "{sheet}");
+    assert!(sheet.contains(text), "the linked crisis message: {sheet}");
+    browser
+        .click("#suivi-statut option[value=\"resolving\"]")
+        .await;
+    browser
+        .type_into("#suivi-note", "Le prestataire redémarre les serveurs.")
+        .await;
+    browser.click("#enregistrer-suivi").await;
+    browser
+        .wait_text("p.ok", Duration::from_secs(10), |t| {
+            t.starts_with("Point d'avancement enregistré")
+        })
+        .await;
+    let follow = browser.text("#suivi-incident").await;
+    assert!(
+        follow.contains("ouvert → en cours de résolution")
+            && follow.contains("Le prestataire redémarre les serveurs."),
+        "{follow}"
+    );
+
+    browser.goto(&format!("{base}/superviseur/mur")).await;
+    let banner = browser
+        .wait_text("#incidents-en-cours", Duration::from_secs(5), |t| {
+            !t.is_empty()
+        })
+        .await;
+    assert!(
+        banner.contains("Panne de la messagerie")
+            && banner.contains("Messagerie, ligne 8585")
+            && banner.contains("en cours de résolution"),
+        "{banner}"
+    );
+    browser
+        .screenshot(&screenshot_dir(dir.path()).join("mur-incident.png"))
+        .await;
+
+    browser.click("#incidents-en-cours a").await;
+    browser.find("#form-suivi").await;
+    browser
+        .click("#suivi-statut option[value=\"closed\"]")
+        .await;
+    browser
+        .type_into(
+            "#suivi-note",
+            "Service rétabli, accord des groupes support.",
+        )
+        .await;
+    browser.click("#retirer-message").await;
+    browser.click("#enregistrer-suivi").await;
+    browser
+        .wait_text("p.ok", Duration::from_secs(10), |t| {
+            t.contains("message de crise retiré")
+        })
+        .await;
+    let sheet = browser.text("#fiche-incident").await;
+    assert!(
+        sheet.contains("clos") && sheet.contains("aucun message de crise actif"),
+        "{sheet}"
+    );
+    assert!(
+        store
+            .active_message("8585", MessageKind::Crisis, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "closing removed the crisis message"
+    );
+    let logged = store.incidents(&Default::default()).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(
+        logged[0].status,
+        guichet_tickets::incidents::IncidentStatus::Closed
+    );
+    assert!(logged[0].ended_at.is_some());
+    assert_eq!(logged[0].declared.crisis_line.as_deref(), Some("8585"));
+
+    browser.goto(&format!("{base}/superviseur/incidents")).await;
+    let listed = browser.text("#incidents").await;
+    assert!(
+        listed.contains("Panne de la messagerie") && listed.contains("clos"),
+        "{listed}"
+    );
+    browser
+        .screenshot(&screenshot_dir(dir.path()).join("incidents.png"))
+        .await;
+    browser
+        .click("a[href=\"/superviseur/messages?journal=incident\"]")
+        .await;
+    let journal = browser
+        .wait_text("#journal", Duration::from_secs(5), |t| {
+            t.contains("incident.close")
+        })
+        .await;
+    for action in ["incident.declare", "incident.update", "chloe.durand"] {
+        assert!(journal.contains(action), "{action}: {journal}");
+    }
 }

@@ -26,6 +26,8 @@
 //!   agent; ticket counts), tables exported to CSV and XLSX.
 //! - API tokens ([`api_tokens`]): hashed bearer tokens, created and revoked
 //!   by admins ([`Store::create_api_token`], [`Store::live_api_token`]).
+//! - Major incidents ([`incidents`]): [`Store::declare_incident`],
+//!   [`Store::update_incident`], [`Store::incidents`], [`Store::incident_totals`].
 //! - Journal and security log: [`Store::journal`], [`Store::log_security_event`].
 //!
 //! The SLA core (`sla`) and the priority matrix (`priority`) are sans-IO;
@@ -35,14 +37,17 @@
 
 pub mod admin;
 pub mod api_tokens;
+pub mod audio_files;
 pub mod call_log;
 pub mod calls;
 pub mod dashboard;
 pub mod desk;
 pub mod directory;
+pub mod incidents;
 pub mod live;
 pub mod priority;
 pub mod reports;
+pub mod settings;
 pub mod sla;
 pub mod sla_live;
 mod store;

@@ -46,6 +46,7 @@ pub fn page(server_name: &str, title: &str, session: Option<&Session>, body: &st
                 );
                 links.push_str("<a href=\"/superviseur/tableaux\">Tableaux de bord</a>");
                 links.push_str("<a href=\"/superviseur/agents\">Agents</a>");
+                links.push_str("<a href=\"/superviseur/incidents\">Incidents majeurs</a>");
             }
             if s.roles.contains(&crate::Role::Admin) {
                 links.push_str("<a href=\"/admin/jetons\">Jetons d'API</a>");

@@ -31,6 +31,22 @@
   function limit(id) { return Number(document.getElementById(id).value); }
   function render(view) {
     last = view;
+    var incidents = document.getElementById("incidents-en-cours");
+    incidents.textContent = "";
+    (view.incidents || []).forEach(function (i) {
+      var p = document.createElement("p");
+      p.className = "erreur incident-majeur";
+      p.style.fontSize = "1.4rem";
+      p.dataset.incident = String(i.id);
+      var a = document.createElement("a");
+      a.href = "/superviseur/incidents/" + i.id;
+      a.textContent = "Incident majeur n° " + i.id + " : " + i.title;
+      var strong = document.createElement("strong");
+      strong.appendChild(a);
+      p.appendChild(strong);
+      p.appendChild(document.createTextNode(" — " + i.services + " — " + i.status + " depuis " + i.elapsed));
+      incidents.appendChild(p);
+    });
     var msgs = document.getElementById("messages");
     msgs.textContent = "";
     if (view.error) {

@@ -404,6 +404,13 @@ async fn messages_body(
          <textarea id=\"text\" name=\"text\" rows=\"4\" required maxlength=\"2000\"></textarea></p>\
          <p><label for=\"ends_at\">Fin (facultatif, heure locale)</label> \
          <input id=\"ends_at\" name=\"ends_at\" type=\"datetime-local\"></p>\
+         <fieldset id=\"avec-incident\"><legend>Incident majeur (facultatif, message de crise)</legend>\
+         <p><input type=\"checkbox\" id=\"declarer-incident\" name=\"incident\" value=\"1\"> \
+         <label for=\"declarer-incident\">Déclarer aussi un incident majeur</label></p>\
+         <p><label for=\"incident-titre\">Titre de l'incident</label> \
+         <input id=\"incident-titre\" name=\"incident_title\" maxlength=\"200\" size=\"50\"> \
+         <label for=\"incident-services\">Services touchés (facultatif : la ligne)</label> \
+         <input id=\"incident-services\" name=\"incident_services\" maxlength=\"500\" size=\"30\"></p></fieldset>\
          <p><button type=\"button\" id=\"ecouter-apercu\">Écouter avant d'enregistrer</button> \
          <button type=\"submit\" id=\"enregistrer\">Enregistrer et diffuser</button> \
          <span id=\"apercu-etat\" role=\"status\"></span></p></form>\
@@ -421,6 +428,8 @@ async fn messages_body(
     let filter = filter.map(str::trim).filter(|f| !f.is_empty());
     body.push_str(&format!(
         "<h2>Journal des événements (7 derniers jours)</h2>\
+         <p><a href=\"/superviseur/incidents\" id=\"lien-incidents\">Journal des incidents majeurs</a> \
+         (début, fin, statut et suivi de chaque incident).</p>\
          <form method=\"get\" action=\"/superviseur/messages\" role=\"search\">\
          <label for=\"filtre-journal\">Filtrer</label> \
          <input id=\"filtre-journal\" name=\"journal\" value=\"{}\" placeholder=\"qui, action, ligne, texte…\"> \
@@ -498,6 +507,13 @@ pub(crate) struct SetForm {
     text: String,
     #[serde(default)]
     ends_at: String,
+    /// Checkbox: declare a major incident with this crisis message.
+    #[serde(default)]
+    incident: Option<String>,
+    #[serde(default)]
+    incident_title: String,
+    #[serde(default)]
+    incident_services: String,
 }
 
 async fn messages_error(state: &AppState, session: &Session, error: &str) -> Response {
@@ -559,17 +575,75 @@ pub(crate) async fn messages_set(
             }
         }
     };
+    let with_incident = form.incident.is_some();
+    if with_incident && kind != MessageKind::Crisis {
+        return messages_error(
+            &state,
+            &session,
+            "Un incident majeur se déclare avec un message de crise.",
+        )
+        .await;
+    }
+    if with_incident && form.incident_title.trim().is_empty() {
+        return messages_error(&state, &session, "Saisissez le titre de l'incident majeur.").await;
+    }
     match state
         .backend
         .set_message(session.actor(), &form.line, kind, text, ends_at)
         .await
     {
+        Ok(()) if with_incident => declare_with_message(&state, &session, &form, text).await,
         Ok(()) => Redirect::to("/superviseur/messages?ok=enregistre").into_response(),
         Err(e) => {
             messages_error(
                 &state,
                 &session,
                 &format!("Le message n'a pas été diffusé : {e}"),
+            )
+            .await
+        }
+    }
+}
+
+/// Declares the major incident a crisis message announces (the messages form's checkbox),
+/// then shows it; the message is already live.
+async fn declare_with_message(
+    state: &AppState,
+    session: &Session,
+    form: &SetForm,
+    text: &str,
+) -> Response {
+    let services = match form.incident_services.trim() {
+        "" => state
+            .backend
+            .settings()
+            .lines
+            .iter()
+            .find(|l| l.number == form.line)
+            .map_or_else(
+                || format!("Ligne {}", form.line),
+                |l| format!("Ligne {} ({})", l.name, l.number),
+            ),
+        s => s.to_owned(),
+    };
+    match crate::incidents::declare(
+        state,
+        session,
+        &form.incident_title,
+        &services,
+        text,
+        &form.line,
+    )
+    .await
+    {
+        Ok(i) => {
+            Redirect::to(&format!("/superviseur/incidents/{}?ok=declare", i.id)).into_response()
+        }
+        Err(e) => {
+            messages_error(
+                state,
+                session,
+                &format!("Le message est diffusé, mais l'incident n'a pas été déclaré : {e}"),
             )
             .await
         }
@@ -669,6 +743,8 @@ pub(crate) struct WallboardView {
     queues: Vec<guichet_acd::QueueSnapshot>,
     agents: Vec<WallAgent>,
     messages: Vec<WallMessage>,
+    /// Major incidents not ended yet, newest first.
+    incidents: Vec<WallIncident>,
     /// Set when the switchboard does not answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -681,6 +757,15 @@ struct WallAgent {
     state: String,
     time_in_state_secs: i64,
     calls_answered: u32,
+}
+
+#[derive(Serialize, PartialEq)]
+struct WallIncident {
+    id: i64,
+    title: String,
+    services: String,
+    status: &'static str,
+    elapsed: String,
 }
 
 #[derive(Serialize, PartialEq)]
@@ -714,6 +799,19 @@ pub(crate) async fn wallboard_view(state: &AppState) -> WallboardView {
             }
         }
     }
+    let incidents = store
+        .ongoing_incidents()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| WallIncident {
+            elapsed: crate::incidents::duration_fr(i.duration(now).num_seconds()),
+            id: i.id,
+            title: i.declared.title,
+            services: i.declared.services,
+            status: i.status.label_fr(),
+        })
+        .collect();
     match state.backend.snapshot().await {
         Ok(s) => WallboardView {
             queues: s.queues,
@@ -732,12 +830,14 @@ pub(crate) async fn wallboard_view(state: &AppState) -> WallboardView {
                 })
                 .collect(),
             messages,
+            incidents,
             error: None,
         },
         Err(e) => WallboardView {
             queues: Vec::new(),
             agents: Vec::new(),
             messages,
+            incidents,
             error: Some(format!("Le standard ne répond pas : {e}")),
         },
     }
@@ -773,12 +873,14 @@ const WALLBOARD_BODY: &str = "<p><button type=\"button\" id=\"plein-ecran\">Plei
         <input id=\"seuil-file\" type=\"number\" min=\"0\" value=\"5\"> \
         <label for=\"seuil-ns\">Niveau de service en dessous de (%)</label> \
         <input id=\"seuil-ns\" type=\"number\" min=\"0\" max=\"100\" value=\"80\"></p></details>\
+        <section id=\"incidents-en-cours\" aria-live=\"polite\"></section>\
         <section id=\"messages\" aria-live=\"polite\"></section>\
         <h2>Files d'attente</h2><table id=\"files\"><thead><tr><th>File</th><th>En attente</th>\
         <th>Attente la plus longue</th><th>Agents disponibles / connectés</th><th>Présentés</th><th>Répondus</th>\
         <th>Abandonnés</th><th>Taux de décroché</th><th>Taux d'abandon</th><th>Niveau de service</th></tr></thead><tbody></tbody></table>\
         <h2>Agents</h2><p id=\"action-agent\" role=\"status\"></p><table id=\"agents\"><thead><tr><th>Agent</th><th>État</th><th>Depuis</th><th>Appels traités</th><th>Actions</th></tr></thead><tbody></tbody></table>\
-        <p><small>Indicateurs depuis minuit (définitions : docs/statistics.md).</small></p>\
+        <p><small>Indicateurs depuis minuit (définitions : docs/statistics.md).</small> \
+        <a href=\"/superviseur/incidents\" id=\"lien-incidents\">Journal des incidents majeurs</a></p>\
         <script src=\"/static/mur.js\"></script>";
 
 /// `GET /static/mur.js`: the wallboard's script (no build step).

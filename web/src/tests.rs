@@ -12,6 +12,8 @@ struct Fake {
     changes: Mutex<Vec<(String, AgentStateChange)>>,
     callbacks: Mutex<Vec<(String, i64)>>,
     desk_agents: Mutex<Vec<guichet_acd::AgentSnapshot>>,
+    /// Messages removed, `(line, kind)`.
+    removed: Mutex<Vec<(String, MessageKind)>>,
 }
 
 impl Backend for Fake {
@@ -89,9 +91,10 @@ impl Backend for Fake {
     fn remove_message<'a>(
         &'a self,
         _actor: Actor,
-        _line: &'a str,
-        _kind: MessageKind,
+        line: &'a str,
+        kind: MessageKind,
     ) -> BoxFuture<'a, Result<(), String>> {
+        self.removed.lock().unwrap().push((line.to_owned(), kind));
         Box::pin(async { Ok(()) })
     }
     fn call_back<'a>(&'a self, login: &'a str, callback: i64) -> BoxFuture<'a, Result<(), String>> {
@@ -147,6 +150,7 @@ async fn fake(dir: &std::path::Path, healthy: bool) -> Arc<Fake> {
         changes: Mutex::new(Vec::new()),
         callbacks: Mutex::new(Vec::new()),
         desk_agents: Mutex::new(Vec::new()),
+        removed: Mutex::new(Vec::new()),
     })
 }
 
@@ -1336,3 +1340,5 @@ fn the_status_bar_counts_down_the_wrap_up() {
     );
     assert!(!shown.contains("fin dans"), "{shown}");
 }
+
+mod incidents;
