@@ -169,6 +169,27 @@ pub async fn run(
         shipped_dir: shipped.clone(),
         override_dir: override_dir.clone(),
     };
+    // Uploaded audio lives in the database; these directories are this node's cache of it,
+    // filled before the switchboard plays anything and refreshed while it runs.
+    let mut audio_cache = crate::audio_cache::AudioCache::new(
+        store.clone(),
+        override_dir.clone(),
+        messages_dir.clone(),
+    );
+    let prompt_ids: Vec<&str> = prompt_set
+        .prompts
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    audio_cache
+        .import_untracked_prompts(&prompt_ids, clock.now())
+        .await
+        .context("cannot keep the replaced prompts in the database")?;
+    audio_cache
+        .refresh()
+        .await
+        .context("cannot copy the stored audio to this node")?;
+    let audio_cache_task = tokio::spawn(crate::audio_cache::run(audio_cache));
     let (switchboard, switchboard_task) = switchboard::start(switchboard::Parts {
         config: std::sync::Arc::new(config.clone()),
         store: store.clone(),
@@ -273,6 +294,7 @@ pub async fn run(
     if let Some(task) = sla_task {
         task.abort();
     }
+    audio_cache_task.abort();
     sip_endpoint.shutdown();
     media.shutdown();
     let _ = stop_tx.send(true);

@@ -140,8 +140,55 @@ async fn users_directory_and_messages_administration() {
             )
             .await;
         assert_eq!(status, 200);
+        // Uploaded audio is kept in the database: a prompt replaced now is what a node that
+        // never saw the upload (the restart below runs in a fresh directory) plays.
+        let (_, list) = admin.get("/api/v1/admin/prompts").await;
+        let other = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .find(|id| id != "au_revoir")
+            .expect("another prompt");
+        let mut recording = wav(8000, 1);
+        recording.extend_from_slice(&[7, 0, 7, 0]);
+        let (status, _) = admin
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/v1/admin/prompts/{other}"),
+                recording.clone(),
+            )
+            .await;
+        assert_eq!(status, 200);
         drop(server);
+        let messages_dir = |run: &std::path::Path| {
+            if db.url().starts_with("sqlite:") {
+                run.join("guichet-messages")
+            } else {
+                std::env::temp_dir().join("guichet-messages")
+            }
+        };
+        let mut uploaded = Vec::new();
+        for (name, _) in store.audio_index().await.expect("audio index") {
+            if let Some(file) = name.strip_prefix("message/") {
+                let bytes = store.audio(&name).await.expect("audio").expect("bytes");
+                // The old node's copy goes: the new one must come from the database.
+                let _ = std::fs::remove_file(messages_dir(run.path()).join(file));
+                uploaded.push((file.to_owned(), bytes));
+            }
+        }
+        assert!(
+            uploaded.len() >= 2,
+            "the WAV messages uploaded above are stored"
+        );
         let rerun = tempfile::tempdir_in(dir.path()).expect("run dir");
+        // A copy of a prompt restored meanwhile (au_revoir, above) is stale in a node's cache.
+        std::fs::create_dir_all(rerun.path().join("guichet-prompts")).expect("dir");
+        std::fs::write(
+            rerun.path().join("guichet-prompts/au_revoir.wav"),
+            wav(8000, 1),
+        )
+        .expect("stale copy");
         let server = Server::start(
             rerun.path(),
             &db,
@@ -176,6 +223,32 @@ async fn users_directory_and_messages_administration() {
                 .iter()
                 .any(|p| p["name"] == "louvre" && p["policy"]["targets"][1]["resolve"] == "6h")
         );
+        assert_eq!(
+            std::fs::read(rerun.path().join(format!("guichet-prompts/{other}.wav")))
+                .expect("prompt copied from the database"),
+            recording
+        );
+        let served = http()
+            .get(format!("{}/api/v1/admin/prompts/{other}/audio", admin.base))
+            .header(COOKIE, &admin.cookie)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(served.to_vec(), recording);
+        assert!(
+            !rerun.path().join("guichet-prompts/au_revoir.wav").exists(),
+            "a prompt restored in the database is not played from a stale copy"
+        );
+        for (file, bytes) in &uploaded {
+            assert_eq!(
+                &std::fs::read(messages_dir(rerun.path()).join(file))
+                    .unwrap_or_else(|e| panic!("{file} not copied from the database: {e}")),
+                bytes
+            );
+        }
         let (_, hours) = admin.get("/api/v1/admin/calendars/hours").await;
         assert!(
             hours

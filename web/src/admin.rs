@@ -1537,11 +1537,24 @@ async fn write_audio(state: &AppState, prefix: &str, bytes: &[u8]) -> Result<Str
         .audio_dir()
         .ok_or("ce serveur n'accepte pas de fichiers audio")?;
     static N: AtomicU64 = AtomicU64::new(0);
-    let file = dir.join(format!(
-        "{prefix}-{}-{}.wav",
+    let file_name = format!(
+        "{prefix}-{}-{}-{}.wav",
         state.backend.now().timestamp_millis(),
+        std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
-    ));
+    );
+    let file = dir.join(&file_name);
+    // The database keeps the audio for every node (docs/web.md); this directory is a cache.
+    state
+        .backend
+        .store()
+        .put_audio(
+            &guichet_tickets::audio_files::message_name(&file_name),
+            bytes,
+            state.backend.now(),
+        )
+        .await
+        .map_err(|e| store_error_fr(&e))?;
     tokio::fs::create_dir_all(&dir)
         .await
         .and(tokio::fs::write(&file, bytes).await)
@@ -2231,6 +2244,17 @@ async fn replace_prompt(state: &AppState, actor: &str, id: &str, wav: &[u8]) -> 
     let wav = acceptable_wav(state, wav).await?;
     let target = set.override_dir.join(format!("{id}.wav"));
     let was_replaced = target.is_file();
+    // The database keeps the recording for every node; the override directory is a cache.
+    state
+        .backend
+        .store()
+        .put_audio(
+            &guichet_tickets::audio_files::prompt_name(id),
+            &wav,
+            state.backend.now(),
+        )
+        .await
+        .map_err(|e| store_error_fr(&e))?;
     let partial = set.override_dir.join(format!(".{id}.wav.partiel"));
     let written = async {
         tokio::fs::create_dir_all(&set.override_dir).await?;
@@ -2261,13 +2285,30 @@ async fn replace_prompt(state: &AppState, actor: &str, id: &str, wav: &[u8]) -> 
 async fn restore_prompt(state: &AppState, actor: &str, id: &str) -> Result<(), String> {
     let set = known_prompt(state, id)?;
     let target = set.override_dir.join(format!("{id}.wav"));
-    if !target.is_file() {
+    // Kept as an empty file rather than deleted, so that every node's cache, even one down
+    // at this moment, learns that the prompt was restored.
+    let name = guichet_tickets::audio_files::prompt_name(id);
+    let store = state.backend.store();
+    let stored = store
+        .audio(&name)
+        .await
+        .map_err(|e| store_error_fr(&e))?
+        .is_some_and(|bytes| !bytes.is_empty());
+    if stored {
+        store
+            .put_audio(&name, &[], state.backend.now())
+            .await
+            .map_err(|e| store_error_fr(&e))?;
+    }
+    if !target.is_file() && !stored {
         return Err("cette annonce est déjà celle d'origine".to_owned());
     }
-    tokio::fs::remove_file(&target).await.map_err(|e| {
-        tracing::warn!(error = %e, prompt = id, "prompt not restored");
-        "l'enregistrement n'a pas pu être supprimé".to_owned()
-    })?;
+    if target.is_file() {
+        tokio::fs::remove_file(&target).await.map_err(|e| {
+            tracing::warn!(error = %e, prompt = id, "prompt not restored");
+            "l'enregistrement n'a pas pu être supprimé".to_owned()
+        })?;
+    }
     journal(
         state,
         actor,
