@@ -297,6 +297,15 @@ pub trait Backend: Send + Sync + 'static {
         let _ = ticket;
         Box::pin(async { None })
     }
+
+    // ---- live pages ----
+
+    /// A counter the switchboard bumps whenever the ACD picture changes; the wallboard and
+    /// the agent page render on it (at most every 100 ms) instead of waiting for their
+    /// 300 ms tick. `None`: the tick alone.
+    fn live_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// The IVR prompts as the administration page needs them: ids and French texts, where the
