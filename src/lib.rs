@@ -2,8 +2,10 @@
 //! switchboard that wires the rooms together. `src/main.rs` is the command line on top; the
 //! end-to-end tests in `tests/` use this library to start servers in-process.
 
+pub mod audio_cache;
 pub mod clock;
 pub mod config;
+pub mod live_settings;
 pub mod message;
 pub mod prompts;
 pub mod server;

@@ -169,6 +169,27 @@ pub async fn run(
         shipped_dir: shipped.clone(),
         override_dir: override_dir.clone(),
     };
+    // Uploaded audio lives in the database; these directories are this node's cache of it,
+    // filled before the switchboard plays anything and refreshed while it runs.
+    let mut audio_cache = crate::audio_cache::AudioCache::new(
+        store.clone(),
+        override_dir.clone(),
+        messages_dir.clone(),
+    );
+    let prompt_ids: Vec<&str> = prompt_set
+        .prompts
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    audio_cache
+        .import_untracked_prompts(&prompt_ids, clock.now())
+        .await
+        .context("cannot keep the replaced prompts in the database")?;
+    audio_cache
+        .refresh()
+        .await
+        .context("cannot copy the stored audio to this node")?;
+    let audio_cache_task = tokio::spawn(crate::audio_cache::run(audio_cache));
     let (switchboard, switchboard_task) = switchboard::start(switchboard::Parts {
         config: std::sync::Arc::new(config.clone()),
         store: store.clone(),
@@ -184,16 +205,24 @@ pub async fn run(
     .context("cannot start the switchboard")?;
 
     // The live SLA clocks of open tickets (docs/sla.md, "Live runner").
-    let sla_task = match crate::sla_runner::live_policies(config) {
+    // The calendars and grids in force include what administrators saved (live_settings).
+    let (sla_task, sla_handle) = match crate::sla_runner::live_policies(config) {
         Some(policy) => {
-            let engine = crate::sla_runner::engine_for(config)?;
+            let (engine, newest) = crate::live_settings::sla_engine(&store, config)
+                .await
+                .context("cannot build the SLA engine")?;
+            let policy = crate::live_settings::with_versions(policy, newest);
             let runner =
                 crate::sla_runner::SlaRunner::start(store.clone(), engine, policy, clock.now())
                     .await
                     .context("cannot start the SLA runner")?;
-            Some(tokio::spawn(crate::sla_runner::run(runner, clock)))
+            let handle = runner.handle();
+            (
+                Some(tokio::spawn(crate::sla_runner::run(runner, clock))),
+                Some(handle),
+            )
         }
-        None => None,
+        None => (None, None),
     };
 
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -219,8 +248,13 @@ pub async fn run(
         messages_dir,
         prompt_set,
         config: std::sync::Arc::new(config.clone()),
+        sla: sla_handle,
     };
-    // Exceptional closures and openings added from the administration page.
+    // Agents' queues and levels saved from the supervisors' page win over `[[agents]]`.
+    crate::live_settings::apply_stored_memberships(&store, &switchboard)
+        .await
+        .context("cannot apply the saved agent queues")?;
+    // Weekly hours and exceptional closures and openings saved from the administration page.
     server_backend
         .apply_stored_calendars()
         .await
@@ -260,6 +294,7 @@ pub async fn run(
     if let Some(task) = sla_task {
         task.abort();
     }
+    audio_cache_task.abort();
     sip_endpoint.shutdown();
     media.shutdown();
     let _ = stop_tx.send(true);

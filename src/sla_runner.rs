@@ -33,6 +33,45 @@ pub struct SlaRunner {
     started_at_row: i64,
     /// Per tracked ticket: the last audit row applied to its clock.
     applied: HashMap<i64, i64>,
+    /// Calendars and grids changed by administrators, applied at the next pass.
+    changes: tokio::sync::mpsc::UnboundedReceiver<SlaChange>,
+    changes_tx: tokio::sync::mpsc::UnboundedSender<SlaChange>,
+}
+
+/// A change an administrator made that the running engine takes over.
+#[derive(Debug, Clone)]
+pub enum SlaChange {
+    /// A calendar's weekly hours or exceptional days changed: every clock counted in it is
+    /// re-planned.
+    Calendar {
+        /// The calendar's name.
+        name: String,
+        /// The calendar now in force.
+        calendar: guichet_calendar::Calendar,
+    },
+    /// A new version of an SLA grid: tickets created from now on follow it, running clocks
+    /// keep the grid they started under.
+    Policy {
+        /// The policy's name (as lines name it).
+        name: String,
+        /// The engine name of this version (`crate::live_settings::version_name`).
+        version: String,
+        /// The grid.
+        spec: guichet_tickets::sla::SlaPolicySpec,
+    },
+}
+
+/// Sends administrators' changes to the running SLA runner (applied within a second).
+#[derive(Debug, Clone)]
+pub struct SlaRunnerHandle {
+    tx: tokio::sync::mpsc::UnboundedSender<SlaChange>,
+}
+
+impl SlaRunnerHandle {
+    /// Queues `change` for the runner; false when the runner has stopped.
+    pub fn send(&self, change: SlaChange) -> bool {
+        self.tx.send(change).is_ok()
+    }
 }
 
 /// Which `[sla_policies]` entry live tickets follow: the first configured line that names
@@ -50,6 +89,9 @@ pub struct LivePolicies {
     pub default: String,
     /// Dialled line number → policy name.
     pub by_line: HashMap<String, String>,
+    /// Policy name → engine name of its newest version saved from the administration page
+    /// (`crate::live_settings::version_name`); a policy absent here runs the configured grid.
+    pub versions: HashMap<String, String>,
 }
 
 impl From<String> for LivePolicies {
@@ -57,6 +99,7 @@ impl From<String> for LivePolicies {
         LivePolicies {
             default,
             by_line: HashMap::new(),
+            versions: HashMap::new(),
         }
     }
 }
@@ -69,7 +112,11 @@ pub fn live_policies(config: &crate::config::Config) -> Option<LivePolicies> {
         .iter()
         .filter_map(|l| Some((l.number.clone(), l.sla_policy.clone()?)))
         .collect();
-    Some(LivePolicies { default, by_line })
+    Some(LivePolicies {
+        default,
+        by_line,
+        versions: HashMap::new(),
+    })
 }
 
 /// Builds the engine for the configuration's `[sla_policies]` and calendars.
@@ -123,7 +170,10 @@ impl SlaRunner {
         now: DateTime<Utc>,
     ) -> anyhow::Result<SlaRunner> {
         let started_at_row = store.last_audit_id().await?;
+        let (changes_tx, changes) = tokio::sync::mpsc::unbounded_channel();
         let mut runner = SlaRunner {
+            changes,
+            changes_tx,
             store,
             engine,
             policies: policies.into(),
@@ -168,15 +218,44 @@ impl SlaRunner {
         Ok(runner)
     }
 
-    /// The policy of a ticket: its first call's line's, else the default.
+    /// The policy of a ticket: its first call's line's, else the default; in its newest
+    /// version.
     async fn policy_for(&self, ticket: i64) -> anyhow::Result<String> {
+        let mut policy = &self.policies.default;
         if let Some(&call) = self.store.ticket_calls(ticket).await?.first() {
             let line = self.store.call(call).await?.line;
-            if let Some(policy) = self.policies.by_line.get(&line) {
-                return Ok(policy.clone());
+            if let Some(p) = self.policies.by_line.get(&line) {
+                policy = p;
             }
         }
-        Ok(self.policies.default.clone())
+        Ok(self.policies.versions.get(policy).unwrap_or(policy).clone())
+    }
+
+    /// Where administrators' changes are sent.
+    pub fn handle(&self) -> SlaRunnerHandle {
+        SlaRunnerHandle {
+            tx: self.changes_tx.clone(),
+        }
+    }
+
+    fn take_change(&mut self, change: SlaChange) {
+        match change {
+            SlaChange::Calendar { name, calendar } => {
+                tracing::info!(calendar = %name, "SLA clocks follow the changed calendar");
+                self.engine.set_calendar(&name, calendar);
+            }
+            SlaChange::Policy {
+                name,
+                version,
+                spec,
+            } => match self.engine.add_policy(&version, &spec) {
+                Ok(()) => {
+                    tracing::info!(policy = %name, %version, "new tickets follow the changed SLA policy");
+                    self.policies.versions.insert(name, version);
+                }
+                Err(e) => tracing::warn!(policy = %name, error = %e, "SLA policy change refused"),
+            },
+        }
     }
 
     /// The engine (for status reads).
@@ -186,6 +265,9 @@ impl SlaRunner {
 
     /// One pass: applies every new audit row, then fires every timer due by `now`.
     pub async fn step(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        while let Ok(change) = self.changes.try_recv() {
+            self.take_change(change);
+        }
         loop {
             let rows = self.store.audit_rows_after(self.cursor, BATCH).await?;
             let done = (rows.len() as i64) < BATCH;
@@ -439,7 +521,7 @@ pub async fn run(mut runner: SlaRunner, clock: Clock) {
 pub fn status_sentence(status: &SlaStatus, config: &crate::config::Config) -> String {
     let zone: chrono_tz::Tz = config
         .sla_policies
-        .get(&status.policy)
+        .get(crate::live_settings::policy_of(&status.policy))
         .and_then(|p| config.calendars.get(&p.calendar))
         .and_then(|c| c.zone.parse().ok())
         .unwrap_or(chrono_tz::Europe::Paris);
@@ -451,7 +533,7 @@ pub fn status_sentence(status: &SlaStatus, config: &crate::config::Config) -> St
     else {
         return format!(
             "Délai ({}) : aucun objectif pour cette priorité.",
-            status.policy
+            crate::live_settings::policy_of(&status.policy)
         );
     };
     let due = target.due.map(|d| {

@@ -560,6 +560,7 @@ fn remote_of(n: &NegotiatedMedia) -> Option<RemoteMedia> {
         codec: to_media_codec(n.codec),
         payload_type: n.payload_type,
         dtmf_payload_type: n.telephone_event,
+        dtmf_red_payload_type: n.telephone_event_red,
     })
 }
 

@@ -32,28 +32,25 @@ pub struct ServerBackend {
     pub prompt_set: guichet_web::PromptSet,
     /// The configuration (calendars and SLA policies for the administration pages).
     pub config: std::sync::Arc<Config>,
+    /// The running SLA runner, which takes calendar and grid changes live (none when no
+    /// line has an SLA policy).
+    pub sla: Option<crate::sla_runner::SlaRunnerHandle>,
 }
 
 impl ServerBackend {
-    /// The calendar `name` as configured, with the exceptions added from the administration
-    /// page (and `pending`), checked. The error is French.
+    /// The calendar `name` in force (configuration, then the weekly hours and exceptions saved
+    /// from the administration page), with `pending` added when given, checked. The error is
+    /// French.
     async fn calendar_spec(
         &self,
         name: &str,
         pending: Option<guichet_tickets::admin::NewCalendarException>,
     ) -> Result<guichet_calendar::CalendarSpec, String> {
-        let mut spec = self
-            .config
-            .calendars
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("calendrier inconnu : « {name} »"))?;
-        let stored = self
-            .store
-            .calendar_exceptions(Some(name))
+        let mut spec = crate::live_settings::calendar_spec(&self.store, &self.config, name)
             .await
-            .map_err(|e| e.to_string())?;
-        for e in stored.into_iter().map(|s| s.exception).chain(pending) {
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("calendrier inconnu : « {name} »"))?;
+        if let Some(e) = pending {
             spec.exceptions.push(guichet_calendar::ExceptionSpec {
                 date: e.date,
                 until: e.until,
@@ -65,12 +62,34 @@ impl ServerBackend {
         Ok(spec)
     }
 
-    /// Applies the exceptions stored in the store to the running switchboard (at start).
+    /// Makes `spec` the calendar `name` of the running switchboard and SLA clocks.
+    async fn apply_calendar(
+        &self,
+        name: &str,
+        spec: guichet_calendar::CalendarSpec,
+    ) -> anyhow::Result<()> {
+        if let Some(sla) = &self.sla {
+            let calendar = guichet_calendar::Calendar::new(&spec)?;
+            sla.send(crate::sla_runner::SlaChange::Calendar {
+                name: name.to_owned(),
+                calendar,
+            });
+        }
+        self.switchboard.set_calendar(name, spec).await
+    }
+
+    /// Applies the weekly hours and exceptions saved in the store to the running switchboard
+    /// (at start; the SLA engine is built with them).
     pub async fn apply_stored_calendars(&self) -> anyhow::Result<()> {
         let stored = self.store.calendar_exceptions(None).await?;
+        let hours = self
+            .store
+            .current_settings(guichet_tickets::settings::CALENDAR_HOURS)
+            .await?;
         let mut names: Vec<&str> = stored
             .iter()
             .map(|e| e.exception.calendar.as_str())
+            .chain(hours.iter().map(|h| h.name.as_str()))
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -323,8 +342,81 @@ impl Backend for ServerBackend {
             if checking {
                 return Ok(());
             }
-            self.switchboard
-                .set_calendar(name, spec)
+            self.apply_calendar(name, spec)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn sla_policies_in_force(
+        &self,
+    ) -> BoxFuture<
+        '_,
+        Result<
+            Vec<guichet_web::admin_settings::InForce<guichet_tickets::sla::SlaPolicySpec>>,
+            String,
+        >,
+    > {
+        Box::pin(async move {
+            crate::live_settings::sla_policies_in_force(&self.store, &self.config)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn sla_policy_update<'a>(
+        &'a self,
+        name: &'a str,
+        spec: guichet_tickets::sla::SlaPolicySpec,
+        actor: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let change = crate::live_settings::save_sla_policy(
+                &self.store,
+                &self.config,
+                name,
+                spec,
+                actor,
+                self.clock.now(),
+            )
+            .await?;
+            if let Some(sla) = &self.sla {
+                sla.send(change);
+            }
+            Ok(())
+        })
+    }
+
+    fn calendar_hours(
+        &self,
+    ) -> BoxFuture<
+        '_,
+        Result<Vec<guichet_web::admin_settings::InForce<guichet_calendar::WeeklyHours>>, String>,
+    > {
+        Box::pin(async move {
+            crate::live_settings::calendar_hours_in_force(&self.store, &self.config)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn calendar_hours_update<'a>(
+        &'a self,
+        name: &'a str,
+        hours: guichet_calendar::WeeklyHours,
+        actor: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let spec = crate::live_settings::save_calendar_hours(
+                &self.store,
+                &self.config,
+                name,
+                hours,
+                actor,
+                self.clock.now(),
+            )
+            .await?;
+            self.apply_calendar(name, spec)
                 .await
                 .map_err(|e| e.to_string())
         })
@@ -583,6 +675,56 @@ impl Backend for ServerBackend {
                 MetricKind::Gauge,
                 self.media.ports_in_use() as f64,
             );
+            let media = self.media.totals();
+            for (name, help, value) in [
+                (
+                    "guichet_media_sessions_released_total",
+                    "RTP sessions released since the start.",
+                    media.sessions_released,
+                ),
+                (
+                    "guichet_media_packets_sent_total",
+                    "RTP packets sent, all sessions.",
+                    media.packets_sent,
+                ),
+                (
+                    "guichet_media_packets_received_total",
+                    "RTP packets received and accepted, all sessions.",
+                    media.packets_received,
+                ),
+                (
+                    "guichet_media_packets_lost_total",
+                    "RTP packets lost according to sequence numbers (RFC 3550), all sessions.",
+                    media.packets_lost,
+                ),
+                (
+                    "guichet_media_packets_late_total",
+                    "RTP packets that arrived too late for a bridge's jitter buffer.",
+                    media.late_packets,
+                ),
+                (
+                    "guichet_media_packets_reordered_total",
+                    "RTP packets received out of order.",
+                    media.reordered_packets,
+                ),
+                (
+                    "guichet_media_packets_foreign_total",
+                    "RTP packets dropped because they came from another address than the latched one.",
+                    media.foreign_packets,
+                ),
+                (
+                    "guichet_media_clock_ticks_total",
+                    "Media clock ticks (1 ms each) processed.",
+                    media.clock_ticks,
+                ),
+                (
+                    "guichet_media_clock_ticks_late_total",
+                    "Media clock ticks started more than 5 ms after their deadline (overload).",
+                    media.clock_ticks_late,
+                ),
+            ] {
+                m.single(name, help, MetricKind::Counter, value as f64);
+            }
             if let Ok(calls) = self.switchboard.calls_in_progress().await {
                 m.single(
                     "guichet_calls_in_progress",
@@ -597,7 +739,9 @@ impl Backend for ServerBackend {
 
     fn ticket_sla_line(&self, ticket: i64) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move {
-            let engine = crate::sla_runner::engine_for(&self.config).ok()?;
+            let (engine, _) = crate::live_settings::sla_engine(&self.store, &self.config)
+                .await
+                .ok()?;
             let now = self.clock.now();
             let status = self
                 .store

@@ -140,8 +140,55 @@ async fn users_directory_and_messages_administration() {
             )
             .await;
         assert_eq!(status, 200);
+        // Uploaded audio is kept in the database: a prompt replaced now is what a node that
+        // never saw the upload (the restart below runs in a fresh directory) plays.
+        let (_, list) = admin.get("/api/v1/admin/prompts").await;
+        let other = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .find(|id| id != "au_revoir")
+            .expect("another prompt");
+        let mut recording = wav(8000, 1);
+        recording.extend_from_slice(&[7, 0, 7, 0]);
+        let (status, _) = admin
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/v1/admin/prompts/{other}"),
+                recording.clone(),
+            )
+            .await;
+        assert_eq!(status, 200);
         drop(server);
+        let messages_dir = |run: &std::path::Path| {
+            if db.url().starts_with("sqlite:") {
+                run.join("guichet-messages")
+            } else {
+                std::env::temp_dir().join("guichet-messages")
+            }
+        };
+        let mut uploaded = Vec::new();
+        for (name, _) in store.audio_index().await.expect("audio index") {
+            if let Some(file) = name.strip_prefix("message/") {
+                let bytes = store.audio(&name).await.expect("audio").expect("bytes");
+                // The old node's copy goes: the new one must come from the database.
+                let _ = std::fs::remove_file(messages_dir(run.path()).join(file));
+                uploaded.push((file.to_owned(), bytes));
+            }
+        }
+        assert!(
+            uploaded.len() >= 2,
+            "the WAV messages uploaded above are stored"
+        );
         let rerun = tempfile::tempdir_in(dir.path()).expect("run dir");
+        // A copy of a prompt restored meanwhile (au_revoir, above) is stale in a node's cache.
+        std::fs::create_dir_all(rerun.path().join("guichet-prompts")).expect("dir");
+        std::fs::write(
+            rerun.path().join("guichet-prompts/au_revoir.wav"),
+            wav(8000, 1),
+        )
+        .expect("stale copy");
         let server = Server::start(
             rerun.path(),
             &db,
@@ -153,6 +200,65 @@ async fn users_directory_and_messages_administration() {
         let admin = Api::login(&server, "admin", ADMIN_PASSWORD).await;
         assert!(!queue_open(&admin, "louvre-hotline").await);
         assert!(queue_open(&admin, "culture-incidents").await);
+        // The supervisor's queue changes, the SLA grid and the weekly hours saved before the
+        // restart win over the configuration.
+        let (_, snapshot) = admin.get("/api/v1/snapshot").await;
+        let amelie = snapshot["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["agent"] == "amelie.martin")
+            .expect("amelie")["queues"]
+            .clone();
+        assert_eq!(
+            amelie,
+            json!([["louvre-hotline", 1], ["culture-demandes", 3]]),
+            "{amelie}"
+        );
+        let (_, policies) = admin.get("/api/v1/admin/sla-policies").await;
+        assert!(
+            policies
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "louvre" && p["policy"]["targets"][1]["resolve"] == "6h")
+        );
+        assert_eq!(
+            std::fs::read(rerun.path().join(format!("guichet-prompts/{other}.wav")))
+                .expect("prompt copied from the database"),
+            recording
+        );
+        let served = http()
+            .get(format!("{}/api/v1/admin/prompts/{other}/audio", admin.base))
+            .header(COOKIE, &admin.cookie)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(served.to_vec(), recording);
+        assert!(
+            !rerun.path().join("guichet-prompts/au_revoir.wav").exists(),
+            "a prompt restored in the database is not played from a stale copy"
+        );
+        for (file, bytes) in &uploaded {
+            assert_eq!(
+                &std::fs::read(messages_dir(rerun.path()).join(file))
+                    .unwrap_or_else(|e| panic!("{file} not copied from the database: {e}")),
+                bytes
+            );
+        }
+        let (_, hours) = admin.get("/api/v1/admin/calendars/hours").await;
+        assert!(
+            hours
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == "louvre"
+                    && c["value"]["tuesday"] == json!(["08:00-18:00"])
+                    && c["saved_by"] == "admin")
+        );
         assert_ne!(
             post_login(&server, "bruno.petit", DEMO_PASSWORD)
                 .await
@@ -963,4 +1069,137 @@ async fn check_calendars(server: &Server) {
         text.contains("calendar.exception.add") && text.contains("calendar.exception.remove"),
         "{text}"
     );
+    check_settings(&admin, &sup, &agent).await;
+}
+
+/// SLA grids and weekly opening hours edited through the API: French errors naming the
+/// field, applied at once, journaled; admins only.
+async fn check_settings(admin: &Api, sup: &Api, agent: &Api) {
+    use reqwest::Method;
+    for api in [sup, agent] {
+        assert_eq!(api.get("/api/v1/admin/calendars/hours").await.0, 403);
+        let (status, _) = api
+            .json(Method::PUT, "/api/v1/admin/sla-policies/louvre", json!({}))
+            .await;
+        assert_eq!(status, 403);
+        let (status, _) = api
+            .json(
+                Method::PUT,
+                "/api/v1/admin/calendars/louvre/hours",
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 403);
+    }
+    let (_, policies) = admin.get("/api/v1/admin/sla-policies").await;
+    let louvre = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "louvre")
+        .expect("louvre policy");
+    assert!(louvre["saved_by"].is_null(), "{louvre}");
+    let mut grid = louvre["policy"].clone();
+    assert_eq!(grid["targets"][1]["resolve"], "4h", "{grid}");
+    grid["targets"][1]["resolve"] = json!("4 heures");
+    let (status, body) = admin
+        .json(
+            Method::PUT,
+            "/api/v1/admin/sla-policies/louvre",
+            grid.clone(),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Ligne 2, « Résolution » : durée « 4 heures » illisible"),
+        "{body}"
+    );
+    grid["targets"][1]["resolve"] = json!("6h");
+    grid["at_risk"] = json!(0.8);
+    let (status, body) = admin
+        .json(
+            Method::PUT,
+            "/api/v1/admin/sla-policies/louvre",
+            grid.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = admin
+        .json(Method::PUT, "/api/v1/admin/sla-policies/inconnue", grid)
+        .await;
+    assert_eq!(status, 404);
+    let (_, policies) = admin.get("/api/v1/admin/sla-policies").await;
+    let louvre = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "louvre")
+        .expect("louvre policy");
+    assert_eq!(louvre["policy"]["targets"][1]["resolve"], "6h");
+    assert_eq!(louvre["saved_by"], "admin");
+
+    // Weekly hours: Tuesday 24 November 10:00 Paris; opening the Louvre line on Tuesday
+    // afternoons only closes its queue at once, and the usual hours reopen it.
+    let (_, calendars) = admin.get("/api/v1/admin/calendars/hours").await;
+    let mut week = calendars
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "louvre")
+        .expect("louvre hours")["value"]
+        .clone();
+    assert_eq!(week["tuesday"], json!(["09:00-18:00"]));
+    week["tuesday"] = json!(["9h-18h"]);
+    let (status, body) = admin
+        .json(
+            Method::PUT,
+            "/api/v1/admin/calendars/louvre/hours",
+            week.clone(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (
+            422,
+            Some("Mardi : plage horaire illisible « 9h-18h » (attendu 08:00-12:00)")
+        )
+    );
+    week["tuesday"] = json!(["14:00-18:00"]);
+    let (status, body) = admin
+        .json(
+            Method::PUT,
+            "/api/v1/admin/calendars/louvre/hours",
+            week.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!queue_open(admin, "louvre-hotline").await);
+    assert!(queue_open(admin, "culture-incidents").await);
+    week["tuesday"] = json!(["08:00-18:00"]);
+    let (status, _) = admin
+        .json(Method::PUT, "/api/v1/admin/calendars/louvre/hours", week)
+        .await;
+    assert_eq!(status, 200);
+    assert!(queue_open(admin, "louvre-hotline").await);
+    let (_, journal) = admin.get("/api/v1/journal").await;
+    let entries = journal.as_array().unwrap();
+    let hours_change = entries
+        .iter()
+        .find(|e| {
+            e["action"] == "settings.calendar_hours"
+                && e["new_value"].as_str().unwrap().contains("14:00-18:00")
+        })
+        .expect("hours change journaled");
+    assert!(
+        hours_change["old_value"]
+            .as_str()
+            .unwrap()
+            .contains("09:00-18:00")
+    );
+    assert!(entries.iter().any(|e| e["action"] == "settings.sla_policy"
+        && e["subject"] == "sla_policy:louvre"
+        && e["new_value"].as_str().unwrap().contains("6h")));
 }

@@ -82,6 +82,24 @@ async fn above_max_concurrent_calls_new_calls_get_503_and_the_call_in_progress_g
         metrics.contains("guichet_sip_responses_sent_total{code=\"503\"} 1"),
         "{metrics}"
     );
+    // Media counters summed over the calls' legs, released ones included: the answered
+    // call's caller and agent legs are closed, its prompt was sent, the clock is healthy.
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from {metrics}"))
+    };
+    assert!(counter("guichet_media_sessions_released_total") >= 2);
+    assert!(counter("guichet_media_packets_sent_total") > 100);
+    assert!(counter("guichet_media_clock_ticks_total") > 1000);
+    assert!(
+        counter("guichet_media_clock_ticks_late_total") * 100
+            <= counter("guichet_media_clock_ticks_total"),
+        "{metrics}"
+    );
+    counter("guichet_media_packets_lost_total");
+    counter("guichet_media_packets_late_total");
     // Operators see the overload at warning level.
     assert!(
         server

@@ -298,3 +298,201 @@ async fn a_ticket_follows_the_sla_policy_of_the_line_its_call_came_in_on() {
         assert_eq!(followed, vec!["culture", "louvre", "louvre"]);
     }
 }
+
+/// The `sla_policy` line the engine wrote on a ticket: the grid its clock runs under.
+async fn policy_line(store: &Store, ticket: i64) -> Option<String> {
+    store
+        .ticket_audit(ticket)
+        .await
+        .expect("audit")
+        .into_iter()
+        .find(|a| a.field == "sla_policy")
+        .and_then(|a| a.new_value)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn administrators_changes_reach_the_live_clocks_and_survive_a_restart() {
+    use guichet::live_settings;
+    use guichet::sla_runner::SlaChange;
+    use guichet_tickets::admin::NewCalendarException;
+    use guichet_tickets::settings::{CALENDAR_HOURS, SLA_POLICY};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    let policies = guichet::sla_runner::live_policies(&config).expect("policies");
+    for db in databases(dir.path(), "sla_runner_admin").await {
+        let store = Store::open(&db.url()).await.expect("store");
+        let (engine, newest) = live_settings::sla_engine(&store, &config)
+            .await
+            .expect("engine");
+        assert!(newest.is_empty(), "nothing saved yet");
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine,
+            live_settings::with_versions(policies.clone(), newest),
+            utc(15, 14, 0),
+        )
+        .await
+        .expect("runner");
+        let handle = runner.handle();
+
+        // Ticket A: Friday 15 May 2026, 16:00 Paris, P1 (4 business hours): two hours on
+        // Friday, then Monday 18 May would see it at risk at 10:00 and breached at 11:00.
+        let draft = NewTicket::simplified(Nature::Incident, "Poste bloqué", "M. Martin");
+        let a = store
+            .create_ticket(&draft, "agent1", utc(15, 14, 0))
+            .await
+            .expect("ticket A");
+        store
+            .change_priority(a, Priority::P1, "service bloqué", "agent1", utc(15, 14, 0))
+            .await
+            .expect("priority");
+        runner.step(utc(15, 14, 1)).await.expect("step");
+
+        // An administrator closes the Louvre line on Monday 18 May: the calendar in force
+        // (configuration + store) goes to the running clocks, which skip that day.
+        let closure = NewCalendarException {
+            calendar: "louvre".to_owned(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 5, 18).expect("date"),
+            until: None,
+            hours: None,
+            label: "Fermeture exceptionnelle".to_owned(),
+        };
+        store
+            .add_calendar_exception(&closure, "admin", utc(15, 14, 2))
+            .await
+            .expect("closure");
+        let spec = live_settings::calendar_spec(&store, &config, "louvre")
+            .await
+            .expect("spec")
+            .expect("louvre calendar");
+        assert!(handle.send(SlaChange::Calendar {
+            name: "louvre".to_owned(),
+            calendar: guichet_calendar::Calendar::new(&spec).expect("calendar"),
+        }));
+
+        // And gives P1 tickets 8 business hours from now on.
+        let mut grid = config.sla_policies["louvre"].clone();
+        let p1 = grid
+            .targets
+            .iter_mut()
+            .find(|t| t.priority == Some(guichet_tickets::priority::Priority::P1))
+            .expect("P1 row");
+        p1.resolve = Some("8h".to_owned());
+        let row = store
+            .save_setting(
+                SLA_POLICY,
+                "louvre",
+                None,
+                &serde_json::to_string(&grid).expect("json"),
+                "admin",
+                utc(15, 14, 3),
+            )
+            .await
+            .expect("saved grid");
+        let version = live_settings::version_name("louvre", row);
+        assert!(handle.send(SlaChange::Policy {
+            name: "louvre".to_owned(),
+            version: version.clone(),
+            spec: grid,
+        }));
+        runner.step(utc(15, 14, 5)).await.expect("step");
+
+        // Ticket B, Friday 16:10 Paris, P1 under the new grid: 1 h 50 on Friday, Monday
+        // closed, at risk (6 h) Tuesday 13:10 and breached (8 h) Tuesday 15:10 Paris.
+        let b = store
+            .create_ticket(&draft, "agent2", utc(15, 14, 10))
+            .await
+            .expect("ticket B");
+        store
+            .change_priority(b, Priority::P1, "service bloqué", "agent2", utc(15, 14, 10))
+            .await
+            .expect("priority");
+        runner.step(utc(15, 14, 11)).await.expect("step");
+        assert_eq!(policy_line(&store, a).await.as_deref(), Some("louvre"));
+        assert_eq!(policy_line(&store, b).await, Some(version.clone()));
+
+        // Monday passes without an event; ticket A (4 h, its own grid) is at risk Tuesday
+        // 10:00 and breached 11:00 Paris.
+        runner.step(utc(18, 15, 0)).await.expect("step");
+        assert!(sla_lines(&store, a, "sla_at_risk").await.is_empty());
+        runner.step(utc(19, 9, 30)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, a, "sla_at_risk").await,
+            vec![utc(19, 8, 0)]
+        );
+        assert_eq!(
+            sla_lines(&store, a, "sla_breached").await,
+            vec![utc(19, 9, 0)]
+        );
+        assert!(sla_lines(&store, b, "sla_at_risk").await.is_empty());
+        drop(runner);
+
+        // A restart rebuilds the same engine from the configuration and the store: ticket B
+        // keeps the new grid and the closed Monday.
+        let (engine, newest) = live_settings::sla_engine(&store, &config)
+            .await
+            .expect("engine");
+        assert_eq!(newest.get("louvre"), Some(&version));
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine,
+            live_settings::with_versions(policies.clone(), newest),
+            utc(19, 11, 30),
+        )
+        .await
+        .expect("restart");
+        runner.step(utc(19, 11, 31)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, b, "sla_at_risk").await,
+            vec![utc(19, 11, 10)]
+        );
+        assert!(sla_lines(&store, b, "sla_breached").await.is_empty());
+        runner.step(utc(19, 13, 30)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, b, "sla_breached").await,
+            vec![utc(19, 13, 10)]
+        );
+        assert_eq!(sla_lines(&store, a, "sla_breached").await.len(), 1);
+
+        // Weekly hours saved for a calendar replace the configured ones at the next build.
+        let mut hours = config.calendars["louvre"].hours.clone();
+        hours.wednesday = vec!["14:00-18:00".to_owned()];
+        store
+            .save_setting(
+                CALENDAR_HOURS,
+                "louvre",
+                None,
+                &serde_json::to_string(&hours).expect("json"),
+                "admin",
+                utc(19, 14, 0),
+            )
+            .await
+            .expect("saved hours");
+        let calendars = live_settings::calendars(&store, &config)
+            .await
+            .expect("calendars");
+        assert!(
+            !calendars["louvre"].is_open(utc(20, 8, 0)),
+            "10:00 Paris now closed"
+        );
+        assert!(calendars["louvre"].is_open(utc(20, 12, 0)));
+        assert!(
+            calendars["culture"].is_open(utc(20, 8, 0)),
+            "other calendars unchanged"
+        );
+        let journal = store
+            .journal_between(utc(15, 0, 0), utc(20, 0, 0))
+            .await
+            .expect("journal");
+        assert!(journal.iter().any(|j| j.action == "settings.sla_policy"
+            && j.subject == "sla_policy:louvre"
+            && j.new_value.as_deref().is_some_and(|v| v.contains("8h"))));
+        assert!(
+            journal
+                .iter()
+                .any(|j| j.action == "settings.calendar_hours")
+        );
+        store.close().await;
+    }
+}

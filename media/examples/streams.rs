@@ -1,17 +1,404 @@
 //! Concurrent prompt streams load measurement.
 //!
-//! Starts the engine, plays a looping prompt on N sessions towards a few
-//! receiver sockets, and measures at the receivers how many packets arrive
-//! more than 5 ms after their ideal time (each stream's 20 ms grid anchored
-//! on its earliest packet). Also reports resident memory per stream.
+//! Starts the engine, plays a looping prompt on N sessions (each from its
+//! own RTP socket, as in a call) towards one receiver socket, and checks
+//! every packet's arrival time against its stream's ideal 20 ms grid.
 //!
-//! Usage: `cargo run --release -p guichet-media --example streams -- N SECONDS [RECEIVERS]`
+//! The receiver is built not to disturb what it measures: the kernel
+//! stamps each datagram when it is queued on the receiver socket
+//! (`SO_TIMESTAMPNS`; on loopback that is inside the sender's `sendto`), and
+//! one thread drains the socket in batches (`recvmmsg`) every 2 ms instead
+//! of sleeping in `recv` and being woken by every packet (a wake-up the
+//! sending thread pays for). The socket buffer is large enough for far more
+//! than one batch, and the kernel's count of datagrams it dropped for a full
+//! buffer (`SO_RXQ_OVFL`) is reported, as are packets missing from each
+//! stream's sequence numbers.
+//!
+//! Lateness: per stream, offset of each packet = arrival - 20 ms x (its
+//! extended sequence number - the first one's); the grid is anchored on the
+//! smallest offset (the stream's earliest packet relative to its grid), and
+//! a packet is late when its offset exceeds that by more than 5 ms.
+//!
+//! Usage: `cargo run --release -p guichet-media --example streams -- N SECONDS [normal]`
+//! (`normal`: clock threads left at normal priority instead of SCHED_FIFO).
 use guichet_media::{Audio, Codec, MediaConfig, MediaEngine, Playlist, RemoteMedia};
 use std::collections::HashMap;
 use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Datagrams read per `recvmmsg` call.
+const BATCH: usize = 256;
+/// Pause between two drains of the receiver socket.
+const DRAIN_EVERY: Duration = Duration::from_millis(2);
+/// A packet later than this after its ideal time is late.
+const LATE_NS: i64 = 5_000_000;
+const PTIME_NS: i64 = 20_000_000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let streams: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3000);
+    let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
+    // `normal`: clock threads at normal priority, for comparison.
+    let realtime_clock = args.get(3).map(String::as_str) != Some("normal");
+    println!(
+        "load average before the run: {}; clock threads: {}",
+        loadavg(),
+        if realtime_clock {
+            "real-time priority requested"
+        } else {
+            "normal priority"
+        }
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let _guard = rt.enter();
+    let (media, _events) = MediaEngine::start(MediaConfig {
+        bind_ip: "127.0.0.1".parse().expect("address"),
+        port_min: 30000,
+        port_max: 30000 + 2 * streams as u16 + 20,
+        no_media_timeout_secs: 3600,
+        realtime_clock,
+        ..Default::default()
+    })
+    .expect("media engine");
+
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("receiver socket");
+    let rcvbuf = prepare_receiver(&socket);
+    let receiver_addr = socket.local_addr().expect("receiver address");
+    let stop = Arc::new(AtomicBool::new(false));
+    // Kernel-timestamp window (ns since the Unix epoch) of the measurement.
+    let window_start = Arc::new(AtomicI64::new(i64::MAX));
+    let receiver = {
+        let (stop, window_start) = (stop.clone(), window_start.clone());
+        std::thread::Builder::new()
+            .name("rtp-receiver".into())
+            .spawn(move || receive(&socket, &stop, &window_start))
+            .expect("receiver thread")
+    };
+
+    let prompt = Audio::from_samples(
+        (0..8000 * 5)
+            .map(|i| ((i % 80) * 400 - 16000) as i16)
+            .collect(),
+    );
+    let rss0 = rss_kib();
+    for _ in 0..streams {
+        let local = media.allocate_rtp().expect("allocate");
+        media
+            .set_remote(
+                local.session,
+                RemoteMedia {
+                    addr: receiver_addr,
+                    codec: Codec::Pcmu,
+                    payload_type: 0,
+                    dtmf_payload_type: None,
+                    dtmf_red_payload_type: None,
+                },
+            )
+            .expect("set_remote");
+        media
+            .play(
+                local.session,
+                Playlist {
+                    items: vec![prompt.clone()],
+                    looped: true,
+                    barge_in: false,
+                },
+            )
+            .expect("play");
+    }
+    std::thread::sleep(Duration::from_secs(2)); // ramp-up
+    let rss1 = rss_kib();
+    let cpu0 = thread_cpu();
+    let ticks0 = media.clock_health();
+    let start_ns = unix_ns();
+    window_start.store(start_ns, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(seconds));
+    let end_ns = unix_ns();
+    let cpu1 = thread_cpu();
+    let ticks1 = media.clock_health();
+    // Packets sent before `end_ns` are all queued by now (loopback delivery
+    // is synchronous); let the receiver drain them, then stop it.
+    std::thread::sleep(DRAIN_EVERY * 5);
+    stop.store(true, Ordering::Relaxed);
+    let received = receiver.join().expect("receiver");
+    media.shutdown();
+
+    let report = analyse(&received.packets, start_ns, end_ns);
+    // Packets the streams should have sent within the window.
+    let expected = streams as f64 * (end_ns - start_ns) as f64 / PTIME_NS as f64;
+    println!(
+        "streams: {streams} (seen at the receiver: {})",
+        report.streams
+    );
+    println!(
+        "packets measured: {} (nominal {expected:.0}), late > 5 ms: {} ({:.3} %), worst lateness {:.1} ms",
+        report.packets,
+        report.late,
+        100.0 * report.late as f64 / report.packets.max(1) as f64,
+        report.worst_ns as f64 / 1e6
+    );
+    println!(
+        "lost: {} missing from the sequence numbers, {} dropped by the receiver socket (buffer {} KiB), {} streams silent",
+        report.missing,
+        received.kernel_drops,
+        rcvbuf / 1024,
+        streams.saturating_sub(report.streams)
+    );
+    println!(
+        "memory: {} KiB for {streams} streams = {:.1} KiB per stream",
+        rss1.saturating_sub(rss0),
+        rss1.saturating_sub(rss0) as f64 / streams as f64
+    );
+    let elapsed = (end_ns - start_ns) as f64 / 1e9;
+    let mut by_role: Vec<(String, f64)> = cpu1
+        .iter()
+        .map(|(tid, (name, t1))| {
+            let t0 = cpu0.get(tid).map_or(0, |(_, t)| *t);
+            (role(name), (t1 - t0) as f64)
+        })
+        .fold(HashMap::new(), |mut acc: HashMap<String, f64>, (r, t)| {
+            *acc.entry(r).or_default() += t;
+            acc
+        })
+        .into_iter()
+        .collect();
+    by_role.sort_by(|a, b| a.0.cmp(&b.0));
+    let total: f64 = by_role.iter().map(|(_, t)| t).sum();
+    let ticks_per_sec = 100.0; // USER_HZ
+    println!(
+        "CPU during the measurement: {:.0} % of one core in all; {}",
+        100.0 * total / ticks_per_sec / elapsed,
+        by_role
+            .iter()
+            .map(|(r, t)| format!("{r} {:.0} %", 100.0 * t / ticks_per_sec / elapsed))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let sender_cpu: f64 = by_role
+        .iter()
+        .filter(|(r, _)| r == "media-clock")
+        .map(|(_, t)| t / ticks_per_sec)
+        .sum();
+    println!(
+        "sender CPU per packet: {:.2} µs",
+        sender_cpu * 1e6 / report.packets.max(1) as f64
+    );
+    println!(
+        "clock ticks {} (started > 5 ms late: {})",
+        ticks1.0 - ticks0.0,
+        ticks1.1 - ticks0.1
+    );
+}
+
+struct Received {
+    /// Per SSRC: (kernel arrival ns since the Unix epoch, sequence number).
+    packets: HashMap<u32, Vec<(i64, u16)>>,
+    /// Datagrams the kernel dropped because the socket buffer was full.
+    kernel_drops: u32,
+}
+
+/// Large buffer, kernel timestamps, drop counter, non-blocking. Returns the
+/// buffer size the kernel granted.
+fn prepare_receiver(socket: &UdpSocket) -> usize {
+    let fd = socket.as_raw_fd();
+    let set = |name: libc::c_int, value: libc::c_int| -> bool {
+        // SAFETY: valid socket fd; the option value points to a live c_int.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                name,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        }
+    };
+    // 32 MiB: over 100 ms of 3,000 streams. SO_RCVBUFFORCE needs
+    // CAP_NET_ADMIN; otherwise the kernel caps SO_RCVBUF at rmem_max.
+    if !set(libc::SO_RCVBUFFORCE, 32 << 20) {
+        set(libc::SO_RCVBUF, 32 << 20);
+    }
+    assert!(set(libc::SO_TIMESTAMPNS, 1), "SO_TIMESTAMPNS");
+    assert!(set(libc::SO_RXQ_OVFL, 1), "SO_RXQ_OVFL");
+    socket.set_nonblocking(true).expect("non-blocking");
+    let mut granted: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: valid fd; `granted` and `len` are live and sized for a c_int.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &mut granted as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        );
+    }
+    granted.max(0) as usize
+}
+
+fn receive(socket: &UdpSocket, stop: &AtomicBool, window_start: &AtomicI64) -> Received {
+    let fd = socket.as_raw_fd();
+    let mut bufs = vec![[0u8; 256]; BATCH];
+    let mut controls = vec![[0u64; 16]; BATCH];
+    let mut iovecs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        })
+        .collect();
+    let mut received = Received {
+        packets: HashMap::new(),
+        kernel_drops: 0,
+    };
+    loop {
+        // Read before draining: once set, this drain is the last one and
+        // takes every packet queued before the end of the window.
+        let stopping = stop.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: zeroed mmsghdr are valid empty values; every pointer
+            // set below refers to buffers alive for the whole call.
+            let mut msgs: Vec<libc::mmsghdr> = (0..BATCH)
+                .map(|i| {
+                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                    m.msg_hdr.msg_iov = &mut iovecs[i];
+                    m.msg_hdr.msg_iovlen = 1;
+                    m.msg_hdr.msg_control = controls[i].as_mut_ptr() as *mut libc::c_void;
+                    m.msg_hdr.msg_controllen = std::mem::size_of_val(&controls[i]) as _;
+                    m
+                })
+                .collect();
+            // SAFETY: `msgs` holds BATCH initialised headers (see above).
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    msgs.as_mut_ptr(),
+                    BATCH as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n <= 0 {
+                break;
+            }
+            let start = window_start.load(Ordering::Relaxed);
+            for (i, m) in msgs.iter().take(n as usize).enumerate() {
+                let (at, drops) = control_data(&m.msg_hdr);
+                if let Some(d) = drops {
+                    received.kernel_drops = received.kernel_drops.max(d);
+                }
+                let len = m.msg_len as usize;
+                let data = &bufs[i][..len.min(256)];
+                if let Some(at) = at
+                    && at >= start
+                    && data.len() >= 12
+                {
+                    let seq = u16::from_be_bytes([data[2], data[3]]);
+                    let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+                    received.packets.entry(ssrc).or_default().push((at, seq));
+                }
+            }
+            if (n as usize) < BATCH {
+                break;
+            }
+        }
+        if stopping {
+            break;
+        }
+        std::thread::sleep(DRAIN_EVERY);
+    }
+    received
+}
+
+/// Kernel receive timestamp (ns since the Unix epoch) and cumulative drop
+/// count, from one message's control data.
+fn control_data(hdr: &libc::msghdr) -> (Option<i64>, Option<u32>) {
+    let (mut at, mut drops) = (None, None);
+    // SAFETY: walking the control messages the kernel wrote into the
+    // buffer `hdr` points to, with the length it reported.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET {
+                if (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec);
+                    at = Some(ts.tv_sec * 1_000_000_000 + ts.tv_nsec);
+                } else if (*cmsg).cmsg_type == libc::SO_RXQ_OVFL {
+                    drops = Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const u32));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+        }
+    }
+    (at, drops)
+}
+
+struct Report {
+    streams: usize,
+    packets: u64,
+    late: u64,
+    worst_ns: i64,
+    missing: u64,
+}
+
+fn analyse(packets: &HashMap<u32, Vec<(i64, u16)>>, start: i64, end: i64) -> Report {
+    let mut report = Report {
+        streams: 0,
+        packets: 0,
+        late: 0,
+        worst_ns: 0,
+        missing: 0,
+    };
+    for pkts in packets.values() {
+        let mut pkts: Vec<(i64, u16)> = pkts
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t < end && *t >= start)
+            .collect();
+        if pkts.is_empty() {
+            continue;
+        }
+        report.streams += 1;
+        pkts.sort_by_key(|p| p.0);
+        // Extended sequence numbers (the run may wrap the 16-bit counter).
+        let mut ext: i64 = 0;
+        let mut prev = pkts[0].1;
+        let mut offsets = Vec::with_capacity(pkts.len());
+        let (mut lowest, mut highest) = (0i64, 0i64);
+        for (t, seq) in &pkts {
+            ext += seq.wrapping_sub(prev) as i16 as i64;
+            prev = *seq;
+            lowest = lowest.min(ext);
+            highest = highest.max(ext);
+            offsets.push(t - pkts[0].0 - PTIME_NS * ext);
+        }
+        let anchor = offsets.iter().copied().min().unwrap_or(0);
+        for o in offsets {
+            let lateness = o - anchor;
+            report.worst_ns = report.worst_ns.max(lateness);
+            report.packets += 1;
+            if lateness > LATE_NS {
+                report.late += 1;
+            }
+        }
+        report.missing += ((highest - lowest + 1) as u64).saturating_sub(pkts.len() as u64);
+    }
+    report
+}
+
+fn unix_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -24,162 +411,54 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let streams: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3000);
-    let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
-    // One receiver thread by default: more compete with the clock thread
-    // for the two cores (see docs/media.md).
-    let receiver_count: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let _guard = rt.enter();
-    let (media, _events) = MediaEngine::start(MediaConfig {
-        bind_ip: "127.0.0.1".parse().unwrap(),
-        port_min: 30000,
-        port_max: 30000 + 2 * streams as u16 + 20,
-        no_media_timeout_secs: 3600,
-        ..Default::default()
-    })
-    .unwrap();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let measuring = Arc::new(AtomicBool::new(false));
-    let mut receivers = Vec::new();
-    let mut addrs = Vec::new();
-    for _ in 0..receiver_count {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        addrs.push(sock.local_addr().unwrap());
-        let (stop, measuring) = (stop.clone(), measuring.clone());
-        receivers.push(std::thread::spawn(move || {
-            // Per SSRC: (arrival µs since start, sequence) pairs.
-            let start = Instant::now();
-            let mut seen: HashMap<u32, Vec<(i64, u16)>> = HashMap::new();
-            let mut buf = [0u8; 2048];
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok((n, _)) = sock.recv_from(&mut buf)
-                    && n >= 12
-                    && measuring.load(Ordering::Relaxed)
-                {
-                    let at = start.elapsed().as_micros() as i64;
-                    let seq = u16::from_be_bytes([buf[2], buf[3]]);
-                    let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-                    seen.entry(ssrc).or_default().push((at, seq));
-                }
-            }
-            seen
-        }));
-    }
-
-    let prompt = Audio::from_samples(
-        (0..8000 * 5)
-            .map(|i| ((i % 80) * 400 - 16000) as i16)
-            .collect(),
-    );
-    let rss0 = rss_kib();
-    let mut sessions = Vec::new();
-    for i in 0..streams {
-        let local = media.allocate_rtp().expect("allocate");
-        media
-            .set_remote(
-                local.session,
-                RemoteMedia {
-                    addr: addrs[i % receiver_count],
-                    codec: Codec::Pcmu,
-                    payload_type: 0,
-                    dtmf_payload_type: None,
-                },
-            )
-            .unwrap();
-        media
-            .play(
-                local.session,
-                Playlist {
-                    items: vec![prompt.clone()],
-                    looped: true,
-                    barge_in: false,
-                },
-            )
-            .unwrap();
-        sessions.push(local.session);
-    }
-    std::thread::sleep(Duration::from_secs(2)); // ramp-up
-    let rss1 = rss_kib();
-    let cpu0 = cpu_ticks();
-    measuring.store(true, Ordering::Relaxed);
-    std::thread::sleep(Duration::from_secs(seconds));
-    measuring.store(false, Ordering::Relaxed);
-    let cpu1 = cpu_ticks();
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0u64;
-    let mut late = 0u64;
-    let mut lost = 0u64;
-    let mut worst = 0i64;
-    let mut seen_streams = 0;
-    for r in receivers {
-        for (_, mut pkts) in r.join().unwrap() {
-            seen_streams += 1;
-            pkts.sort_by_key(|p| p.0);
-            let (t0, s0) = pkts[0];
-            // Offsets from the ideal grid; anchor on the earliest.
-            let offs: Vec<i64> = pkts
-                .iter()
-                .map(|(t, s)| t - t0 - 20_000 * s.wrapping_sub(s0) as i16 as i64)
-                .collect();
-            let anchor = *offs.iter().min().unwrap_or(&0);
-            let expected = seconds * 50;
-            lost += expected.saturating_sub(pkts.len() as u64);
-            for o in offs {
-                let e = o - anchor;
-                worst = worst.max(e);
-                total += 1;
-                if e > 5_000 {
-                    late += 1;
-                }
-            }
-        }
-    }
-    let stats_ticks = media.clock_health();
-    println!("streams: {streams} (seen at receivers: {seen_streams})");
-    println!(
-        "packets measured: {total}, late > 5 ms: {late} ({:.3} %), missing: {lost}, worst lateness {:.1} ms",
-        100.0 * late as f64 / total.max(1) as f64,
-        worst as f64 / 1000.0
-    );
-    println!(
-        "memory: {} KiB for {streams} streams = {:.1} KiB per stream",
-        rss1.saturating_sub(rss0),
-        (rss1.saturating_sub(rss0)) as f64 / streams as f64
-    );
-    println!(
-        "process CPU during measurement: {:.0} % of one core",
-        (cpu1 - cpu0) as f64 / seconds as f64
-    );
-    println!(
-        "clock ticks {} (late > 5 ms: {})",
-        stats_ticks.0, stats_ticks.1
-    );
-    media.shutdown();
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
-/// utime + stime of this process, in 1/100 s.
-fn cpu_ticks() -> u64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .map(|s| {
-            let f: Vec<&str> = s
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .collect();
-            f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-                + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        })
-        .unwrap_or(0)
+/// Thread roles for the CPU breakdown.
+fn role(name: &str) -> String {
+    if name.starts_with("media-clock") {
+        "media-clock".into()
+    } else if name.starts_with("tokio") {
+        "tokio".into()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// utime + stime (1/100 s) of every thread of this process, by thread id.
+fn thread_cpu() -> HashMap<u64, (String, u64)> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Ok(tid) = entry.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, r)| r.rsplit_once(')'))
+            .map_or("?", |(n, _)| n)
+            .to_owned();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        out.insert(tid, (name, field(11) + field(12)));
+    }
+    out
 }

@@ -25,6 +25,10 @@ pub struct MediaConfig {
     /// UDP port of the shared WebRTC socket for browser agents (0: chosen
     /// by the OS). Absent: no WebRTC endpoint. Default absent.
     pub webrtc_port: Option<u16>,
+    /// Run the two clock threads (which send every packet) at real-time
+    /// priority (SCHED_FIFO 10) when the process is allowed to, so other
+    /// work on the machine does not make packets late. Default true.
+    pub realtime_clock: bool,
 }
 
 impl Default for MediaConfig {
@@ -37,6 +41,7 @@ impl Default for MediaConfig {
             no_media_timeout_secs: 30,
             rtcp_interval_secs: 5,
             webrtc_port: None,
+            realtime_clock: true,
         }
     }
 }

@@ -79,7 +79,8 @@ pub struct ReceivedDigit {
 ///
 /// All packets of one event share their RTP timestamp (RFC 4733 §2.5.1.3),
 /// so the timestamp identifies the event: the first end packet reports the
-/// digit, its retransmissions are ignored. An event whose end packets were
+/// digit, its retransmissions and anything about an older event (copies
+/// carried as RFC 2198 redundancy, reordered packets) are ignored. An event whose end packets were
 /// all lost is reported when the next event starts or on [`flush`].
 ///
 /// [`flush`]: DtmfReceiver::flush
@@ -102,8 +103,12 @@ impl DtmfReceiver {
         let Some(ev) = TelephoneEvent::parse(payload) else {
             return out;
         };
-        if self.last_reported == Some(rtp_timestamp) {
-            return out; // retransmitted end packet of a reported event
+        if let Some(last) = self.last_reported
+            && (rtp_timestamp == last || (rtp_timestamp.wrapping_sub(last) as i32) < 0)
+        {
+            // A retransmitted end packet of the event already reported, or
+            // a copy of an older one (RFC 2198 redundancy, reordering).
+            return out;
         }
         if let Some((ts, prev)) = self.current
             && ts != rtp_timestamp
@@ -135,6 +140,18 @@ impl DtmfReceiver {
     }
 }
 
+/// The 4-byte payload of a telephone event at the volume Guichet sends
+/// (-10 dBm0); `duration` in 8 kHz ticks.
+pub fn event_payload(event: u8, end: bool, duration: u16) -> [u8; 4] {
+    TelephoneEvent {
+        event,
+        end,
+        volume: SEND_VOLUME,
+        duration,
+    }
+    .to_bytes()
+}
+
 /// One packet to send for an outgoing digit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DtmfPacket {
@@ -157,7 +174,7 @@ pub struct DtmfSender {
 }
 
 /// Default volume of sent events (-10 dBm0).
-const SEND_VOLUME: u8 = 10;
+pub(crate) const SEND_VOLUME: u8 = 10;
 
 impl DtmfSender {
     /// A sender for `digit` lasting `duration_ms` (at least 40 ms, at most
@@ -173,6 +190,11 @@ impl DtmfSender {
         })
     }
 
+    /// The RFC 4733 event code being sent.
+    pub fn event(&self) -> u8 {
+        self.event
+    }
+
     /// The next packet to send, or `None` when the digit is complete.
     pub fn next_packet(&mut self) -> Option<DtmfPacket> {
         if self.ends_sent >= 3 {
@@ -184,15 +206,9 @@ impl DtmfSender {
         if end {
             self.ends_sent += 1;
         }
-        let ev = TelephoneEvent {
-            event: self.event,
-            end,
-            volume: SEND_VOLUME,
-            duration: self.elapsed as u16,
-        };
         Some(DtmfPacket {
             marker,
-            payload: ev.to_bytes(),
+            payload: event_payload(self.event, end, self.elapsed as u16),
         })
     }
 }
@@ -276,5 +292,93 @@ mod tests {
         );
         assert_eq!(rx.flush(), None);
         assert!(rx.on_packet(1, &[1, 2]).is_empty());
+    }
+
+    use super::event_payload as ev;
+
+    /// Feeds a RED packet's telephone-event blocks, oldest first, as the
+    /// engine does.
+    fn feed_red(rx: &mut DtmfReceiver, ts: u32, payload: &[u8]) -> Vec<char> {
+        crate::red::parse_red(ts, payload)
+            .unwrap()
+            .into_iter()
+            .filter(|b| b.payload_type == 101)
+            .flat_map(|b| rx.on_packet(b.timestamp, b.payload))
+            .map(|d| d.digit)
+            .collect()
+    }
+
+    #[test]
+    fn red_blocks_repeating_an_event_give_one_digit() {
+        use crate::red::build_red;
+        let mut rx = DtmfReceiver::new();
+        let mut digits = Vec::new();
+        // Digit 5 at ts 1000, 3 updates + 3 ends, each packet carrying the
+        // two previous payloads as redundancy (offset 0: same event).
+        let payloads = [
+            ev(5, false, 160),
+            ev(5, false, 320),
+            ev(5, false, 480),
+            ev(5, true, 640),
+            ev(5, true, 640),
+            ev(5, true, 640),
+        ];
+        for red in crate::red::red_series(101, &payloads, 2) {
+            digits.extend(feed_red(&mut rx, 1000, &red));
+        }
+        // Then digit 6 at ts 2600, whose first packets still carry 5's end
+        // packets as redundancy (offset 1600).
+        let red = build_red(
+            &[(101, 1600, &payloads[4][..]), (101, 1600, &payloads[5][..])],
+            101,
+            &ev(6, false, 160),
+        );
+        digits.extend(feed_red(&mut rx, 2600, &red));
+        let red = build_red(
+            &[
+                (101, 1600, &payloads[5][..]),
+                (101, 0, &ev(6, false, 160)[..]),
+            ],
+            101,
+            &ev(6, true, 320),
+        );
+        digits.extend(feed_red(&mut rx, 2600, &red));
+        assert_eq!(digits, vec!['5', '6']);
+    }
+
+    #[test]
+    fn red_recovers_a_digit_whose_own_packets_were_lost() {
+        use crate::red::build_red;
+        let mut rx = DtmfReceiver::new();
+        // Digit 1 at ts 1000 lost entirely except as redundancy in the
+        // first packet of digit 2 (ts 2000): its end, 640 ticks = 80 ms.
+        let red = build_red(
+            &[(101, 1000, &ev(1, true, 640)[..])],
+            101,
+            &ev(2, false, 160),
+        );
+        let got: Vec<ReceivedDigit> = crate::red::parse_red(2000, &red)
+            .unwrap()
+            .into_iter()
+            .flat_map(|b| rx.on_packet(b.timestamp, b.payload))
+            .collect();
+        assert_eq!(
+            got,
+            vec![ReceivedDigit {
+                digit: '1',
+                duration_ms: 80
+            }]
+        );
+        // Digit 2's end, recovered from the redundant copy in the next
+        // packet whose primary is digit 3's start (digit 2's own end lost).
+        let red = build_red(
+            &[(101, 1000, &ev(2, true, 480)[..])],
+            101,
+            &ev(3, false, 160),
+        );
+        let got: Vec<char> = feed_red(&mut rx, 3000, &red);
+        assert_eq!(got, vec!['2']);
+        // A late copy of digit 1 (older than what was reported) is ignored.
+        assert!(rx.on_packet(1000, &ev(1, true, 640)).is_empty());
     }
 }

@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -96,6 +97,10 @@ pub struct RemoteMedia {
     pub payload_type: u8,
     /// The negotiated telephone-event payload type, if any.
     pub dtmf_payload_type: Option<u8>,
+    /// The negotiated RFC 2198 `red` payload type carrying telephone
+    /// events (`a=fmtp:PT TE/TE/...`), if any: its telephone-event blocks
+    /// are decoded like plain telephone-event packets.
+    pub dtmf_red_payload_type: Option<u8>,
 }
 
 /// Supervision modes (écoute, chuchotement, intervention).
@@ -202,6 +207,43 @@ pub struct SessionStats {
     pub remote_jitter_ms: Option<f64>,
 }
 
+/// Counters summed over all sessions, live and released, plus the clock's
+/// health: what `/metrics` exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MediaTotals {
+    /// Sessions released since the engine started.
+    pub sessions_released: u64,
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// RTP packets received and accepted.
+    pub packets_received: u64,
+    /// Packets lost according to sequence numbers (negative per-session
+    /// counts, i.e. duplicates, count as zero).
+    pub packets_lost: u64,
+    /// Packets that arrived too late for a bridge's jitter buffer.
+    pub late_packets: u64,
+    /// Packets received out of order.
+    pub reordered_packets: u64,
+    /// Packets dropped because they came from another address than the
+    /// latched one.
+    pub foreign_packets: u64,
+    /// Clock ticks processed.
+    pub clock_ticks: u64,
+    /// Clock ticks that started more than 5 ms after their deadline.
+    pub clock_ticks_late: u64,
+}
+
+impl MediaTotals {
+    fn add(&mut self, s: &SessionStats) {
+        self.packets_sent += s.packets_sent;
+        self.packets_received += s.packets_received;
+        self.packets_lost += s.packets_lost.max(0) as u64;
+        self.late_packets += s.late_packets;
+        self.reordered_packets += s.reordered_packets;
+        self.foreign_packets += s.foreign_packets;
+    }
+}
+
 /// A freshly allocated session: its id and the local RTP address to put
 /// in the SDP (`bind_ip` may be the unspecified address: the switchboard
 /// then advertises its own public address with this port).
@@ -226,8 +268,8 @@ pub(crate) struct Session {
 enum Transport {
     Udp {
         port: u16,
-        rtp: Arc<UdpSocket>,
-        rtcp: Arc<UdpSocket>,
+        rtp: Arc<AsyncFd<StdUdpSocket>>,
+        rtcp: Arc<AsyncFd<StdUdpSocket>>,
     },
     WebRtc {
         session: SessionId,
@@ -274,7 +316,8 @@ impl Outgoing {
         let sent = match transport {
             Transport::Udp { rtp, .. } => {
                 packet.write(scratch);
-                rtp.try_send_to(scratch, dest)
+                rtp.get_ref()
+                    .send_to(scratch, dest)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
@@ -338,6 +381,22 @@ struct SessionState {
 }
 
 impl SessionState {
+    fn stats(&self) -> SessionStats {
+        SessionStats {
+            packets_sent: self.out.packets,
+            bytes_sent: self.out.bytes,
+            packets_received: self.packets_received,
+            bytes_received: self.bytes_received,
+            packets_lost: self.rx.cumulative_lost(),
+            jitter_ms: self.rx.jitter() as f64 / 8.0,
+            late_packets: self.late_packets(),
+            reordered_packets: self.rx.late(),
+            foreign_packets: self.foreign_packets,
+            remote_fraction_lost: self.remote_report.map(|r| r.fraction_lost as f64 / 256.0),
+            remote_jitter_ms: self.remote_report.map(|r| r.jitter as f64 / 8.0),
+        }
+    }
+
     fn destination(&self) -> Option<SocketAddr> {
         self.latched.or(self.remote.map(|r| r.addr))
     }
@@ -379,6 +438,8 @@ pub(crate) struct Inner {
     stop: AtomicBool,
     late_ticks: AtomicU64,
     ticks: AtomicU64,
+    /// Counters of the sessions already released.
+    closed_totals: Mutex<MediaTotals>,
 }
 
 /// Entry point: starts the engine.
@@ -418,6 +479,7 @@ impl MediaEngine {
             stop: AtomicBool::new(false),
             late_ticks: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
+            closed_totals: Mutex::new(MediaTotals::default()),
         });
         let weak = Arc::downgrade(&inner);
         if let Some((socket, commands)) = webrtc_run {
@@ -428,9 +490,10 @@ impl MediaEngine {
         }
         for phase in 0..CLOCK_THREADS {
             let weak = weak.clone();
+            let realtime = inner.config.realtime_clock;
             std::thread::Builder::new()
                 .name(format!("media-clock-{phase}"))
-                .spawn(move || clock_thread(weak, phase))?;
+                .spawn(move || clock_thread(weak, phase, realtime))?;
         }
         Ok((MediaHandle { inner }, rx))
     }
@@ -485,9 +548,19 @@ impl MediaHandle {
     ) -> Result<Arc<Session>, MediaError> {
         let inner = &self.inner;
         let _guard = inner.runtime.enter();
-        let setup = |s: StdUdpSocket| -> std::io::Result<Arc<UdpSocket>> {
+        // Registered for readability only: a socket registered for
+        // writability too (as `tokio::net::UdpSocket` is) gets an epoll
+        // wake-up of the reactor each time the kernel frees one of its sent
+        // datagrams, i.e. once per packet sent. Sends never wait: the
+        // socket is non-blocking and a full buffer drops the packet, as a
+        // late RTP packet is worthless anyway.
+        let setup = |s: StdUdpSocket| -> std::io::Result<Arc<AsyncFd<StdUdpSocket>>> {
             s.set_nonblocking(true)?;
-            Ok(Arc::new(UdpSocket::from_std(s)?))
+            // SAFETY: the `AsyncFd` owns the socket, so its descriptor stays
+            // open and unchanged (`as_raw_fd` of a std socket always returns
+            // the same one) until the `AsyncFd` is dropped and deregistered.
+            let registered = unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) };
+            Ok(Arc::new(registered.map_err(std::io::Error::from)?))
         };
         let (rtp, rtcp) = match (setup(rtp), setup(rtcp)) {
             (Ok(a), Ok(b)) => (a, b),
@@ -580,7 +653,8 @@ impl MediaHandle {
     }
 
     /// Queues DTMF digits to send as RFC 4733 events on the negotiated
-    /// payload type, each lasting `duration_ms` (RTP legs only).
+    /// payload type, each lasting `duration_ms` (40 ms to 8 s on RTP legs,
+    /// 40 ms to 6 s on browser legs, where str0m builds the packets).
     pub fn send_dtmf(
         &self,
         id: SessionId,
@@ -588,12 +662,6 @@ impl MediaHandle {
         duration_ms: u32,
     ) -> Result<(), MediaError> {
         let s = self.session(id)?;
-        if matches!(s.transport, Transport::WebRtc { .. }) {
-            // Agents' browsers do not need tones; not implemented there.
-            return Err(MediaError::WebRtc(
-                "sending DTMF to a browser is not supported".into(),
-            ));
-        }
         let mut st = s.state.lock();
         if st.remote.and_then(|r| r.dtmf_payload_type).is_none() {
             return Err(MediaError::NoDtmfPayloadType(id));
@@ -744,19 +812,21 @@ impl MediaHandle {
     pub fn stats(&self, id: SessionId) -> Result<SessionStats, MediaError> {
         let s = self.session(id)?;
         let st = s.state.lock();
-        Ok(SessionStats {
-            packets_sent: st.out.packets,
-            bytes_sent: st.out.bytes,
-            packets_received: st.packets_received,
-            bytes_received: st.bytes_received,
-            packets_lost: st.rx.cumulative_lost(),
-            jitter_ms: st.rx.jitter() as f64 / 8.0,
-            late_packets: st.late_packets(),
-            reordered_packets: st.rx.late(),
-            foreign_packets: st.foreign_packets,
-            remote_fraction_lost: st.remote_report.map(|r| r.fraction_lost as f64 / 256.0),
-            remote_jitter_ms: st.remote_report.map(|r| r.jitter as f64 / 8.0),
-        })
+        Ok(st.stats())
+    }
+
+    /// Counters summed over every session since the engine started, the
+    /// released ones included (for `/metrics`).
+    pub fn totals(&self) -> MediaTotals {
+        let mut totals = *self.inner.closed_totals.lock();
+        let live: Vec<Arc<Session>> = self.inner.sessions.read().values().cloned().collect();
+        for s in live {
+            totals.add(&s.state.lock().stats());
+        }
+        let (ticks, late_ticks) = self.clock_health();
+        totals.clock_ticks = ticks;
+        totals.clock_ticks_late = late_ticks;
+        totals
     }
 
     /// Address of the shared WebRTC socket, when enabled (`webrtc_port`).
@@ -779,6 +849,7 @@ impl MediaHandle {
             codec: Codec::Pcmu,
             payload_type: 0,
             dtmf_payload_type: Some(crate::webrtc::INTERNAL_TELE_PT),
+            dtmf_red_payload_type: None,
         });
         let session = Arc::new(Session {
             id,
@@ -915,6 +986,12 @@ impl Inner {
 
     fn release_session(&self, s: &Arc<Session>) {
         s.released.store(true, Ordering::Relaxed);
+        {
+            let stats = s.state.lock().stats();
+            let mut closed = self.closed_totals.lock();
+            closed.add(&stats);
+            closed.sessions_released += 1;
+        }
         for t in s.tasks.lock().drain(..) {
             t.abort();
         }
@@ -1033,13 +1110,24 @@ impl Inner {
             && let Some(sender) = DtmfSender::new(digit, ms)
         {
             let _ = pt; // checked present: only then is a digit dequeued
-            st.dtmf_active = Some(ActiveDtmf {
-                sender,
-                timestamp: st.out.timestamp_at(tick),
-            });
+            let timestamp = st.out.timestamp_at(tick);
+            if let Transport::WebRtc { session, commands } = &s.transport {
+                // str0m sends the whole RFC 4733 series itself, on the
+                // payload type the browser negotiated; the sender below
+                // only keeps the leg's audio paused for the same time.
+                let _ = commands.send(crate::webrtc::Command::TelephoneEvent {
+                    session: *session,
+                    event: sender.event(),
+                    duration_ms: ms,
+                    timestamp,
+                    at: self.epoch + Duration::from_millis(tick),
+                });
+            }
+            st.dtmf_active = Some(ActiveDtmf { sender, timestamp });
         }
         if let Some(active) = st.dtmf_active.as_mut() {
             match (active.sender.next_packet(), remote.dtmf_payload_type) {
+                (Some(_), Some(_)) if matches!(s.transport, Transport::WebRtc { .. }) => {}
                 (Some(p), Some(pt)) => {
                     let ts = active.timestamp;
                     st.out.send(
@@ -1219,10 +1307,58 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
     report.write(&mut st.scratch);
     // WebRTC legs get their RTCP from str0m.
     if let Transport::Udp { rtcp, .. } = &s.transport
-        && let Err(e) = rtcp.try_send_to(&st.scratch, dest)
+        && let Err(e) = rtcp.get_ref().send_to(&st.scratch, dest)
     {
         tracing::debug!(error = %e, "RTCP send failed");
     }
+}
+
+/// Real-time priority of the clock threads (SCHED_FIFO, 1-99): above
+/// every normal thread, low among real-time ones.
+const CLOCK_RT_PRIORITY: libc::c_int = 10;
+
+/// A real-time clock thread this far behind its deadlines cannot keep up
+/// anyway; it goes back to normal priority rather than take the cores from
+/// signalling.
+const OVERLOAD_BEHIND: Duration = Duration::from_millis(200);
+
+/// Puts the calling clock thread under SCHED_FIFO, so that other processes'
+/// work (builds, tests, the rest of guichet) cannot delay a tick: the
+/// threads sleep between ticks and use a fraction of a core, so they
+/// cannot starve the machine while they keep up. Needs CAP_SYS_NICE (or
+/// root, or an RLIMIT_RTPRIO); without it the thread stays at normal
+/// priority.
+fn raise_to_realtime(phase: u64) -> bool {
+    let param = libc::sched_param {
+        sched_priority: CLOCK_RT_PRIORITY,
+    };
+    // SAFETY: `pthread_self` is the calling thread; `param` is a live,
+    // initialised sched_param.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        tracing::debug!(phase, "media clock thread at real-time priority");
+        true
+    } else {
+        tracing::info!(
+            phase,
+            error = %std::io::Error::from_raw_os_error(rc),
+            "media clock thread left at normal priority (no permission for SCHED_FIFO)"
+        );
+        false
+    }
+}
+
+fn drop_to_normal_priority(phase: u64, behind: Duration) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: as in `raise_to_realtime`.
+    let rc =
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &param) };
+    tracing::warn!(
+        phase,
+        behind_ms = behind.as_millis() as u64,
+        demoted = rc == 0,
+        "media clock overloaded: back to normal priority"
+    );
 }
 
 /// Clock threads share the ticks: thread `phase` runs the ticks `t` with
@@ -1230,10 +1366,11 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
 /// that takes long on one thread does not delay the next one.
 const CLOCK_THREADS: u64 = 2;
 
-fn clock_thread(inner: Weak<Inner>, phase: u64) {
+fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
     let Some(epoch) = inner.upgrade().map(|i| i.epoch) else {
         return;
     };
+    let mut realtime = realtime && raise_to_realtime(phase);
     let mut tick: u64 = phase;
     loop {
         tick += CLOCK_THREADS;
@@ -1249,17 +1386,41 @@ fn clock_thread(inner: Weak<Inner>, phase: u64) {
             return;
         }
         inner.ticks.fetch_add(1, Ordering::Relaxed);
-        if Instant::now().saturating_duration_since(deadline) > Duration::from_millis(5) {
+        let behind = Instant::now().saturating_duration_since(deadline);
+        if behind > Duration::from_millis(5) {
             inner.late_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        if realtime && behind > OVERLOAD_BEHIND {
+            realtime = false;
+            drop_to_normal_priority(phase, behind);
         }
         inner.process_tick(tick);
     }
 }
 
-async fn rtp_receive_loop(inner: Weak<Inner>, session: Weak<Session>, socket: Arc<UdpSocket>) {
+/// Receives one datagram, waiting for readability on the tokio reactor.
+async fn recv_from(
+    socket: &AsyncFd<StdUdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        let mut ready = socket.readable().await?;
+        // `try_io` clears the readiness only on `WouldBlock`, so the next
+        // datagram already queued is read without waiting again.
+        if let Ok(received) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
+            return received;
+        }
+    }
+}
+
+async fn rtp_receive_loop(
+    inner: Weak<Inner>,
+    session: Weak<Session>,
+    socket: Arc<AsyncFd<StdUdpSocket>>,
+) {
     let mut buf = vec![0u8; 2048];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok((n, from)) = recv_from(&socket, &mut buf).await else {
             // ICMP port unreachable and the like: keep listening.
             tokio::task::yield_now().await;
             continue;
@@ -1271,10 +1432,10 @@ async fn rtp_receive_loop(inner: Weak<Inner>, session: Weak<Session>, socket: Ar
     }
 }
 
-async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<UdpSocket>) {
+async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<AsyncFd<StdUdpSocket>>) {
     let mut buf = vec![0u8; 1500];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok((n, from)) = recv_from(&socket, &mut buf).await else {
             tokio::task::yield_now().await;
             continue;
         };
@@ -1341,6 +1502,23 @@ impl Inner {
         if Some(packet.payload_type) == remote.dtmf_payload_type {
             for d in st.dtmf_rx.on_packet(packet.timestamp, packet.payload) {
                 self.on_digit(s, st, d.digit, d.duration_ms, DtmfSource::Rfc4733);
+            }
+            return;
+        }
+        if Some(packet.payload_type) == remote.dtmf_red_payload_type {
+            // Oldest block first: the receiver ignores what it has
+            // already reported and recovers events whose own packets were
+            // lost. Blocks of other payload types are not ours to decode.
+            let Ok(blocks) = crate::red::parse_red(packet.timestamp, packet.payload) else {
+                return;
+            };
+            for block in blocks {
+                if Some(block.payload_type) != remote.dtmf_payload_type {
+                    continue;
+                }
+                for d in st.dtmf_rx.on_packet(block.timestamp, block.payload) {
+                    self.on_digit(s, st, d.digit, d.duration_ms, DtmfSource::Rfc4733);
+                }
             }
             return;
         }

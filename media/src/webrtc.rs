@@ -41,6 +41,19 @@ pub(crate) enum Command {
         timestamp: u32,
         payload: Vec<u8>,
     },
+    /// Start of an RFC 4733 event towards a browser: str0m queues the
+    /// whole series (updates, three end packets) on the telephone-event
+    /// payload type the browser negotiated.
+    TelephoneEvent {
+        session: SessionId,
+        event: u8,
+        duration_ms: u32,
+        /// RTP timestamp of the event (the tick it starts on).
+        timestamp: u32,
+        /// Wall-clock time of that tick, so that events sent back to back
+        /// keep their spacing whatever the delay of this queue.
+        at: Instant,
+    },
     /// A trickled remote ICE candidate.
     Candidate {
         session: SessionId,
@@ -190,6 +203,11 @@ pub(crate) async fn run(
                         write_audio(peer, payload_type, timestamp, payload);
                     }
                 }
+                Some(Command::TelephoneEvent { session, event, duration_ms, timestamp, at }) => {
+                    if let Some(peer) = peers.get_mut(&session) {
+                        write_telephone_event(peer, event, duration_ms, timestamp, at);
+                    }
+                }
             },
             _ = tokio::time::sleep_until(next.into()) => {}
         }
@@ -203,28 +221,55 @@ pub(crate) async fn run(
     }
 }
 
+/// The browser's writer and its PCMU payload type, once media is set up.
+fn pcmu_writer(peer: &mut Peer) -> Option<(str0m::media::Writer<'_>, Pt)> {
+    let writer = peer.rtc.writer(peer.mid?)?;
+    let pt = writer
+        .payload_params()
+        .find(|p| p.spec().codec == StrCodec::PCMU)
+        .map(|p| p.pt())?;
+    Some((writer, pt))
+}
+
 fn write_audio(peer: &mut Peer, payload_type: u8, timestamp: u32, payload: Vec<u8>) {
-    // Only PCMU audio is sent to browsers (DTMF towards a browser agent
-    // is not needed: agents do not listen to tones).
+    // Only PCMU audio goes this way; telephone events come as
+    // `Command::TelephoneEvent`.
     if payload_type != 0 {
         return;
     }
-    let Some(mid) = peer.mid else {
-        return;
-    };
-    let Some(writer) = peer.rtc.writer(mid) else {
-        return;
-    };
-    let Some(pt) = writer
-        .payload_params()
-        .find(|p| p.spec().codec == StrCodec::PCMU)
-        .map(|p| p.pt())
-    else {
+    let Some((writer, pt)) = pcmu_writer(peer) else {
         return;
     };
     let time = MediaTime::new(timestamp as u64, Frequency::EIGHT_KHZ);
     if let Err(e) = writer.write(pt, Instant::now(), time, payload) {
         tracing::debug!(error = %e, "WebRTC write failed");
+    }
+}
+
+/// Queues a complete RFC 4733 event; str0m picks the telephone-event
+/// payload type negotiated with the browser at the audio's clock rate.
+fn write_telephone_event(
+    peer: &mut Peer,
+    event: u8,
+    duration_ms: u32,
+    timestamp: u32,
+    at: Instant,
+) {
+    let Some((writer, pt)) = pcmu_writer(peer) else {
+        tracing::debug!("telephone event dropped: browser media not set up");
+        return;
+    };
+    let tele = str0m::media::TelephoneEvent {
+        event,
+        end: true,
+        volume: crate::dtmf::SEND_VOLUME,
+        // str0m's bounds for one event.
+        duration: Duration::from_millis(duration_ms.clamp(40, 6000) as u64),
+    };
+    let time = MediaTime::new(timestamp as u64, Frequency::EIGHT_KHZ);
+    // An empty audio payload: only the telephone packets are sent.
+    if let Err(e) = writer.telephone_event(tele).write(pt, at, time, Vec::new()) {
+        tracing::debug!(error = %e, "WebRTC telephone event rejected");
     }
 }
 

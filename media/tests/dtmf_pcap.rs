@@ -123,3 +123,78 @@ async fn sends_digits_on_the_negotiated_payload_type() {
     peer.attach(&media, no_dtmf.session, Codec::Pcma, None);
     assert!(media.send_dtmf(no_dtmf.session, "1", 100).is_err());
 }
+
+/// RFC 2198 redundancy: telephone events inside `red` (PT 100, blocks of
+/// PT 101), each packet repeating the two previous payloads. Digit 7 is
+/// sent whole; digit 8's own packets are all lost and only its end,
+/// carried as redundancy in digit 9's first packets, arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn red_telephone_events_give_one_digit_each_and_recover_lost_ones() {
+    use guichet_media::red::{build_red, red_series};
+    let (media, mut events) = engine(10);
+    let local = media.allocate_rtp().unwrap();
+    let mut peer = Peer::new();
+    media
+        .set_remote(
+            local.session,
+            guichet_media::RemoteMedia {
+                addr: peer.addr(),
+                codec: Codec::Pcmu,
+                payload_type: 0,
+                dtmf_payload_type: Some(101),
+                dtmf_red_payload_type: Some(100),
+            },
+        )
+        .unwrap();
+    use guichet_media::dtmf::event_payload as ev;
+    // Digit 7: three updates, then the end (640 ticks, 80 ms) three times.
+    let seven = [
+        ev(7, false, 160),
+        ev(7, false, 320),
+        ev(7, false, 480),
+        ev(7, true, 640),
+        ev(7, true, 640),
+        ev(7, true, 640),
+    ];
+    for (i, red) in red_series(101, &seven, 2).iter().enumerate() {
+        peer.send_raw(local.addr, 100, i == 0, red);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Digit 8 (960 ticks later, 480 ticks long): every packet lost.
+    peer.skip(6);
+    let eight_end = ev(8, true, 480);
+    // Digit 9, 800 ticks after digit 8 started: its first two packets
+    // carry digit 8's end as redundancy.
+    peer.skip(5);
+    let nine = [ev(9, false, 160), ev(9, true, 320)];
+    peer.send_raw(
+        local.addr,
+        100,
+        true,
+        &build_red(&[(101, 800, &eight_end[..])], 101, &nine[0]),
+    );
+    peer.send_raw(
+        local.addr,
+        100,
+        false,
+        &build_red(
+            &[(101, 800, &eight_end[..]), (101, 0, &nine[0][..])],
+            101,
+            &nine[1],
+        ),
+    );
+    let mut got = Vec::new();
+    while let Some(e) = wait_event(&mut events, Duration::from_millis(500), |e| {
+        matches!(e, MediaEvent::Dtmf { .. })
+    })
+    .await
+    {
+        if let MediaEvent::Dtmf {
+            digit, duration_ms, ..
+        } = e
+        {
+            got.push((digit, duration_ms));
+        }
+    }
+    assert_eq!(got, vec![('7', 80), ('8', 60), ('9', 40)]);
+}

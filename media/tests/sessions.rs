@@ -148,6 +148,24 @@ async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
             session: local.session
         })
     );
+    // Engine-wide totals (for /metrics) keep the session's counters once it is released.
+    let before = media.totals();
+    assert_eq!(before.sessions_released, 0);
+    assert_eq!(before.packets_received, 50);
+    assert_eq!(before.packets_lost, 5);
+    assert_eq!(before.foreign_packets, 1);
+    media.release(local.session).unwrap();
+    let after = media.totals();
+    assert_eq!(after.sessions_released, 1);
+    assert_eq!(
+        (
+            after.packets_received,
+            after.packets_lost,
+            after.foreign_packets
+        ),
+        (50, 5, 1)
+    );
+    assert!(after.packets_sent >= 5 && after.clock_ticks > 1000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,6 +73,7 @@ async fn prompt_echoed_by_sipp_comes_back_sample_exact() {
                 codec: Codec::Pcmu,
                 payload_type: 0,
                 dtmf_payload_type: None,
+                dtmf_red_payload_type: None,
             },
         )
         .unwrap();

@@ -330,10 +330,9 @@ async fn run_with_chromium(trickle: bool, port_min: u16) {
         stats.packets_received > 50 && stats.packets_sent > 50,
         "{stats:?}"
     );
-    assert!(
-        media.send_dtmf(web, "1", 100).is_err(),
-        "not towards browsers"
-    );
+    // Accepted towards browsers too (what arrives is checked with a str0m
+    // peer in webrtc_dtmf.rs: Chromium does not expose received events).
+    media.send_dtmf(web, "1", 100).unwrap();
     // Releasing the browser leg ends the bridge; the RTP leg remains.
     media.release(web).unwrap();
     let ended = wait_event(&mut events, Duration::from_secs(1), |e| {

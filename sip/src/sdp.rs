@@ -399,6 +399,9 @@ pub struct NegotiatedMedia {
     pub payload_type: u8,
     /// telephone-event payload type, when both sides support it.
     pub telephone_event: Option<u8>,
+    /// RFC 2198 `red` payload type whose blocks are all telephone events
+    /// (`a=fmtp:PT TE/TE/...`), when offered along with telephone-event.
+    pub telephone_event_red: Option<u8>,
     /// Where to send RTP.
     pub remote_rtp: Option<SocketAddr>,
     /// Packet time, ms.
@@ -427,6 +430,25 @@ fn find_event(m: &Media) -> Option<u8> {
         .find(|r| r.encoding.eq_ignore_ascii_case("telephone-event") && r.clock_rate == 8000)
         .map(|r| r.payload_type)
         .filter(|pt| m.formats.iter().any(|f| f == &pt.to_string()))
+}
+
+/// The offer's `red/8000` payload type carrying only telephone events of
+/// payload type `event` (RFC 4733 §2.6, RFC 2198 §5: `a=fmtp:PT TE/TE/...`),
+/// with that fmtp value. Redundancy of audio is not accepted.
+fn find_event_red(m: &Media, event: u8) -> Option<(u8, String)> {
+    m.rtpmaps
+        .iter()
+        .filter(|r| r.encoding.eq_ignore_ascii_case("red") && r.clock_rate == 8000)
+        .map(|r| r.payload_type)
+        .filter(|pt| m.formats.iter().any(|f| f == &pt.to_string()))
+        .find_map(|pt| {
+            let (_, blocks) = m.fmtps.iter().find(|(p, _)| *p == pt)?;
+            let blocks = blocks.trim();
+            blocks
+                .split('/')
+                .all(|b| b.trim().parse::<u8>() == Ok(event))
+                .then(|| (pt, blocks.to_owned()))
+        })
 }
 
 fn audio_media(
@@ -505,6 +527,7 @@ pub fn answer(
         }
     }
     let (index, codec, pt, ev) = chosen.ok_or(SdpError::NoCommonCodec)?;
+    let red = ev.and_then(|e| find_event_red(&offer.media[index], e));
     let offer_audio = &offer.media[index];
     let direction = offer_audio
         .direction
@@ -515,14 +538,17 @@ pub fn answer(
     let mut media = Vec::with_capacity(offer.media.len());
     for (i, m) in offer.media.iter().enumerate() {
         if i == index {
-            media.push(audio_media(
-                codec,
-                pt,
-                ev,
-                local_rtp.port(),
-                ptime,
-                direction,
-            ));
+            let mut audio = audio_media(codec, pt, ev, local_rtp.port(), ptime, direction);
+            if let Some((red_pt, blocks)) = &red {
+                audio.formats.push(red_pt.to_string());
+                audio.rtpmaps.push(RtpMap {
+                    payload_type: *red_pt,
+                    encoding: "red".to_owned(),
+                    clock_rate: 8000,
+                });
+                audio.fmtps.push((*red_pt, blocks.clone()));
+            }
+            media.push(audio);
         } else {
             media.push(Media {
                 kind: m.kind.clone(),
@@ -553,6 +579,7 @@ pub fn answer(
         codec,
         payload_type: pt,
         telephone_event: ev,
+        telephone_event_red: red.map(|(pt, _)| pt),
         remote_rtp: remote_ip.map(|ip| SocketAddr::new(ip, offer_audio.port)),
         ptime,
         direction,
@@ -620,6 +647,8 @@ pub fn read_answer(answer: &SessionDescription) -> Result<NegotiatedMedia, SdpEr
                 codec: c,
                 payload_type: pt,
                 telephone_event: find_event(m),
+                // Guichet's offers carry no `red`, so its answers cannot.
+                telephone_event_red: None,
                 remote_rtp: answer.audio_rtp_addr(),
                 ptime: m.ptime.unwrap_or(20),
                 direction: m.direction.or(answer.direction).unwrap_or_default(),
@@ -633,6 +662,8 @@ pub fn read_answer(answer: &SessionDescription) -> Result<NegotiatedMedia, SdpEr
                 codec: c,
                 payload_type: pt,
                 telephone_event: find_event(m),
+                // Guichet's offers carry no `red`, so its answers cannot.
+                telephone_event_red: None,
                 remote_rtp: answer.audio_rtp_addr(),
                 ptime: m.ptime.unwrap_or(20),
                 direction: m.direction.or(answer.direction).unwrap_or_default(),
@@ -647,6 +678,47 @@ mod tests {
     use super::*;
 
     const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 96\r\nc=IN IP4 192.0.2.9\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\na=ptime:30\r\na=sendonly\r\nm=video 5000 RTP/AVP 31\r\n";
+
+    #[test]
+    fn answers_red_for_telephone_events_only() {
+        let caps = LocalCapabilities::default();
+        let local = "10.0.0.1:7000".parse().unwrap();
+        let with_red = |fmtp: &str| {
+            format!(
+                "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 101 100\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtpmap:100 red/8000\r\na=fmtp:100 {fmtp}\r\n"
+            )
+        };
+        let o = SessionDescription::parse(with_red("101/101/101").as_bytes()).unwrap();
+        let (a, n) = answer(&o, &caps, local, 1).unwrap();
+        assert_eq!(n.telephone_event, Some(101));
+        assert_eq!(n.telephone_event_red, Some(100));
+        let text = String::from_utf8(a.to_bytes()).unwrap();
+        assert!(text.contains("m=audio 7000 RTP/AVP 8 101 100"), "{text}");
+        assert!(text.contains("a=rtpmap:100 red/8000"), "{text}");
+        assert!(text.contains("a=fmtp:100 101/101/101"), "{text}");
+        // Redundant audio (blocks of PT 8) is not accepted.
+        let o = SessionDescription::parse(with_red("8/8").as_bytes()).unwrap();
+        let (a, n) = answer(&o, &caps, local, 1).unwrap();
+        assert_eq!(n.telephone_event_red, None);
+        assert!(
+            !String::from_utf8(a.to_bytes())
+                .unwrap()
+                .contains("red/8000")
+        );
+        // Without telephone-event in the answer, no red either.
+        let no_events = LocalCapabilities {
+            telephone_event: false,
+            ..LocalCapabilities::default()
+        };
+        let o = SessionDescription::parse(with_red("101/101").as_bytes()).unwrap();
+        let (a, n) = answer(&o, &no_events, local, 1).unwrap();
+        assert_eq!((n.telephone_event, n.telephone_event_red), (None, None));
+        assert!(
+            !String::from_utf8(a.to_bytes())
+                .unwrap()
+                .contains("red/8000")
+        );
+    }
 
     #[test]
     fn answers_with_offer_order_event_pt_and_direction() {

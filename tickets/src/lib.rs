@@ -36,6 +36,7 @@
 
 pub mod admin;
 pub mod api_tokens;
+pub mod audio_files;
 pub mod calls;
 pub mod dashboard;
 pub mod desk;
@@ -44,6 +45,7 @@ pub mod incidents;
 pub mod live;
 pub mod priority;
 pub mod reports;
+pub mod settings;
 pub mod sla;
 pub mod sla_live;
 mod store;

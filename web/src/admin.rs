@@ -29,7 +29,8 @@ use serde_json::json;
 
 use crate::api::CSRF_HEADER;
 use crate::auth::{
-    LOCK_WINDOW_MINUTES, MAX_FAILURES, Session, check_form_csrf, current, same_token,
+    LOCK_WINDOW_MINUTES, MAX_FAILURES, Need, Session, current, require_form, require_page,
+    same_token,
 };
 use crate::html::{escape, page};
 use crate::{AppState, Role, kind_slug, parse_kind_slug};
@@ -47,49 +48,12 @@ fn is_admin(session: &Session) -> bool {
     session.roles.contains(&Role::Admin)
 }
 
-fn forbidden_admin_page(state: &AppState, session: &Session) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        page(
-            &state.backend.settings().server_name,
-            "Accès refusé",
-            Some(session),
-            "<p role=\"alert\" class=\"erreur\">Cette page est réservée aux administrateurs.</p>",
-        ),
-    )
-        .into_response()
-}
-
-/// The session of an admin (or, when `supervisor_enough`, a supervisor) page request.
-async fn page_session(
-    state: &AppState,
-    headers: &HeaderMap,
-    supervisor_enough: bool,
-) -> Result<Session, Response> {
-    let Some(session) = current(state, headers).await else {
-        return Err(Redirect::to("/connexion").into_response());
-    };
-    let allowed = if supervisor_enough {
-        session.is_supervisor()
-    } else {
-        is_admin(&session)
-    };
-    if !allowed {
-        return Err(if supervisor_enough {
-            crate::auth::forbidden_page(state, &session)
-        } else {
-            forbidden_admin_page(state, &session)
-        });
-    }
-    Ok(session)
-}
-
-fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// The session of an API or upload call: role, and the CSRF header for writes.
-async fn api_session(
+pub(crate) async fn api_session(
     state: &AppState,
     headers: &HeaderMap,
     supervisor_enough: bool,
@@ -138,6 +102,20 @@ async fn api_session(
     Ok(session)
 }
 
+/// The API response to a store change: `ok` on success, 404 with `not_found` when the
+/// element is gone, 422 with the store's French reason otherwise.
+fn store_result<T>(
+    result: Result<T, StoreError>,
+    not_found: &str,
+    ok: impl FnOnce(T) -> Response,
+) -> Response {
+    match result {
+        Ok(value) => ok(value),
+        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, not_found),
+        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
+    }
+}
+
 fn store_error_fr(e: &StoreError) -> String {
     match e {
         StoreError::Invalid { reason, .. } => reason.clone(),
@@ -149,7 +127,7 @@ fn store_error_fr(e: &StoreError) -> String {
     }
 }
 
-fn local(state: &AppState, at: DateTime<Utc>) -> String {
+pub(crate) fn local(state: &AppState, at: DateTime<Utc>) -> String {
     at.with_timezone(&state.backend.settings().zone)
         .format("%d/%m/%Y %H:%M")
         .to_string()
@@ -188,7 +166,7 @@ fn optional_rfc3339(raw: Option<&str>, what: &str) -> Result<Option<DateTime<Utc
     }
 }
 
-fn page_with_notice(
+pub(crate) fn page_with_notice(
     state: &AppState,
     session: &Session,
     title: &str,
@@ -207,7 +185,7 @@ fn page_with_notice(
         .into_response()
 }
 
-fn notice_html(ok: Option<&str>, error: Option<&str>) -> String {
+pub(crate) fn notice_html(ok: Option<&str>, error: Option<&str>) -> String {
     let mut out = String::new();
     if let Some(ok) = ok {
         out.push_str(&format!(
@@ -243,7 +221,7 @@ pub(crate) async fn admin_js() -> Response {
 
 /// `GET /admin`: the administration index.
 pub(crate) async fn admin_home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -620,7 +598,7 @@ pub(crate) async fn users_page(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -647,7 +625,23 @@ async fn users_error(state: &AppState, session: &Session, error: &str) -> Respon
 }
 
 /// Parses an `application/x-www-form-urlencoded` body into repeated fields (checkboxes).
-fn form_fields(body: &[u8]) -> HashMap<String, Vec<String>> {
+/// The session and fields of an admin's form sent as a raw body (repeated fields kept),
+/// once the role and the CSRF token are checked.
+pub(crate) async fn admin_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Session, HashMap<String, Vec<String>>), Response> {
+    let fields = form_fields(body);
+    let csrf = fields
+        .get("csrf")
+        .and_then(|v| v.first())
+        .map(String::as_str);
+    let session = require_form(state, headers, Need::Admin, csrf).await?;
+    Ok((session, fields))
+}
+
+pub(crate) fn form_fields(body: &[u8]) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     let text = String::from_utf8_lossy(body);
     for pair in text.split('&').filter(|p| !p.is_empty()) {
@@ -683,7 +677,7 @@ fn decode_form(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn first(fields: &HashMap<String, Vec<String>>, name: &str) -> String {
+pub(crate) fn first(fields: &HashMap<String, Vec<String>>, name: &str) -> String {
     fields
         .get(name)
         .and_then(|v| v.first())
@@ -697,21 +691,10 @@ pub(crate) async fn users_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
-        Ok(s) => s,
+    let (session, fields) = match admin_form(&state, &headers, &body).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
-    let fields = form_fields(&body);
-    if let Err(r) = check_form_csrf(
-        &state,
-        &session,
-        fields
-            .get("csrf")
-            .and_then(|v| v.first())
-            .map(String::as_str),
-    ) {
-        return r;
-    }
     let new = NewUser {
         login: first(&fields, "login"),
         name: first(&fields, "name"),
@@ -732,21 +715,10 @@ pub(crate) async fn users_change(
     Path(login): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
-        Ok(s) => s,
+    let (session, fields) = match admin_form(&state, &headers, &body).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
-    let fields = form_fields(&body);
-    if let Err(r) = check_form_csrf(
-        &state,
-        &session,
-        fields
-            .get("csrf")
-            .and_then(|v| v.first())
-            .map(String::as_str),
-    ) {
-        return r;
-    }
     let change = match first(&fields, "action").as_str() {
         "roles" => UserChange {
             roles: Some(fields.get("roles").cloned().unwrap_or_default()),
@@ -1181,7 +1153,7 @@ pub(crate) async fn directory_page(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1217,13 +1189,10 @@ pub(crate) async fn vip_set(
     headers: HeaderMap,
     Form(form): Form<VipForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let vip = form.vip == "oui";
     match state
         .backend
@@ -1265,13 +1234,10 @@ pub(crate) async fn p0_add(
     headers: HeaderMap,
     Form(form): Form<P0Form>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = match window_from_form(&state, &form) {
         Ok((a, b)) => state
             .backend
@@ -1295,13 +1261,10 @@ pub(crate) async fn p0_change(
     Path(id): Path<i64>,
     Form(form): Form<P0Form>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let store = state.backend.store();
     let now = state.backend.now();
     let result = if form.action == "supprimer" {
@@ -1371,16 +1334,15 @@ async fn api_vip(
             );
         }
     };
-    match state
-        .backend
-        .store()
-        .set_person_vip(id, body.vip, &session.login, state.backend.now())
-        .await
-    {
-        Ok(()) => Json(json!({ "id": id, "vip": body.vip })).into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "personne inconnue"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .set_person_vip(id, body.vip, &session.login, state.backend.now())
+            .await,
+        "personne inconnue",
+        |()| Json(json!({ "id": id, "vip": body.vip })).into_response(),
+    )
 }
 
 async fn api_windows(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -1423,22 +1385,21 @@ async fn api_add_window(
     let Some(person) = body.person_id else {
         return json_error(StatusCode::BAD_REQUEST, "« person_id » est obligatoire");
     };
-    match state
-        .backend
-        .store()
-        .add_p0_window(
-            person,
-            body.starts_at,
-            body.ends_at,
-            &session.login,
-            state.backend.now(),
-        )
-        .await
-    {
-        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "personne inconnue"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .add_p0_window(
+                person,
+                body.starts_at,
+                body.ends_at,
+                &session.login,
+                state.backend.now(),
+            )
+            .await,
+        "personne inconnue",
+        |id| (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+    )
 }
 
 async fn api_change_window(
@@ -1460,22 +1421,21 @@ async fn api_change_window(
             );
         }
     };
-    match state
-        .backend
-        .store()
-        .update_p0_window(
-            id,
-            body.starts_at,
-            body.ends_at,
-            &session.login,
-            state.backend.now(),
-        )
-        .await
-    {
-        Ok(()) => Json(json!({ "id": id })).into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "période inconnue"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .update_p0_window(
+                id,
+                body.starts_at,
+                body.ends_at,
+                &session.login,
+                state.backend.now(),
+            )
+            .await,
+        "période inconnue",
+        |()| Json(json!({ "id": id })).into_response(),
+    )
 }
 
 async fn api_remove_window(
@@ -1487,16 +1447,15 @@ async fn api_remove_window(
         Ok(s) => s,
         Err(r) => return r,
     };
-    match state
-        .backend
-        .store()
-        .remove_p0_window(id, &session.login, state.backend.now())
-        .await
-    {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "période inconnue"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .remove_p0_window(id, &session.login, state.backend.now())
+            .await,
+        "période inconnue",
+        |()| StatusCode::NO_CONTENT.into_response(),
+    )
 }
 
 // ---- messages: scheduled, WAV, library --------------------------------------------------
@@ -1578,11 +1537,24 @@ async fn write_audio(state: &AppState, prefix: &str, bytes: &[u8]) -> Result<Str
         .audio_dir()
         .ok_or("ce serveur n'accepte pas de fichiers audio")?;
     static N: AtomicU64 = AtomicU64::new(0);
-    let file = dir.join(format!(
-        "{prefix}-{}-{}.wav",
+    let file_name = format!(
+        "{prefix}-{}-{}-{}.wav",
         state.backend.now().timestamp_millis(),
+        std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
-    ));
+    );
+    let file = dir.join(&file_name);
+    // The database keeps the audio for every node (docs/web.md); this directory is a cache.
+    state
+        .backend
+        .store()
+        .put_audio(
+            &guichet_tickets::audio_files::message_name(&file_name),
+            bytes,
+            state.backend.now(),
+        )
+        .await
+        .map_err(|e| store_error_fr(&e))?;
     tokio::fs::create_dir_all(&dir)
         .await
         .and(tokio::fs::write(&file, bytes).await)
@@ -1828,13 +1800,11 @@ pub(crate) async fn message_programme(
     headers: HeaderMap,
     Form(form): Form<ProgrammeForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = async {
         let kind = parse_kind_slug(&form.kind).ok_or("type de message inconnu")?;
         let req = MessageRequest {
@@ -2072,13 +2042,11 @@ pub(crate) async fn library_activate(
     Path(id): Path<i64>,
     Form(form): Form<ActivateForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = activate_saved(&state, &session, id, &form.line, &form.kind).await;
     messages_redirect_or_error(&state, &session, result).await
 }
@@ -2090,13 +2058,11 @@ pub(crate) async fn library_remove(
     Path(id): Path<i64>,
     Form(form): Form<ActivateForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = state
         .backend
         .store()
@@ -2166,21 +2132,21 @@ async fn api_library_add(
     if body.text.trim().is_empty() {
         return json_error(StatusCode::UNPROCESSABLE_ENTITY, "« text » est vide");
     }
-    match state
-        .backend
-        .store()
-        .save_library_message(
-            &body.name,
-            body.text.trim(),
-            None,
-            &session.login,
-            state.backend.now(),
-        )
-        .await
-    {
-        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .save_library_message(
+                &body.name,
+                body.text.trim(),
+                None,
+                &session.login,
+                state.backend.now(),
+            )
+            .await,
+        "élément introuvable (supprimé entre-temps ?)",
+        |id| (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -2224,16 +2190,15 @@ async fn api_library_remove(
         Ok(s) => s,
         Err(r) => return r,
     };
-    match state
-        .backend
-        .store()
-        .remove_library_message(id, &session.login, state.backend.now())
-        .await
-    {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, "message inconnu"),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
+    store_result(
+        state
+            .backend
+            .store()
+            .remove_library_message(id, &session.login, state.backend.now())
+            .await,
+        "message inconnu",
+        |()| StatusCode::NO_CONTENT.into_response(),
+    )
 }
 
 // ---- prompts ----------------------------------------------------------------------------
@@ -2279,6 +2244,17 @@ async fn replace_prompt(state: &AppState, actor: &str, id: &str, wav: &[u8]) -> 
     let wav = acceptable_wav(state, wav).await?;
     let target = set.override_dir.join(format!("{id}.wav"));
     let was_replaced = target.is_file();
+    // The database keeps the recording for every node; the override directory is a cache.
+    state
+        .backend
+        .store()
+        .put_audio(
+            &guichet_tickets::audio_files::prompt_name(id),
+            &wav,
+            state.backend.now(),
+        )
+        .await
+        .map_err(|e| store_error_fr(&e))?;
     let partial = set.override_dir.join(format!(".{id}.wav.partiel"));
     let written = async {
         tokio::fs::create_dir_all(&set.override_dir).await?;
@@ -2309,13 +2285,30 @@ async fn replace_prompt(state: &AppState, actor: &str, id: &str, wav: &[u8]) -> 
 async fn restore_prompt(state: &AppState, actor: &str, id: &str) -> Result<(), String> {
     let set = known_prompt(state, id)?;
     let target = set.override_dir.join(format!("{id}.wav"));
-    if !target.is_file() {
+    // Kept as an empty file rather than deleted, so that every node's cache, even one down
+    // at this moment, learns that the prompt was restored.
+    let name = guichet_tickets::audio_files::prompt_name(id);
+    let store = state.backend.store();
+    let stored = store
+        .audio(&name)
+        .await
+        .map_err(|e| store_error_fr(&e))?
+        .is_some_and(|bytes| !bytes.is_empty());
+    if stored {
+        store
+            .put_audio(&name, &[], state.backend.now())
+            .await
+            .map_err(|e| store_error_fr(&e))?;
+    }
+    if !target.is_file() && !stored {
         return Err("cette annonce est déjà celle d'origine".to_owned());
     }
-    tokio::fs::remove_file(&target).await.map_err(|e| {
-        tracing::warn!(error = %e, prompt = id, "prompt not restored");
-        "l'enregistrement n'a pas pu être supprimé".to_owned()
-    })?;
+    if target.is_file() {
+        tokio::fs::remove_file(&target).await.map_err(|e| {
+            tracing::warn!(error = %e, prompt = id, "prompt not restored");
+            "l'enregistrement n'a pas pu être supprimé".to_owned()
+        })?;
+    }
     journal(
         state,
         actor,
@@ -2346,7 +2339,7 @@ pub(crate) async fn prompts_page(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -2421,13 +2414,10 @@ pub(crate) async fn prompt_restore_form(
     Path(id): Path<String>,
     Form(form): Form<ActivateForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     match restore_prompt(&state, &session.login, &id).await {
         Ok(()) => Redirect::to("/admin/annonces?ok=1").into_response(),
         Err(e) => page_with_notice(
@@ -2638,8 +2628,8 @@ async fn calendars_body(state: &AppState, session: &Session, notice: &str) -> St
     body.push_str(
         "<p>Les fermetures et ouvertures exceptionnelles ajoutées ici s'appliquent tout de suite \
          aux lignes (serveur vocal et files d'attente), sans redémarrage, et s'ajoutent à celles \
-         de la configuration. Les calendriers des politiques SLA des tickets les prennent en compte \
-         au prochain démarrage.</p><h2>Exceptions ajoutées</h2><table id=\"exceptions\"><tr><th>Calendrier</th>\
+         de la configuration. Les délais SLA des tickets en tiennent compte aussi : une \
+         journée fermée ne compte pas.</p><h2>Exceptions ajoutées</h2><table id=\"exceptions\"><tr><th>Calendrier</th>\
          <th>Du</th><th>Au</th><th>Horaires</th><th>Libellé</th><th>Par</th><th></th></tr>",
     );
     for e in exception_views(state).await {
@@ -2670,8 +2660,10 @@ async fn calendars_body(state: &AppState, session: &Session, notice: &str) -> St
          <p><label for=\"cal-hours\">Horaires d'ouverture (vide : fermé toute la journée)</label> \
          <input id=\"cal-hours\" name=\"hours\" placeholder=\"09:00-12:00, 14:00-16:00\"> \
          <label for=\"cal-label\">Libellé</label> <input id=\"cal-label\" name=\"label\" required placeholder=\"Fermeture exceptionnelle\"></p>\
-         <p><button type=\"submit\">Ajouter</button></p></form><h2>Calendriers configurés</h2>"
+         <p><button type=\"submit\">Ajouter</button></p></form>"
     ));
+    body.push_str(&crate::admin_settings::weekly_hours_section(state, session).await);
+    body.push_str("<h2>Calendriers configurés</h2>");
     for (name, toml) in &calendars {
         body.push_str(&format!(
             "<h3>{}</h3><pre>{}</pre>",
@@ -2688,7 +2680,7 @@ pub(crate) async fn calendars_page(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -2723,7 +2715,7 @@ pub(crate) struct ExceptionForm {
     label: String,
 }
 
-async fn calendars_result(
+pub(crate) async fn calendars_result(
     state: &AppState,
     session: &Session,
     result: Result<(), String>,
@@ -2749,13 +2741,10 @@ pub(crate) async fn exception_add_form(
     headers: HeaderMap,
     Form(form): Form<ExceptionForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let body = ExceptionBody {
         date: form.date.clone(),
         until: Some(form.until.clone()),
@@ -2775,40 +2764,12 @@ pub(crate) async fn exception_remove_form(
     Path(id): Path<i64>,
     Form(form): Form<ActivateForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, false).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let result = remove_exception(&state, &session.login, id).await;
     calendars_result(&state, &session, result).await
-}
-
-/// `GET /admin/sla`: the SLA policies as configured (read-only).
-pub(crate) async fn sla_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match page_session(&state, &headers, false).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let mut body = String::from(
-        "<p>Les politiques SLA viennent de la configuration (<code>[sla_policies]</code>, voir \
-         docs/sla.md) ; elles se consultent ici et se modifient dans le fichier de configuration \
-         (appliqué au redémarrage).</p>",
-    );
-    let policies = state.backend.sla_policies_toml();
-    if policies.is_empty() {
-        body.push_str("<p>Aucune politique SLA configurée.</p>");
-    }
-    for (name, toml) in policies {
-        body.push_str(&format!(
-            "<h2>{}</h2><pre class=\"politique-sla\">{}</pre>",
-            escape(&name),
-            escape(&toml)
-        ));
-    }
-    page_with_notice(&state, &session, "Politiques SLA", StatusCode::OK, body)
 }
 
 async fn api_calendars(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -2865,25 +2826,12 @@ async fn api_remove_exception(
     }
 }
 
-async fn api_sla(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = api_session(&state, &headers, false, false).await {
-        return r;
-    }
-    let policies: Vec<_> = state
-        .backend
-        .sla_policies_toml()
-        .into_iter()
-        .map(|(name, toml)| json!({ "name": name, "configuration": toml }))
-        .collect();
-    Json(policies).into_response()
-}
-
 // ---- agents: queues and skill levels -----------------------------------------------------
 
 /// `GET /superviseur/agents`: each agent's state, queues and skill levels, from the live ACD
 /// picture, with the forced pause and log-out of the wallboard.
 pub(crate) async fn agents_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_page(&state, &headers, Need::Supervisor).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -2980,15 +2928,35 @@ async fn set_agent_queue(
             },
         )
         .await?;
-    journal(
-        state,
-        &session.login,
-        "agent.queue",
-        &format!("agent:{login}"),
-        Some(&describe(before)),
-        Some(&describe(level)),
-    )
-    .await
+    // The agent's whole membership after the change, kept over `[[agents]]` at the next
+    // start (docs/web.md), journaled as this one change.
+    let mut membership: std::collections::BTreeMap<String, u8> =
+        agent.queues.iter().cloned().collect();
+    match level {
+        Some(l) => membership.insert(queue.to_owned(), l),
+        None => membership.remove(queue),
+    };
+    let value = serde_json::to_string(&membership).map_err(|e| e.to_string())?;
+    let (before, after) = (describe(before), describe(level));
+    state
+        .backend
+        .store()
+        .save_setting_journaled(
+            guichet_tickets::settings::AGENT_QUEUES,
+            login,
+            &value,
+            &guichet_tickets::settings::SettingJournal {
+                action: "agent.queue",
+                subject: &format!("agent:{login}"),
+                before: Some(&before),
+                after: Some(&after),
+            },
+            &session.login,
+            state.backend.now(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| store_error_fr(&e))
 }
 
 #[derive(Deserialize)]
@@ -3008,13 +2976,11 @@ pub(crate) async fn agent_queue_form(
     Path(login): Path<String>,
     Form(form): Form<QueueForm>,
 ) -> Response {
-    let session = match page_session(&state, &headers, true).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let level = if form.level == "retirer" {
         Ok(None)
     } else {
@@ -3106,7 +3072,6 @@ pub(crate) fn page_routes() -> Router<AppState> {
             "/admin/calendriers/exceptions/{id}/supprimer",
             post(exception_remove_form),
         )
-        .route("/admin/sla", get(sla_page))
         .route("/superviseur/agents", get(agents_page))
         .route("/superviseur/agents/{login}/files", post(agent_queue_form))
         .route("/admin/annonces", get(prompts_page))
@@ -3144,7 +3109,6 @@ pub(crate) fn api_routes() -> Router<AppState> {
             "/admin/calendars/exceptions/{id}",
             axum::routing::delete(api_remove_exception),
         )
-        .route("/admin/sla-policies", get(api_sla))
         .route("/admin/prompts", get(api_prompts))
         .route(
             "/admin/prompts/{id}",

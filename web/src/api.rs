@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboards", get(crate::dashboards::dashboard_api))
         .merge(crate::desk::api_routes())
         .merge(crate::admin::api_routes())
+        .merge(crate::admin_settings::api_routes())
         .merge(crate::incidents::api_routes())
         .fallback(not_found)
 }

@@ -215,6 +215,8 @@ pub(crate) enum Need {
     Account,
     /// A supervisor or an admin.
     Supervisor,
+    /// An admin.
+    Admin,
 }
 
 /// The session of a page request, or the response to send instead (redirect to the login
@@ -227,13 +229,16 @@ pub(crate) async fn require_page(
     let Some(session) = current(state, headers).await else {
         return Err(Redirect::to("/connexion").into_response());
     };
-    if need == Need::Supervisor && !session.is_supervisor() {
-        return Err(forbidden_page(state, &session));
+    match need {
+        Need::Supervisor if !session.is_supervisor() => Err(forbidden_page(state, &session)),
+        Need::Admin if !session.roles.contains(&Role::Admin) => {
+            Err(forbidden_admin_page(state, &session))
+        }
+        _ => Ok(session),
     }
-    Ok(session)
 }
 
-/// The session of a form POST: the role checked, then the form's CSRF token.
+/// The session of a form post: the page's access rule, then the form's CSRF token.
 pub(crate) async fn require_form(
     state: &AppState,
     headers: &HeaderMap,
@@ -243,6 +248,19 @@ pub(crate) async fn require_form(
     let session = require_page(state, headers, need).await?;
     check_form_csrf(state, &session, csrf)?;
     Ok(session)
+}
+
+pub(crate) fn forbidden_admin_page(state: &AppState, session: &Session) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        page(
+            &state.backend.settings().server_name,
+            "Accès refusé",
+            Some(session),
+            "<p role=\"alert\" class=\"erreur\">Cette page est réservée aux administrateurs.</p>",
+        ),
+    )
+        .into_response()
 }
 
 pub(crate) fn forbidden_page(state: &AppState, session: &Session) -> Response {
@@ -601,13 +619,10 @@ pub(crate) async fn account_submit(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Account).await {
+    let session = match require_form(&state, &headers, Need::Account, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let refuse = |message: &str| {
         let notice = format!("<p role=\"alert\" class=\"erreur\">{}</p>", escape(message));
         (

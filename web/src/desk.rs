@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::{authorize, error};
-use crate::auth::{Need, Session, check_form_csrf, current, require_page};
+use crate::auth::{Need, Session, current, require_form, require_page};
 use crate::html::{escape, page};
 use crate::{AppState, Stopping};
 
@@ -1425,13 +1425,10 @@ async fn ticket_submit(
     headers: HeaderMap,
     Form(input): Form<TicketInput>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Account).await {
+    let session = match require_form(&state, &headers, Need::Account, input.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, input.csrf.as_deref()) {
-        return r;
-    }
     let name = state.backend.settings().server_name.clone();
     let rerender = |status: StatusCode, body: String| {
         (
@@ -1902,13 +1899,10 @@ async fn callbacks_submit(
     headers: HeaderMap,
     Form(form): Form<CallBackForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Account).await {
+    let session = match require_form(&state, &headers, Need::Account, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let target = match (
         form.callback_id.as_deref().and_then(parse_id),
         form.call_id.as_deref().and_then(parse_id),

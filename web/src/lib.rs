@@ -27,6 +27,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod admin_settings;
 pub mod api;
 pub mod auth;
 pub mod charts;
@@ -50,8 +51,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use guichet_calendar::WeeklyHours;
 use guichet_tickets::Store;
 use guichet_tickets::admin::MessageKind;
+use guichet_tickets::sla::SlaPolicySpec;
 use serde::Serialize;
 
 /// The result of one health check.
@@ -306,6 +309,51 @@ pub trait Backend: Send + Sync + 'static {
     fn live_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    // ---- settings administrators change over the configuration (admin_settings.rs) ----
+
+    /// The SLA grids in force: the newest version saved from `/admin/sla`, else the
+    /// configuration's.
+    fn sla_policies_in_force(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<admin_settings::InForce<SlaPolicySpec>>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Checks the grid (the error is French and names the field), stores it as the new
+    /// version of the policy `name` (journaled, before and after) and hands it to the running
+    /// SLA clocks for the tickets created from now on.
+    fn sla_policy_update<'a>(
+        &'a self,
+        name: &'a str,
+        spec: SlaPolicySpec,
+        actor: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (name, spec, actor);
+        Box::pin(async {
+            Err("les politiques SLA ne sont pas modifiables sur ce serveur".to_owned())
+        })
+    }
+
+    /// Each calendar's weekly opening hours in force (saved from `/admin/calendriers`, else
+    /// configured).
+    fn calendar_hours(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<admin_settings::InForce<WeeklyHours>>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Checks and stores (journaled) the weekly hours of calendar `name`, and applies them at
+    /// once to the lines and the SLA clocks. The error is French.
+    fn calendar_hours_update<'a>(
+        &'a self,
+        name: &'a str,
+        hours: WeeklyHours,
+        actor: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (name, hours, actor);
+        Box::pin(async { Err("les calendriers ne sont pas modifiables sur ce serveur".to_owned()) })
+    }
 }
 
 /// The IVR prompts as the administration page needs them: ids and French texts, where the
@@ -364,6 +412,7 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/agent/softphone", get(softphone::socket))
         .route("/static/softphone.js", get(softphone::script))
         .merge(admin::page_routes())
+        .merge(admin_settings::page_routes())
         .route("/superviseur/ecoute", get(ecoute::socket))
         .route("/static/ecoute.js", get(ecoute::script))
         // Dashboards and API tokens.

@@ -17,12 +17,11 @@ use guichet_tickets::SecurityEvent;
 use guichet_tickets::api_tokens::TokenRole;
 use serde::Deserialize;
 
+use crate::AppState;
 use crate::auth::{
-    Need, Session, api_token_hash, bearer_token, check_form_csrf, forbidden_page, new_api_token,
-    require_page,
+    Need, Session, api_token_hash, bearer_token, new_api_token, require_form, require_page,
 };
 use crate::html::{escape, page};
-use crate::{AppState, Role};
 
 /// Runs around every `/api/v1` request: a request with a bearer token is journaled in the
 /// security log with its outcome, and an accepted one updates the token's last use.
@@ -70,14 +69,6 @@ pub(crate) async fn journal_bearer_use(
         tracing::warn!(error = %e, "API token last use not recorded");
     }
     response
-}
-
-async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    let session = require_page(state, headers, Need::Account).await?;
-    if !session.roles.contains(&Role::Admin) {
-        return Err(forbidden_page(state, &session));
-    }
-    Ok(session)
 }
 
 fn role_label(role: TokenRole) -> &'static str {
@@ -153,7 +144,7 @@ async fn tokens_page_with(state: &AppState, session: &Session, notice: &str) -> 
 
 /// `GET /admin/jetons`: the tokens and the creation form (admins only).
 pub(crate) async fn tokens_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match require_admin(&state, &headers).await {
+    match require_page(&state, &headers, Need::Admin).await {
         Ok(session) => tokens_page_with(&state, &session, "").await,
         Err(r) => r,
     }
@@ -176,13 +167,10 @@ pub(crate) async fn create_token(
     headers: HeaderMap,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    let session = match require_admin(&state, &headers).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let Ok(role) = form.role.parse::<TokenRole>() else {
         let notice = "<p role=\"alert\" class=\"erreur\">Rôle de jeton inconnu.</p>";
         return (
@@ -244,13 +232,10 @@ pub(crate) async fn revoke_token(
     Path(id): Path<i64>,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    let session = match require_admin(&state, &headers).await {
+    let session = match require_form(&state, &headers, Need::Admin, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     match state
         .backend
         .store()

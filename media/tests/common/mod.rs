@@ -80,6 +80,7 @@ impl Peer {
                     codec,
                     payload_type: codec.static_payload_type(),
                     dtmf_payload_type: dtmf,
+                    dtmf_red_payload_type: None,
                 },
             )
             .unwrap();

@@ -452,6 +452,42 @@ impl SlaEngine {
         )
     }
 
+    /// Adds the policy `name` (an administrator's new version of a grid), validated against
+    /// the engine's calendars. Clocks keep the policy they started under: a new version is
+    /// a new name, and only tickets created afterwards are given it.
+    pub fn add_policy(&mut self, name: &str, spec: &SlaPolicySpec) -> Result<(), SlaConfigError> {
+        let policy = SlaPolicy::new(name, spec)?;
+        if !self.calendars.contains_key(&policy.calendar) {
+            return Err(SlaConfigError {
+                field: format!("{name}.calendar"),
+                reason: format!("no calendar named {:?}", policy.calendar),
+            });
+        }
+        self.policies.insert(name.to_owned(), policy);
+        Ok(())
+    }
+
+    /// Replaces the calendar `name` (weekly hours or exceptional days changed by an
+    /// administrator) and re-plans the deadline of every clock counted in it: a closure
+    /// added for a day stops the clocks that day. Business time is always counted with the
+    /// calendar in force, so a change also re-reads the part of a running clock it covers.
+    pub fn set_calendar(&mut self, name: &str, calendar: Calendar) {
+        self.calendars.insert(name.to_owned(), calendar);
+        let affected: Vec<TicketId> = self
+            .clocks
+            .iter()
+            .filter(|(_, clock)| {
+                self.policies
+                    .get(&clock.policy)
+                    .is_some_and(|p| p.calendar == name)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for ticket in affected {
+            self.reschedule(ticket);
+        }
+    }
+
     /// Number of tracked tickets.
     pub fn len(&self) -> usize {
         self.clocks.len()
