@@ -16,9 +16,14 @@
 #   RTP_MIN    first RTP port of guichet (4 ports per call are reserved)       default 10000
 #   GUICHET_BIN use this binary instead of building target/release/guichet
 #   KEEP=1     keep the work directory (config, logs, database) for reading
+#   PERF=1     also record a CPU profile of guichet during the calls (perf record -g),
+#              print its top symbols and keep the work directory (perf.data in it)
 #   CARGO_TARGET_DIR as usual.
 # Prints SIPp's call counts, the sustained rate, the peak of guichet_calls_in_progress, the
-# CPU and resident memory of the guichet process, and the call records in the store.
+# CPU and resident memory of the guichet process, and the call records in the store, and
+# the timing of the RTP the callers receive (bench/rtp-timing.c: a packet is late when it
+# arrives more than 5 ms after its RTP timestamp's place on the stream's 20 ms grid).
+# The timing capture needs root (a packet socket on lo); without it the line says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +43,7 @@ CALLER_SIP_PORT=${CALLER_SIP_PORT:-5291}
 CALLER_MEDIA_PORT=${CALLER_MEDIA_PORT:-34000}
 REG_SIP_PORT=${REG_SIP_PORT:-5292}
 
-for tool in sipp sox curl sqlite3 bc; do
+for tool in sipp sox curl sqlite3 bc gcc; do
   command -v "$tool" >/dev/null || { echo "call-load: $tool is required" >&2; exit 1; }
 done
 if [ "$RTP_MAX" -ge "$AGENT_ECHO_PORT" ]; then
@@ -51,11 +56,12 @@ ulimit -n "$(ulimit -Hn)"
 if [ -n "${GUICHET_BIN:-}" ]; then
   BIN=$GUICHET_BIN # an already built binary (e.g. to rerun without cargo)
 else
-  cargo build --quiet --release --bin guichet
+  CARGO_TARGET_DIR="$TARGET" cargo build --quiet --release --bin guichet
   BIN="$TARGET/release/guichet"
 fi
 
 WORK=$(mktemp -d /tmp/call-load.XXXXXX)
+[ "${PERF:-0}" = 1 ] && KEEP=1
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -124,6 +130,12 @@ sipp -sf bench/sipp/load_agent.xml -i 127.0.0.1 -p "$AGENT_SIP_PORT" -mp "$AGENT
   -trace_err -error_file "$WORK/agents-errors.log" > "$WORK/agents.out" 2>&1 &
 PIDS+=("$!")
 AGENT_SIPP=$!
+sleep 1
+if ! kill -0 "$AGENT_SIPP" 2>/dev/null; then
+  echo "call-load: the agents' SIPp stopped at once (a port taken? AGENT_SIP_PORT, AGENT_ECHO_PORT)" >&2
+  tail -3 "$WORK/agents-errors.log" >&2 || true
+  exit 1
+fi
 set +e
 sipp -sf bench/sipp/load_register.xml -i 127.0.0.1 -p "$REG_SIP_PORT" -inf "$WORK/agents.csv" \
   -key contact_port "$AGENT_SIP_PORT" -m "$AGENTS" -r 200 -l 200 -nostdin -timeout 120 \
@@ -162,6 +174,21 @@ threads() {
 }
 threads > "$WORK/threads-before.txt"
 
+# Timing receiver: a packet socket on lo sees every datagram to the callers' media ports
+# (SIPp's rtp_stream ports, above the agents' echo ports) with its kernel arrival time.
+gcc -O2 -o "$WORK/rtp-timing" bench/rtp-timing.c
+TIMING=
+if [ "$(id -u)" = 0 ]; then
+  "$WORK/rtp-timing" "$(( AGENT_ECHO_PORT + 3 ))" 65535 > "$WORK/timing.out" 2> "$WORK/timing.err" &
+  TIMING=$!
+  PIDS+=("$TIMING")
+fi
+if [ "${PERF:-0}" = 1 ]; then
+  perf record -F 499 -g -p "$GUICHET" -o "$WORK/perf.data" > "$WORK/perf.out" 2>&1 &
+  PERF_PID=$!
+  PIDS+=("$PERF_PID")
+fi
+
 # --- Callers
 START=$(date +%s.%N)
 set +e
@@ -177,6 +204,15 @@ RC=$?
 set -e
 END=$(date +%s.%N)
 threads > "$WORK/threads-after.txt"
+if [ -n "$TIMING" ]; then
+  TIMING_TICKS=$(awk '{ print $14 + $15 }' "/proc/$TIMING/stat" 2>/dev/null || echo 0)
+  kill -TERM "$TIMING" 2>/dev/null || true
+  wait "$TIMING" 2>/dev/null || true
+fi
+if [ -n "${PERF_PID:-}" ]; then
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+fi
 sleep 3 # the last records close just after the last BYE
 kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
@@ -228,6 +264,18 @@ ECHOED=$(grep -E "Total echo RTP pckts 1st stream" "$WORK/agents.out" | tail -1 
 TALK_MS=$(sqlite3 "$WORK/load.db" "SELECT COALESCE(SUM(ended_at - answered_at), 0) FROM calls WHERE answered_at IS NOT NULL;")
 if [ -n "$ECHOED" ] && [ "$TALK_MS" -gt 0 ]; then
   echo "caller RTP relayed to the agents: $ECHOED packets for $(( TALK_MS / 20 )) expected from the talk time ($(echo "scale=1; 100 * $ECHOED / ($TALK_MS / 20)" | bc) %)"
+fi
+if [ -n "$TIMING" ]; then
+  echo "RTP received by the callers (late = > 5 ms behind its place on the stream's 20 ms grid):"
+  sed 's/^rtp timing: /  /' "$WORK/timing.out"
+  echo "  timing receiver CPU: $(echo "scale=1; ${TIMING_TICKS:-0} / $CLK" | bc) s"
+else
+  echo "RTP timing not measured: the capture on lo needs root"
+fi
+if [ -n "${PERF_PID:-}" ]; then
+  echo "perf: top symbols of guichet during the calls ($WORK/perf.data):"
+  perf report -i "$WORK/perf.data" --no-children --sort comm,symbol --stdio 2>/dev/null \
+    | grep -E '^ +[0-9]' | head -40
 fi
 WARNINGS=$(grep -cE ' (WARN|ERROR) ' "$WORK/guichet.log" || true)
 echo "guichet warnings/errors logged: $WARNINGS"

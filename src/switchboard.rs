@@ -29,6 +29,7 @@ use guichet_sip::sdp::{self, Codec as SipCodec, LocalCapabilities, NegotiatedMed
 use guichet_sip::{
     CallId as SipCallId, CallTarget, IncomingCall, OutboundProgress, SipEvent, SipHandle,
 };
+use guichet_tickets::call_log::{CallLogWrite, CallLogWriter};
 use guichet_tickets::{CallOutcome, CallUpdate, NewCall, Store};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument as _, debug, info, info_span, warn};
@@ -116,6 +117,20 @@ struct Outbound {
     /// The agent was available when the callback started: paused meanwhile so that the ACD
     /// does not offer them a call, and made available again at the end.
     resume_agent: bool,
+}
+
+/// An incoming call back from its directory lookup and durable record (see `on_incoming`).
+struct Arrival {
+    call_id: SipCallId,
+    caller_number: String,
+    caller_name: Option<String>,
+    dialled_number: String,
+    offer: Option<guichet_sip::sdp::SessionDescription>,
+    person: Option<guichet_tickets::directory::Caller>,
+    vip: bool,
+    p0: bool,
+    arrived_at: DateTime<Utc>,
+    record: Result<i64, String>,
 }
 
 /// Commands the rest of the process sends the switchboard.
@@ -362,6 +377,15 @@ impl Admission {
 struct Switchboard {
     config: Arc<Config>,
     store: Store,
+    /// The call log's writes, committed in batches by their own task: the switchboard
+    /// never waits on them (see `guichet_tickets::call_log`).
+    call_log: CallLogWriter,
+    /// Incoming calls waiting for their directory lookup and record, by SIP call: `true`
+    /// once the caller has hung up meanwhile.
+    arriving: HashMap<SipCallId, bool>,
+    arrivals_tx: mpsc::UnboundedSender<Arrival>,
+    /// Tickets to open for answered calls, handled in order by their own task.
+    ticket_jobs: mpsc::UnboundedSender<(TicketJob, DateTime<Utc>)>,
     sip: SipHandle,
     media: MediaHandle,
     clock: Clock,
@@ -496,9 +520,28 @@ pub async fn start(
     };
     let (tx, rx) = mpsc::channel(64);
     let (acd_changed, acd_changes) = tokio::sync::watch::channel(0u64);
+    let (call_log, _call_log_task) = CallLogWriter::start(store.clone());
+    let (arrivals_tx, arrivals) = mpsc::unbounded_channel();
+    let (ticket_jobs, mut pending_tickets) =
+        mpsc::unbounded_channel::<(TicketJob, DateTime<Utc>)>();
+    {
+        let store = store.clone();
+        let call_log = call_log.clone();
+        tokio::spawn(async move {
+            while let Some((job, now)) = pending_tickets.recv().await {
+                // The closed record first: the ticket links to it.
+                call_log.flush().await;
+                job.run(&store, now).await;
+            }
+        });
+    }
     let mut board_sb = Switchboard {
         config,
         store,
+        call_log,
+        arriving: HashMap::new(),
+        arrivals_tx,
+        ticket_jobs,
         sip,
         media,
         clock,
@@ -528,7 +571,7 @@ pub async fn start(
     };
     board_sb.sync_queue_hours(now);
     let task = tokio::spawn(async move {
-        board_sb.run(rx, sip_events, media_events).await;
+        board_sb.run(rx, sip_events, media_events, arrivals).await;
     });
     Ok((SwitchboardHandle { tx, acd_changes }, task))
 }
@@ -583,6 +626,7 @@ impl Switchboard {
         mut commands: mpsc::Receiver<Command>,
         mut sip_events: mpsc::UnboundedReceiver<SipEvent>,
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+        mut arrivals: mpsc::UnboundedReceiver<Arrival>,
     ) {
         let mut load_tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -596,14 +640,22 @@ impl Switchboard {
                 Some(command) = commands.recv() => self.on_command(command).await,
                 Some(event) = sip_events.recv() => self.on_sip(event).await,
                 Some(event) = media_events.recv() => self.on_media(event).await,
+                Some(arrival) = arrivals.recv() => {
+                    let span = info_span!("call", call_id = %arrival.call_id);
+                    self.on_arrival(arrival).instrument(span).await;
+                }
                 () = sleep => self.on_timers().await,
                 _ = load_tick.tick() => self.on_load_tick().await,
                 else => break,
             }
             if let Some((deadline, _)) = &self.shutdown_done {
                 let deadline = *deadline;
-                if self.calls.is_empty() || self.clock.now() >= deadline {
+                if (self.calls.is_empty() && self.arriving.is_empty())
+                    || self.clock.now() >= deadline
+                {
                     self.end_all_calls().await;
+                    // Every record closed before the process is told it may exit.
+                    self.call_log.flush().await;
                     if let Some((_, done)) = self.shutdown_done.take() {
                         let _ = done.send(());
                     }
@@ -918,12 +970,13 @@ impl Switchboard {
             offer,
             ..
         } = incoming;
-        if self.draining || !self.admission.admit(now, self.calls.len()) {
+        let in_progress = self.calls.len() + self.arriving.len();
+        if self.draining || !self.admission.admit(now, in_progress) {
             // Operators must see overload, but one line per refused call would flood the log.
             if self.admission.warn_due(now) {
                 warn!(
                     draining = self.draining,
-                    calls = self.calls.len(),
+                    calls = in_progress,
                     max_calls = self.admission.max_calls,
                     max_per_second = self.admission.max_per_second,
                     "calls refused with 503 (shutdown or overload); next warning in 10 s at most"
@@ -933,29 +986,111 @@ impl Switchboard {
             let _ = self.sip.reject(&call_id, 503);
             return;
         }
+        let Some(line) = self.lines.get_mut(&dialled_number) else {
+            let _ = self.sip.reject(&call_id, 404);
+            return;
+        };
+        line.deterrence.record_arrival(now);
+        // The directory lookup and the durable record are the database's time, not the
+        // switchboard's: they run beside it, and the call comes back as an `Arrival`.
+        self.arriving.insert(call_id.clone(), false);
+        let store = self.store.clone();
+        let call_log = self.call_log.clone();
+        let arrivals = self.arrivals_tx.clone();
+        tokio::spawn(
+            async move {
+                let person = match store.lookup_caller(&caller_number, now).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        warn!(error = %e, "directory lookup failed; the caller is treated as unknown");
+                        None
+                    }
+                };
+                let (vip, p0) = person
+                    .as_ref()
+                    .map_or((false, false), |p| (p.vip, p.p0_active));
+                let caller_name = person
+                    .as_ref()
+                    .map(|p| format!("{} {}", p.first_name, p.last_name))
+                    .or(display_name);
+                // Durable before the call is answered.
+                let record = call_log
+                    .open_call(NewCall {
+                        sip_call_id: call_id.0.clone(),
+                        line: dialled_number.clone(),
+                        caller_number: caller_number.clone(),
+                        caller_name: caller_name.clone(),
+                        person_id: person.as_ref().map(|p| p.person_id),
+                        vip,
+                        p0,
+                        arrived_at: now,
+                    })
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = arrivals.send(Arrival {
+                    call_id,
+                    caller_number,
+                    caller_name,
+                    dialled_number,
+                    offer,
+                    person,
+                    vip,
+                    p0,
+                    arrived_at: now,
+                    record,
+                });
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// A call whose caller is identified and whose record is durable: answered, into the
+    /// line's voice menu (or refused if it was cancelled or the server is stopping meanwhile).
+    async fn on_arrival(&mut self, arrival: Arrival) {
+        let Arrival {
+            call_id,
+            caller_number,
+            caller_name,
+            dialled_number,
+            offer,
+            person,
+            vip,
+            p0,
+            arrived_at,
+            record,
+        } = arrival;
+        let cancelled = self.arriving.remove(&call_id).unwrap_or(true);
+        let now = self.clock.now();
+        let record = match record {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(error = %e, "cannot write the call record: call refused");
+                let _ = self.sip.reject(&call_id, 503);
+                return;
+            }
+        };
+        if cancelled {
+            // The caller hung up before the answer: gone from the menu's point of view.
+            info!("caller hung up before the answer");
+            self.close_record(record, CallOutcome::AbandonedInIvr, now, false)
+                .await;
+            return;
+        }
+        if self.draining {
+            info!("call refused while draining: 503");
+            let _ = self.sip.reject(&call_id, 503);
+            self.close_record(record, CallOutcome::Rejected, now, false)
+                .await;
+            return;
+        }
         let Some(line) = self.lines.get(&dialled_number) else {
             let _ = self.sip.reject(&call_id, 404);
+            self.close_record(record, CallOutcome::Rejected, now, false)
+                .await;
             return;
         };
         let flow = line.flow.clone();
         let line_name = line.name.clone();
-        if let Some(l) = self.lines.get_mut(&dialled_number) {
-            l.deterrence.record_arrival(now);
-        }
-        let person = match self.store.lookup_caller(&caller_number, now).await {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(error = %e, "directory lookup failed; the caller is treated as unknown");
-                None
-            }
-        };
-        let (vip, p0) = person
-            .as_ref()
-            .map_or((false, false), |p| (p.vip, p.p0_active));
-        let caller_name = person
-            .as_ref()
-            .map(|p| format!("{} {}", p.first_name, p.last_name))
-            .or(display_name.clone());
         info!(
             line = %dialled_number,
             caller = %redact_number(&caller_number),
@@ -964,28 +1099,6 @@ impl Switchboard {
             "incoming call"
         );
         debug!(caller = %caller_number, "caller number");
-        // Durable before the call is answered.
-        let record = match self
-            .store
-            .open_call(&NewCall {
-                sip_call_id: call_id.0.clone(),
-                line: dialled_number.clone(),
-                caller_number: caller_number.clone(),
-                caller_name: caller_name.clone(),
-                person_id: person.as_ref().map(|p| p.person_id),
-                vip,
-                p0,
-                arrived_at: now,
-            })
-            .await
-        {
-            Ok(id) => id,
-            Err(e) => {
-                warn!(error = %e, "cannot write the call record: call refused");
-                let _ = self.sip.reject(&call_id, 503);
-                return;
-            }
-        };
         let Some(offer) = offer else {
             let _ = self.sip.reject(&call_id, 488);
             self.close_record(record, CallOutcome::Rejected, now, false)
@@ -1038,7 +1151,7 @@ impl Switchboard {
             vip,
             p0,
         };
-        let ivr = IvrSession::new(flow, context, now);
+        let ivr = IvrSession::new(flow, context, arrived_at);
         debug!(line_name = %line_name, "IVR started");
         self.by_media.insert(local.session, call_id.clone());
         self.by_acd.insert(acd_id, call_id.clone());
@@ -1099,6 +1212,11 @@ impl Switchboard {
     }
 
     async fn on_remote_hangup(&mut self, sip_id: SipCallId) {
+        if let Some(cancelled) = self.arriving.get_mut(&sip_id) {
+            // Not answered yet: its `Arrival` closes the record.
+            *cancelled = true;
+            return;
+        }
         let now = self.clock.now();
         if let Some(caller) = self.by_leg.get(&sip_id).cloned() {
             // An agent or external leg ended.
@@ -1767,13 +1885,12 @@ impl Switchboard {
             }
         }
         let detail = serde_json::to_string(&event).unwrap_or_default();
-        if let Err(e) = self
-            .store
-            .append_call_event(record, now, "ivr", &detail)
-            .await
-        {
-            debug!(error = %e, "IVR event not stored");
-        }
+        self.call_log.write(CallLogWrite::Event {
+            call: record,
+            at: now,
+            kind: "ivr".to_owned(),
+            detail,
+        });
     }
 
     // ---- ACD ----------------------------------------------------------------------------
@@ -2297,65 +2414,32 @@ impl Switchboard {
         debug!(calls = self.calls.len(), "call released");
     }
 
-    /// Ends every call at the end of the shutdown grace period. Answered calls are closed as
-    /// answered; callers still in the menu or the queue are counted as the abandons they
-    /// are from the helpdesk's point of view (the ACD writes the queue ones).
     /// After a conversation, the agent finds the call attached to the caller's open ticket,
-    /// or a new ticket (simplified form) to qualify during wrap-up.
+    /// or a new ticket (simplified form) to qualify during wrap-up. The reads and writes run
+    /// beside the switchboard, one call after the other (two calls of the same caller find
+    /// the ticket the first one opened), after the call log's pending writes.
     async fn ticket_for_answered_call(&self, call: &Call, now: DateTime<Utc>) {
-        let agent = call.answered_by.clone();
-        let actor = agent.clone().unwrap_or_else(|| "switchboard".to_owned());
-        // The agent may have saved the ticket form during the call: it is the call's ticket.
-        match self.store.tickets_of_call(call.record).await {
-            Ok(linked) if !linked.is_empty() => {
-                info!(
-                    ticket = linked[0],
-                    "call already has its ticket (desk form)"
-                );
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "tickets of the call not read"),
-        }
-        if let Some(person) = &call.person {
-            match self.store.open_ticket_of_person(person.person_id).await {
-                Ok(Some(ticket)) => {
-                    match self.store.link_call(ticket, call.record, &actor, now).await {
-                        Ok(()) => info!(ticket, "call attached to the caller's open ticket"),
-                        Err(e) => warn!(ticket, error = %e, "call not attached to the ticket"),
-                    }
-                    return;
-                }
-                Ok(None) => {}
-                Err(e) => warn!(error = %e, "open tickets not read"),
-            }
-        }
-        let requester = call
-            .caller_name
-            .clone()
-            .unwrap_or_else(|| call.caller_number.clone());
-        let line = self
-            .lines
-            .get(&call.line)
-            .map_or(call.line.as_str(), |l| l.name.as_str());
-        let mut ticket = guichet_tickets::ticket::NewTicket::simplified(
-            guichet_tickets::ticket::Nature::Incident,
-            &format!("Appel de {requester} ({line})"),
-            &requester,
-        );
-        ticket.requester_person_id = call.person.as_ref().map(|p| p.person_id);
-        ticket.entity = call.person.as_ref().map(|p| p.entity.clone());
-        ticket.site = call.person.as_ref().map(|p| p.site.clone());
-        ticket.vip = call.vip;
-        ticket.p0 = call.p0;
-        ticket.assignee = agent;
-        ticket.call_id = Some(call.record);
-        match self.store.create_ticket(&ticket, &actor, now).await {
-            Ok(id) => info!(ticket = id, "ticket opened for the agent to qualify"),
-            Err(e) => warn!(error = %e, "ticket not opened"),
+        let job = TicketJob {
+            record: call.record,
+            agent: call.answered_by.clone(),
+            person: call.person.clone(),
+            caller_name: call.caller_name.clone(),
+            caller_number: call.caller_number.clone(),
+            line: self
+                .lines
+                .get(&call.line)
+                .map_or_else(|| call.line.clone(), |l| l.name.clone()),
+            vip: call.vip,
+            p0: call.p0,
+        };
+        if self.ticket_jobs.send((job, now)).is_err() {
+            warn!("ticket task stopped: no ticket for the call");
         }
     }
 
+    /// Ends every call at the end of the shutdown grace period. Answered calls are closed as
+    /// answered; callers still in the menu or the queue are counted as the abandons they
+    /// are from the helpdesk's point of view (the ACD writes the queue ones).
     async fn end_all_calls(&mut self) {
         let now = self.clock.now();
         let ids: Vec<SipCallId> = self.calls.keys().cloned().collect();
@@ -2376,10 +2460,13 @@ impl Switchboard {
         self.drain_acd().await;
     }
 
+    /// Hands a change of the call record to the call-log writer (committed in order, in
+    /// the next batch; failures are logged there).
     async fn update(&self, record: i64, update: CallUpdate) {
-        if let Err(e) = self.store.update_call(record, &update).await {
-            warn!(record, error = %e, "call record not updated");
-        }
+        self.call_log.write(CallLogWrite::Update {
+            call: record,
+            update,
+        });
     }
 
     async fn close_record(
@@ -2389,8 +2476,78 @@ impl Switchboard {
         at: DateTime<Utc>,
         wrap_up: bool,
     ) {
-        if let Err(e) = self.store.close_call(record, outcome, at, wrap_up).await {
-            warn!(record, error = %e, "call record not closed");
+        self.call_log.write(CallLogWrite::Close {
+            call: record,
+            outcome,
+            at,
+            wrap_up,
+        });
+    }
+}
+
+/// What opening the ticket of an answered call needs, taken from the call when it ends.
+struct TicketJob {
+    record: i64,
+    agent: Option<String>,
+    person: Option<guichet_tickets::directory::Caller>,
+    caller_name: Option<String>,
+    caller_number: String,
+    /// The line's name.
+    line: String,
+    vip: bool,
+    p0: bool,
+}
+
+impl TicketJob {
+    async fn run(self, store: &Store, now: DateTime<Utc>) {
+        let call = self;
+        let agent = call.agent.clone();
+        let actor = agent.clone().unwrap_or_else(|| "switchboard".to_owned());
+        // The agent may have saved the ticket form during the call: it is the call's ticket.
+        match store.tickets_of_call(call.record).await {
+            Ok(linked) if !linked.is_empty() => {
+                info!(
+                    ticket = linked[0],
+                    "call already has its ticket (desk form)"
+                );
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "tickets of the call not read"),
+        }
+        if let Some(person) = &call.person {
+            match store.open_ticket_of_person(person.person_id).await {
+                Ok(Some(ticket)) => {
+                    match store.link_call(ticket, call.record, &actor, now).await {
+                        Ok(()) => info!(ticket, "call attached to the caller's open ticket"),
+                        Err(e) => warn!(ticket, error = %e, "call not attached to the ticket"),
+                    }
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "open tickets not read"),
+            }
+        }
+        let requester = call
+            .caller_name
+            .clone()
+            .unwrap_or_else(|| call.caller_number.clone());
+        let line = &call.line;
+        let mut ticket = guichet_tickets::ticket::NewTicket::simplified(
+            guichet_tickets::ticket::Nature::Incident,
+            &format!("Appel de {requester} ({line})"),
+            &requester,
+        );
+        ticket.requester_person_id = call.person.as_ref().map(|p| p.person_id);
+        ticket.entity = call.person.as_ref().map(|p| p.entity.clone());
+        ticket.site = call.person.as_ref().map(|p| p.site.clone());
+        ticket.vip = call.vip;
+        ticket.p0 = call.p0;
+        ticket.assignee = agent;
+        ticket.call_id = Some(call.record);
+        match store.create_ticket(&ticket, &actor, now).await {
+            Ok(id) => info!(ticket = id, "ticket opened for the agent to qualify"),
+            Err(e) => warn!(error = %e, "ticket not opened"),
         }
     }
 }

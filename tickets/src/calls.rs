@@ -260,19 +260,7 @@ impl Store {
     /// returns), with its `arrived` event. Returns the record id.
     pub async fn open_call(&self, call: &NewCall) -> Result<i64, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let id: i64 = sqlx::query(INSERT_CALL)
-            .bind(&call.sip_call_id)
-            .bind(&call.line)
-            .bind(CallState::Ivr.as_str())
-            .bind(&call.caller_number)
-            .bind(&call.caller_name)
-            .bind(call.person_id)
-            .bind(call.vip)
-            .bind(call.p0)
-            .bind(to_ms(call.arrived_at))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let id: i64 = insert_call(call).fetch_one(&mut *tx).await?.try_get(0)?;
         sqlx::query(INSERT_EVENT)
             .bind(id)
             .bind(to_ms(call.arrived_at))
@@ -287,72 +275,13 @@ impl Store {
 
     /// Writes a state change and its event in one transaction.
     pub async fn update_call(&self, id: i64, update: &CallUpdate) -> Result<(), StoreError> {
-        let base = |sql: &'static str| sqlx::query(sql).bind(id);
-        let (query, at, kind, detail) = match update {
-            CallUpdate::IvrExited { at, node } => (
-                base("UPDATE calls SET ivr_exited_at = $2, ivr_exit_node = $3 WHERE id = $1")
-                    .bind(to_ms(*at))
-                    .bind(node.clone()),
-                *at,
-                "ivr_exited",
-                Some(node.clone()),
-            ),
-            CallUpdate::Queued { at, queue } => (
-                base(
-                    "UPDATE calls SET queued_at = $2, queue = $3, state = $4 WHERE id = $1",
-                )
-                .bind(to_ms(*at))
-                .bind(queue.clone())
-                .bind(CallState::Queued.as_str()),
-                *at,
-                "queued",
-                Some(queue.clone()),
-            ),
-            CallUpdate::Offered { at, agent } => (
-                base("UPDATE calls SET offered_at = COALESCE(offered_at, $2), agent_login = $3, state = $4 WHERE id = $1")
-                    .bind(to_ms(*at))
-                    .bind(agent.clone())
-                    .bind(CallState::Offered.as_str()),
-                *at,
-                "offered",
-                Some(agent.clone()),
-            ),
-            CallUpdate::Answered { at, agent } => (
-                base("UPDATE calls SET answered_at = $2, agent_login = $3, state = $4 WHERE id = $1")
-                    .bind(to_ms(*at))
-                    .bind(agent.clone())
-                    .bind(CallState::Answered.as_str()),
-                *at,
-                "answered",
-                Some(agent.clone()),
-            ),
-            CallUpdate::Overflowed { at, target } => (
-                base("UPDATE calls SET overflow_target = $2 WHERE id = $1").bind(target.clone()),
-                *at,
-                "overflowed",
-                Some(target.clone()),
-            ),
-            CallUpdate::WrapUpEnded { at } => (
-                base("UPDATE calls SET wrap_up_ended_at = $2, state = $3 WHERE id = $1")
-                    .bind(to_ms(*at))
-                    .bind(CallState::Ended.as_str()),
-                *at,
-                "wrap_up_ended",
-                None,
-            ),
-        };
+        let (query, event) = update_statement(id, update);
         let mut tx = self.writer.begin().await?;
         let done = query.execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "call", id });
         }
-        sqlx::query(INSERT_EVENT)
-            .bind(id)
-            .bind(to_ms(at))
-            .bind(kind)
-            .bind(detail)
-            .execute(&mut *tx)
-            .await?;
+        event.insert(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -366,30 +295,13 @@ impl Store {
         ended_at: DateTime<Utc>,
         wrap_up: bool,
     ) -> Result<(), StoreError> {
-        let state = if wrap_up {
-            CallState::WrapUp
-        } else {
-            CallState::Ended
-        };
+        let (query, event) = close_statement(id, outcome, ended_at, wrap_up);
         let mut tx = self.writer.begin().await?;
-        let done =
-            sqlx::query("UPDATE calls SET outcome = $2, ended_at = $3, state = $4 WHERE id = $1")
-                .bind(id)
-                .bind(outcome_str(outcome))
-                .bind(to_ms(ended_at))
-                .bind(state.as_str())
-                .execute(&mut *tx)
-                .await?;
+        let done = query.execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "call", id });
         }
-        sqlx::query(INSERT_EVENT)
-            .bind(id)
-            .bind(to_ms(ended_at))
-            .bind("ended")
-            .bind(outcome_str(outcome))
-            .execute(&mut *tx)
-            .await?;
+        event.insert(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -575,4 +487,135 @@ impl Store {
         .await?;
         rows.iter().map(call_from_row).collect()
     }
+}
+
+/// A statement of the call log bound to its arguments.
+pub(crate) type CallLogQuery =
+    sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>>;
+
+/// The event row that goes with a state change of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventRow {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) kind: String,
+    pub(crate) detail: Option<String>,
+}
+
+impl EventRow {
+    /// The row inserted on its own.
+    pub(crate) fn insert(self, id: i64) -> CallLogQuery {
+        sqlx::query(INSERT_EVENT)
+            .bind(id)
+            .bind(to_ms(self.at))
+            .bind(self.kind)
+            .bind(self.detail)
+    }
+}
+
+/// The `UPDATE` of a state change and its event row.
+pub(crate) fn update_statement(id: i64, update: &CallUpdate) -> (CallLogQuery, EventRow) {
+    let base = |sql: &'static str| sqlx::query(sql).bind(id);
+    let (query, at, kind, detail) = match update {
+            CallUpdate::IvrExited { at, node } => (
+                base("UPDATE calls SET ivr_exited_at = $2, ivr_exit_node = $3 WHERE id = $1")
+                    .bind(to_ms(*at))
+                    .bind(node.clone()),
+                *at,
+                "ivr_exited",
+                Some(node.clone()),
+            ),
+            CallUpdate::Queued { at, queue } => (
+                base(
+                    "UPDATE calls SET queued_at = $2, queue = $3, state = $4 WHERE id = $1",
+                )
+                .bind(to_ms(*at))
+                .bind(queue.clone())
+                .bind(CallState::Queued.as_str()),
+                *at,
+                "queued",
+                Some(queue.clone()),
+            ),
+            CallUpdate::Offered { at, agent } => (
+                base("UPDATE calls SET offered_at = COALESCE(offered_at, $2), agent_login = $3, state = $4 WHERE id = $1")
+                    .bind(to_ms(*at))
+                    .bind(agent.clone())
+                    .bind(CallState::Offered.as_str()),
+                *at,
+                "offered",
+                Some(agent.clone()),
+            ),
+            CallUpdate::Answered { at, agent } => (
+                base("UPDATE calls SET answered_at = $2, agent_login = $3, state = $4 WHERE id = $1")
+                    .bind(to_ms(*at))
+                    .bind(agent.clone())
+                    .bind(CallState::Answered.as_str()),
+                *at,
+                "answered",
+                Some(agent.clone()),
+            ),
+            CallUpdate::Overflowed { at, target } => (
+                base("UPDATE calls SET overflow_target = $2 WHERE id = $1").bind(target.clone()),
+                *at,
+                "overflowed",
+                Some(target.clone()),
+            ),
+            CallUpdate::WrapUpEnded { at } => (
+                base("UPDATE calls SET wrap_up_ended_at = $2, state = $3 WHERE id = $1")
+                    .bind(to_ms(*at))
+                    .bind(CallState::Ended.as_str()),
+                *at,
+                "wrap_up_ended",
+                None,
+            ),
+        };
+    (
+        query,
+        EventRow {
+            at,
+            kind: kind.to_owned(),
+            detail,
+        },
+    )
+}
+
+/// The `UPDATE` that closes a call and its `ended` event row.
+pub(crate) fn close_statement(
+    id: i64,
+    outcome: CallOutcome,
+    ended_at: DateTime<Utc>,
+    wrap_up: bool,
+) -> (CallLogQuery, EventRow) {
+    let state = if wrap_up {
+        CallState::WrapUp
+    } else {
+        CallState::Ended
+    };
+    let query =
+        sqlx::query("UPDATE calls SET outcome = $2, ended_at = $3, state = $4 WHERE id = $1")
+            .bind(id)
+            .bind(outcome_str(outcome))
+            .bind(to_ms(ended_at))
+            .bind(state.as_str());
+    (
+        query,
+        EventRow {
+            at: ended_at,
+            kind: "ended".to_owned(),
+            detail: Some(outcome_str(outcome).to_owned()),
+        },
+    )
+}
+
+/// The `INSERT` of an arriving call's record (`RETURNING id`).
+pub(crate) fn insert_call(call: &NewCall) -> CallLogQuery {
+    sqlx::query(INSERT_CALL)
+        .bind(call.sip_call_id.clone())
+        .bind(call.line.clone())
+        .bind(CallState::Ivr.as_str())
+        .bind(call.caller_number.clone())
+        .bind(call.caller_name.clone())
+        .bind(call.person_id)
+        .bind(call.vip)
+        .bind(call.p0)
+        .bind(to_ms(call.arrived_at))
 }

@@ -10,7 +10,8 @@
 //!   clone. Call log: [`Store::open_call`], [`Store::update_call`],
 //!   [`Store::close_call`], [`Store::mark_in_flight_interrupted`],
 //!   [`Store::caller_history`], [`Store::calls_between`],
-//!   [`Store::calls_in_flight`].
+//!   [`Store::calls_in_flight`]; [`call_log::CallLogWriter`] commits the switchboard's
+//!   call-log writes in batches without making it wait.
 //! - Tickets ([`ticket`]): [`Store::create_ticket`], [`Store::transition_ticket`],
 //!   [`Store::assign_ticket`], notes, tasks, links to calls, parent/child,
 //!   [`Store::close_resolved_tickets`], audit trail.
@@ -37,6 +38,7 @@
 pub mod admin;
 pub mod api_tokens;
 pub mod audio_files;
+pub mod call_log;
 pub mod calls;
 pub mod dashboard;
 pub mod desk;

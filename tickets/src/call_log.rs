@@ -1,0 +1,341 @@
+//! The call log's write-behind writer: the switchboard hands it the state changes of its
+//! calls and goes on at once; one task commits them in batches.
+//!
+//! Under load the switchboard writes a dozen rows per call (every IVR step, queue, offer,
+//! answer, end). Awaiting each write in its own transaction made the switchboard's single
+//! task wait on the database for most of its time, late with every prompt and every
+//! answer. Here every write that is waiting when the task wakes goes into **one**
+//! transaction: the updates one statement each, the event rows in a few multi-row
+//! `INSERT`s. An idle log commits each write as soon as it arrives (a batch of one), so a
+//! finished call is durable within a commit's time; under load the batches grow and the
+//! commits per second stay few.
+//!
+//! Order is kept: writes are applied in the order they were handed over, and
+//! [`CallLogWriter::flush`] returns once everything handed over before it is committed.
+//! A batch that fails is rolled back and replayed write by write, so one bad write (a
+//! record that does not exist) costs only itself, with a warning.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::calls::{CallLogQuery, EventRow, close_statement, insert_call, update_statement};
+use crate::store::{Store, StoreError, to_ms};
+use crate::{CallOutcome, CallUpdate, NewCall};
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Event rows per multi-row `INSERT`: a batch's rows go in chunks of these sizes (largest
+/// first), so that only these few statements are ever prepared and cached.
+const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// One write to the call log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallLogWrite {
+    /// A state change of call `call` and its event ([`Store::update_call`]).
+    Update {
+        /// Record id.
+        call: i64,
+        /// The change.
+        update: CallUpdate,
+    },
+    /// The end of call `call` ([`Store::close_call`]).
+    Close {
+        /// Record id.
+        call: i64,
+        /// How it ended.
+        outcome: CallOutcome,
+        /// Hang-up instant.
+        at: DateTime<Utc>,
+        /// The agent is now in wrap-up (the record waits for its end).
+        wrap_up: bool,
+    },
+    /// A free-form event of call `call` ([`Store::append_call_event`]).
+    Event {
+        /// Record id.
+        call: i64,
+        /// When.
+        at: DateTime<Utc>,
+        /// Kind (`ivr`, ...).
+        kind: String,
+        /// Detail.
+        detail: String,
+    },
+}
+
+impl CallLogWrite {
+    fn call(&self) -> i64 {
+        match self {
+            CallLogWrite::Update { call, .. }
+            | CallLogWrite::Close { call, .. }
+            | CallLogWrite::Event { call, .. } => *call,
+        }
+    }
+
+    /// The `UPDATE` (if any) and the event row of this write.
+    fn statements(&self) -> (Option<CallLogQuery>, EventRow) {
+        match self {
+            CallLogWrite::Update { call, update } => {
+                let (query, event) = update_statement(*call, update);
+                (Some(query), event)
+            }
+            CallLogWrite::Close {
+                call,
+                outcome,
+                at,
+                wrap_up,
+            } => {
+                let (query, event) = close_statement(*call, *outcome, *at, *wrap_up);
+                (Some(query), event)
+            }
+            CallLogWrite::Event {
+                at, kind, detail, ..
+            } => (
+                None,
+                EventRow {
+                    at: *at,
+                    kind: kind.clone(),
+                    detail: Some(detail.clone()),
+                },
+            ),
+        }
+    }
+}
+
+enum Request {
+    Write(CallLogWrite),
+    /// A new record, durable (committed) when its id is sent back.
+    Open(Box<NewCall>, oneshot::Sender<Result<i64, StoreError>>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A request of a batch: a write, or a new record whose id goes back once committed.
+enum Batched {
+    Write(CallLogWrite),
+    Open(Box<NewCall>, oneshot::Sender<Result<i64, StoreError>>),
+}
+
+/// Handle on the call-log writer task. Cheap to clone; the task ends once every handle is
+/// dropped and what they handed over is committed.
+#[derive(Debug, Clone)]
+pub struct CallLogWriter {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Write(w) => f.debug_tuple("Write").field(w).finish(),
+            Request::Open(call, _) => f.debug_tuple("Open").field(call).finish(),
+            Request::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl CallLogWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Store) -> (CallLogWriter, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(store, rx));
+        (CallLogWriter { tx }, task)
+    }
+
+    /// Hands a write over; never waits. A write handed over after the task has stopped (the
+    /// runtime is shutting down) is lost, with a warning.
+    pub fn write(&self, write: CallLogWrite) {
+        if let Err(e) = self.tx.send(Request::Write(write))
+            && let Request::Write(w) = e.0
+        {
+            tracing::warn!(call = w.call(), "call-log writer stopped: write lost");
+        }
+    }
+
+    /// Opens the record of an arriving call ([`Store::open_call`]) in the next batch and
+    /// returns its id once committed: durable before the call is answered, at the cost of
+    /// one shared commit instead of one each.
+    pub async fn open_call(&self, call: NewCall) -> Result<i64, StoreError> {
+        let (reply, wait) = oneshot::channel();
+        if self.tx.send(Request::Open(Box::new(call), reply)).is_err() {
+            return Err(StoreError::Invalid {
+                field: "call_log",
+                reason: "le journal des appels est arrêté".to_owned(),
+            });
+        }
+        wait.await.unwrap_or_else(|_| {
+            Err(StoreError::Invalid {
+                field: "call_log",
+                reason: "le journal des appels est arrêté".to_owned(),
+            })
+        })
+    }
+
+    /// Returns once every write handed over before this call is committed (or failed).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Request::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut writes = Vec::with_capacity(MAX_BATCH);
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        // Everything already waiting joins this batch, up to MAX_BATCH writes.
+        while let Some(request) = next.take() {
+            match request {
+                Request::Write(w) => writes.push(Batched::Write(w)),
+                Request::Open(call, reply) => writes.push(Batched::Open(call, reply)),
+                Request::Flush(done) => flushes.push(done),
+            }
+            if writes.len() >= MAX_BATCH {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        if !writes.is_empty() {
+            write_batch(&store, std::mem::take(&mut writes)).await;
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Commits `batch` in one transaction, or, if that fails, each request in its own; then
+/// sends the new records' ids.
+async fn write_batch(store: &Store, batch: Vec<Batched>) {
+    match try_batch(store, &batch).await {
+        Ok((opened, missing)) => {
+            for call in missing {
+                tracing::warn!(record = call, "call record not updated: no such call");
+            }
+            let mut opened = opened.into_iter();
+            for request in batch {
+                if let Batched::Open(_, reply) = request
+                    && let Some(id) = opened.next()
+                {
+                    let _ = reply.send(Ok(id));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(
+                writes = batch.len(),
+                error = %e,
+                "call-log batch failed: writing one by one"
+            );
+            for request in batch {
+                match request {
+                    Batched::Write(w) => {
+                        if let Err(e) = write_one(store, &w).await {
+                            tracing::warn!(record = w.call(), error = %e, "call record not updated");
+                        }
+                    }
+                    Batched::Open(call, reply) => {
+                        let _ = reply.send(store.open_call(&call).await);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The batch in one transaction. Returns the ids of the records opened (in order) and the
+/// records an update found missing (their event rows are not written, as
+/// [`Store::update_call`] would not write them).
+async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+    let mut opened = Vec::new();
+    let mut missing = Vec::new();
+    let mut events: Vec<(i64, EventRow)> = Vec::with_capacity(batch.len());
+    let mut tx = store.writer.begin().await?;
+    for request in batch {
+        let w = match request {
+            Batched::Write(w) => w,
+            Batched::Open(call, _) => {
+                let id = insert_call(call).fetch_one(&mut *tx).await?.try_get(0)?;
+                opened.push(id);
+                events.push((
+                    id,
+                    EventRow {
+                        at: call.arrived_at,
+                        kind: "arrived".to_owned(),
+                        detail: Some(call.line.clone()),
+                    },
+                ));
+                continue;
+            }
+        };
+        let (update, event) = w.statements();
+        if let Some(update) = update
+            && update.execute(&mut *tx).await?.rows_affected() == 0
+        {
+            missing.push(w.call());
+            continue;
+        }
+        events.push((w.call(), event));
+    }
+    let mut rest = events.as_slice();
+    for (index, &size) in INSERT_CHUNKS.iter().enumerate() {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            let mut query = sqlx::query(insert_events_sql(index));
+            for (call, event) in chunk {
+                query = query
+                    .bind(*call)
+                    .bind(to_ms(event.at))
+                    .bind(event.kind.clone())
+                    .bind(event.detail.clone());
+            }
+            query.execute(&mut *tx).await?;
+            rest = tail;
+        }
+    }
+    tx.commit().await?;
+    Ok((opened, missing))
+}
+
+async fn write_one(store: &Store, write: &CallLogWrite) -> Result<(), StoreError> {
+    match write {
+        CallLogWrite::Update { call, update } => store.update_call(*call, update).await,
+        CallLogWrite::Close {
+            call,
+            outcome,
+            at,
+            wrap_up,
+        } => store.close_call(*call, *outcome, *at, *wrap_up).await,
+        CallLogWrite::Event {
+            call,
+            at,
+            kind,
+            detail,
+        } => store.append_call_event(*call, *at, kind, detail).await,
+    }
+}
+
+/// `INSERT INTO call_events ... VALUES (...), (...)` for `INSERT_CHUNKS[index]` rows, built
+/// once per size.
+fn insert_events_sql(index: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        INSERT_CHUNKS
+            .iter()
+            .map(|&n| {
+                let values: Vec<String> = (0..n)
+                    .map(|r| {
+                        let p = r * 4;
+                        format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO call_events (call_id, at, kind, detail) VALUES {}",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    all[index].as_str()
+}

@@ -1,0 +1,219 @@
+//! The call log's write-behind writer on both backends: batched writes land exactly as
+//! one-by-one writes would, in order, and one bad write costs only itself.
+
+mod common;
+
+use chrono::TimeDelta;
+use common::at;
+use guichet_tickets::call_log::{CallLogWrite, CallLogWriter};
+use guichet_tickets::{CallOutcome, CallState, CallUpdate, NewCall};
+
+fn new_call(n: usize) -> NewCall {
+    NewCall {
+        sip_call_id: format!("load-{n}@host"),
+        line: "8585".to_owned(),
+        caller_number: format!("+3314099{n:04}"),
+        caller_name: None,
+        person_id: None,
+        vip: true,
+        p0: false,
+        arrived_at: at("2026-11-24T09:00:00Z") + TimeDelta::milliseconds(n as i64),
+    }
+}
+
+/// The writes of one answered call, as the switchboard hands them over.
+fn life_of(call: i64, n: usize) -> Vec<CallLogWrite> {
+    let t0 = at("2026-11-24T09:00:00Z") + TimeDelta::milliseconds(n as i64);
+    let t = |ms: i64| t0 + TimeDelta::milliseconds(ms);
+    vec![
+        CallLogWrite::Event {
+            call,
+            at: t(1),
+            kind: "ivr".into(),
+            detail: format!("{{\"entered\":\"accueil\",\"call\":{n}}}"),
+        },
+        CallLogWrite::Update {
+            call,
+            update: CallUpdate::IvrExited {
+                at: t(3450),
+                node: "file_vip".into(),
+            },
+        },
+        CallLogWrite::Update {
+            call,
+            update: CallUpdate::Queued {
+                at: t(3451),
+                queue: "louvre-hotline".into(),
+            },
+        },
+        CallLogWrite::Update {
+            call,
+            update: CallUpdate::Offered {
+                at: t(3460),
+                agent: format!("charge.{n:05}"),
+            },
+        },
+        CallLogWrite::Update {
+            call,
+            update: CallUpdate::Answered {
+                at: t(3500),
+                agent: format!("charge.{n:05}"),
+            },
+        },
+        CallLogWrite::Close {
+            call,
+            outcome: CallOutcome::Answered,
+            at: t(5000),
+            wrap_up: true,
+        },
+        CallLogWrite::Update {
+            call,
+            update: CallUpdate::WrapUpEnded { at: t(5000) },
+        },
+    ]
+}
+
+const EXPECTED_KINDS: [&str; 8] = [
+    "arrived",
+    "ivr",
+    "ivr_exited",
+    "queued",
+    "offered",
+    "answered",
+    "ended",
+    "wrap_up_ended",
+];
+
+both_backends!(
+    batched_writes_of_many_calls_land_in_order_with_every_field,
+    |store| {
+        let calls: Vec<NewCall> = (0..150).map(new_call).collect();
+        let ids = store.open_calls(&calls).await.unwrap();
+        let (log, task) = CallLogWriter::start(store.clone());
+        // Interleaved as under load: step k of every call, then step k + 1.
+        let lives: Vec<Vec<CallLogWrite>> = ids
+            .iter()
+            .enumerate()
+            .map(|(n, &id)| life_of(id, n))
+            .collect();
+        for step in 0..lives[0].len() {
+            for life in &lives {
+                log.write(life[step].clone());
+            }
+        }
+        log.flush().await;
+        for (n, &id) in ids.iter().enumerate() {
+            let rec = store.call(id).await.unwrap();
+            assert_eq!(rec.state, CallState::Ended, "call {n}");
+            assert_eq!(rec.outcome, Some(CallOutcome::Answered));
+            assert_eq!(rec.ivr_exit_node.as_deref(), Some("file_vip"));
+            assert_eq!(rec.queue.as_deref(), Some("louvre-hotline"));
+            let agent = format!("charge.{n:05}");
+            assert_eq!(rec.agent.as_deref(), Some(agent.as_str()));
+            let arrived = rec.arrived_at;
+            assert_eq!(
+                rec.answered_at.map(|t| (t - arrived).num_milliseconds()),
+                Some(3500)
+            );
+            assert_eq!(
+                rec.ended_at.map(|t| (t - arrived).num_milliseconds()),
+                Some(5000)
+            );
+            assert!(rec.wrap_up_ended_at.is_some());
+            let events = store.call_events(id).await.unwrap();
+            let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+            assert_eq!(kinds, EXPECTED_KINDS, "call {n}");
+            let ivr = format!("{{\"entered\":\"accueil\",\"call\":{n}}}");
+            assert_eq!(events[1].detail.as_deref(), Some(ivr.as_str()));
+            assert_eq!(events[6].detail.as_deref(), Some("answered"));
+        }
+        // The task ends once every handle is gone.
+        drop(log);
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("writer task ends")
+            .unwrap();
+    }
+);
+
+both_backends!(a_bad_write_in_a_batch_costs_only_itself, |store| {
+    let ids = store.open_calls(&[new_call(1), new_call(2)]).await.unwrap();
+    let (log, _task) = CallLogWriter::start(store.clone());
+    let missing = ids[1] + 1000;
+    log.write(CallLogWrite::Update {
+        call: ids[0],
+        update: CallUpdate::Queued {
+            at: at("2026-11-24T09:00:04Z"),
+            queue: "louvre-hotline".into(),
+        },
+    });
+    // An update of a record that does not exist is skipped (no event row either).
+    log.write(CallLogWrite::Update {
+        call: missing,
+        update: CallUpdate::Queued {
+            at: at("2026-11-24T09:00:04Z"),
+            queue: "louvre-hotline".into(),
+        },
+    });
+    // An event of a record that does not exist breaks the batch's foreign key: the batch is
+    // replayed write by write.
+    log.write(CallLogWrite::Event {
+        call: missing,
+        at: at("2026-11-24T09:00:04Z"),
+        kind: "ivr".into(),
+        detail: "{}".into(),
+    });
+    log.write(CallLogWrite::Close {
+        call: ids[1],
+        outcome: CallOutcome::AbandonedInIvr,
+        at: at("2026-11-24T09:00:05Z"),
+        wrap_up: false,
+    });
+    log.flush().await;
+    let first = store.call(ids[0]).await.unwrap();
+    assert_eq!(first.state, CallState::Queued);
+    assert_eq!(first.queue.as_deref(), Some("louvre-hotline"));
+    let second = store.call(ids[1]).await.unwrap();
+    assert_eq!(second.state, CallState::Ended);
+    assert_eq!(second.outcome, Some(CallOutcome::AbandonedInIvr));
+    let kinds: Vec<String> = store
+        .call_events(ids[1])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["arrived", "ended"]);
+    assert!(store.call_events(missing).await.unwrap().is_empty());
+});
+
+both_backends!(
+    records_opened_through_the_writer_are_committed_before_their_id_is_returned,
+    |store| {
+        let (log, _task) = CallLogWriter::start(store.clone());
+        // Many arrivals at once share commits; each id comes back once its row is durable.
+        let opening: Vec<_> = (0..40)
+            .map(|n| {
+                let log = log.clone();
+                tokio::spawn(async move { log.open_call(new_call(n)).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for (n, task) in opening.into_iter().enumerate() {
+            let id = task.await.unwrap().unwrap();
+            // Read through another connection, without flushing: already there.
+            let rec = store.call(id).await.unwrap();
+            assert_eq!(rec.sip_call_id, format!("load-{n}@host"));
+            assert_eq!(rec.state, CallState::Ivr);
+            assert!(rec.vip);
+            let events = store.call_events(id).await.unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].kind, "arrived");
+            assert_eq!(events[0].detail.as_deref(), Some("8585"));
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 40, "one record per arrival");
+    }
+);
