@@ -853,6 +853,8 @@ impl Switchboard {
             .set(&actor, line, kind, draft, now)
             .map_err(|e| e.to_string())?;
         self.journal(&entry).await;
+        // Other nodes on this database copy the file from there (src/audio_cache.rs).
+        crate::audio_cache::store_message_file(&self.store, &file, now).await;
         let stored = guichet_tickets::admin::NewMessage {
             line: line.to_owned(),
             kind: store_kind(kind),

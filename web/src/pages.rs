@@ -13,7 +13,7 @@ use futures::Stream;
 use guichet_tickets::admin::MessageKind;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Need, Session, check_form_csrf, current, require_page};
+use crate::auth::{Need, Session, current, require_form, require_page};
 use crate::html::{escape, page};
 use crate::{AppState, Stopping, kind_slug, parse_kind_slug};
 
@@ -109,13 +109,10 @@ pub(crate) async fn agent_state(
     headers: HeaderMap,
     Form(form): Form<AgentStateForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Account).await {
+    let session = match require_form(&state, &headers, Need::Account, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let Ok(change) = parse_state_change(&form.action, &form.reason) else {
         return Redirect::to("/agent?erreur=saisie").into_response();
     };
@@ -591,13 +588,11 @@ pub(crate) async fn messages_set(
     headers: HeaderMap,
     Form(form): Form<SetForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Supervisor).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let Some(kind) = parse_kind_slug(&form.kind) else {
         return messages_error(&state, &session, "Type de message inconnu.").await;
     };
@@ -710,13 +705,11 @@ pub(crate) async fn messages_remove(
     headers: HeaderMap,
     Form(form): Form<RemoveForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Supervisor).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let Some(kind) = parse_kind_slug(&form.kind) else {
         return messages_error(&state, &session, "Type de message inconnu.").await;
     };
@@ -984,11 +977,7 @@ pub(crate) async fn message_preview(
     headers: HeaderMap,
     Form(form): Form<PreviewForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Supervisor).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+    if let Err(r) = require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await {
         return r;
     }
     let text = form.text.trim();
