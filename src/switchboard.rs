@@ -1957,19 +1957,23 @@ impl Switchboard {
                         Err(e) => warn!(error = %e, "announcement fragment skipped"),
                     }
                 }
+                let music = self.hold_music();
                 if let Some(c) = self.calls.get_mut(&sip_id)
                     && c.phase == Phase::Queued
                 {
                     let session = c.media;
-                    if let Ok(p) = self.media.play(
+                    // The music resumes in the media clock on the frame after the
+                    // announcement, with no gap (not through this task's events).
+                    if let Ok((_, music)) = self.media.play_then(
                         session,
                         Playlist {
                             items: audio,
                             looped: false,
                             barge_in: false,
                         },
+                        music,
                     ) {
-                        c.hold_play = Some(p);
+                        c.hold_play = Some(music);
                     }
                 }
             }
@@ -2127,19 +2131,20 @@ impl Switchboard {
     }
 
     /// Music on hold, looped, while the caller waits in a queue.
+    fn hold_music(&self) -> Playlist {
+        Playlist {
+            items: vec![self.prompts.music_on_hold()],
+            looped: true,
+            barge_in: false,
+        }
+    }
+
     fn play_hold_music(&mut self, sip_id: &SipCallId) {
-        let music = self.prompts.music_on_hold();
+        let music = self.hold_music();
         let Some(call) = self.calls.get_mut(sip_id) else {
             return;
         };
-        if let Ok(p) = self.media.play(
-            call.media,
-            Playlist {
-                items: vec![music],
-                looped: true,
-                barge_in: false,
-            },
-        ) {
+        if let Ok(p) = self.media.play(call.media, music) {
             call.hold_play = Some(p);
         }
     }

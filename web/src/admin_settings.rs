@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::admin::{
-    admin_form, api_session, first, json_error, local, notice_html, page_with_notice,
+    admin_form, api_json, api_session, first, json_error, local, notice_html, page_with_notice,
 };
 use crate::auth::{Need, Session, require_page};
 use crate::html::escape;
@@ -211,18 +211,17 @@ async fn api_set_hours(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
+    let (session, hours): (Session, WeeklyHours) = match api_json(
+        &state,
+        &headers,
+        false,
+        &body,
+        " (attendu {\"monday\": [\"09:00-18:00\"], …})",
+    )
+    .await
+    {
+        Ok(found) => found,
         Err(r) => return r,
-    };
-    let hours: WeeklyHours = match serde_json::from_slice(&body) {
-        Ok(h) => h,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide (attendu {{\"monday\": [\"09:00-18:00\"], …}}) : {e}"),
-            );
-        }
     };
     match save_hours(&state, &session, &name, hours).await {
         Ok(()) => Json(json!({ "calendar": name })).into_response(),
@@ -604,18 +603,17 @@ async fn api_set_sla(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
+    let (session, spec): (Session, SlaPolicySpec) = match api_json(
+        &state,
+        &headers,
+        false,
+        &body,
+        " (une politique comme [sla_policies.NOM])",
+    )
+    .await
+    {
+        Ok(found) => found,
         Err(r) => return r,
-    };
-    let spec: SlaPolicySpec = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide (une politique comme [sla_policies.{name}]) : {e}"),
-            );
-        }
     };
     let known = state
         .backend
