@@ -1099,6 +1099,11 @@ async fn check_settings(admin: &Api, sup: &Api, agent: &Api) {
         .find(|p| p["name"] == "louvre")
         .expect("louvre policy");
     assert!(louvre["saved_by"].is_null(), "{louvre}");
+    assert_eq!(
+        louvre["lines"],
+        json!(["8585 (Hotline informatique du Louvre)"]),
+        "the lines that use the grid"
+    );
     let mut grid = louvre["policy"].clone();
     assert_eq!(grid["targets"][1]["resolve"], "4h", "{grid}");
     grid["targets"][1]["resolve"] = json!("4 heures");
