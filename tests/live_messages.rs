@@ -244,46 +244,24 @@ const ADMIN_PASSWORD: &str = "Guichet-Admin-2026!";
 /// A 3 s rising sweep (300 Hz to 1,200 Hz), 8 kHz mono 16-bit: audio no shipped prompt
 /// contains, so finding it in a caller's RTP proves the replacement was played.
 fn sweep_wav() -> Vec<u8> {
-    let rate = 8000.0_f64;
-    let samples: Vec<i16> = (0..24_000)
-        .map(|n| {
-            let t = f64::from(n) / rate;
-            // Phase of a linear chirp: f(t) = 300 + 150 t Hz over 3 s.
-            let phase = 2.0 * std::f64::consts::PI * (300.0 * t + 75.0 * t * t);
-            (8000.0 * phase.sin()) as i16
-        })
-        .collect();
-    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-    let mut v = b"RIFF".to_vec();
-    v.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&8000u32.to_le_bytes());
-    v.extend_from_slice(&16000u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    v.extend_from_slice(&data);
-    v
-}
-
-/// A logged-in account: its session cookie and CSRF token.
-async fn api_session(server: &Server, login: &str, password: &str) -> (String, String) {
-    let cookie = web::session_cookie(server, login, password).await;
-    let info: serde_json::Value = web::http()
-        .get(format!("http://{}/api/v1/session", server.http))
-        .header(reqwest::header::COOKIE, &cookie)
-        .send()
-        .await
-        .expect("session")
-        .json()
-        .await
-        .expect("session JSON");
-    let csrf = info["csrf_token"].as_str().expect("csrf").to_owned();
-    (cookie, csrf)
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = hound::WavWriter::new(&mut out, spec).expect("WAV writer");
+    for n in 0..24_000 {
+        let t = f64::from(n) / 8000.0;
+        // Phase of a linear chirp: f(t) = 300 + 150 t Hz over 3 s.
+        let phase = 2.0 * std::f64::consts::PI * (300.0 * t + 75.0 * t * t);
+        writer
+            .write_sample((8000.0 * phase.sin()) as i16)
+            .expect("write a sample");
+    }
+    writer.finalize().expect("finish the WAV");
+    out.into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -302,8 +280,8 @@ async fn a_scheduled_crisis_message_and_a_replaced_prompt_reach_the_next_caller(
         },
     );
     let base = format!("http://{}", server.http);
-    let (sup, sup_csrf) = api_session(&server, "chloe.durand", DEMO_PASSWORD).await;
-    let (admin, admin_csrf) = api_session(&server, "admin", ADMIN_PASSWORD).await;
+    let (sup, sup_csrf) = web::session_and_csrf(&server, "chloe.durand", DEMO_PASSWORD).await;
+    let (admin, admin_csrf) = web::session_and_csrf(&server, "admin", ADMIN_PASSWORD).await;
     let client = web::http();
 
     // A crisis message scheduled 6 s ahead of the server's clock.
