@@ -193,6 +193,10 @@ async fn an_admin_imports_the_directory_with_progress_and_a_report_of_rejected_r
         })
         .await;
     assert!(page.contains("modifiée par admin"), "{page}");
+    assert!(
+        page.contains("Lignes : 8585 (Hotline informatique du Louvre)."),
+        "{page}"
+    );
     assert_eq!(
         browser.attribute(resolve, "value").await.as_deref(),
         Some("6h")

@@ -437,17 +437,7 @@ fn sipp_sent_200_ok_ms(messages: &str) -> Option<i64> {
 /// change; the test stamps the switchboard's change (the snapshot API polled every 10 ms)
 /// for the waiting call, and SIPp's `200 OK` for the answer.
 async fn measure_wallboard_latency(browser: &Browser, server: &Server, dir: &Path) {
-    let session = session_cookie(server, "chloe.durand", DEMO_PASSWORD).await;
-    let info: serde_json::Value = http()
-        .get(format!("http://{}/api/v1/session", server.http))
-        .header(reqwest::header::COOKIE, &session)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = info["csrf_token"].as_str().unwrap().to_owned();
+    let (session, csrf) = session_and_csrf(server, "chloe.durand", DEMO_PASSWORD).await;
     let set_state = |action: &'static str| {
         http()
             .put(format!(
