@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #define BLOCK_SIZE (1u << 22)
-#define BLOCK_COUNT 32u
+#define BLOCK_COUNT 64u
 #define FRAME_SIZE 2048u
 #define LATE_US 5000
 #define VERY_LATE_US 20000
