@@ -178,10 +178,18 @@ threads > "$WORK/threads-before.txt"
 # (SIPp's rtp_stream ports, above the agents' echo ports) with its kernel arrival time.
 gcc -O2 -o "$WORK/rtp-timing" bench/rtp-timing.c
 TIMING=
+# Two more count where audio goes missing: what the callers send Guichet, and what Guichet
+# relays to the agents' echo port (the echo itself is SIPp's count).
 if [ "$(id -u)" = 0 ]; then
   "$WORK/rtp-timing" "$(( AGENT_ECHO_PORT + 3 ))" 65535 > "$WORK/timing.out" 2> "$WORK/timing.err" &
   TIMING=$!
   PIDS+=("$TIMING")
+  "$WORK/rtp-timing" "$RTP_MIN" "$RTP_MAX" "$(( AGENT_ECHO_PORT + 3 ))" 65535 > "$WORK/from-callers.out" 2> /dev/null &
+  FROM_CALLERS=$!
+  PIDS+=("$FROM_CALLERS")
+  "$WORK/rtp-timing" "$AGENT_ECHO_PORT" "$AGENT_ECHO_PORT" > "$WORK/to-agents.out" 2> /dev/null &
+  TO_AGENTS=$!
+  PIDS+=("$TO_AGENTS")
 fi
 if [ "${PERF:-0}" = 1 ]; then
   perf record -F 499 -g -p "$GUICHET" -o "$WORK/perf.data" > "$WORK/perf.out" 2>&1 &
@@ -207,9 +215,13 @@ END=$(date +%s.%N)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 threads > "$WORK/threads-after.txt"
 if [ -n "$TIMING" ]; then
-  TIMING_TICKS=$(awk '{ print $14 + $15 }' "/proc/$TIMING/stat" 2>/dev/null || echo 0)
-  kill -TERM "$TIMING" 2>/dev/null || true
-  wait "$TIMING" 2>/dev/null || true
+  TIMING_TICKS=0
+  for pid in "$TIMING" "$FROM_CALLERS" "$TO_AGENTS"; do
+    TIMING_TICKS=$(( TIMING_TICKS + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+  done
+  sleep 1 # the RTP of the last calls' echo and relay is still in flight at SIPp's exit
+  kill -TERM "$TIMING" "$FROM_CALLERS" "$TO_AGENTS" 2>/dev/null || true
+  wait "$TIMING" "$FROM_CALLERS" "$TO_AGENTS" 2>/dev/null || true
 fi
 if [ -n "${PERF_PID:-}" ]; then
   kill -INT "$PERF_PID" 2>/dev/null || true
@@ -273,7 +285,11 @@ fi
 if [ -n "$TIMING" ]; then
   echo "RTP received by the callers (late = > 5 ms behind its place on the stream's 20 ms grid):"
   sed 's/^rtp timing: /  /' "$WORK/timing.out"
-  echo "  timing receiver CPU: $(echo "scale=1; ${TIMING_TICKS:-0} / $CLK" | bc) s"
+  SENT=$(sed -nE 's/.*packets ([0-9]+),.*/\1/p' "$WORK/from-callers.out")
+  RELAYED_OUT=$(sed -nE 's/.*packets ([0-9]+),.*/\1/p' "$WORK/to-agents.out")
+  echo "  audio packets the callers sent Guichet (whole calls): ${SENT:-?}; Guichet sent the agents: ${RELAYED_OUT:-?}; the agents' SIPp echoed: ${ECHOED:-?}; talk time: $(( TALK_MS / 20 )) packets"
+  echo "  timing of what Guichet sent the agents: $(sed 's/^rtp timing: //' "$WORK/to-agents.out")"
+  echo "  timing receivers' CPU: $(echo "scale=1; ${TIMING_TICKS:-0} / $CLK" | bc) s"
 else
   echo "RTP timing not measured: the capture on lo needs root"
 fi
