@@ -147,3 +147,26 @@ pub async fn run(mut cache: AudioCache) {
         }
     }
 }
+
+/// Puts a message file this node wrote (a synthesised typed message) into the database, so
+/// that the other nodes' caches get it; a failure is logged, the message still plays here.
+pub async fn store_message_file(store: &Store, file: &Path, now: chrono::DateTime<chrono::Utc>) {
+    let Some(file_name) = file.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let stored = match tokio::fs::read(file).await {
+        Ok(bytes) => store
+            .put_audio(
+                &guichet_tickets::audio_files::message_name(file_name),
+                &bytes,
+                now,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = stored {
+        tracing::warn!(file = file_name, error = %e, "message audio not kept in the database");
+    }
+}

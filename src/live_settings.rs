@@ -207,13 +207,27 @@ fn in_force<T>(
     name: &str,
     value: T,
     saved: Option<&guichet_tickets::settings::StoredSetting>,
+    lines: impl Iterator<Item = String>,
 ) -> guichet_web::admin_settings::InForce<T> {
     guichet_web::admin_settings::InForce {
         name: name.to_owned(),
         value,
         saved_by: saved.map(|s| s.author.clone()),
         saved_at: saved.map(|s| s.created_at),
+        lines: lines.collect(),
     }
+}
+
+/// The configured lines `uses` picks, as `8585 (Hotline informatique du Louvre)`.
+fn lines_using<'a>(
+    config: &'a Config,
+    uses: impl Fn(&crate::config::LineSection) -> bool + 'a,
+) -> impl Iterator<Item = String> + 'a {
+    config
+        .lines
+        .iter()
+        .filter(move |l| uses(l))
+        .map(|l| format!("{} ({})", l.number, l.name))
 }
 
 /// Every configured SLA grid in force, with who saved it.
@@ -230,7 +244,8 @@ pub async fn sla_policies_in_force(
                 .with_context(|| format!("stored SLA policy {name} unreadable"))?,
             None => configured.clone(),
         };
-        out.push(in_force(name, value, stored));
+        let lines = lines_using(config, |l| l.sla_policy.as_ref() == Some(name));
+        out.push(in_force(name, value, stored, lines));
     }
     Ok(out)
 }
@@ -249,7 +264,8 @@ pub async fn calendar_hours_in_force(
                 .with_context(|| format!("stored weekly hours of calendar {name} unreadable"))?,
             None => configured.hours.clone(),
         };
-        out.push(in_force(name, value, stored));
+        let lines = lines_using(config, |l| &l.calendar == name);
+        out.push(in_force(name, value, stored, lines));
     }
     Ok(out)
 }

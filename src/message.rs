@@ -105,6 +105,7 @@ pub async fn run(
             e.french()
         )
     })?;
+    crate::audio_cache::store_message_file(&store, &file, now).await;
     let saved = store
         .save_message(
             &NewMessage {

@@ -212,6 +212,7 @@ pub enum AgentChange {
 #[derive(Clone)]
 pub struct SwitchboardHandle {
     tx: mpsc::Sender<Command>,
+    acd_changes: tokio::sync::watch::Receiver<u64>,
 }
 
 impl SwitchboardHandle {
@@ -285,6 +286,12 @@ impl SwitchboardHandle {
         })
         .await?
         .map_err(anyhow::Error::msg)
+    }
+
+    /// A counter bumped each time the ACD's picture changes (a call queued, offered,
+    /// answered or finished, an agent's state): live pages wait on it instead of polling.
+    pub fn acd_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.acd_changes.clone()
     }
 
     pub async fn snapshot(&self) -> anyhow::Result<guichet_acd::Snapshot> {
@@ -414,6 +421,8 @@ struct Switchboard {
     softphones: softphone::Softphones,
     /// Supervisors' wallboards attached for listen / whisper / barge.
     monitors: monitor::Monitors,
+    /// Bumped after every ACD output (see [`SwitchboardHandle::acd_changes`]).
+    acd_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// Starts the switchboard task.
@@ -510,6 +519,7 @@ pub async fn start(
         last_warning: None,
     };
     let (tx, rx) = mpsc::channel(64);
+    let (acd_changed, acd_changes) = tokio::sync::watch::channel(0u64);
     let (call_log, _call_log_task) = CallLogWriter::start(store.clone());
     let (arrivals_tx, arrivals) = mpsc::unbounded_channel();
     let (ticket_jobs, mut pending_tickets) =
@@ -557,12 +567,13 @@ pub async fn start(
         ivr_timers: ivr_timers::IvrTimers::default(),
         softphones: Default::default(),
         monitors: Default::default(),
+        acd_changed,
     };
     board_sb.sync_queue_hours(now);
     let task = tokio::spawn(async move {
         board_sb.run(rx, sip_events, media_events, arrivals).await;
     });
-    Ok((SwitchboardHandle { tx }, task))
+    Ok((SwitchboardHandle { tx, acd_changes }, task))
 }
 
 fn store_kind(kind: MessageKind) -> guichet_tickets::admin::MessageKind {
@@ -842,6 +853,8 @@ impl Switchboard {
             .set(&actor, line, kind, draft, now)
             .map_err(|e| e.to_string())?;
         self.journal(&entry).await;
+        // Other nodes on this database copy the file from there (src/audio_cache.rs).
+        crate::audio_cache::store_message_file(&self.store, &file, now).await;
         let stored = guichet_tickets::admin::NewMessage {
             line: line.to_owned(),
             kind: store_kind(kind),
@@ -1885,17 +1898,24 @@ impl Switchboard {
     // ---- ACD ----------------------------------------------------------------------------
 
     async fn drain_acd(&mut self) {
+        let mut changed = false;
         loop {
             let now = self.clock.now();
             if let Some(action) = self.acd.poll_action() {
+                changed = true;
                 self.on_acd_action(action, now).await;
                 continue;
             }
             if let Some(event) = self.acd.poll_event() {
+                changed = true;
                 self.on_acd_event(event, now).await;
                 continue;
             }
-            return;
+            break;
+        }
+        if changed {
+            // Wakes the live pages; they render at most every 100 ms however often this is.
+            self.acd_changed.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
 
@@ -1937,19 +1957,23 @@ impl Switchboard {
                         Err(e) => warn!(error = %e, "announcement fragment skipped"),
                     }
                 }
+                let music = self.hold_music();
                 if let Some(c) = self.calls.get_mut(&sip_id)
                     && c.phase == Phase::Queued
                 {
                     let session = c.media;
-                    if let Ok(p) = self.media.play(
+                    // The music resumes in the media clock on the frame after the
+                    // announcement, with no gap (not through this task's events).
+                    if let Ok((_, music)) = self.media.play_then(
                         session,
                         Playlist {
                             items: audio,
                             looped: false,
                             barge_in: false,
                         },
+                        music,
                     ) {
-                        c.hold_play = Some(p);
+                        c.hold_play = Some(music);
                     }
                 }
             }
@@ -2107,19 +2131,20 @@ impl Switchboard {
     }
 
     /// Music on hold, looped, while the caller waits in a queue.
+    fn hold_music(&self) -> Playlist {
+        Playlist {
+            items: vec![self.prompts.music_on_hold()],
+            looped: true,
+            barge_in: false,
+        }
+    }
+
     fn play_hold_music(&mut self, sip_id: &SipCallId) {
-        let music = self.prompts.music_on_hold();
+        let music = self.hold_music();
         let Some(call) = self.calls.get_mut(sip_id) else {
             return;
         };
-        if let Ok(p) = self.media.play(
-            call.media,
-            Playlist {
-                items: vec![music],
-                looped: true,
-                barge_in: false,
-            },
-        ) {
+        if let Ok(p) = self.media.play(call.media, music) {
             call.hold_play = Some(p);
         }
     }

@@ -209,6 +209,10 @@ impl Backend for ServerBackend {
         Box::pin(async move { self.switchboard.snapshot().await.map_err(|e| e.to_string()) })
     }
 
+    fn live_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.switchboard.acd_changes())
+    }
+
     fn set_message<'a>(
         &'a self,
         actor: Actor,

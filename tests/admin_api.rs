@@ -119,7 +119,7 @@ async fn users_directory_and_messages_administration() {
         check_directory(&server, &store).await;
         check_messages(&server).await;
         check_prompts(&server, run.path()).await;
-        check_calendars(&server).await;
+        check_calendars(&server, &store).await;
 
         // After a restart: the stored closure still applies, a configured account disabled
         // by an admin stays disabled.
@@ -918,7 +918,7 @@ async fn queue_open(api: &Api, name: &str) -> bool {
         .unwrap()
 }
 
-async fn check_calendars(server: &Server) {
+async fn check_calendars(server: &Server, store: &Store) {
     use reqwest::Method;
     let admin = Api::login(server, "admin", ADMIN_PASSWORD).await;
     let sup = Api::login(server, "chloe.durand", DEMO_PASSWORD).await;
@@ -1069,12 +1069,12 @@ async fn check_calendars(server: &Server) {
         text.contains("calendar.exception.add") && text.contains("calendar.exception.remove"),
         "{text}"
     );
-    check_settings(&admin, &sup, &agent).await;
+    check_settings(&admin, &sup, &agent, store).await;
 }
 
 /// SLA grids and weekly opening hours edited through the API: French errors naming the
 /// field, applied at once, journaled; admins only.
-async fn check_settings(admin: &Api, sup: &Api, agent: &Api) {
+async fn check_settings(admin: &Api, sup: &Api, agent: &Api, store: &Store) {
     use reqwest::Method;
     for api in [sup, agent] {
         assert_eq!(api.get("/api/v1/admin/calendars/hours").await.0, 403);
@@ -1099,6 +1099,11 @@ async fn check_settings(admin: &Api, sup: &Api, agent: &Api) {
         .find(|p| p["name"] == "louvre")
         .expect("louvre policy");
     assert!(louvre["saved_by"].is_null(), "{louvre}");
+    assert_eq!(
+        louvre["lines"],
+        json!(["8585 (Hotline informatique du Louvre)"]),
+        "the lines that use the grid"
+    );
     let mut grid = louvre["policy"].clone();
     assert_eq!(grid["targets"][1]["resolve"], "4h", "{grid}");
     grid["targets"][1]["resolve"] = json!("4 heures");
@@ -1140,6 +1145,33 @@ async fn check_settings(admin: &Api, sup: &Api, agent: &Api) {
         .expect("louvre policy");
     assert_eq!(louvre["policy"]["targets"][1]["resolve"], "6h");
     assert_eq!(louvre["saved_by"], "admin");
+    // The running SLA runner took the new version: a ticket opened now runs under it.
+    let (status, ticket) = agent
+        .json(
+            Method::POST,
+            "/api/v1/tickets",
+            json!({"nature": "incident", "title": "Écran noir", "requester_name": "Jean Dupont",
+                   "urgency": "moyenne", "impact": "modere"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ticket}");
+    let id = ticket["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let policy = loop {
+        let line = store
+            .ticket_audit(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.field == "sla_policy")
+            .and_then(|a| a.new_value);
+        if let Some(line) = line {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no SLA clock for ticket {id}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(policy.starts_with("louvre@"), "{policy}");
 
     // Weekly hours: Tuesday 24 November 10:00 Paris; opening the Louvre line on Tuesday
     // afternoons only closes its queue at once, and the usual hours reopen it.

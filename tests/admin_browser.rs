@@ -1,6 +1,7 @@
 //! The administration pages in a real headless Chromium against a real `guichet serve`: an
 //! admin imports a directory CSV file, watches the progress bar reach 100 % and reads the
-//! report of rejected rows; the people are in the store at once. Screenshots go to
+//! report of rejected rows; the people are in the store at once. The weekly hours and an SLA
+//! grid are edited in their forms (a malformed duration refused in French first). Screenshots go to
 //! `docs/screenshots/admin-*.png` with `GUICHET_SCREENSHOTS=1`.
 
 mod support;
@@ -131,4 +132,84 @@ async fn an_admin_imports_the_directory_with_progress_and_a_report_of_rejected_r
     browser
         .screenshot(&shots.join("admin-calendriers.png"))
         .await;
+
+    // Saturday mornings opened on the Louvre calendar from the weekly-hours form.
+    let saturday = "form[data-calendar=\"louvre\"] input[name=\"saturday\"]";
+    browser.type_into(saturday, "09:00-12:00").await;
+    browser
+        .click("form[data-calendar=\"louvre\"] button[type=\"submit\"]")
+        .await;
+    let notice = browser
+        .wait_text("main", Duration::from_secs(10), |t| {
+            t.contains("Modification enregistrée et appliquée.")
+        })
+        .await;
+    assert!(notice.contains("modifiés par admin"), "{notice}");
+    assert_eq!(
+        browser.attribute(saturday, "value").await.as_deref(),
+        Some("09:00-12:00")
+    );
+    let hours = store
+        .current_settings(guichet_tickets::settings::CALENDAR_HOURS)
+        .await
+        .expect("settings");
+    assert!(
+        hours
+            .iter()
+            .any(|h| h.name == "louvre" && h.value.contains("09:00-12:00")),
+        "{hours:?}"
+    );
+
+    // The SLA grids: a duration the engine cannot read is refused naming the row and the
+    // column, the typed grid stays on the page; a readable one is saved.
+    browser
+        .goto(&format!("http://{}/admin/sla", server.http))
+        .await;
+    let resolve = "form[data-policy=\"louvre\"] input[name=\"resolve_1\"]";
+    assert_eq!(
+        browser.attribute(resolve, "value").await.as_deref(),
+        Some("4h")
+    );
+    browser.clear(resolve).await;
+    browser.type_into(resolve, "4 heures").await;
+    let save = "form[data-policy=\"louvre\"] button[type=\"submit\"]";
+    browser.click(save).await;
+    let error = browser
+        .wait_text("[role=\"alert\"]", Duration::from_secs(10), |t| {
+            !t.is_empty()
+        })
+        .await;
+    assert_eq!(
+        error,
+        "Politique louvre non enregistrée : Ligne 2, « Résolution » : durée « 4 heures » \
+         illisible (écrivez par exemple 25min, 2h, 1h30min ou 3d ; 3d = trois journées ouvrées)"
+    );
+    browser.clear(resolve).await;
+    browser.type_into(resolve, "6h").await;
+    browser.click(save).await;
+    let page = browser
+        .wait_text("main", Duration::from_secs(10), |t| {
+            t.contains("Politique enregistrée")
+        })
+        .await;
+    assert!(page.contains("modifiée par admin"), "{page}");
+    assert!(
+        page.contains("Lignes : 8585 (Hotline informatique du Louvre)."),
+        "{page}"
+    );
+    assert_eq!(
+        browser.attribute(resolve, "value").await.as_deref(),
+        Some("6h")
+    );
+    browser.screenshot(&shots.join("admin-sla.png")).await;
+    let grids = store
+        .current_settings(guichet_tickets::settings::SLA_POLICY)
+        .await
+        .expect("settings");
+    assert!(
+        grids
+            .iter()
+            .any(|g| g.name == "louvre" && g.author == "admin" && g.value.contains("\"6h\"")),
+        "{grids:?}"
+    );
 }

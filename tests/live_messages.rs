@@ -1,7 +1,11 @@
 //! A crisis message set by a supervisor while the server runs is heard by the next caller,
-//! with no restart; an agent may not set one.
+//! with no restart; an agent may not set one. A crisis message scheduled for later is not
+//! heard before its start and is heard after it; a prompt replaced by an administrator is
+//! what the next caller receives.
 
 mod support;
+#[path = "support/web.rs"]
+mod web;
 
 use std::process::Command;
 use std::time::Duration;
@@ -232,4 +236,167 @@ async fn the_deterrence_message_switches_on_by_itself_when_calls_pile_up() {
         journal.iter().any(|j| j.action.contains("deterrence")),
         "{journal:?}"
     );
+}
+
+const DEMO_PASSWORD: &str = "Guichet-Demo-2026!";
+const ADMIN_PASSWORD: &str = "Guichet-Admin-2026!";
+
+/// A 3 s rising sweep (300 Hz to 1,200 Hz), 8 kHz mono 16-bit: audio no shipped prompt
+/// contains, so finding it in a caller's RTP proves the replacement was played.
+fn sweep_wav() -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = hound::WavWriter::new(&mut out, spec).expect("WAV writer");
+    for n in 0..24_000 {
+        let t = f64::from(n) / 8000.0;
+        // Phase of a linear chirp: f(t) = 300 + 150 t Hz over 3 s.
+        let phase = 2.0 * std::f64::consts::PI * (300.0 * t + 75.0 * t * t);
+        writer
+            .write_sample((8000.0 * phase.sin()) as i16)
+            .expect("write a sample");
+    }
+    writer.finalize().expect("finish the WAV");
+    out.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_crisis_message_and_a_replaced_prompt_reach_the_next_caller() {
+    if !have("sipp") || !have("espeak-ng") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::Sqlite(dir.path().join("scheduled.db"));
+    let server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![],
+        },
+    );
+    let base = format!("http://{}", server.http);
+    let (sup, sup_csrf) = web::session_and_csrf(&server, "chloe.durand", DEMO_PASSWORD).await;
+    let (admin, admin_csrf) = web::session_and_csrf(&server, "admin", ADMIN_PASSWORD).await;
+    let client = web::http();
+
+    // A crisis message scheduled 6 s ahead of the server's clock.
+    let snapshot: serde_json::Value = client
+        .get(format!("{base}/api/v1/snapshot"))
+        .header(reqwest::header::COOKIE, &sup)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let server_now = chrono::DateTime::parse_from_rfc3339(snapshot["at"].as_str().unwrap())
+        .unwrap()
+        .to_utc();
+    let lead = Duration::from_secs(6);
+    let starts = server_now + chrono::Duration::from_std(lead).unwrap();
+    let scheduled_at = std::time::Instant::now();
+    let text = "Une maintenance de la messagerie est en cours.";
+    let resp = client
+        .post(format!("{base}/api/v1/lines/8585/messages/crise/scheduled"))
+        .header(reqwest::header::COOKIE, &sup)
+        .header("x-csrf-token", &sup_csrf)
+        .json(&serde_json::json!({
+            "text": text,
+            "starts_at": starts.to_rfc3339(),
+            "ends_at": (starts + chrono::Duration::hours(1)).to_rfc3339(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+
+    // The next caller, before the start, hears the shipped VIP welcome and no message.
+    assert!(
+        scheduled_at.elapsed() < lead - Duration::from_secs(2),
+        "the machine is too slow for this check: the start is already near"
+    );
+    let heard_before = RtpCapture::start();
+    listening_caller(
+        dir.path(),
+        "before-start",
+        &server,
+        "8585",
+        VIP_NUMBER,
+        heard_before.port,
+        Some(6_000),
+    )
+    .expect_success(Duration::from_secs(40), &server);
+
+    // An administrator replaces the VIP welcome with a recording (the API twin of
+    // /admin/annonces); then the message's start passes.
+    let recording = sweep_wav();
+    let resp = client
+        .put(format!("{base}/api/v1/admin/prompts/vip_prioritaire"))
+        .header(reqwest::header::COOKIE, &admin)
+        .header("x-csrf-token", &admin_csrf)
+        .header(reqwest::header::CONTENT_TYPE, "audio/wav")
+        .body(recording.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let recording_path = dir.path().join("vip-replacement.wav");
+    std::fs::write(&recording_path, &recording).expect("write the recording");
+    let wait = (lead + Duration::from_millis(2_500)).saturating_sub(scheduled_at.elapsed());
+    tokio::time::sleep(wait).await;
+
+    // The message, as the supervisor's listen link serves it now that it plays.
+    let message = client
+        .get(format!("{base}/superviseur/messages/8585/crise/ecoute"))
+        .header(reqwest::header::COOKIE, &sup)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(message.status(), 200, "the scheduled message is not live");
+    let message_path = dir.path().join("scheduled-message.wav");
+    std::fs::write(&message_path, message.bytes().await.unwrap()).expect("write the message");
+
+    // The next caller after the start hears the message, then the replaced welcome.
+    let heard_after = RtpCapture::start();
+    listening_caller(
+        dir.path(),
+        "after-start",
+        &server,
+        "8585",
+        VIP_NUMBER,
+        heard_after.port,
+        Some(12_000),
+    )
+    .expect_success(Duration::from_secs(40), &server);
+
+    let message_print = pcmu_fingerprint(&message_path);
+    let recording_print = pcmu_fingerprint(&recording_path);
+    let shipped_print = pcmu_fingerprint(&shipped_prompt("vip_prioritaire"));
+    let before = pcmu_stream(&heard_before.packets());
+    let after = pcmu_stream(&heard_after.packets());
+    assert_eq!(
+        (
+            occurrences(&before, &message_print).len(),
+            occurrences(&before, &shipped_print).len(),
+            occurrences(&before, &recording_print).len()
+        ),
+        (0, 1, 0),
+        "before the start: no message, the shipped welcome ({} bytes of audio)",
+        before.len()
+    );
+    let message_at = occurrences(&after, &message_print);
+    let recording_at = occurrences(&after, &recording_print);
+    assert_eq!(
+        (message_at.len(), recording_at.len()),
+        (1, 1),
+        "after the start: the message and the replaced welcome ({} bytes of audio)",
+        after.len()
+    );
+    assert_eq!(occurrences(&after, &shipped_print).len(), 0);
+    assert!(message_at[0] < recording_at[0], "the message comes first");
 }

@@ -401,4 +401,175 @@ async fn a_supervisor_watches_the_wallboard_live_and_sets_a_crisis_message() {
     for action in ["incident.declare", "incident.update", "chloe.durand"] {
         assert!(journal.contains(action), "{action}: {journal}");
     }
+
+    measure_wallboard_latency(&browser, &server, dir.path()).await;
+}
+
+/// Milliseconds since the Unix epoch, the clock `Date.now()` reads in the page.
+fn epoch_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// When SIPp sent its first `200 OK` to an INVITE, from its message trace (SIPp stamps each
+/// message in local time, to the microsecond).
+fn sipp_sent_200_ok_ms(messages: &str) -> Option<i64> {
+    let mut stamp = None;
+    let mut sending = false;
+    for line in messages.lines() {
+        if let Some(rest) = line.strip_prefix("----------------------------------------------- ") {
+            stamp = chrono::NaiveDateTime::parse_from_str(rest.trim(), "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
+                .map(|t| t.timestamp_millis());
+            sending = false;
+        } else if line.contains("message sent") {
+            sending = true;
+        } else if sending && line.starts_with("SIP/2.0 200 OK") {
+            return stamp;
+        }
+    }
+    None
+}
+
+/// Event-to-screen latency of the wallboard, measured (not tuned): a call enters the queue
+/// while Amélie is paused, then she is resumed and answers on her desk phone. A
+/// `MutationObserver` in the page stamps (`Date.now()`) the first render that shows each
+/// change; the test stamps the switchboard's change (the snapshot API polled every 10 ms)
+/// for the waiting call, and SIPp's `200 OK` for the answer.
+async fn measure_wallboard_latency(browser: &Browser, server: &Server, dir: &Path) {
+    let (session, csrf) = session_and_csrf(server, "chloe.durand", DEMO_PASSWORD).await;
+    let set_state = |action: &'static str| {
+        http()
+            .put(format!(
+                "http://{}/api/v1/agents/amelie.martin/state",
+                server.http
+            ))
+            .header(reqwest::header::COOKIE, &session)
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({"action": action, "reason": "Mesure"}))
+            .send()
+    };
+
+    let phone_port = free_udp_port();
+    let phone = answering_desk_phone(dir, "amelie-answers", phone_port, 1_500);
+    register_desk_phone(dir, server, "1001", "demo-1001-secret", phone_port);
+    set_state("pause").await.unwrap();
+    browser
+        .goto(&format!("http://{}/superviseur/mur", server.http))
+        .await;
+    let amelie = "tr[data-agent=\"amelie.martin\"] td.etat";
+    browser
+        .wait_text(amelie, Duration::from_secs(5), |t| {
+            t.starts_with("En pause")
+        })
+        .await;
+    let louvre = "tr[data-file=\"louvre-hotline\"]";
+    let answered_cell = format!("{louvre} td:nth-child(6)");
+    let answered_before = browser.text(&answered_cell).await;
+    assert_eq!(answered_before, "0");
+    browser
+        .script(
+            "window.mesures = {};\
+             var texte = function (css) { var e = document.querySelector(css); return e ? e.textContent : null; };\
+             var noter = function () {\
+               var t = Date.now(), m = window.mesures;\
+               if (!m.attente && /^1 1 VIP/.test(texte('tr[data-file=\"louvre-hotline\"] td:nth-child(2)') || '')) m.attente = t;\
+               if (!m.repondu && texte('tr[data-file=\"louvre-hotline\"] td:nth-child(6)') === '1') m.repondu = t;\
+               if (!m.agent && texte('tr[data-agent=\"amelie.martin\"] td.etat') === 'En communication') m.agent = t;\
+             };\
+             new MutationObserver(noter).observe(document.body, {childList: true, subtree: true, characterData: true});",
+        )
+        .await;
+
+    let call = caller(
+        dir,
+        "mesure",
+        server,
+        "8585",
+        VIP_NUMBER,
+        &dtmf_pcap("1"),
+        100,
+    );
+    // The switchboard's view, polled: the call started waiting after the last poll that did
+    // not show it was sent, and before the first one that did came back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut not_yet = epoch_ms();
+    let (queued_after, queued_before) = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never waited in louvre-hotline"
+        );
+        let asked = epoch_ms();
+        let snapshot: serde_json::Value = http()
+            .get(format!("http://{}/api/v1/snapshot", server.http))
+            .header(reqwest::header::COOKIE, &session)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let waiting = snapshot["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == "louvre-hotline")
+            .map_or(0, |q| q["waiting"].as_array().map_or(0, Vec::len));
+        if waiting == 1 {
+            break (not_yet, epoch_ms());
+        }
+        not_yet = asked;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let measured = |key: &'static str| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = browser
+                .script(&format!("return window.mesures.{key} || null;"))
+                .await;
+            if let Some(t) = v.as_i64() {
+                return t;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the wallboard did not show « {key} » within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let waiting_shown = measured("attente").await;
+
+    let resumed = set_state("reprise").await.unwrap();
+    assert!(
+        resumed.status().is_success(),
+        "reprise: {}",
+        resumed.text().await.unwrap_or_default()
+    );
+    let answered_shown = measured("repondu").await;
+    let agent_shown = measured("agent").await;
+    phone.expect_success(Duration::from_secs(20), server);
+    call.expect_success(Duration::from_secs(20), server);
+    let trace = std::fs::read_to_string(dir.join("sipp-amelie-answers-messages.log"))
+        .expect("the desk phone's SIPp trace");
+    let answered_at = sipp_sent_200_ok_ms(&trace).expect("a 200 OK in the desk phone's trace");
+
+    let waiting_ms = (waiting_shown - queued_before, waiting_shown - queued_after);
+    let answered_ms = answered_shown - answered_at;
+    let agent_ms = agent_shown - answered_at;
+    println!(
+        "wallboard latency: call waiting on screen {}..{} ms after the switchboard queued it; \
+         answered count {answered_ms} ms and agent « En communication » {agent_ms} ms after \
+         the desk phone's 200 OK",
+        waiting_ms.0.max(0),
+        waiting_ms.1
+    );
+    // Measured, not tuned: a generous bound only catches a stalled push. The screen cannot
+    // change before the event.
+    for (what, ms) in [
+        ("waiting", waiting_ms.1),
+        ("answered", answered_ms),
+        ("agent", agent_ms),
+    ] {
+        assert!((0..5_000).contains(&ms), "{what}: {ms} ms");
+    }
 }

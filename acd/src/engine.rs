@@ -1029,7 +1029,28 @@ impl Acd {
         } else {
             &[]
         };
-        let by_queue = crate::stats::by_queue(today_facts, &self.stats);
+        // An answered call counts from its answer, not from the end of its wrap-up: the
+        // conversations in progress and the wrap-ups not finished are added, without their
+        // end, so talk and handle times wait for the final record.
+        let today = self.local_date(now);
+        let in_progress: Vec<CallFacts> = self
+            .calls
+            .values()
+            .filter(|c| matches!(c.state, CallState::Connected(_)))
+            .map(|c| self.facts(c, Outcome::Answered, now))
+            .chain(
+                self.agents
+                    .iter()
+                    .filter_map(|a| a.wrap_facts.as_ref().map(|(_, _, f)| f.clone())),
+            )
+            .filter(|f| f.reference_instant().map(|i| self.local_date(i)) == Some(today))
+            .map(|mut f| {
+                f.ended = None;
+                f
+            })
+            .collect();
+        let by_queue =
+            crate::stats::by_queue(today_facts.iter().chain(in_progress.iter()), &self.stats);
         let mut per_queue: Vec<Vec<(i64, u64, WaitingCallView)>> =
             vec![Vec::new(); self.queues.len()];
         for (&id, c) in &self.calls {

@@ -784,3 +784,28 @@ fn a_supervisor_moves_an_agent_between_queues_live() {
         Err(AcdError::UnknownQueue(_))
     ));
 }
+
+#[test]
+fn the_wallboard_counts_a_call_answered_from_its_answer() {
+    let mut h = H::new(&one_queue("wrap_up = 30", &["a"]));
+    h.login(0, "a");
+    h.call(10, 1, "q", Priority::Normal);
+    let today = |h: &H, s: i64| h.acd.snapshot(h.t0 + Duration::seconds(s)).queues[0].today;
+    assert_eq!((today(&h, 11).presented, today(&h, 11).answered), (0, 0));
+    // In conversation: answered, with its wait, but no talk or handle time yet.
+    h.answer(15, "a", 1).unwrap();
+    let live = today(&h, 20);
+    assert_eq!((live.presented, live.answered), (1, 1));
+    assert_eq!(live.asa.mean(), Some(Duration::seconds(5)));
+    assert_eq!(live.aht.mean(), None);
+    // In wrap-up: still one answered call, still no handle time (the wrap-up is not over).
+    h.hangup(75, 1).unwrap();
+    let wrapping = today(&h, 80);
+    assert_eq!((wrapping.presented, wrapping.answered), (1, 1));
+    assert_eq!(wrapping.aht.mean(), None);
+    // After the wrap-up: the final record, counted once, with talk + wrap-up.
+    h.at(105);
+    let done = today(&h, 106);
+    assert_eq!((done.presented, done.answered), (1, 1));
+    assert_eq!(done.aht.mean(), Some(Duration::seconds(90)));
+}

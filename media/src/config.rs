@@ -25,9 +25,10 @@ pub struct MediaConfig {
     /// UDP port of the shared WebRTC socket for browser agents (0: chosen
     /// by the OS). Absent: no WebRTC endpoint. Default absent.
     pub webrtc_port: Option<u16>,
-    /// Run the two clock threads (which send every packet) at real-time
-    /// priority (SCHED_FIFO 10) when the process is allowed to, so other
-    /// work on the machine does not make packets late. Default true.
+    /// Run the two clock threads (which send every packet) and the receive
+    /// thread at real-time priority (SCHED_FIFO 10) when the process is
+    /// allowed to, so other work on the machine does not make packets late.
+    /// Default true.
     pub realtime_clock: bool,
 }
 

@@ -1,5 +1,5 @@
 //! The live media engine: RTP sessions on UDP sockets, one clock thread
-//! pacing every stream, receive tasks on tokio.
+//! pacing every stream, one receive thread on epoll (`receiver.rs`).
 //!
 //! Pacing: two OS threads run alternate 1 ms ticks, each tick's deadline
 //! computed from the engine's start (`epoch + n ms`), so the clock never
@@ -22,10 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// Milliseconds per packet.
 const PTIME_MS: u64 = 20;
@@ -259,8 +256,17 @@ pub(crate) struct Session {
     pub(crate) id: SessionId,
     transport: Transport,
     released: AtomicBool,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
     state: Mutex<SessionState>,
+}
+
+impl Session {
+    /// The session's own RTP (or RTCP) socket; none for browser legs.
+    pub(crate) fn udp_socket(&self, rtcp: bool) -> Option<&StdUdpSocket> {
+        match &self.transport {
+            Transport::Udp { rtp, rtcp: c, .. } => Some(if rtcp { c } else { rtp }),
+            Transport::WebRtc { .. } => None,
+        }
+    }
 }
 
 /// How a session's packets leave: its own UDP port pair, or the shared
@@ -268,8 +274,8 @@ pub(crate) struct Session {
 enum Transport {
     Udp {
         port: u16,
-        rtp: Arc<AsyncFd<StdUdpSocket>>,
-        rtcp: Arc<AsyncFd<StdUdpSocket>>,
+        rtp: StdUdpSocket,
+        rtcp: StdUdpSocket,
     },
     WebRtc {
         session: SessionId,
@@ -316,8 +322,7 @@ impl Outgoing {
         let sent = match transport {
             Transport::Udp { rtp, .. } => {
                 packet.write(scratch);
-                rtp.get_ref()
-                    .send_to(scratch, dest)
+                rtp.send_to(scratch, dest)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
@@ -360,6 +365,8 @@ struct SessionState {
     rtcp_remote: Option<SocketAddr>,
     out: Outgoing,
     player: Option<(PlaybackId, PlaylistCursor)>,
+    /// Started on the frame after `player` completes (`play_then`).
+    follow_up: Option<(PlaybackId, PlaylistCursor)>,
     dtmf_queue: VecDeque<(char, u32)>,
     dtmf_active: Option<ActiveDtmf>,
     rx_ssrc: Option<u32>,
@@ -395,6 +402,15 @@ impl SessionState {
             remote_fraction_lost: self.remote_report.map(|r| r.fraction_lost as f64 / 256.0),
             remote_jitter_ms: self.remote_report.map(|r| r.jitter as f64 / 8.0),
         }
+    }
+
+    /// Removes the current playback and its follow-up, returning their ids.
+    fn take_playbacks(&mut self) -> Vec<PlaybackId> {
+        [self.player.take(), self.follow_up.take()]
+            .into_iter()
+            .flatten()
+            .map(|(p, _)| p)
+            .collect()
     }
 
     fn destination(&self) -> Option<SocketAddr> {
@@ -440,6 +456,8 @@ pub(crate) struct Inner {
     ticks: AtomicU64,
     /// Counters of the sessions already released.
     closed_totals: Mutex<MediaTotals>,
+    /// The receive thread's epoll set.
+    receiver: Arc<crate::receiver::Receiver>,
 }
 
 /// Entry point: starts the engine.
@@ -448,7 +466,7 @@ pub struct MediaEngine;
 impl MediaEngine {
     /// Validates `config`, starts the clock thread and returns the handle
     /// the switchboard drives plus the stream of events. Must be called
-    /// inside a tokio runtime (receive tasks are spawned on it). The
+    /// inside a tokio runtime (the WebRTC endpoint runs on it). The
     /// engine stops when the last handle is dropped or on `shutdown`.
     pub fn start(
         config: MediaConfig,
@@ -480,6 +498,7 @@ impl MediaEngine {
             late_ticks: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             closed_totals: Mutex::new(MediaTotals::default()),
+            receiver: crate::receiver::Receiver::new()?,
         });
         let weak = Arc::downgrade(&inner);
         if let Some((socket, commands)) = webrtc_run {
@@ -487,6 +506,13 @@ impl MediaEngine {
             inner
                 .runtime
                 .spawn(crate::webrtc::run(weak.clone(), socket, commands));
+        }
+        {
+            let (weak, receiver) = (weak.clone(), inner.receiver.clone());
+            let realtime = inner.config.realtime_clock;
+            std::thread::Builder::new()
+                .name("media-receive".into())
+                .spawn(move || crate::receiver::run(weak, receiver, realtime))?;
         }
         for phase in 0..CLOCK_THREADS {
             let weak = weak.clone();
@@ -547,51 +573,26 @@ impl MediaHandle {
         rtcp: StdUdpSocket,
     ) -> Result<Arc<Session>, MediaError> {
         let inner = &self.inner;
-        let _guard = inner.runtime.enter();
-        // Registered for readability only: a socket registered for
-        // writability too (as `tokio::net::UdpSocket` is) gets an epoll
-        // wake-up of the reactor each time the kernel frees one of its sent
-        // datagrams, i.e. once per packet sent. Sends never wait: the
-        // socket is non-blocking and a full buffer drops the packet, as a
+        // Sends never wait: a full socket buffer drops the packet, as a
         // late RTP packet is worthless anyway.
-        let setup = |s: StdUdpSocket| -> std::io::Result<Arc<AsyncFd<StdUdpSocket>>> {
-            s.set_nonblocking(true)?;
-            // SAFETY: the `AsyncFd` owns the socket, so its descriptor stays
-            // open and unchanged (`as_raw_fd` of a std socket always returns
-            // the same one) until the `AsyncFd` is dropped and deregistered.
-            let registered = unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) };
-            Ok(Arc::new(registered.map_err(std::io::Error::from)?))
-        };
-        let (rtp, rtcp) = match (setup(rtp), setup(rtcp)) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => {
-                inner.ports.lock().give_back(port);
-                return Err(e.into());
-            }
-        };
+        if let Err(e) = rtp.set_nonblocking(true).and(rtcp.set_nonblocking(true)) {
+            inner.ports.lock().give_back(port);
+            return Err(e.into());
+        }
         let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
         let now = Instant::now();
         let session = Arc::new(Session {
             id,
-            transport: Transport::Udp {
-                port,
-                rtp: rtp.clone(),
-                rtcp: rtcp.clone(),
-            },
+            transport: Transport::Udp { port, rtp, rtcp },
             released: AtomicBool::new(false),
-            tasks: Mutex::new(Vec::new()),
             state: Mutex::new(new_state(now)),
         });
-        let weak_inner = Arc::downgrade(inner);
-        let t1 = inner.runtime.spawn(rtp_receive_loop(
-            weak_inner.clone(),
-            Arc::downgrade(&session),
-            rtp,
-        ));
-        let t2 = inner
-            .runtime
-            .spawn(rtcp_receive_loop(Arc::downgrade(&session), rtcp));
-        session.tasks.lock().extend([t1, t2]);
+        if let Some((rtp, rtcp)) = session.udp_socket(false).zip(session.udp_socket(true))
+            && let Err(e) = inner.receiver.register(&session, rtp, rtcp)
+        {
+            inner.ports.lock().give_back(port);
+            return Err(e.into());
+        }
         inner.sessions.write().insert(id, session.clone());
         inner.schedule(Entry::Session(session.clone()));
         Ok(session)
@@ -618,37 +619,55 @@ impl MediaHandle {
     }
 
     /// Starts playing `playlist` (replacing any current playback, which
-    /// ends with `Stopped`). While a session plays, the player's audio
-    /// takes precedence over the bridge's.
+    /// ends with `Stopped`, and dropping a follow-up queued by `play_then`,
+    /// also `Stopped`). While a session plays, the player's audio takes
+    /// precedence over the bridge's.
     pub fn play(&self, id: SessionId, playlist: Playlist) -> Result<PlaybackId, MediaError> {
-        let s = self.session(id)?;
-        let playback = PlaybackId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let old = s
-            .state
-            .lock()
-            .player
-            .replace((playback, PlaylistCursor::new(playlist)));
-        if let Some((old, _)) = old {
-            self.inner.emit(MediaEvent::PlaybackFinished {
-                session: id,
-                playback: old,
-                reason: PlaybackEnd::Stopped,
-            });
-        }
-        Ok(playback)
+        Ok(self.play_with_follow_up(id, playlist, None)?.0)
     }
 
-    /// Stops the current playback, if any (it ends with `Stopped`).
+    /// Plays `first`, then `then` from the very next 20 ms frame, with no
+    /// gap (e.g. a queue announcement, then the hold music again): the
+    /// hand-over happens in the clock, not through the event queue. `first`
+    /// ends with `Completed` as usual. Returns both playbacks' ids.
+    pub fn play_then(
+        &self,
+        id: SessionId,
+        first: Playlist,
+        then: Playlist,
+    ) -> Result<(PlaybackId, PlaybackId), MediaError> {
+        let (first, then) = self.play_with_follow_up(id, first, Some(then))?;
+        Ok((first, then.unwrap_or(first)))
+    }
+
+    fn play_with_follow_up(
+        &self,
+        id: SessionId,
+        playlist: Playlist,
+        then: Option<Playlist>,
+    ) -> Result<(PlaybackId, Option<PlaybackId>), MediaError> {
+        let s = self.session(id)?;
+        let new_id = || PlaybackId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let playback = new_id();
+        let follow_up = then.map(|p| (new_id(), PlaylistCursor::new(p)));
+        let follow_up_id = follow_up.as_ref().map(|(p, _)| *p);
+        let old = {
+            let mut st = s.state.lock();
+            let old = st.take_playbacks();
+            st.player = Some((playback, PlaylistCursor::new(playlist)));
+            st.follow_up = follow_up;
+            old
+        };
+        self.inner.emit_stopped(id, old);
+        Ok((playback, follow_up_id))
+    }
+
+    /// Stops the current playback and any follow-up (they end with
+    /// `Stopped`).
     pub fn stop(&self, id: SessionId) -> Result<(), MediaError> {
         let s = self.session(id)?;
-        let old = s.state.lock().player.take();
-        if let Some((playback, _)) = old {
-            self.inner.emit(MediaEvent::PlaybackFinished {
-                session: id,
-                playback,
-                reason: PlaybackEnd::Stopped,
-            });
-        }
+        let old = s.state.lock().take_playbacks();
+        self.inner.emit_stopped(id, old);
         Ok(())
     }
 
@@ -858,7 +877,6 @@ impl MediaHandle {
                 commands: endpoint.commands.clone(),
             },
             released: AtomicBool::new(false),
-            tasks: Mutex::new(Vec::new()),
             state: Mutex::new(state),
         });
         endpoint
@@ -943,6 +961,7 @@ fn new_state(now: Instant) -> SessionState {
             last_rtp_ts: 0,
         },
         player: None,
+        follow_up: None,
         dtmf_queue: VecDeque::new(),
         dtmf_active: None,
         rx_ssrc: None,
@@ -979,6 +998,16 @@ impl Inner {
         let _ = self.events.send(event);
     }
 
+    fn emit_stopped(&self, session: SessionId, playbacks: impl IntoIterator<Item = PlaybackId>) {
+        for playback in playbacks {
+            self.emit(MediaEvent::PlaybackFinished {
+                session,
+                playback,
+                reason: PlaybackEnd::Stopped,
+            });
+        }
+    }
+
     fn schedule(&self, entry: Entry) {
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed) as usize % SLOTS;
         self.wheel.lock()[slot].push(entry);
@@ -986,14 +1015,14 @@ impl Inner {
 
     fn release_session(&self, s: &Arc<Session>) {
         s.released.store(true, Ordering::Relaxed);
+        if let Some((rtp, rtcp)) = s.udp_socket(false).zip(s.udp_socket(true)) {
+            self.receiver.deregister(s.id, rtp, rtcp);
+        }
         {
             let stats = s.state.lock().stats();
             let mut closed = self.closed_totals.lock();
             closed.add(&stats);
             closed.sessions_released += 1;
-        }
-        for t in s.tasks.lock().drain(..) {
-            t.abort();
         }
         let bridge = s.state.lock().bridge;
         if let Some(b) = bridge {
@@ -1015,14 +1044,8 @@ impl Inner {
                 }
             }
         }
-        let player = s.state.lock().player.take();
-        if let Some((playback, _)) = player {
-            self.emit(MediaEvent::PlaybackFinished {
-                session: s.id,
-                playback,
-                reason: PlaybackEnd::Stopped,
-            });
-        }
+        let old = s.state.lock().take_playbacks();
+        self.emit_stopped(s.id, old);
         match &s.transport {
             Transport::Udp { port, .. } => self.ports.lock().give_back(*port),
             Transport::WebRtc { session, commands } => {
@@ -1070,6 +1093,8 @@ impl Inner {
                 playback,
                 reason: PlaybackEnd::Interrupted(digit),
             });
+            let follow_up = st.follow_up.take().map(|(p, _)| p);
+            self.emit_stopped(s.id, follow_up);
         }
     }
 
@@ -1143,8 +1168,21 @@ impl Inner {
                 }
                 _ => st.dtmf_active = None,
             }
-        } else if let Some((playback, cursor)) = st.player.as_mut() {
-            match cursor.next_frame() {
+        } else if st.player.is_some() {
+            let mut frame = st.player.as_mut().and_then(|(_, c)| c.next_frame());
+            if frame.is_none() {
+                if let Some((playback, _)) = st.player.take() {
+                    self.emit(MediaEvent::PlaybackFinished {
+                        session: s.id,
+                        playback,
+                        reason: PlaybackEnd::Completed,
+                    });
+                }
+                // The follow-up's first frame goes out on this very tick.
+                st.player = st.follow_up.take();
+                frame = st.player.as_mut().and_then(|(_, c)| c.next_frame());
+            }
+            match frame {
                 Some(frame) => {
                     st.pcm.clear();
                     remote.codec.encode(&frame, &mut st.pcm);
@@ -1162,13 +1200,14 @@ impl Inner {
                     );
                 }
                 None => {
-                    let playback = *playback;
-                    st.player = None;
-                    self.emit(MediaEvent::PlaybackFinished {
-                        session: s.id,
-                        playback,
-                        reason: PlaybackEnd::Completed,
-                    });
+                    // An empty follow-up ends at once.
+                    if let Some((playback, _)) = st.player.take() {
+                        self.emit(MediaEvent::PlaybackFinished {
+                            session: s.id,
+                            playback,
+                            reason: PlaybackEnd::Completed,
+                        });
+                    }
                 }
             }
         }
@@ -1307,7 +1346,7 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
     report.write(&mut st.scratch);
     // WebRTC legs get their RTCP from str0m.
     if let Transport::Udp { rtcp, .. } = &s.transport
-        && let Err(e) = rtcp.get_ref().send_to(&st.scratch, dest)
+        && let Err(e) = rtcp.send_to(&st.scratch, dest)
     {
         tracing::debug!(error = %e, "RTCP send failed");
     }
@@ -1328,7 +1367,7 @@ const OVERLOAD_BEHIND: Duration = Duration::from_millis(200);
 /// cannot starve the machine while they keep up. Needs CAP_SYS_NICE (or
 /// root, or an RLIMIT_RTPRIO); without it the thread stays at normal
 /// priority.
-fn raise_to_realtime(phase: u64) -> bool {
+pub(crate) fn raise_to_realtime(thread: &str) -> bool {
     let param = libc::sched_param {
         sched_priority: CLOCK_RT_PRIORITY,
     };
@@ -1336,28 +1375,30 @@ fn raise_to_realtime(phase: u64) -> bool {
     // initialised sched_param.
     let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
     if rc == 0 {
-        tracing::debug!(phase, "media clock thread at real-time priority");
+        tracing::debug!(thread, "media thread at real-time priority");
         true
     } else {
         tracing::info!(
-            phase,
+            thread,
             error = %std::io::Error::from_raw_os_error(rc),
-            "media clock thread left at normal priority (no permission for SCHED_FIFO)"
+            "media thread left at normal priority (no permission for SCHED_FIFO)"
         );
         false
     }
 }
 
-fn drop_to_normal_priority(phase: u64, behind: Duration) {
+/// `busy`: how far behind (clock) or how long busy in the last second
+/// (receive) the thread was.
+pub(crate) fn drop_to_normal_priority(thread: &str, busy: Duration) {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: as in `raise_to_realtime`.
     let rc =
         unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &param) };
     tracing::warn!(
-        phase,
-        behind_ms = behind.as_millis() as u64,
+        thread,
+        busy_ms = busy.as_millis() as u64,
         demoted = rc == 0,
-        "media clock overloaded: back to normal priority"
+        "media thread overloaded: back to normal priority"
     );
 }
 
@@ -1370,7 +1411,8 @@ fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
     let Some(epoch) = inner.upgrade().map(|i| i.epoch) else {
         return;
     };
-    let mut realtime = realtime && raise_to_realtime(phase);
+    let name = format!("media-clock-{phase}");
+    let mut realtime = realtime && raise_to_realtime(&name);
     let mut tick: u64 = phase;
     loop {
         tick += CLOCK_THREADS;
@@ -1392,58 +1434,22 @@ fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
         }
         if realtime && behind > OVERLOAD_BEHIND {
             realtime = false;
-            drop_to_normal_priority(phase, behind);
+            drop_to_normal_priority(&name, behind);
         }
         inner.process_tick(tick);
     }
 }
 
-/// Receives one datagram, waiting for readability on the tokio reactor.
-async fn recv_from(
-    socket: &AsyncFd<StdUdpSocket>,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
-    loop {
-        let mut ready = socket.readable().await?;
-        // `try_io` clears the readiness only on `WouldBlock`, so the next
-        // datagram already queued is read without waiting again.
-        if let Ok(received) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
-            return received;
-        }
+impl Inner {
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
-}
 
-async fn rtp_receive_loop(
-    inner: Weak<Inner>,
-    session: Weak<Session>,
-    socket: Arc<AsyncFd<StdUdpSocket>>,
-) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let Ok((n, from)) = recv_from(&socket, &mut buf).await else {
-            // ICMP port unreachable and the like: keep listening.
-            tokio::task::yield_now().await;
-            continue;
-        };
-        let (Some(inner), Some(session)) = (inner.upgrade(), session.upgrade()) else {
+    /// One RTCP datagram: where the remote's RTCP comes from, its last SR
+    /// (for our RR's LSR/DLSR) and its report about us.
+    pub(crate) fn on_rtcp(&self, session: &Session, datagram: &[u8], from: SocketAddr) {
+        let Ok(report) = RtcpReport::parse(datagram) else {
             return;
-        };
-        inner.on_rtp(&session, &buf[..n], from);
-    }
-}
-
-async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<AsyncFd<StdUdpSocket>>) {
-    let mut buf = vec![0u8; 1500];
-    loop {
-        let Ok((n, from)) = recv_from(&socket, &mut buf).await else {
-            tokio::task::yield_now().await;
-            continue;
-        };
-        let Some(session) = session.upgrade() else {
-            return;
-        };
-        let Ok(report) = RtcpReport::parse(&buf[..n]) else {
-            continue;
         };
         let mut st = session.state.lock();
         st.rtcp_remote = Some(from);
@@ -1456,10 +1462,8 @@ async fn rtcp_receive_loop(session: Weak<Session>, socket: Arc<AsyncFd<StdUdpSoc
             st.remote_report = Some(*b);
         }
     }
-}
 
-impl Inner {
-    fn on_rtp(&self, s: &Session, datagram: &[u8], from: SocketAddr) {
+    pub(crate) fn on_rtp(&self, s: &Session, datagram: &[u8], from: SocketAddr) {
         let Ok(packet) = RtpPacket::parse(datagram) else {
             return;
         };
@@ -1538,16 +1542,6 @@ impl Inner {
             let mut frame = Vec::with_capacity(packet.payload.len());
             codec.decode(packet.payload, &mut frame);
             j.push(packet.timestamp, frame);
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        for s in self.sessions.get_mut().values() {
-            for t in s.tasks.lock().drain(..) {
-                t.abort();
-            }
         }
     }
 }

@@ -53,6 +53,7 @@ pub mod g711;
 pub mod jitter;
 pub mod player;
 pub mod ports;
+mod receiver;
 pub mod red;
 pub mod rtp;
 mod webrtc;

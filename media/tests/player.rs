@@ -282,3 +282,56 @@ async fn playlist_loop_and_barge_in_by_sip_info_and_rfc4733() {
         })
     );
 }
+
+/// `play_then`: an announcement then the hold music, handed over in the
+/// clock with no gap (consecutive timestamps, no new talkspurt); the
+/// announcement completes, the music loops until stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn play_then_hands_over_on_the_next_frame() {
+    let (media, mut events) = engine(10);
+    let local = media.allocate_rtp().unwrap();
+    let peer = Peer::new();
+    peer.attach(&media, local.session, Codec::Pcmu, None);
+    let announcement = Playlist {
+        items: vec![Audio::from_samples(vec![3000; 160 * 5])],
+        looped: false,
+        barge_in: false,
+    };
+    let music = Playlist {
+        items: vec![Audio::from_samples(vec![-2000; 160 * 2])],
+        looped: true,
+        barge_in: false,
+    };
+    let (first, then) = media.play_then(local.session, announcement, music).unwrap();
+    let got = peer.receive(Duration::from_millis(300), Duration::from_millis(400));
+    media.stop(local.session).unwrap();
+    assert!(got.len() >= 10, "{} packets", got.len());
+    let level = |p: &Received| Codec::Pcmu.decode_sample(p.payload[0]);
+    assert!(
+        got[..5].iter().all(|p| level(p) > 2900),
+        "announcement first"
+    );
+    assert!(got[5..].iter().all(|p| level(p) < -1900), "then the music");
+    for pair in got.windows(2) {
+        assert_eq!(pair[1].timestamp.wrapping_sub(pair[0].timestamp), 160);
+        assert_eq!(pair[1].sequence.wrapping_sub(pair[0].sequence), 1);
+    }
+    assert_eq!(got.iter().filter(|p| p.marker).count(), 1, "one talkspurt");
+    let mut finished = Vec::new();
+    while let Some(MediaEvent::PlaybackFinished {
+        playback, reason, ..
+    }) = wait_event(&mut events, Duration::from_millis(300), |e| {
+        matches!(e, MediaEvent::PlaybackFinished { .. })
+    })
+    .await
+    {
+        finished.push((playback, reason));
+    }
+    assert_eq!(
+        finished,
+        vec![
+            (first, PlaybackEnd::Completed),
+            (then, PlaybackEnd::Stopped)
+        ]
+    );
+}

@@ -59,6 +59,22 @@ pub async fn session_cookie(server: &Server, login: &str, password: &str) -> Str
     cookie_pair(&resp, "guichet_session").expect("session cookie")
 }
 
+/// Logs in and returns the session cookie pair and its CSRF token (for API writes).
+pub async fn session_and_csrf(server: &Server, login: &str, password: &str) -> (String, String) {
+    let cookie = session_cookie(server, login, password).await;
+    let info: Value = http()
+        .get(format!("http://{}/api/v1/session", server.http))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("GET /api/v1/session")
+        .json()
+        .await
+        .expect("session JSON");
+    let csrf = info["csrf_token"].as_str().expect("csrf token").to_owned();
+    (cookie, csrf)
+}
+
 /// Whether chromium and chromedriver are installed (required under CI).
 pub fn have_browser() -> bool {
     have("chromium") && have("chromedriver")

@@ -116,6 +116,26 @@ fn store_result<T>(
     }
 }
 
+/// The session of an API write and its JSON body, or the refusal (role, CSRF token, or a
+/// body that does not read, in French; `expected` completes that message, e.g.
+/// ` (attendu {"vip": true})`).
+pub(crate) async fn api_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    supervisor_enough: bool,
+    body: &[u8],
+    expected: &str,
+) -> Result<(Session, T), Response> {
+    let session = api_session(state, headers, supervisor_enough, true).await?;
+    let value = serde_json::from_slice(body).map_err(|e| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            format!("corps JSON invalide{expected} : {e}"),
+        )
+    })?;
+    Ok((session, value))
+}
+
 fn store_error_fr(e: &StoreError) -> String {
     match e {
         StoreError::Invalid { reason, .. } => reason.clone(),
@@ -763,19 +783,11 @@ async fn api_create_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let new: NewUser = match serde_json::from_slice(&body) {
-        Ok(n) => n,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
-    };
+    let (session, new): (Session, NewUser) =
+        match api_json(&state, &headers, false, &body, "").await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     let login = new.login.trim().to_owned();
     match create_user(&state, &session.login, new).await {
         Ok(()) => (StatusCode::CREATED, Json(json!({ "login": login }))).into_response(),
@@ -789,19 +801,11 @@ async fn api_change_user(
     Path(login): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let change: UserChange = match serde_json::from_slice(&body) {
-        Ok(c) => c,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
-    };
+    let (session, change): (Session, UserChange) =
+        match api_json(&state, &headers, false, &body, "").await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     match change_user(&state, &session, &login, change).await {
         Ok(()) => match user_views(&state).await {
             Ok(users) => match users.into_iter().find(|u| u.login == login) {
@@ -1321,19 +1325,11 @@ async fn api_vip(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let body: VipBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide (attendu {{\"vip\": true}}) : {e}"),
-            );
-        }
-    };
+    let (session, body): (Session, VipBody) =
+        match api_json(&state, &headers, false, &body, " (attendu {\"vip\": true})").await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     store_result(
         state
             .backend
@@ -1369,19 +1365,11 @@ async fn api_add_window(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let body: WindowBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
-    };
+    let (session, body): (Session, WindowBody) =
+        match api_json(&state, &headers, false, &body, "").await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     let Some(person) = body.person_id else {
         return json_error(StatusCode::BAD_REQUEST, "« person_id » est obligatoire");
     };
@@ -1408,19 +1396,11 @@ async fn api_change_window(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let body: WindowBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
-    };
+    let (session, body): (Session, WindowBody) =
+        match api_json(&state, &headers, false, &body, "").await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     store_result(
         state
             .backend
@@ -2116,19 +2096,11 @@ async fn api_library_add(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, true, true).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let body: LibraryBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
-    };
+    let (session, body): (Session, LibraryBody) =
+        match api_json(&state, &headers, true, &body, "").await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     if body.text.trim().is_empty() {
         return json_error(StatusCode::UNPROCESSABLE_ENTITY, "« text » est vide");
     }
@@ -2162,19 +2134,11 @@ async fn api_library_activate(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, true, true).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let body: ActivateBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
-    };
+    let (session, body): (Session, ActivateBody) =
+        match api_json(&state, &headers, true, &body, "").await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     match activate_saved(&state, &session, id, &body.line, &body.kind).await {
         Ok(()) => Json(json!({ "line": body.line, "kind": body.kind })).into_response(),
         Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
@@ -2792,19 +2756,11 @@ async fn api_add_exception(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let body: ExceptionBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
-    };
+    let (session, body): (Session, ExceptionBody) =
+        match api_json(&state, &headers, false, &body, "").await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     match add_exception(&state, &session.login, &name, &body).await {
         Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
         Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, e),
@@ -3022,18 +2978,17 @@ async fn api_agent_queue(
     Path((login, queue)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, true, true).await {
-        Ok(s) => s,
+    let (session, body): (Session, QueueBody) = match api_json(
+        &state,
+        &headers,
+        true,
+        &body,
+        " (attendu {\"level\": 1..9 ou null})",
+    )
+    .await
+    {
+        Ok(found) => found,
         Err(r) => return r,
-    };
-    let body: QueueBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide (attendu {{\"level\": 1..9 ou null}}) : {e}"),
-            );
-        }
     };
     match set_agent_queue(&state, &session, &login, &queue, body.level).await {
         Ok(()) => {

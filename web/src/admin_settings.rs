@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::admin::{
-    admin_form, api_session, first, json_error, local, notice_html, page_with_notice,
+    admin_form, api_json, api_session, first, json_error, local, notice_html, page_with_notice,
 };
 use crate::auth::{Need, Session, require_page};
 use crate::html::escape;
@@ -38,6 +38,17 @@ pub struct InForce<T> {
     pub saved_by: Option<String>,
     /// When.
     pub saved_at: Option<DateTime<Utc>>,
+    /// The lines that use it (`8585 (Hotline informatique du Louvre)`).
+    pub lines: Vec<String>,
+}
+
+/// « Lignes : … » for a setting, or that no line uses it.
+fn lines_sentence(lines: &[String]) -> String {
+    if lines.is_empty() {
+        "Aucune ligne ne l'utilise.".to_owned()
+    } else {
+        format!("Lignes : {}.", escape(&lines.join(", ")))
+    }
 }
 
 /// The days of [`WeeklyHours`], with their French names and form field names.
@@ -151,7 +162,8 @@ pub(crate) async fn weekly_hours_section(state: &AppState, session: &Session) ->
         out.push_str(&format!(
             "<form method=\"post\" action=\"/admin/calendriers/{name}/horaires\" \
              class=\"horaires\" data-calendar=\"{name}\"><input type=\"hidden\" name=\"csrf\" \
-             value=\"{csrf}\"><h3>Calendrier {name}</h3><p>Horaires en vigueur : {origin}.</p><p>"
+             value=\"{csrf}\"><h3>Calendrier {name}</h3><p>Horaires en vigueur : {origin}. {}</p><p>",
+            lines_sentence(&cal.lines)
         ));
         for (day, french) in DAYS {
             out.push_str(&format!(
@@ -211,18 +223,17 @@ async fn api_set_hours(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
+    let (session, hours): (Session, WeeklyHours) = match api_json(
+        &state,
+        &headers,
+        false,
+        &body,
+        " (attendu {\"monday\": [\"09:00-18:00\"], …})",
+    )
+    .await
+    {
+        Ok(found) => found,
         Err(r) => return r,
-    };
-    let hours: WeeklyHours = match serde_json::from_slice(&body) {
-        Ok(h) => h,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide (attendu {{\"monday\": [\"09:00-18:00\"], …}}) : {e}"),
-            );
-        }
     };
     match save_hours(&state, &session, &name, hours).await {
         Ok(()) => Json(json!({ "calendar": name })).into_response(),
@@ -480,8 +491,9 @@ async fn sla_body(state: &AppState, session: &Session, notice: &str) -> String {
             _ => "celle du fichier de configuration".to_owned(),
         };
         body.push_str(&format!(
-            "<h2>{}</h2><p>Version en vigueur : {origin}.</p>{}",
+            "<h2>{}</h2><p>Version en vigueur : {origin}. {}</p>{}",
             escape(&policy.name),
+            lines_sentence(&policy.lines),
             grid_form(&csrf, policy, &calendars)
         ));
     }
@@ -587,6 +599,7 @@ async fn api_sla(State(state): State<AppState>, headers: HeaderMap) -> Response 
                         "policy": p.value,
                         "saved_by": p.saved_by,
                         "saved_at": p.saved_at,
+                        "lines": p.lines,
                     })
                 })
                 .collect::<Vec<_>>(),
@@ -604,18 +617,17 @@ async fn api_set_sla(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match api_session(&state, &headers, false, true).await {
-        Ok(s) => s,
+    let (session, spec): (Session, SlaPolicySpec) = match api_json(
+        &state,
+        &headers,
+        false,
+        &body,
+        " (une politique comme [sla_policies.NOM])",
+    )
+    .await
+    {
+        Ok(found) => found,
         Err(r) => return r,
-    };
-    let spec: SlaPolicySpec = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide (une politique comme [sla_policies.{name}]) : {e}"),
-            );
-        }
     };
     let known = state
         .backend

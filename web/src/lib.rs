@@ -301,6 +301,15 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(async { None })
     }
 
+    // ---- live pages ----
+
+    /// A counter the switchboard bumps whenever the ACD picture changes; the wallboard and
+    /// the agent page render on it (at most every 100 ms) instead of waiting for their
+    /// 300 ms tick. `None`: the tick alone.
+    fn live_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     // ---- settings administrators change over the configuration (admin_settings.rs) ----
 
     /// The SLA grids in force: the newest version saved from `/admin/sla`, else the

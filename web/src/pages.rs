@@ -13,7 +13,7 @@ use futures::Stream;
 use guichet_tickets::admin::MessageKind;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Need, Session, check_form_csrf, current, require_page};
+use crate::auth::{Need, Session, current, require_form, require_page};
 use crate::html::{escape, page};
 use crate::{AppState, Stopping, kind_slug, parse_kind_slug};
 
@@ -109,13 +109,10 @@ pub(crate) async fn agent_state(
     headers: HeaderMap,
     Form(form): Form<AgentStateForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Account).await {
+    let session = match require_form(&state, &headers, Need::Account, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let Ok(change) = parse_state_change(&form.action, &form.reason) else {
         return Redirect::to("/agent?erreur=saisie").into_response();
     };
@@ -241,7 +238,7 @@ pub(crate) fn agent_fragment(snapshot: &guichet_acd::Snapshot, login: &str) -> S
 }
 
 /// `GET /agent/flux`: server-sent events, one `poste` event (the HTML fragment of the
-/// agent's status) each time it changes, checked every 300 ms.
+/// agent's status) each time it changes (see [`changes`]).
 pub(crate) async fn agent_events(
     State(state): State<AppState>,
     stopping: Option<axum::Extension<Stopping>>,
@@ -279,8 +276,33 @@ pub(crate) async fn agent_js() -> Response {
         .into_response()
 }
 
-/// An SSE stream of `event` carrying `render(state)` each time it changes (checked every
-/// 300 ms); the first one at once.
+/// Without a change from the switchboard, a live page is rendered again this often (the
+/// store-backed parts: messages, incidents; the time-in-state counters).
+const LIVE_TICK: StdDuration = StdDuration::from_millis(300);
+/// The wallboard is rendered at most this often, however busy the switchboard is.
+const WALLBOARD_MIN_INTERVAL: StdDuration = StdDuration::from_millis(100);
+
+/// Waits for the switchboard's next ACD change or the tick, whichever comes first.
+async fn next_change(wake: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    let closed = match wake {
+        Some(rx) => tokio::select! {
+            changed = rx.changed() => changed.is_err(),
+            () = tokio::time::sleep(LIVE_TICK) => false,
+        },
+        None => {
+            tokio::time::sleep(LIVE_TICK).await;
+            false
+        }
+    };
+    if closed {
+        *wake = None;
+    }
+}
+
+/// An SSE stream of `event` carrying `render(state)` each time it changes, the first one at
+/// once. It is rendered again on each change of the switchboard's ACD picture
+/// ([`crate::Backend::live_changes`]) and every 300 ms, at most every 300 ms: the agents'
+/// pages (one per agent) cost no more than a 300 ms poll under load.
 pub(crate) fn changes<F, Fut>(
     state: AppState,
     stopping: Option<Stopping>,
@@ -291,19 +313,37 @@ where
     F: Fn(AppState) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = String> + Send,
 {
+    live_stream(state, stopping, event, LIVE_TICK, render)
+}
+
+/// [`changes`] rendered at most every `min_interval` (the wallboard: 100 ms).
+fn live_stream<F, Fut>(
+    state: AppState,
+    stopping: Option<Stopping>,
+    event: &'static str,
+    min_interval: StdDuration,
+    render: F,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
+    let wake = state.backend.live_changes();
     let stream = futures::stream::unfold(
-        (state, render, None::<String>, true),
-        move |(state, render, last, first)| async move {
-            if !first {
-                tokio::time::sleep(StdDuration::from_millis(300)).await;
-            }
+        (state, render, None::<String>, None, wake),
+        move |(state, render, last, rendered_at, mut wake)| async move {
+            let mut rendered_at: Option<tokio::time::Instant> = rendered_at;
             loop {
+                if let Some(at) = rendered_at {
+                    next_change(&mut wake).await;
+                    tokio::time::sleep_until(at + min_interval).await;
+                }
+                rendered_at = Some(tokio::time::Instant::now());
                 let data = render(state.clone()).await;
                 if last.as_deref() != Some(data.as_str()) {
                     let out = Event::default().event(event).data(data.clone());
-                    return Some((Ok(out), (state, render, Some(data), false)));
+                    return Some((Ok(out), (state, render, Some(data), rendered_at, wake)));
                 }
-                tokio::time::sleep(StdDuration::from_millis(300)).await;
             }
         },
     );
@@ -548,13 +588,11 @@ pub(crate) async fn messages_set(
     headers: HeaderMap,
     Form(form): Form<SetForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Supervisor).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let Some(kind) = parse_kind_slug(&form.kind) else {
         return messages_error(&state, &session, "Type de message inconnu.").await;
     };
@@ -667,13 +705,11 @@ pub(crate) async fn messages_remove(
     headers: HeaderMap,
     Form(form): Form<RemoveForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Supervisor).await {
+    let session = match require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await
+    {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
-    }
     let Some(kind) = parse_kind_slug(&form.kind) else {
         return messages_error(&state, &session, "Type de message inconnu.").await;
     };
@@ -893,7 +929,8 @@ pub(crate) async fn wallboard_js() -> Response {
 }
 
 /// `GET /superviseur/mur/flux`: server-sent events, one `mur` event each time the view
-/// changes (checked every 300 ms).
+/// changes: rendered on each change of the ACD picture (at most every 100 ms) and every
+/// 300 ms for the rest (messages, incidents, times in state).
 pub(crate) async fn wallboard_events(
     State(state): State<AppState>,
     stopping: Option<axum::Extension<Stopping>>,
@@ -905,10 +942,11 @@ pub(crate) async fn wallboard_events(
     if !session.is_supervisor() {
         return Err(StatusCode::FORBIDDEN.into_response());
     }
-    Ok(changes(
+    Ok(live_stream(
         state,
         stopping.map(|s| s.0),
         "mur",
+        WALLBOARD_MIN_INTERVAL,
         |state| async move {
             serde_json::to_string(&wallboard_view(&state).await).unwrap_or_else(|_| "{}".to_owned())
         },
@@ -939,11 +977,7 @@ pub(crate) async fn message_preview(
     headers: HeaderMap,
     Form(form): Form<PreviewForm>,
 ) -> Response {
-    let session = match require_page(&state, &headers, Need::Supervisor).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_form_csrf(&state, &session, form.csrf.as_deref()) {
+    if let Err(r) = require_form(&state, &headers, Need::Supervisor, form.csrf.as_deref()).await {
         return r;
     }
     let text = form.text.trim();

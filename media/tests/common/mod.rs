@@ -227,3 +227,17 @@ pub fn recv_timestamped(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, f6
     }
     None
 }
+
+/// Gives the calling test thread real-time priority (SCHED_FIFO 5, below the
+/// engine's clock threads), when allowed: a thread playing a remote phone
+/// then keeps its 20 ms pace on a busy machine, as a phone with its own CPU
+/// would. Without the permission (not root, no CAP_SYS_NICE) it stays at
+/// normal priority and says so.
+pub fn pace_like_a_phone() {
+    let param = libc::sched_param { sched_priority: 5 };
+    // SAFETY: the calling thread; `param` is a live, initialised value.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        eprintln!("NOTICE: no real-time priority for the test's phone thread (error {rc})");
+    }
+}
