@@ -19,8 +19,10 @@
 //! smallest offset (the stream's earliest packet relative to its grid), and
 //! a packet is late when its offset exceeds that by more than 5 ms.
 //!
-//! Usage: `cargo run --release -p guichet-media --example streams -- N SECONDS [normal]`
-//! (`normal`: clock threads left at normal priority instead of SCHED_FIFO).
+//! Usage: `cargo run --release -p guichet-media --example streams -- N SECONDS [normal] [inbound]`
+//! (`normal`: clock threads left at normal priority instead of SCHED_FIFO;
+//! `inbound`: each session also receives a 20 ms stream from a "phones"
+//! thread, to measure the engine's receive thread).
 use guichet_media::{Audio, Codec, MediaConfig, MediaEngine, Playlist, RemoteMedia};
 use std::collections::HashMap;
 use std::net::UdpSocket;
@@ -41,8 +43,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let streams: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3000);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let flag = |name: &str| args.iter().skip(3).any(|a| a == name);
     // `normal`: clock threads at normal priority, for comparison.
-    let realtime_clock = args.get(3).map(String::as_str) != Some("normal");
+    let realtime_clock = !flag("normal");
+    // `inbound`: every session also receives a 20 ms stream.
+    let inbound = flag("inbound");
     println!(
         "load average before the run: {}; clock threads: {}",
         loadavg(),
@@ -74,6 +79,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     // Kernel-timestamp window (ns since the Unix epoch) of the measurement.
     let window_start = Arc::new(AtomicI64::new(i64::MAX));
+    let phone_socket = socket.try_clone().expect("phone socket");
     let receiver = {
         let (stop, window_start) = (stop.clone(), window_start.clone());
         std::thread::Builder::new()
@@ -88,8 +94,10 @@ fn main() {
             .collect(),
     );
     let rss0 = rss_kib();
+    let mut session_addrs = Vec::with_capacity(streams);
     for _ in 0..streams {
         let local = media.allocate_rtp().expect("allocate");
+        session_addrs.push(local.addr);
         media
             .set_remote(
                 local.session,
@@ -113,21 +121,33 @@ fn main() {
             )
             .expect("play");
     }
-    std::thread::sleep(Duration::from_secs(2)); // ramp-up
     let rss1 = rss_kib();
+    // The phones send from the receiver's own socket: the engine latches
+    // to the address packets come from, which must stay the receiver's.
+    let phones = inbound.then(|| {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("phones".into())
+            .spawn(move || phones(&phone_socket, &session_addrs, &stop))
+            .expect("phones thread")
+    });
+    std::thread::sleep(Duration::from_secs(2)); // ramp-up
     let cpu0 = thread_cpu();
+    let totals0 = media.totals();
     let ticks0 = media.clock_health();
     let start_ns = unix_ns();
     window_start.store(start_ns, Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(seconds));
     let end_ns = unix_ns();
     let cpu1 = thread_cpu();
+    let totals1 = media.totals();
     let ticks1 = media.clock_health();
     // Packets sent before `end_ns` are all queued by now (loopback delivery
     // is synchronous); let the receiver drain them, then stop it.
     std::thread::sleep(DRAIN_EVERY * 5);
     stop.store(true, Ordering::Relaxed);
     let received = receiver.join().expect("receiver");
+    let phones_failed = phones.map(|p| p.join().expect("phones"));
     media.shutdown();
 
     let report = analyse(&received.packets, start_ns, end_ns);
@@ -195,6 +215,60 @@ fn main() {
         ticks1.0 - ticks0.0,
         ticks1.1 - ticks0.1
     );
+    if let Some(failed) = phones_failed {
+        let inbound_packets = totals1.packets_received - totals0.packets_received;
+        let receive_cpu: f64 = by_role
+            .iter()
+            .filter(|(r, _)| r == "media-receive")
+            .map(|(_, t)| t / ticks_per_sec)
+            .sum();
+        println!(
+            "inbound: engine received {inbound_packets} packets (nominal {expected:.0}; lost by sequence numbers since the start {}; phone sends failed {failed}); media-receive CPU per packet: {:.2} µs",
+            totals1.packets_lost,
+            receive_cpu * 1e6 / inbound_packets.max(1) as f64
+        );
+    }
+}
+
+/// The measuring threads stand for phones on other machines: real-time
+/// priority (SCHED_FIFO 5, below the engine's media threads) when
+/// permitted, so the machine's other work does not starve them.
+fn play_a_remote_phone() {
+    let param = libc::sched_param { sched_priority: 5 };
+    // SAFETY: the calling thread; `param` is live. Without permission the
+    // thread simply stays at normal priority.
+    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+}
+
+/// Plays N remote phones from one socket: each session gets a 20 ms
+/// PCMU packet stream, paced by absolute 1 ms deadlines (1/20 of the
+/// sessions per millisecond). Returns the number of failed sends.
+fn phones(socket: &UdpSocket, targets: &[std::net::SocketAddr], stop: &AtomicBool) -> u64 {
+    play_a_remote_phone();
+    let start = std::time::Instant::now();
+    let mut packet = [0xFFu8; 172];
+    packet[0] = 0x80;
+    let mut sequence = vec![0u16; targets.len()];
+    let mut failed = 0;
+    let mut tick = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        tick += 1;
+        let due = start + Duration::from_millis(tick);
+        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        for i in ((tick % 20) as usize..targets.len()).step_by(20) {
+            let seq = sequence[i];
+            sequence[i] = seq.wrapping_add(1);
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            packet[4..8].copy_from_slice(&(seq as u32 * 160).to_be_bytes());
+            packet[8..12].copy_from_slice(&(i as u32).to_be_bytes());
+            if socket.send_to(&packet, targets[i]).is_err() {
+                failed += 1;
+            }
+        }
+    }
+    failed
 }
 
 struct Received {
@@ -244,6 +318,7 @@ fn prepare_receiver(socket: &UdpSocket) -> usize {
 }
 
 fn receive(socket: &UdpSocket, stop: &AtomicBool, window_start: &AtomicI64) -> Received {
+    play_a_remote_phone();
     let fd = socket.as_raw_fd();
     let mut bufs = vec![[0u8; 256]; BATCH];
     let mut controls = vec![[0u64; 16]; BATCH];

@@ -1354,7 +1354,10 @@ fn send_rtcp(s: &Session, st: &mut SessionState, rtp_dest: SocketAddr, tick: u64
 
 /// Real-time priority of the clock threads (SCHED_FIFO, 1-99): above
 /// every normal thread, low among real-time ones.
-const CLOCK_RT_PRIORITY: libc::c_int = 10;
+pub(crate) const CLOCK_RT_PRIORITY: libc::c_int = 10;
+/// The receive thread's: below the clock, whose ticks must not wait for
+/// a burst of incoming packets (the jitter buffer absorbs receive delays).
+pub(crate) const RECEIVE_RT_PRIORITY: libc::c_int = 8;
 
 /// A real-time clock thread this far behind its deadlines cannot keep up
 /// anyway; it goes back to normal priority rather than take the cores from
@@ -1367,9 +1370,9 @@ const OVERLOAD_BEHIND: Duration = Duration::from_millis(200);
 /// cannot starve the machine while they keep up. Needs CAP_SYS_NICE (or
 /// root, or an RLIMIT_RTPRIO); without it the thread stays at normal
 /// priority.
-pub(crate) fn raise_to_realtime(thread: &str) -> bool {
+pub(crate) fn raise_to_realtime(thread: &str, priority: libc::c_int) -> bool {
     let param = libc::sched_param {
-        sched_priority: CLOCK_RT_PRIORITY,
+        sched_priority: priority,
     };
     // SAFETY: `pthread_self` is the calling thread; `param` is a live,
     // initialised sched_param.
@@ -1412,7 +1415,7 @@ fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
         return;
     };
     let name = format!("media-clock-{phase}");
-    let mut realtime = realtime && raise_to_realtime(&name);
+    let mut realtime = realtime && raise_to_realtime(&name, CLOCK_RT_PRIORITY);
     let mut tick: u64 = phase;
     loop {
         tick += CLOCK_THREADS;

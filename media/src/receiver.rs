@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 const DRAIN_LIMIT: usize = 32;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 256;
+/// Pause after serving a partial batch of ready sockets.
+const BATCH_PAUSE: Duration = Duration::from_millis(1);
 /// `epoll_wait` timeout, so the thread notices the engine stopping.
 const WAIT_MS: libc::c_int = 100;
 /// A real-time receive thread busier than this share of a second is being
@@ -106,7 +108,8 @@ fn token(id: SessionId, kind: u64) -> u64 {
 
 /// The receive thread: runs until the engine is dropped.
 pub(crate) fn run(engine: Weak<Inner>, receiver: Arc<Receiver>, realtime: bool) {
-    let mut realtime = realtime && crate::engine::raise_to_realtime("media-receive");
+    let mut realtime = realtime
+        && crate::engine::raise_to_realtime("media-receive", crate::engine::RECEIVE_RT_PRIORITY);
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
     let mut buf = vec![0u8; 2048];
     let mut window_start = Instant::now();
@@ -154,6 +157,13 @@ pub(crate) fn run(engine: Weak<Inner>, receiver: Arc<Receiver>, realtime: bool) 
         }
         drop(engine);
         busy += woke.elapsed();
+        if n > 0 && (n as usize) < EVENTS {
+            // Let datagrams accumulate for a moment: one wake-up and one
+            // `epoll_wait` then serve many sockets instead of one or two
+            // (at 3,000 calls a datagram arrives every 7 µs). The delay is
+            // far inside the jitter buffer's.
+            std::thread::sleep(BATCH_PAUSE);
+        }
         let window = window_start.elapsed();
         if window >= Duration::from_secs(1) {
             if realtime && busy.as_secs_f64() > FLOOD_BUSY_SHARE * window.as_secs_f64() {

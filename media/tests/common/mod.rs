@@ -241,3 +241,21 @@ pub fn pace_like_a_phone() {
         eprintln!("NOTICE: no real-time priority for the test's phone thread (error {rc})");
     }
 }
+
+/// A command for an external program playing a remote peer (SIPp), run at
+/// real-time priority like `pace_like_a_phone` when `chrt` may do so (its
+/// threads inherit the policy), else as is.
+pub fn remote_peer_command(program: &str) -> std::process::Command {
+    let chrt_works = std::process::Command::new("chrt")
+        .args(["-f", "5", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if chrt_works {
+        let mut command = std::process::Command::new("chrt");
+        command.args(["-f", "5", program]);
+        command
+    } else {
+        eprintln!("NOTICE: {program} runs at normal priority (no chrt permission)");
+        std::process::Command::new(program)
+    }
+}
