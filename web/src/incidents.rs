@@ -512,7 +512,7 @@ async fn detail_body(
                 .await
                 .ok()
                 .flatten();
-            match active {
+            let state_of_message = match active {
                 Some(m) => format!(
                     "ligne {} : « {} » (<a href=\"/superviseur/messages/{}/crise/ecoute\">écouter</a>)",
                     escape(line),
@@ -520,7 +520,10 @@ async fn detail_body(
                     escape(line)
                 ),
                 None => format!("ligne {} : aucun message de crise actif", escape(line)),
-            }
+            };
+            format!(
+                "{state_of_message} · <a href=\"/superviseur/messages\">modifier les messages</a>"
+            )
         }
         None => "aucun".to_owned(),
     };
@@ -750,6 +753,35 @@ pub(crate) async fn update_submit(
         }
         _ => render(&state, &session, StatusCode::NOT_FOUND, &notice),
     }
+}
+
+/// The ongoing incidents as one line for the messages page (empty when none): whoever
+/// changes a crisis message sees which incident it announces.
+pub(crate) async fn ongoing_notice(state: &AppState) -> String {
+    let ongoing = state
+        .backend
+        .store()
+        .ongoing_incidents()
+        .await
+        .unwrap_or_default();
+    if ongoing.is_empty() {
+        return String::new();
+    }
+    let links: Vec<String> = ongoing
+        .iter()
+        .map(|i| {
+            format!(
+                "<a href=\"/superviseur/incidents/{id}\">n° {id} : {title}</a> ({status})",
+                id = i.id,
+                title = escape(&i.declared.title),
+                status = i.status.label_fr()
+            )
+        })
+        .collect();
+    format!(
+        "<p class=\"erreur\" id=\"incidents-en-cours\">Incident majeur en cours : {}</p>",
+        links.join(" · ")
+    )
 }
 
 /// The dashboards' line on the major incidents of the local days `first..=last`: how many

@@ -376,6 +376,7 @@ async fn messages_body(
     let now = state.backend.now();
     let settings = state.backend.settings();
     let mut body = String::from(notice);
+    body.push_str(&crate::incidents::ongoing_notice(state).await);
     body.push_str("<h2>Messages actifs</h2><table id=\"messages-actifs\"><tr><th>Ligne</th><th>Type</th><th>Texte</th><th>Depuis</th><th>Auteur</th><th></th></tr>");
     for line in &settings.lines {
         for kind in KINDS {

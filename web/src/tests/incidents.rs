@@ -341,6 +341,14 @@ async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
         ]
     );
 
+    // The messages page names the incidents going on.
+    let html = page_text(&base, &sup, "/superviseur/messages").await;
+    assert!(
+        html.contains("Incident majeur en cours : <a href=\"/superviseur/incidents/"),
+        "{html}"
+    );
+    assert!(html.contains("Accès VPN impossible</a> (en cours de résolution)"));
+
     // Pages: the list filters by status; the detail shows the timeline.
     let html = page_text(&base, &sup, "/superviseur/incidents?statut=resolving").await;
     assert!(html.contains("Accès VPN impossible"));
