@@ -10,6 +10,7 @@ pub mod message;
 pub mod prompts;
 pub mod server;
 pub mod simulate;
+pub mod sla_leader;
 pub mod sla_runner;
 pub mod switchboard;
 pub mod web_backend;

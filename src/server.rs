@@ -206,19 +206,28 @@ pub async fn run(
 
     // The live SLA clocks of open tickets (docs/sla.md, "Live runner").
     // The calendars and grids in force include what administrators saved (live_settings).
+    // Nodes sharing one PostgreSQL database run one runner between them (docs/sla.md).
     let (sla_task, sla_handle) = match crate::sla_runner::live_policies(config) {
-        Some(policy) => {
-            let (engine, newest) = crate::live_settings::sla_engine(&store, config)
+        Some(policies) => {
+            // Fail at start on a grid or calendar that cannot be read, as before the lease.
+            crate::live_settings::sla_engine(&store, config)
                 .await
                 .context("cannot build the SLA engine")?;
-            let policy = crate::live_settings::with_versions(policy, newest);
-            let runner =
-                crate::sla_runner::SlaRunner::start(store.clone(), engine, policy, clock.now())
-                    .await
-                    .context("cannot start the SLA runner")?;
-            let handle = runner.handle();
+            let changes = crate::sla_runner::SlaChannel::default();
+            let handle = changes.handle();
+            let node = crate::sla_leader::SlaNode {
+                store: store.clone(),
+                config: std::sync::Arc::new(config.clone()),
+                policies,
+                clock,
+                name: crate::sla_leader::node_name(config.http.listen),
+                retry: crate::sla_leader::RETRY,
+            };
+            let (leading, _) = tokio::sync::watch::channel(false);
             (
-                Some(tokio::spawn(crate::sla_runner::run(runner, clock))),
+                Some(tokio::spawn(crate::sla_leader::lead(
+                    node, changes, leading,
+                ))),
                 Some(handle),
             )
         }

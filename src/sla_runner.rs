@@ -34,8 +34,37 @@ pub struct SlaRunner {
     /// Per tracked ticket: the last audit row applied to its clock.
     applied: HashMap<i64, i64>,
     /// Calendars and grids changed by administrators, applied at the next pass.
-    changes: tokio::sync::mpsc::UnboundedReceiver<SlaChange>,
-    changes_tx: tokio::sync::mpsc::UnboundedSender<SlaChange>,
+    changes: SlaChannel,
+}
+
+/// The channel administrators' changes come through. A node keeps one for its whole life
+/// and hands it to each runner it starts (it may lead, lose the lead and lead again:
+/// `crate::sla_leader`).
+#[derive(Debug)]
+pub struct SlaChannel {
+    tx: tokio::sync::mpsc::UnboundedSender<SlaChange>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<SlaChange>,
+}
+
+impl Default for SlaChannel {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        SlaChannel { tx, rx }
+    }
+}
+
+impl SlaChannel {
+    /// Where administrators' changes are sent.
+    pub fn handle(&self) -> SlaRunnerHandle {
+        SlaRunnerHandle {
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Drops the queued changes: a runner built now reads them from the database already.
+    pub fn discard_queued(&mut self) {
+        while self.rx.try_recv().is_ok() {}
+    }
 }
 
 /// A change an administrator made that the running engine takes over.
@@ -169,11 +198,10 @@ impl SlaRunner {
         policies: impl Into<LivePolicies>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<SlaRunner> {
+        let changes = SlaChannel::default();
         let started_at_row = store.last_audit_id().await?;
-        let (changes_tx, changes) = tokio::sync::mpsc::unbounded_channel();
         let mut runner = SlaRunner {
             changes,
-            changes_tx,
             store,
             engine,
             policies: policies.into(),
@@ -233,9 +261,13 @@ impl SlaRunner {
 
     /// Where administrators' changes are sent.
     pub fn handle(&self) -> SlaRunnerHandle {
-        SlaRunnerHandle {
-            tx: self.changes_tx.clone(),
-        }
+        self.changes.handle()
+    }
+
+    /// Exchanges the runner's channel of administrators' changes with `other` (a node lends
+    /// its channel to each runner it starts, and takes it back when the runner stops).
+    pub fn swap_channel(&mut self, other: &mut SlaChannel) {
+        std::mem::swap(&mut self.changes, other);
     }
 
     fn take_change(&mut self, change: SlaChange) {
@@ -265,7 +297,7 @@ impl SlaRunner {
 
     /// One pass: applies every new audit row, then fires every timer due by `now`.
     pub async fn step(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        while let Ok(change) = self.changes.try_recv() {
+        while let Ok(change) = self.changes.rx.try_recv() {
             self.take_change(change);
         }
         loop {
@@ -502,7 +534,7 @@ impl SlaRunner {
 
 /// Runs the runner until the process stops: one pass a second at least, and at the
 /// engine's next timer (read with the server's clock, so `--clock-start` works).
-pub async fn run(mut runner: SlaRunner, clock: Clock) {
+pub async fn run(runner: &mut SlaRunner, clock: Clock) {
     loop {
         if let Err(e) = runner.step(clock.now()).await {
             tracing::warn!(error = %e, "SLA runner pass failed; retrying");

@@ -496,3 +496,125 @@ async fn administrators_changes_reach_the_live_clocks_and_survive_a_restart() {
         store.close().await;
     }
 }
+
+/// Waits (at most 15 s) until `check` holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn start_node(
+    store: &Store,
+    config: &guichet::config::Config,
+    clock: guichet::clock::Clock,
+    name: &str,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    use guichet::sla_leader::{SlaNode, lead};
+    let node = SlaNode {
+        store: store.clone(),
+        config: std::sync::Arc::new(config.clone()),
+        policies: guichet::sla_runner::live_policies(config).expect("policies"),
+        clock,
+        name: name.to_owned(),
+        retry: std::time::Duration::from_millis(300),
+    };
+    let (leading_tx, leading) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(lead(
+        node,
+        guichet::sla_runner::SlaChannel::default(),
+        leading_tx,
+    ));
+    (task, leading)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_node_runs_the_sla_clocks_and_another_takes_over_when_it_dies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    for db in databases(dir.path(), "sla_leader").await {
+        // Two nodes: two stores (two pools) on one database.
+        let store_a = Store::open(&db.url()).await.expect("store A");
+        let store_b = Store::open(&db.url()).await.expect("store B");
+        let postgres = matches!(store_a.backend(), guichet_tickets::Backend::Postgres);
+
+        // As in the first test: a P1 ticket of Wednesday 13 May 17:00 Paris is at risk on
+        // Friday 15 May 09:00 UTC. Both nodes' clocks start two seconds before.
+        let created = utc(13, 15, 0);
+        let draft = NewTicket::simplified(Nature::Incident, "Imprimante bloquée", "Mme Dupont");
+        let a = store_a
+            .create_ticket(&draft, "agent1", created)
+            .await
+            .expect("ticket");
+        store_a
+            .change_priority(a, Priority::P1, "service bloqué", "agent1", created)
+            .await
+            .expect("priority");
+        let clock =
+            guichet::clock::Clock::starting_at(utc(15, 9, 0) - chrono::TimeDelta::seconds(2));
+
+        let (node_a, mut leading_a) = start_node(&store_a, &config, clock, "nœud A");
+        leading_a.wait_for(|l| *l).await.expect("node A leads");
+        let (node_b, leading_b) = start_node(&store_b, &config, clock, "nœud B");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if !postgres {
+            // SQLite serves a single node: its runner always runs.
+            assert!(*leading_b.borrow(), "on SQLite every runner runs");
+            node_a.abort();
+            node_b.abort();
+            continue;
+        }
+        assert!(
+            !*leading_b.borrow(),
+            "node B must not run the clocks while node A does"
+        );
+
+        eventually("node A writes the at-risk event", || async {
+            !sla_lines(&store_a, a, "sla_at_risk").await.is_empty()
+        })
+        .await;
+
+        // Node A dies: its task (and the database session holding the lock) is gone without
+        // releasing anything, as with kill -9.
+        node_a.abort();
+        let _ = node_a.await;
+        let mut leading_b = leading_b;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            leading_b.wait_for(|l| *l),
+        )
+        .await
+        .expect("node B takes over within 10 s")
+        .expect("node B leads");
+
+        // Node B restored the clock from sla_state: a later change is applied to it...
+        let before = store_b.last_audit_id().await.expect("last audit id");
+        store_b
+            .change_priority(a, Priority::P1, "confirmée", "agent1", clock.now())
+            .await
+            .expect("priority");
+        eventually("node B applies the later change", || async {
+            let state = store_b.ticket(a).await.expect("ticket").sla_state;
+            state
+                .as_deref()
+                .and_then(guichet_tickets::sla_live::SavedSla::parse)
+                .is_some_and(|s| s.audit_id > before)
+        })
+        .await;
+        // ... and the at-risk event stays written exactly once.
+        assert_eq!(
+            sla_lines(&store_b, a, "sla_at_risk").await,
+            vec![utc(15, 9, 0)]
+        );
+        node_b.abort();
+    }
+}
