@@ -6,13 +6,13 @@
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::auth::current;
-use crate::{Actor, AppState, Stopping};
+use crate::auth::Session;
+use crate::{Actor, AppState, Stopping, page_socket};
 
 /// How the supervisor joins the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,76 +77,44 @@ pub(crate) async fn socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let Some(session) = current(&state, &headers).await else {
-        return StatusCode::UNAUTHORIZED.into_response();
+    let session = match page_socket::admit(
+        &state,
+        &headers,
+        Session::is_supervisor,
+        "L'écoute est réservée aux superviseurs et aux administrateurs.",
+    )
+    .await
+    {
+        Ok(session) => session,
+        Err(refused) => return refused,
     };
-    if !session.is_supervisor() {
-        return (
-            StatusCode::FORBIDDEN,
-            "L'écoute est réservée aux superviseurs et aux administrateurs.",
-        )
-            .into_response();
-    }
-    if !crate::softphone::same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "Origine refusée.").into_response();
-    }
     let actor = session.actor();
     let stopping = stopping.map(|s| s.0);
     upgrade
-        .max_message_size(crate::softphone::MAX_MESSAGE)
+        .max_message_size(page_socket::MAX_MESSAGE)
         .on_upgrade(move |ws| run(state, actor, ws, stopping))
 }
 
-async fn send(ws: &mut WebSocket, message: &ToSupervisor) -> bool {
-    match serde_json::to_string(message) {
-        Ok(text) => ws.send(Message::Text(text.into())).await.is_ok(),
-        Err(_) => false,
+impl page_socket::ToBrowser for ToSupervisor {
+    const NOT_UNDERSTOOD: &'static str = "message d'écoute incompris";
+    fn error(message: String) -> Self {
+        ToSupervisor::Error { message }
     }
 }
 
 async fn run(state: AppState, actor: Actor, mut ws: WebSocket, stopping: Option<Stopping>) {
     let mut link = match state.backend.monitor_attach(actor.clone()).await {
         Ok(link) => link,
-        Err(message) => {
-            let _ = send(&mut ws, &ToSupervisor::Error { message }).await;
-            let _ = ws.send(Message::Close(None)).await;
-            return;
-        }
+        Err(message) => return page_socket::refuse::<ToSupervisor>(ws, message).await,
     };
-    let stop = async move {
-        match stopping {
-            Some(s) => s.wait().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            event = link.events.recv() => {
-                let Some(event) = event else { break };
-                if !send(&mut ws, &event).await {
-                    break;
-                }
-            }
-            incoming = ws.recv() => {
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => continue,
-                };
-                let reply = match serde_json::from_str::<FromSupervisor>(&text) {
-                    Ok(message) => state.backend.monitor_send(link.id, message).await,
-                    Err(_) => Err("message d'écoute incompris".to_owned()),
-                };
-                if let Err(message) = reply
-                    && !send(&mut ws, &ToSupervisor::Error { message }).await
-                {
-                    break;
-                }
-            }
-            () = &mut stop => break,
-        }
-    }
+    let (backend, id) = (&state.backend, link.id);
+    page_socket::converse(
+        &mut ws,
+        &mut link.events,
+        stopping,
+        |message: FromSupervisor| backend.monitor_send(id, message),
+    )
+    .await;
     // A closed wallboard leaves the call it was listening to.
     state.backend.monitor_detach(link.id).await;
     let _ = ws.send(Message::Close(None)).await;

@@ -37,6 +37,7 @@ pub mod ecoute;
 pub mod html;
 mod incidents;
 pub mod metrics;
+mod page_socket;
 mod pages;
 pub mod softphone;
 mod tokens;

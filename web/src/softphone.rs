@@ -10,16 +10,12 @@
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::auth::current;
-use crate::{AppState, Role, Stopping};
-
-/// The largest message a page may send (bytes).
-pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
+use crate::{AppState, Role, Stopping, page_socket};
 
 /// A message from the agent's page.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -80,95 +76,45 @@ pub(crate) async fn socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let Some(session) = current(&state, &headers).await else {
-        return StatusCode::UNAUTHORIZED.into_response();
+    let session = match page_socket::admit(
+        &state,
+        &headers,
+        |s| s.roles.contains(&Role::Agent),
+        "Le softphone est réservé aux comptes d'agent.",
+    )
+    .await
+    {
+        Ok(session) => session,
+        Err(refused) => return refused,
     };
-    if !session.roles.contains(&Role::Agent) {
-        return (
-            StatusCode::FORBIDDEN,
-            "Le softphone est réservé aux comptes d'agent.",
-        )
-            .into_response();
-    }
-    if !same_origin(&headers) {
-        // The cookie is SameSite=Strict already; a page of another site must not even try.
-        return (StatusCode::FORBIDDEN, "Origine refusée.").into_response();
-    }
     let login = session.login;
     let stopping = stopping.map(|s| s.0);
-    // An SDP offer is a few kilobytes: nothing legitimate comes near this.
     upgrade
-        .max_message_size(MAX_MESSAGE)
+        .max_message_size(page_socket::MAX_MESSAGE)
         .on_upgrade(move |ws| run(state, login, ws, stopping))
 }
 
-/// Whether the `Origin` of a WebSocket handshake (when sent) names the host it was sent to.
-pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    origin_host == host
-}
-
-async fn send(ws: &mut WebSocket, message: &ToPage) -> bool {
-    match serde_json::to_string(message) {
-        Ok(text) => ws.send(Message::Text(text.into())).await.is_ok(),
-        Err(_) => false,
+impl page_socket::ToBrowser for ToPage {
+    const NOT_UNDERSTOOD: &'static str = "message du softphone incompris";
+    fn error(message: String) -> Self {
+        ToPage::Error { message }
+    }
+    fn is_last(&self) -> bool {
+        *self == ToPage::Replaced
     }
 }
 
 async fn run(state: AppState, login: String, mut ws: WebSocket, stopping: Option<Stopping>) {
     let mut link = match state.backend.softphone_attach(&login).await {
         Ok(link) => link,
-        Err(message) => {
-            let _ = send(&mut ws, &ToPage::Error { message }).await;
-            let _ = ws.send(Message::Close(None)).await;
-            return;
-        }
+        Err(message) => return page_socket::refuse::<ToPage>(ws, message).await,
     };
     tracing::info!(agent = %login, link = link.id, "softphone attached");
-    let stop = async move {
-        match stopping {
-            Some(s) => s.wait().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            event = link.events.recv() => {
-                let Some(event) = event else { break };
-                let last = event == ToPage::Replaced;
-                if !send(&mut ws, &event).await || last {
-                    break;
-                }
-            }
-            incoming = ws.recv() => {
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => continue,
-                };
-                let reply = match serde_json::from_str::<FromPage>(&text) {
-                    Ok(message) => state.backend.softphone_send(&login, link.id, message).await,
-                    Err(_) => Err("message du softphone incompris".to_owned()),
-                };
-                if let Err(message) = reply
-                    && !send(&mut ws, &ToPage::Error { message }).await
-                {
-                    break;
-                }
-            }
-            () = &mut stop => break,
-        }
-    }
+    let (backend, agent, id) = (&state.backend, login.as_str(), link.id);
+    page_socket::converse(&mut ws, &mut link.events, stopping, |message: FromPage| {
+        backend.softphone_send(agent, id, message)
+    })
+    .await;
     // A page that goes away hangs up: no agent stays "on call" behind a closed tab.
     state.backend.softphone_detach(&login, link.id).await;
     tracing::info!(agent = %login, link = link.id, "softphone detached");
@@ -247,16 +193,5 @@ mod tests {
             serde_json::to_value(ToPage::Replaced).unwrap()["type"],
             "replaced"
         );
-    }
-
-    #[test]
-    fn only_same_origin_handshakes_pass() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
-        assert!(same_origin(&h));
-        h.insert(header::ORIGIN, "http://127.0.0.1:8080".parse().unwrap());
-        assert!(same_origin(&h));
-        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-        assert!(!same_origin(&h));
     }
 }
