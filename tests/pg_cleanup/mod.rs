@@ -59,10 +59,7 @@ pub async fn sweep_stale_test_databases(conn: &mut sqlx::PgConnection) {
     for name in names {
         let stale = creator_pid(&name).is_some_and(|pid| !process_alive(pid));
         if stale {
-            let quoted = name.replace('"', "\"\"");
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"))
-                .execute(&mut *conn)
-                .await;
+            drop_database(conn, &name).await;
         }
     }
 }
@@ -70,9 +67,14 @@ pub async fn sweep_stale_test_databases(conn: &mut sqlx::PgConnection) {
 /// Drops one test database (best effort), for a test that is done with it.
 pub async fn drop_test_database(admin_url: &str, database: &str) {
     if let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await {
-        let quoted = database.replace('"', "\"\"");
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
+        drop_database(&mut conn, database).await;
     }
+}
+
+/// `DROP DATABASE … WITH (FORCE)`, ending its sessions; errors are ignored
+/// (another process may have dropped it first).
+pub async fn drop_database(conn: &mut sqlx::PgConnection, database: &str) {
+    let quoted = database.replace('"', "\"\"");
+    let statement = format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)");
+    let _ = sqlx::query(&statement).execute(&mut *conn).await;
 }

@@ -164,10 +164,7 @@ async fn databases_left_by_a_dead_test_process_are_dropped() {
     let dead = format!("guichet_t_sweep_{DEAD_PID}_0");
     let alive = format!("guichet_t_sweep_{}_999", std::process::id());
     for name in [&dead, &alive] {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        common::pg_cleanup::drop_database(&mut admin, name).await;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
@@ -180,7 +177,13 @@ async fn databases_left_by_a_dead_test_process_are_dropped() {
     .fetch_all(&mut admin)
     .await
     .unwrap();
-    assert!(!left.contains(&dead), "the dead process's database is dropped: {left:?}");
-    assert!(left.contains(&alive), "a live process's database is kept: {left:?}");
+    assert!(
+        !left.contains(&dead),
+        "the dead process's database is dropped: {left:?}"
+    );
+    assert!(
+        left.contains(&alive),
+        "a live process's database is kept: {left:?}"
+    );
     common::pg_cleanup::drop_test_database(&admin_url, &alive).await;
 }

@@ -88,10 +88,7 @@ pub async fn postgres_database(test: &str) -> Option<TestDb> {
         Err(e) => panic!("PostgreSQL at GUICHET_TEST_POSTGRES_URL unreachable: {e}"),
     };
     pg_cleanup::drop_stale_test_databases(&mut admin).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .expect("drop old test database");
+    pg_cleanup::drop_database(&mut admin, &name).await;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
