@@ -178,10 +178,18 @@ threads > "$WORK/threads-before.txt"
 # (SIPp's rtp_stream ports, above the agents' echo ports) with its kernel arrival time.
 gcc -O2 -o "$WORK/rtp-timing" bench/rtp-timing.c
 TIMING=
+# Two more count where audio goes missing: what the callers send Guichet, and what Guichet
+# relays to the agents' echo port (the echo itself is SIPp's count).
 if [ "$(id -u)" = 0 ]; then
   "$WORK/rtp-timing" "$(( AGENT_ECHO_PORT + 3 ))" 65535 > "$WORK/timing.out" 2> "$WORK/timing.err" &
   TIMING=$!
   PIDS+=("$TIMING")
+  "$WORK/rtp-timing" "$RTP_MIN" "$RTP_MAX" "$(( AGENT_ECHO_PORT + 3 ))" 65535 > "$WORK/from-callers.out" 2> /dev/null &
+  FROM_CALLERS=$!
+  PIDS+=("$FROM_CALLERS")
+  "$WORK/rtp-timing" "$AGENT_ECHO_PORT" "$AGENT_ECHO_PORT" > "$WORK/to-agents.out" 2> /dev/null &
+  TO_AGENTS=$!
+  PIDS+=("$TO_AGENTS")
 fi
 if [ "${PERF:-0}" = 1 ]; then
   perf record -F 499 -g -p "$GUICHET" -o "$WORK/perf.data" > "$WORK/perf.out" 2>&1 &
@@ -190,6 +198,7 @@ if [ "${PERF:-0}" = 1 ]; then
 fi
 
 # --- Callers
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s.%N)
 set +e
 sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$CALLER_MEDIA_PORT" \
@@ -203,11 +212,16 @@ wait "$CALLER_SIPP"
 RC=$?
 set -e
 END=$(date +%s.%N)
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 threads > "$WORK/threads-after.txt"
 if [ -n "$TIMING" ]; then
-  TIMING_TICKS=$(awk '{ print $14 + $15 }' "/proc/$TIMING/stat" 2>/dev/null || echo 0)
-  kill -TERM "$TIMING" 2>/dev/null || true
-  wait "$TIMING" 2>/dev/null || true
+  TIMING_TICKS=0
+  for pid in "$TIMING" "$FROM_CALLERS" "$TO_AGENTS"; do
+    TIMING_TICKS=$(( TIMING_TICKS + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+  done
+  sleep 1 # the RTP of the last calls' echo and relay is still in flight at SIPp's exit
+  kill -TERM "$TIMING" "$FROM_CALLERS" "$TO_AGENTS" 2>/dev/null || true
+  wait "$TIMING" "$FROM_CALLERS" "$TO_AGENTS" 2>/dev/null || true
 fi
 if [ -n "${PERF_PID:-}" ]; then
   kill -INT "$PERF_PID" 2>/dev/null || true
@@ -249,7 +263,7 @@ awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
     printf "guichet RSS: %.1f MiB with %d agents registered, %.1f MiB at most", r0 / 1024, nagents, rmax / 1024
     if (peak > 0) printf " (%.1f KiB per concurrent call)", (rmax - r0) / peak
     printf "\n"
-  }' "$WORK/samples.txt" "$WORK/samples.txt"
+  }' "$WORK/samples.txt" "$WORK/samples.txt" | tee "$WORK/usage.txt"
 echo "guichet CPU by thread during the calls (threads of the same name summed):"
 awk -F'\t' -v clk="$CLK" -v secs="$ELAPSED" '
   FNR == NR { before[$1] = $2; next }
@@ -258,17 +272,24 @@ awk -F'\t' -v clk="$CLK" -v secs="$ELAPSED" '
 echo "left 3 s after the last call: calls in progress ${LEFT:-?}, media sessions ${LEFT_SESSIONS:-?}, RTP ports ${LEFT_PORTS:-?}, SIP dialogs ${LEFT_DIALOGS:-?}"
 echo "call records in the store, by outcome:"
 sqlite3 "$WORK/load.db" "SELECT '  ' || COALESCE(outcome, 'open') || ': ' || COUNT(*) FROM calls GROUP BY outcome;"
+OUTCOMES=$(sqlite3 "$WORK/load.db" "SELECT GROUP_CONCAT(n || ' ' || o, ', ') FROM (SELECT COUNT(*) AS n, REPLACE(COALESCE(outcome, 'open'), '_', ' ') AS o FROM calls GROUP BY outcome ORDER BY n DESC);")
+PROMPT=$(sqlite3 "$WORK/load.db" "SELECT printf('%.2f / %.2f s', AVG(ivr_exited_at - arrived_at) / 1000.0, MAX(ivr_exited_at - arrived_at) / 1000.0) FROM calls WHERE ivr_exited_at IS NOT NULL;")
 sqlite3 "$WORK/load.db" "SELECT 'queue to agent answer (ms, from IVR exit): avg ' || CAST(AVG(answered_at - ivr_exited_at) AS INTEGER) || ', max ' || MAX(answered_at - ivr_exited_at) || '; IVR (VIP prompt): avg ' || CAST(AVG(ivr_exited_at - arrived_at) AS INTEGER) || ', max ' || MAX(ivr_exited_at - arrived_at) FROM calls WHERE answered_at IS NOT NULL;"
 # RTP through the bridge: what the agents' SIPp echoed, against 50 packets/s of talk time.
 ECHOED=$(grep -E "Total echo RTP pckts 1st stream" "$WORK/agents.out" | tail -1 | awk '{ print $1 }' || true)
 TALK_MS=$(sqlite3 "$WORK/load.db" "SELECT COALESCE(SUM(ended_at - answered_at), 0) FROM calls WHERE answered_at IS NOT NULL;")
 if [ -n "$ECHOED" ] && [ "$TALK_MS" -gt 0 ]; then
-  echo "caller RTP relayed to the agents: $ECHOED packets for $(( TALK_MS / 20 )) expected from the talk time ($(echo "scale=1; 100 * $ECHOED / ($TALK_MS / 20)" | bc) %)"
+  RELAYED="$(echo "scale=1; 100 * $ECHOED / ($TALK_MS / 20)" | bc) %"
+  echo "caller RTP relayed to the agents: $ECHOED packets for $(( TALK_MS / 20 )) expected from the talk time ($RELAYED)"
 fi
 if [ -n "$TIMING" ]; then
   echo "RTP received by the callers (late = > 5 ms behind its place on the stream's 20 ms grid):"
   sed 's/^rtp timing: /  /' "$WORK/timing.out"
-  echo "  timing receiver CPU: $(echo "scale=1; ${TIMING_TICKS:-0} / $CLK" | bc) s"
+  SENT=$(sed -nE 's/.*packets ([0-9]+),.*/\1/p' "$WORK/from-callers.out")
+  RELAYED_OUT=$(sed -nE 's/.*packets ([0-9]+),.*/\1/p' "$WORK/to-agents.out")
+  echo "  audio packets the callers sent Guichet (whole calls): ${SENT:-?}; Guichet sent the agents: ${RELAYED_OUT:-?}; the agents' SIPp echoed: ${ECHOED:-?}; talk time: $(( TALK_MS / 20 )) packets"
+  echo "  timing of what Guichet sent the agents: $(sed 's/^rtp timing: //' "$WORK/to-agents.out")"
+  echo "  timing receivers' CPU: $(echo "scale=1; ${TIMING_TICKS:-0} / $CLK" | bc) s"
 else
   echo "RTP timing not measured: the capture on lo needs root"
 fi
@@ -280,6 +301,15 @@ fi
 WARNINGS=$(grep -cE ' (WARN|ERROR) ' "$WORK/guichet.log" || true)
 echo "guichet warnings/errors logged: $WARNINGS"
 grep -E ' (WARN|ERROR) ' "$WORK/guichet.log" | sed -E 's/^[^ ]+ +//' | sort | uniq -c | sort -rn | head -5 || true
+# One row of the table in docs/performance.md ("Whole call path"), every figure from above.
+LATE=$(sed -nE 's/.*late > 5 ms [0-9]+ \(([0-9.]+ %)\).*p99 ([0-9.]+ ms).*worst ([0-9.]+ ms).*/\1 (p99 \2, worst \3)/p' "$WORK/timing.out" 2>/dev/null || true)
+CPU=$(sed -nE 's/^guichet CPU: .*\(([0-9]+ %) of one core on average\)(, ([0-9]+ %) while.*)?$/\1 (\3 near the peak)/p' "$WORK/usage.txt")
+PER_CALL=$(sed -nE 's/^guichet CPU per call: (.*)$/\1/p' "$WORK/usage.txt")
+MEM=$(sed -nE 's/.*\(([0-9.]+ KiB) per concurrent call\).*/\1/p' "$WORK/usage.txt")
+PEAK=$(sed -nE 's/^peak calls in progress.*: ([0-9]+)$/\1/p' "$WORK/usage.txt")
+echo "load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end"
+echo "table row (docs/performance.md):"
+echo "| \`RATE=$RATE CALLS=$CALLS HOLD_MS=$HOLD_MS\` | ${OK:-?} / ${FAILED:-?} failed, $(echo "scale=1; ${CREATED:-0} / ($ELAPSED - $HOLD_MS / 1000)" | bc) calls/s sustained | ${PEAK:-?} | ${OUTCOMES:-?} | ${PROMPT:-?} | ${RELAYED:-?} | ${LATE:-not measured} | ${CPU:-?} | ${PER_CALL:-?} | ${MEM:-?} | $LOAD_START |"
 if [ "$RC" != 0 ]; then
   echo "--- sipp caller errors (last lines)"
   tail -5 "$WORK/callers-errors.log" 2>/dev/null || true

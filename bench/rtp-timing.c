@@ -13,7 +13,10 @@
 // the music is not counted as lateness, and a packet sent after its tick is.
 //
 //   gcc -O2 -o rtp-timing bench/rtp-timing.c
-//   ./rtp-timing PORT_MIN PORT_MAX > report.txt   # runs until SIGINT/SIGTERM
+//   ./rtp-timing PORT_MIN PORT_MAX [SRC_MIN SRC_MAX] > report.txt   # until SIGINT/SIGTERM
+//
+// With SRC_MIN SRC_MAX only datagrams from those source ports count (e.g. what the callers
+// send to Guichet, told apart from what the agents send it).
 //
 // Prints: streams, packets, late > 5 ms (count and %), late > 20 ms, worst lateness,
 // 99th and 99.9th percentile lateness, and the kernel's count of packets the ring dropped.
@@ -34,8 +37,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BLOCK_SIZE (1u << 22)
-#define BLOCK_COUNT 32u
+#define BLOCK_SIZE (1u << 18) // 256 KiB: small enough to allocate without a compaction stall
+#define BLOCK_COUNT 256u
 #define FRAME_SIZE 2048u
 #define LATE_US 5000
 #define VERY_LATE_US 20000
@@ -55,6 +58,7 @@ struct stream {
 #define BUCKETS 65536u
 static struct stream *table[BUCKETS];
 static size_t stream_count;
+static unsigned src_min = 0, src_max = 65535;
 static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig) {
@@ -86,6 +90,8 @@ static void record(const uint8_t *ip, uint32_t len, int64_t t_us) {
     if (ip[9] != 17 || len < ihl + 8 + 12) return;
     const uint8_t *udp = ip + ihl;
     uint16_t port = (uint16_t)((udp[2] << 8) | udp[3]);
+    uint16_t src = (uint16_t)((udp[0] << 8) | udp[1]);
+    if (src < src_min || src > src_max) return;
     const uint8_t *rtp = udp + 8;
     if ((rtp[0] >> 6) != 2) return;       // not RTP version 2
     uint8_t pt = rtp[1] & 0x7f;
@@ -119,9 +125,13 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s PORT_MIN PORT_MAX\n", argv[0]);
+    if (argc != 3 && argc != 5) {
+        fprintf(stderr, "usage: %s PORT_MIN PORT_MAX [SRC_MIN SRC_MAX]\n", argv[0]);
         return 2;
+    }
+    if (argc == 5) {
+        src_min = (unsigned)atoi(argv[3]);
+        src_max = (unsigned)atoi(argv[4]);
     }
     unsigned port_min = (unsigned)atoi(argv[1]), port_max = (unsigned)atoi(argv[2]);
     // Only datagrams received on the host (ETH_P_IP sockets do not see the transmit path),

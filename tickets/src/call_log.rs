@@ -5,8 +5,9 @@
 //! answer, end). Awaiting each write in its own transaction made the switchboard's single
 //! task wait on the database for most of its time, late with every prompt and every
 //! answer. Here every write that is waiting when the task wakes goes into **one**
-//! transaction: the updates one statement each, the event rows in a few multi-row
-//! `INSERT`s. An idle log commits each write as soon as it arrives (a batch of one), so a
+//! transaction: one `UPDATE` per call that changed (a call's IVR exit, queue, offer and
+//! answer, often handed over within a few milliseconds, fold into one), the event rows in a
+//! few multi-row `INSERT`s. An idle log commits each write as soon as it arrives (a batch of one), so a
 //! finished call is durable within a commit's time; under load the batches grow and the
 //! commits per second stay few.
 //!
@@ -19,7 +20,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::calls::{CallLogQuery, EventRow, close_statement, insert_call, update_statement};
+use crate::calls::{
+    Assignment, EventRow, apply_changes, close_change, insert_call, merge_changes, update_change,
+};
 use crate::store::{Store, StoreError, to_ms};
 use crate::{CallOutcome, CallUpdate, NewCall};
 
@@ -73,26 +76,20 @@ impl CallLogWrite {
         }
     }
 
-    /// The `UPDATE` (if any) and the event row of this write.
-    fn statements(&self) -> (Option<CallLogQuery>, EventRow) {
+    /// The columns this write sets (none for a bare event) and its event row.
+    fn change(&self) -> (Vec<Assignment>, EventRow) {
         match self {
-            CallLogWrite::Update { call, update } => {
-                let (query, event) = update_statement(*call, update);
-                (Some(query), event)
-            }
+            CallLogWrite::Update { update, .. } => update_change(update),
             CallLogWrite::Close {
-                call,
                 outcome,
                 at,
                 wrap_up,
-            } => {
-                let (query, event) = close_statement(*call, *outcome, *at, *wrap_up);
-                (Some(query), event)
-            }
+                ..
+            } => close_change(*outcome, *at, *wrap_up),
             CallLogWrite::Event {
                 at, kind, detail, ..
             } => (
-                None,
+                Vec::new(),
                 EventRow {
                     at: *at,
                     kind: kind.clone(),
@@ -244,46 +241,57 @@ async fn write_batch(store: &Store, batch: Vec<Batched>) {
     }
 }
 
-/// The batch in one transaction. Returns the ids of the records opened (in order) and the
-/// records an update found missing (their event rows are not written, as
-/// [`Store::update_call`] would not write them).
+/// The batch in one transaction: the new records, then **one** `UPDATE` per call that
+/// changed (its changes of the batch folded in order, as if run one after the other), then
+/// the event rows in multi-row `INSERT`s, in the order handed over. Returns the ids of the
+/// records opened (in order) and the records an update found missing (their update and
+/// close event rows are not written, as [`Store::update_call`] would not write them).
 async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
     let mut opened = Vec::new();
-    let mut missing = Vec::new();
-    let mut events: Vec<(i64, EventRow)> = Vec::with_capacity(batch.len());
+    // (call, row, written only if the call's UPDATE finds it)
+    let mut events: Vec<(i64, EventRow, bool)> = Vec::with_capacity(batch.len());
+    let mut patches: Vec<(i64, Vec<Assignment>)> = Vec::new();
+    let mut patch_of: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     let mut tx = store.writer.begin().await?;
     for request in batch {
-        let w = match request {
-            Batched::Write(w) => w,
+        match request {
             Batched::Open(call, _) => {
                 let id = insert_call(call).fetch_one(&mut *tx).await?.try_get(0)?;
                 opened.push(id);
-                events.push((
-                    id,
-                    EventRow {
-                        at: call.arrived_at,
-                        kind: "arrived".to_owned(),
-                        detail: Some(call.line.clone()),
-                    },
-                ));
-                continue;
+                let arrived = EventRow {
+                    at: call.arrived_at,
+                    kind: "arrived".to_owned(),
+                    detail: Some(call.line.clone()),
+                };
+                events.push((id, arrived, false));
             }
-        };
-        let (update, event) = w.statements();
-        if let Some(update) = update
-            && update.execute(&mut *tx).await?.rows_affected() == 0
-        {
-            missing.push(w.call());
-            continue;
+            Batched::Write(w) => {
+                let (columns, event) = w.change();
+                let guarded = !columns.is_empty();
+                if guarded {
+                    let index = *patch_of.entry(w.call()).or_insert_with(|| {
+                        patches.push((w.call(), Vec::new()));
+                        patches.len() - 1
+                    });
+                    merge_changes(&mut patches[index].1, columns);
+                }
+                events.push((w.call(), event, guarded));
+            }
         }
-        events.push((w.call(), event));
     }
+    let mut missing = Vec::new();
+    for (call, columns) in &patches {
+        if apply_changes(&mut tx, *call, columns).await? == 0 {
+            missing.push(*call);
+        }
+    }
+    events.retain(|(call, _, guarded)| !(*guarded && missing.contains(call)));
     let mut rest = events.as_slice();
     for (index, &size) in INSERT_CHUNKS.iter().enumerate() {
         while rest.len() >= size {
             let (chunk, tail) = rest.split_at(size);
             let mut query = sqlx::query(insert_events_sql(index));
-            for (call, event) in chunk {
+            for (call, event, _) in chunk {
                 query = query
                     .bind(*call)
                     .bind(to_ms(event.at))

@@ -275,10 +275,9 @@ impl Store {
 
     /// Writes a state change and its event in one transaction.
     pub async fn update_call(&self, id: i64, update: &CallUpdate) -> Result<(), StoreError> {
-        let (query, event) = update_statement(id, update);
+        let (columns, event) = update_change(update);
         let mut tx = self.writer.begin().await?;
-        let done = query.execute(&mut *tx).await?;
-        if done.rows_affected() == 0 {
+        if apply_changes(&mut tx, id, &columns).await? == 0 {
             return Err(StoreError::NotFound { what: "call", id });
         }
         event.insert(id).execute(&mut *tx).await?;
@@ -295,10 +294,9 @@ impl Store {
         ended_at: DateTime<Utc>,
         wrap_up: bool,
     ) -> Result<(), StoreError> {
-        let (query, event) = close_statement(id, outcome, ended_at, wrap_up);
+        let (columns, event) = close_change(outcome, ended_at, wrap_up);
         let mut tx = self.writer.begin().await?;
-        let done = query.execute(&mut *tx).await?;
-        if done.rows_affected() == 0 {
+        if apply_changes(&mut tx, id, &columns).await? == 0 {
             return Err(StoreError::NotFound { what: "call", id });
         }
         event.insert(id).execute(&mut *tx).await?;
@@ -512,64 +510,96 @@ impl EventRow {
     }
 }
 
-/// The `UPDATE` of a state change and its event row.
-pub(crate) fn update_statement(id: i64, update: &CallUpdate) -> (CallLogQuery, EventRow) {
-    let base = |sql: &'static str| sqlx::query(sql).bind(id);
-    let (query, at, kind, detail) = match update {
-            CallUpdate::IvrExited { at, node } => (
-                base("UPDATE calls SET ivr_exited_at = $2, ivr_exit_node = $3 WHERE id = $1")
-                    .bind(to_ms(*at))
-                    .bind(node.clone()),
-                *at,
-                "ivr_exited",
-                Some(node.clone()),
-            ),
-            CallUpdate::Queued { at, queue } => (
-                base(
-                    "UPDATE calls SET queued_at = $2, queue = $3, state = $4 WHERE id = $1",
-                )
-                .bind(to_ms(*at))
-                .bind(queue.clone())
-                .bind(CallState::Queued.as_str()),
-                *at,
-                "queued",
-                Some(queue.clone()),
-            ),
-            CallUpdate::Offered { at, agent } => (
-                base("UPDATE calls SET offered_at = COALESCE(offered_at, $2), agent_login = $3, state = $4 WHERE id = $1")
-                    .bind(to_ms(*at))
-                    .bind(agent.clone())
-                    .bind(CallState::Offered.as_str()),
-                *at,
-                "offered",
-                Some(agent.clone()),
-            ),
-            CallUpdate::Answered { at, agent } => (
-                base("UPDATE calls SET answered_at = $2, agent_login = $3, state = $4 WHERE id = $1")
-                    .bind(to_ms(*at))
-                    .bind(agent.clone())
-                    .bind(CallState::Answered.as_str()),
-                *at,
-                "answered",
-                Some(agent.clone()),
-            ),
-            CallUpdate::Overflowed { at, target } => (
-                base("UPDATE calls SET overflow_target = $2 WHERE id = $1").bind(target.clone()),
-                *at,
-                "overflowed",
-                Some(target.clone()),
-            ),
-            CallUpdate::WrapUpEnded { at } => (
-                base("UPDATE calls SET wrap_up_ended_at = $2, state = $3 WHERE id = $1")
-                    .bind(to_ms(*at))
-                    .bind(CallState::Ended.as_str()),
-                *at,
-                "wrap_up_ended",
-                None,
-            ),
-        };
+/// A value bound into a call-log statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SqlValue {
+    Int(i64),
+    Text(String),
+    Static(&'static str),
+}
+
+/// One column a change of a call sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Assignment {
+    pub(crate) column: &'static str,
+    /// Set only if still empty (`COALESCE`): the first offer's instant is kept.
+    pub(crate) keep_first: bool,
+    pub(crate) value: SqlValue,
+}
+
+fn set(column: &'static str, value: SqlValue) -> Assignment {
+    Assignment {
+        column,
+        keep_first: false,
+        value,
+    }
+}
+
+/// The columns a state change sets, and its event row.
+pub(crate) fn update_change(update: &CallUpdate) -> (Vec<Assignment>, EventRow) {
+    use SqlValue::{Int, Static, Text};
+    let (columns, at, kind, detail) = match update {
+        CallUpdate::IvrExited { at, node } => (
+            vec![
+                set("ivr_exited_at", Int(to_ms(*at))),
+                set("ivr_exit_node", Text(node.clone())),
+            ],
+            *at,
+            "ivr_exited",
+            Some(node.clone()),
+        ),
+        CallUpdate::Queued { at, queue } => (
+            vec![
+                set("queued_at", Int(to_ms(*at))),
+                set("queue", Text(queue.clone())),
+                set("state", Static(CallState::Queued.as_str())),
+            ],
+            *at,
+            "queued",
+            Some(queue.clone()),
+        ),
+        CallUpdate::Offered { at, agent } => (
+            vec![
+                Assignment {
+                    column: "offered_at",
+                    keep_first: true,
+                    value: Int(to_ms(*at)),
+                },
+                set("agent_login", Text(agent.clone())),
+                set("state", Static(CallState::Offered.as_str())),
+            ],
+            *at,
+            "offered",
+            Some(agent.clone()),
+        ),
+        CallUpdate::Answered { at, agent } => (
+            vec![
+                set("answered_at", Int(to_ms(*at))),
+                set("agent_login", Text(agent.clone())),
+                set("state", Static(CallState::Answered.as_str())),
+            ],
+            *at,
+            "answered",
+            Some(agent.clone()),
+        ),
+        CallUpdate::Overflowed { at, target } => (
+            vec![set("overflow_target", Text(target.clone()))],
+            *at,
+            "overflowed",
+            Some(target.clone()),
+        ),
+        CallUpdate::WrapUpEnded { at } => (
+            vec![
+                set("wrap_up_ended_at", Int(to_ms(*at))),
+                set("state", Static(CallState::Ended.as_str())),
+            ],
+            *at,
+            "wrap_up_ended",
+            None,
+        ),
+    };
     (
-        query,
+        columns,
         EventRow {
             at,
             kind: kind.to_owned(),
@@ -578,32 +608,73 @@ pub(crate) fn update_statement(id: i64, update: &CallUpdate) -> (CallLogQuery, E
     )
 }
 
-/// The `UPDATE` that closes a call and its `ended` event row.
-pub(crate) fn close_statement(
-    id: i64,
+/// The columns that close a call, and its `ended` event row.
+pub(crate) fn close_change(
     outcome: CallOutcome,
     ended_at: DateTime<Utc>,
     wrap_up: bool,
-) -> (CallLogQuery, EventRow) {
+) -> (Vec<Assignment>, EventRow) {
     let state = if wrap_up {
         CallState::WrapUp
     } else {
         CallState::Ended
     };
-    let query =
-        sqlx::query("UPDATE calls SET outcome = $2, ended_at = $3, state = $4 WHERE id = $1")
-            .bind(id)
-            .bind(outcome_str(outcome))
-            .bind(to_ms(ended_at))
-            .bind(state.as_str());
     (
-        query,
+        vec![
+            set("outcome", SqlValue::Static(outcome_str(outcome))),
+            set("ended_at", SqlValue::Int(to_ms(ended_at))),
+            set("state", SqlValue::Static(state.as_str())),
+        ],
         EventRow {
             at: ended_at,
             kind: "ended".to_owned(),
             detail: Some(outcome_str(outcome).to_owned()),
         },
     )
+}
+
+/// Folds the columns of a later change into `patch`, as if both `UPDATE`s ran one after the
+/// other: a later value replaces an earlier one, except for keep-first columns.
+pub(crate) fn merge_changes(patch: &mut Vec<Assignment>, later: Vec<Assignment>) {
+    for a in later {
+        match patch.iter_mut().find(|p| p.column == a.column) {
+            Some(p) if p.keep_first => {}
+            Some(p) => *p = a,
+            None => patch.push(a),
+        }
+    }
+}
+
+/// `UPDATE calls SET ... WHERE id = $1` with `columns`; returns the rows changed (0: no such
+/// call).
+pub(crate) async fn apply_changes(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+    columns: &[Assignment],
+) -> Result<u64, StoreError> {
+    let mut sql = String::from("UPDATE calls SET ");
+    for (i, a) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let column = a.column;
+        let param = i + 2;
+        if a.keep_first {
+            sql.push_str(&format!("{column} = COALESCE({column}, ${param})"));
+        } else {
+            sql.push_str(&format!("{column} = ${param}"));
+        }
+    }
+    sql.push_str(" WHERE id = $1");
+    let mut query = sqlx::query(&sql).bind(id);
+    for a in columns {
+        query = match &a.value {
+            SqlValue::Int(v) => query.bind(*v),
+            SqlValue::Text(v) => query.bind(v.clone()),
+            SqlValue::Static(v) => query.bind(*v),
+        };
+    }
+    Ok(query.execute(conn).await?.rows_affected())
 }
 
 /// The `INSERT` of an arriving call's record (`RETURNING id`).

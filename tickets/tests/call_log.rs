@@ -217,3 +217,66 @@ both_backends!(
         assert_eq!(ids.len(), 40, "one record per arrival");
     }
 );
+
+both_backends!(
+    changes_of_one_call_folded_in_a_batch_keep_the_first_offer_and_the_last_agent,
+    |store| {
+        let ids = store.open_calls(&[new_call(7)]).await.unwrap();
+        let id = ids[0];
+        let (log, _task) = CallLogWriter::start(store.clone());
+        let t = |s: &str| at(&format!("2026-11-24T09:00:{s}Z"));
+        // Offered to Amélie, no answer, re-offered to Bruno who answers: handed over
+        // together, so they fold into one UPDATE.
+        for update in [
+            CallUpdate::Queued {
+                at: t("04"),
+                queue: "louvre-hotline".into(),
+            },
+            CallUpdate::Offered {
+                at: t("05"),
+                agent: "amelie.martin".into(),
+            },
+            CallUpdate::Offered {
+                at: t("20"),
+                agent: "bruno.petit".into(),
+            },
+            CallUpdate::Answered {
+                at: t("24"),
+                agent: "bruno.petit".into(),
+            },
+        ] {
+            log.write(CallLogWrite::Update { call: id, update });
+        }
+        log.flush().await;
+        let rec = store.call(id).await.unwrap();
+        assert_eq!(rec.offered_at, Some(t("05")), "the first offer's instant");
+        assert_eq!(rec.answered_at, Some(t("24")));
+        assert_eq!(rec.agent.as_deref(), Some("bruno.petit"));
+        assert_eq!(rec.state, CallState::Answered, "the last state");
+        // A later batch still keeps the first offer (COALESCE against the stored value).
+        log.write(CallLogWrite::Update {
+            call: id,
+            update: CallUpdate::Offered {
+                at: t("40"),
+                agent: "chloe.roux".into(),
+            },
+        });
+        log.flush().await;
+        let rec = store.call(id).await.unwrap();
+        assert_eq!(rec.offered_at, Some(t("05")));
+        assert_eq!(rec.agent.as_deref(), Some("chloe.roux"));
+        let kinds: Vec<String> = store
+            .call_events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "arrived", "queued", "offered", "offered", "answered", "offered"
+            ]
+        );
+    }
+);
