@@ -340,3 +340,110 @@ pub async fn save_calendar_hours(
         .map_err(|e| internal(&e))?;
     Ok(spec)
 }
+
+/// How often a node looks for settings changed by another node on the same database.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Applies on this node the calendars, SLA grids and agents' queues that another node on the
+/// same database saved (this node's own changes are applied at once by the web backend; seeing
+/// them again here changes nothing).
+pub struct SettingsFollower {
+    store: Store,
+    config: std::sync::Arc<Config>,
+    switchboard: crate::switchboard::SwitchboardHandle,
+    sla: Option<crate::sla_runner::SlaRunnerHandle>,
+    /// Newest settings row applied.
+    last_setting: i64,
+    /// Each calendar as last applied.
+    calendars: BTreeMap<String, CalendarSpec>,
+}
+
+impl SettingsFollower {
+    /// Starts from what the node applied at start.
+    pub async fn new(
+        store: Store,
+        config: std::sync::Arc<Config>,
+        switchboard: crate::switchboard::SwitchboardHandle,
+        sla: Option<crate::sla_runner::SlaRunnerHandle>,
+    ) -> anyhow::Result<SettingsFollower> {
+        let mut calendars = BTreeMap::new();
+        for name in config.calendars.keys() {
+            if let Some(spec) = calendar_spec(&store, &config, name).await? {
+                calendars.insert(name.clone(), spec);
+            }
+        }
+        Ok(SettingsFollower {
+            last_setting: store.latest_setting_id().await?,
+            store,
+            config,
+            switchboard,
+            sla,
+            calendars,
+        })
+    }
+
+    /// One look: calendars whose hours or exceptional days changed, new grid versions, and
+    /// agents' queues saved since the last look.
+    pub async fn follow(&mut self) -> anyhow::Result<()> {
+        for name in self.config.calendars.keys() {
+            let Some(spec) = calendar_spec(&self.store, &self.config, name).await? else {
+                continue;
+            };
+            if self.calendars.get(name) == Some(&spec) {
+                continue;
+            }
+            match Calendar::new(&spec) {
+                Ok(calendar) => {
+                    tracing::info!(calendar = %name, "calendar changed in the database applied");
+                    if let Some(sla) = &self.sla {
+                        sla.send(crate::sla_runner::SlaChange::Calendar {
+                            name: name.clone(),
+                            calendar,
+                        });
+                    }
+                    self.switchboard.set_calendar(name, spec.clone()).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(calendar = %name, error = %e, "stored calendar not applied")
+                }
+            }
+            self.calendars.insert(name.clone(), spec);
+        }
+        let latest = self.store.latest_setting_id().await?;
+        if latest <= self.last_setting {
+            return Ok(());
+        }
+        if let Some(sla) = &self.sla {
+            for saved in self.store.setting_versions(SLA_POLICY).await? {
+                if saved.id <= self.last_setting {
+                    continue;
+                }
+                match serde_json::from_str::<SlaPolicySpec>(&saved.value) {
+                    Ok(spec) => {
+                        sla.send(crate::sla_runner::SlaChange::Policy {
+                            version: version_name(&saved.name, saved.id),
+                            name: saved.name,
+                            spec,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(policy = %saved.name, error = %e, "stored SLA policy unreadable")
+                    }
+                }
+            }
+        }
+        apply_stored_memberships(&self.store, &self.switchboard).await?;
+        self.last_setting = latest;
+        Ok(())
+    }
+}
+
+/// Follows other nodes' changes every [`FOLLOW_EVERY`] until the process stops.
+pub async fn follow(mut follower: SettingsFollower) {
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        if let Err(e) = follower.follow().await {
+            tracing::warn!(error = %e, "settings saved by other nodes not applied; retrying");
+        }
+    }
+}

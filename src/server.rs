@@ -248,7 +248,7 @@ pub async fn run(
         messages_dir,
         prompt_set,
         config: std::sync::Arc::new(config.clone()),
-        sla: sla_handle,
+        sla: sla_handle.clone(),
     };
     // Agents' queues and levels saved from the supervisors' page win over `[[agents]]`.
     crate::live_settings::apply_stored_memberships(&store, &switchboard)
@@ -259,6 +259,16 @@ pub async fn run(
         .apply_stored_calendars()
         .await
         .context("cannot apply the stored calendar exceptions")?;
+    // Calendars, SLA grids and agents' queues saved by another node on this database.
+    let follower = crate::live_settings::SettingsFollower::new(
+        store.clone(),
+        server_backend.config.clone(),
+        switchboard.clone(),
+        sla_handle,
+    )
+    .await
+    .context("cannot read the stored settings")?;
+    let follower_task = tokio::spawn(crate::live_settings::follow(follower));
     let backend: Arc<dyn Backend> = Arc::new(server_backend);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut web_stop = stop_rx.clone();
@@ -295,6 +305,7 @@ pub async fn run(
         task.abort();
     }
     audio_cache_task.abort();
+    follower_task.abort();
     sip_endpoint.shutdown();
     media.shutdown();
     let _ = stop_tx.send(true);

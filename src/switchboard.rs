@@ -2381,6 +2381,18 @@ impl Switchboard {
             return;
         };
         self.by_media.remove(&call.media);
+        // The caller leg's media quality, once per call (no phone number here).
+        if let Ok(q) = self.media.stats(call.media) {
+            info!(
+                call_id = %sip_id,
+                packets_received = q.packets_received,
+                packets_lost = q.packets_lost,
+                jitter_ms = q.jitter_ms,
+                late_packets = q.late_packets,
+                packets_sent = q.packets_sent,
+                "caller media"
+            );
+        }
         let _ = self.media.release(call.media);
         if let Some(b) = call.bridge {
             let _ = self.media.unbridge(b);

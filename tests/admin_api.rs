@@ -1234,4 +1234,86 @@ async fn check_settings(admin: &Api, sup: &Api, agent: &Api, store: &Store) {
     assert!(entries.iter().any(|e| e["action"] == "settings.sla_policy"
         && e["subject"] == "sla_policy:louvre"
         && e["new_value"].as_str().unwrap().contains("6h")));
+
+    // Another node on the same database (here, this test writing to it) closes the Culture
+    // calendar today and moves Amélie: this node follows within a few seconds.
+    let now = chrono::Utc::now();
+    let closure = store
+        .add_calendar_exception(
+            &guichet_tickets::admin::NewCalendarException {
+                calendar: "culture".to_owned(),
+                date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+                until: None,
+                hours: None,
+                label: "Fermeture décidée sur un autre nœud".to_owned(),
+            },
+            "autre-noeud",
+            now,
+        )
+        .await
+        .unwrap();
+    let level = |snapshot: &Value| {
+        snapshot["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["agent"] == "amelie.martin")
+            .unwrap()["queues"]
+            .clone()
+    };
+    let moved = |l: u8| json!({"louvre-hotline": 1, "culture-demandes": l}).to_string();
+    let journal = guichet_tickets::settings::SettingJournal {
+        action: "agent.queue",
+        subject: "agent:amelie.martin",
+        before: None,
+        after: None,
+    };
+    store
+        .save_setting_journaled(
+            guichet_tickets::settings::AGENT_QUEUES,
+            "amelie.martin",
+            &moved(2),
+            &journal,
+            "autre-noeud",
+            now,
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, snapshot) = admin.get("/api/v1/snapshot").await;
+        let closed = !queue_open(admin, "culture-incidents").await;
+        if closed && level(&snapshot) == json!([["louvre-hotline", 1], ["culture-demandes", 2]]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "another node's changes not followed: {}",
+            level(&snapshot)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    store
+        .remove_calendar_exception(closure, "autre-noeud", now)
+        .await
+        .unwrap();
+    store
+        .save_setting_journaled(
+            guichet_tickets::settings::AGENT_QUEUES,
+            "amelie.martin",
+            &moved(3),
+            &journal,
+            "autre-noeud",
+            now,
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !queue_open(admin, "culture-incidents").await {
+        assert!(
+            Instant::now() < deadline,
+            "the culture queue did not reopen"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -100,6 +100,15 @@ async fn above_max_concurrent_calls_new_calls_get_503_and_the_call_in_progress_g
     );
     counter("guichet_media_packets_lost_total");
     counter("guichet_media_packets_late_total");
+    // Each finished call logs its caller leg's media quality once.
+    assert!(
+        server
+            .log()
+            .lines()
+            .any(|l| l.contains("caller media") && l.contains("packets_sent=")),
+        "{}",
+        server.log()
+    );
     // Operators see the overload at warning level.
     assert!(
         server

@@ -134,6 +134,15 @@ impl Store {
         rows.iter().map(setting_from_row).collect()
     }
 
+    /// The id of the newest saved version of any setting (0: none): a node follows other
+    /// nodes' changes by watching it grow.
+    pub async fn latest_setting_id(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM admin_settings")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Every version ever saved of `kind` (oldest first): SLA clocks keep the grid they
     /// started under, so the SLA runner needs them all.
     pub async fn setting_versions(&self, kind: &str) -> Result<Vec<StoredSetting>, StoreError> {
