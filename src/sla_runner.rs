@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use guichet_tickets::Store;
 use guichet_tickets::sla::{
     ENGINE_ACTOR, Nature as SlaNature, PauseReason, SlaEngine, SlaEvent, SlaInput, SlaStatus,
-    TargetKind, TargetState, TicketFacts,
+    SlaVerdict, TargetKind, TargetState, TicketFacts,
 };
+use guichet_tickets::sla_changes::{DUE_DATE_FIELD, ESCALATION_FIELD, EXCLUSION_FIELD};
 use guichet_tickets::sla_live::{AuditRow, SavedSla, SlaWrite};
 use guichet_tickets::ticket::{AuditEntry, Nature, Priority, Ticket, TicketStatus, WaitingReason};
 use std::collections::{BTreeMap, HashMap};
@@ -315,7 +316,12 @@ impl SlaRunner {
             },
         };
         if let Err(err) = self.engine.handle(id, e.at, &e.actor, input) {
-            tracing::debug!(ticket = id, field = %e.field, error = %err, "SLA input ignored");
+            if e.field == DUE_DATE_FIELD {
+                // A person asked for it: say why the clock did not follow.
+                tracing::warn!(ticket = id, error = %err, "due-date change refused by the SLA policy");
+            } else {
+                tracing::debug!(ticket = id, field = %e.field, error = %err, "SLA input ignored");
+            }
         }
         // A ticket recorded already resolved (the call-taking form's "solved online").
         if e.field == "created"
@@ -369,6 +375,20 @@ impl SlaRunner {
                             .unwrap_or_else(|| "priorité révisée".to_owned()),
                     })
             }
+            // Escalation, due-date change and exclusion (`guichet_tickets::sla_changes`).
+            ESCALATION_FIELD => Some(SlaInput::Escalated),
+            DUE_DATE_FIELD => e
+                .new_value
+                .as_deref()
+                .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+                .map(|due| SlaInput::DueDateChanged {
+                    due: due.with_timezone(&Utc),
+                    reason: e.reason.clone().unwrap_or_default(),
+                }),
+            EXCLUSION_FIELD => Some(SlaInput::Excluded {
+                justification: e.reason.clone().unwrap_or_default(),
+                approver: e.new_value.clone().unwrap_or_default(),
+            }),
             "qualification" => {
                 let code = |v: &Option<String>| {
                     v.as_deref()
@@ -525,6 +545,9 @@ pub fn status_sentence(status: &SlaStatus, config: &crate::config::Config) -> St
         .and_then(|p| config.calendars.get(&p.calendar))
         .and_then(|c| c.zone.parse().ok())
         .unwrap_or(chrono_tz::Europe::Paris);
+    if status.verdict == SlaVerdict::Excluded {
+        return "Ticket exclu des indicateurs de délai.".to_owned();
+    }
     let Some((kind, target)) = status
         .resolve
         .as_ref()

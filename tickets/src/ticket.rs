@@ -510,7 +510,7 @@ fn ticket_from_row(r: &AnyRow) -> Result<Ticket, StoreError> {
 
 // One argument per column of an audit row; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
-async fn audit(
+pub(crate) async fn audit(
     tx: &mut Transaction<'static, Any>,
     ticket: i64,
     at: DateTime<Utc>,
@@ -536,7 +536,7 @@ async fn audit(
     Ok(())
 }
 
-async fn load_for_update(
+pub(crate) async fn load_for_update(
     tx: &mut Transaction<'static, Any>,
     id: i64,
 ) -> Result<Ticket, StoreError> {
