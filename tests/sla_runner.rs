@@ -655,3 +655,86 @@ async fn escalation_due_date_change_and_exclusion_reach_the_live_clock() {
         store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_p1_tickets_are_chased_up_every_24_hours() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    let policy = live_policy(&config).expect("policy");
+    for db in databases(dir.path(), "sla_runner_chase").await {
+        let store = Store::open(&db.url()).await.expect("store");
+        let engine = engine_for(&config).expect("engine");
+        // Monday 18 May 2026 07:00 UTC: a P1 and a P3 ticket.
+        let created = utc(18, 7, 0);
+        let mut runner = SlaRunner::start(store.clone(), engine.clone(), policy.clone(), created)
+            .await
+            .expect("runner");
+        let draft = NewTicket::simplified(Nature::Incident, "Messagerie coupée", "Mme Roux");
+        let urgent = store
+            .create_ticket(&draft, "agent1", created)
+            .await
+            .expect("ticket");
+        store
+            .change_priority(urgent, Priority::P1, "direction", "agent1", created)
+            .await
+            .expect("priority");
+        let routine = store
+            .create_ticket(&draft, "agent1", created)
+            .await
+            .expect("ticket");
+        runner.step(utc(18, 7, 1)).await.expect("step");
+        runner.step(utc(19, 6, 59)).await.expect("step");
+        assert!(sla_lines(&store, urgent, "chase_up").await.is_empty());
+        // 24 h without a chase-up: the runner chases it up, once.
+        runner.step(utc(19, 7, 0)).await.expect("step");
+        runner.step(utc(19, 7, 1)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, urgent, "chase_up").await,
+            vec![utc(19, 7, 0)]
+        );
+        // An agent's chase-up at 12:00 restarts the cycle: next one Wednesday 12:00,
+        // across a restart of the runner.
+        store
+            .add_note(
+                urgent,
+                guichet_tickets::ticket::NoteKind::ChaseUp,
+                "agent2",
+                "Relance du groupe réseau",
+                utc(19, 12, 0),
+            )
+            .await
+            .expect("chase-up note");
+        runner.step(utc(19, 12, 1)).await.expect("step");
+        runner.step(utc(20, 11, 59)).await.expect("step");
+        drop(runner);
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine.clone(),
+            policy.clone(),
+            utc(20, 11, 59),
+        )
+        .await
+        .expect("runner");
+        assert_eq!(sla_lines(&store, urgent, "chase_up").await.len(), 1);
+        runner.step(utc(20, 12, 0)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, urgent, "chase_up").await,
+            vec![utc(19, 7, 0), utc(20, 12, 0)]
+        );
+        let trail = store.ticket_audit(urgent).await.expect("audit");
+        assert_eq!(
+            guichet::sla_runner::chase_up::chase_summary(&trail).as_deref(),
+            Some("Relances : 3 (dont 2 automatiques), la dernière le 20/05/2026 à 14:00.")
+        );
+        // Resolved: no more chase-ups; the P3 ticket never had one.
+        store
+            .transition_ticket(urgent, &TicketAction::Resolve, "agent1", utc(20, 13, 0))
+            .await
+            .expect("resolve");
+        runner.step(utc(20, 13, 1)).await.expect("step");
+        runner.step(utc(22, 13, 0)).await.expect("step");
+        assert_eq!(sla_lines(&store, urgent, "chase_up").await.len(), 2);
+        assert!(sla_lines(&store, routine, "chase_up").await.is_empty());
+        store.close().await;
+    }
+}
