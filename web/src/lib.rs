@@ -38,6 +38,7 @@ pub mod html;
 mod incidents;
 pub mod metrics;
 mod pages;
+mod sla_changes;
 pub mod softphone;
 mod tokens;
 
