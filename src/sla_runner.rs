@@ -11,13 +11,16 @@ use chrono::{DateTime, Utc};
 use guichet_tickets::Store;
 use guichet_tickets::sla::{
     ENGINE_ACTOR, Nature as SlaNature, PauseReason, SlaEngine, SlaEvent, SlaInput, SlaStatus,
-    TargetKind, TargetState, TicketFacts,
+    SlaVerdict, TargetKind, TargetState, TicketFacts,
 };
+use guichet_tickets::sla_changes::{DUE_DATE_FIELD, ESCALATION_FIELD, EXCLUSION_FIELD};
 use guichet_tickets::sla_live::{AuditRow, SavedSla, SlaWrite};
 use guichet_tickets::ticket::{AuditEntry, Nature, Priority, Ticket, TicketStatus, WaitingReason};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::clock::Clock;
+
+pub mod chase_up;
 
 /// How many audit rows one pass reads at most.
 const BATCH: i64 = 500;
@@ -35,6 +38,10 @@ pub struct SlaRunner {
     applied: HashMap<i64, i64>,
     /// Calendars and grids changed by administrators, applied at the next pass.
     changes: SlaChannel,
+    /// The 24 h chase-up cycle of open P0/P1 tickets.
+    chase: chase_up::ChaseCycle,
+    /// Chase-ups fallen due, written by the next flush: (ticket, instant).
+    due_chases: Vec<(i64, DateTime<Utc>)>,
 }
 
 /// The channel administrators' changes come through. A node keeps one for its whole life
@@ -208,9 +215,12 @@ impl SlaRunner {
             cursor: started_at_row,
             started_at_row,
             applied: HashMap::new(),
+            chase: chase_up::ChaseCycle::default(),
+            due_chases: Vec::new(),
         };
         for id in runner.store.unclosed_ticket_ids().await? {
             let ticket = runner.store.ticket(id).await?;
+            runner.start_chase_cycle(&ticket).await?;
             let saved = ticket.sla_state.as_deref().and_then(SavedSla::parse);
             match saved {
                 Some(saved) => {
@@ -244,6 +254,39 @@ impl SlaRunner {
         }
         runner.flush(None).await?;
         Ok(runner)
+    }
+
+    /// Puts an open P0/P1 ticket in the chase-up cycle at start-up, from its
+    /// last chase-up, else its last priority change, else its creation.
+    async fn start_chase_cycle(&mut self, ticket: &Ticket) -> anyhow::Result<()> {
+        if !chase_up::chased(ticket.priority) || ticket.status == TicketStatus::Resolved {
+            return Ok(());
+        }
+        let trail = self.store.ticket_audit(ticket.id).await?;
+        let last = |field: &str| trail.iter().rev().find(|a| a.field == field).map(|a| a.at);
+        let since = last(chase_up::CHASE_FIELD)
+            .or_else(|| last("priority"))
+            .unwrap_or(ticket.created_at);
+        self.chase.track(ticket.id, ticket.priority, since);
+        Ok(())
+    }
+
+    /// Follows one audit row in the chase-up cycle (the runner's own rows are
+    /// already accounted for).
+    fn observe_chase(&mut self, row: &AuditRow) {
+        if row.entry.actor == ENGINE_ACTOR {
+            return;
+        }
+        let priority = self
+            .applied
+            .contains_key(&row.ticket)
+            .then(|| self.engine.status(row.ticket, row.entry.at))
+            .flatten()
+            .map(|s| s.priority);
+        match priority {
+            Some(p) => self.chase.observe(row.ticket, &row.entry, p),
+            None => self.chase.forget(row.ticket),
+        }
     }
 
     /// The policy of a ticket: its first call's line's, else the default; in its newest
@@ -306,12 +349,14 @@ impl SlaRunner {
             for row in rows {
                 self.cursor = row.id;
                 self.apply(&row).await?;
+                self.observe_chase(&row);
             }
             if done {
                 break;
             }
         }
         self.engine.handle_timeout(now);
+        self.due_chases.extend(self.chase.take_due(now));
         self.flush(None).await
     }
 
@@ -347,7 +392,12 @@ impl SlaRunner {
             },
         };
         if let Err(err) = self.engine.handle(id, e.at, &e.actor, input) {
-            tracing::debug!(ticket = id, field = %e.field, error = %err, "SLA input ignored");
+            if e.field == DUE_DATE_FIELD {
+                // A person asked for it: say why the clock did not follow.
+                tracing::warn!(ticket = id, error = %err, "due-date change refused by the SLA policy");
+            } else {
+                tracing::debug!(ticket = id, field = %e.field, error = %err, "SLA input ignored");
+            }
         }
         // A ticket recorded already resolved (the call-taking form's "solved online").
         if e.field == "created"
@@ -401,6 +451,20 @@ impl SlaRunner {
                             .unwrap_or_else(|| "priorité révisée".to_owned()),
                     })
             }
+            // Escalation, due-date change and exclusion (`guichet_tickets::sla_changes`).
+            ESCALATION_FIELD => Some(SlaInput::Escalated),
+            DUE_DATE_FIELD => e
+                .new_value
+                .as_deref()
+                .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+                .map(|due| SlaInput::DueDateChanged {
+                    due: due.with_timezone(&Utc),
+                    reason: e.reason.clone().unwrap_or_default(),
+                }),
+            EXCLUSION_FIELD => Some(SlaInput::Excluded {
+                justification: e.reason.clone().unwrap_or_default(),
+                approver: e.new_value.clone().unwrap_or_default(),
+            }),
             "qualification" => {
                 let code = |v: &Option<String>| {
                     v.as_deref()
@@ -437,6 +501,25 @@ impl SlaRunner {
         };
         if let Some(id) = moved {
             writes.insert(id, blank(id));
+        }
+        for (ticket, at) in std::mem::take(&mut self.due_chases) {
+            let Some(priority) = self.engine.status(ticket, at).map(|s| s.priority) else {
+                continue;
+            };
+            let text = format!(
+                "relance automatique : ticket {} sans relance depuis 24 h",
+                priority.code()
+            );
+            let w = writes.entry(ticket).or_insert_with(|| blank(ticket));
+            w.audit.push(AuditEntry {
+                at,
+                actor: ENGINE_ACTOR.to_owned(),
+                field: chase_up::CHASE_FIELD.to_owned(),
+                old_value: None,
+                new_value: Some(priority.code().to_owned()),
+                reason: Some(text.clone()),
+            });
+            w.journal.push((at, "sla.chase_up".to_owned(), text));
         }
         while let Some(event) = self.engine.poll_event() {
             let line = |at, field: &str, old: Option<String>, new: Option<String>, reason: &str| {
@@ -503,6 +586,7 @@ impl SlaRunner {
                         "relèvement automatique de priorité (délai écoulé)",
                     ));
                     w.priority = Some(to);
+                    self.chase.track(ticket, to, at);
                 }
                 SlaEvent::Audit(a) => {
                     let w = writes.entry(a.ticket).or_insert_with(|| blank(a.ticket));
@@ -557,6 +641,9 @@ pub fn status_sentence(status: &SlaStatus, config: &crate::config::Config) -> St
         .and_then(|p| config.calendars.get(&p.calendar))
         .and_then(|c| c.zone.parse().ok())
         .unwrap_or(chrono_tz::Europe::Paris);
+    if status.verdict == SlaVerdict::Excluded {
+        return "Ticket exclu des indicateurs de délai.".to_owned();
+    }
     let Some((kind, target)) = status
         .resolve
         .as_ref()

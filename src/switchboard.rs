@@ -531,7 +531,8 @@ pub async fn start(
             while let Some((job, now)) = pending_tickets.recv().await {
                 // The closed record first: the ticket links to it.
                 call_log.flush().await;
-                job.run(&store, now).await;
+                let span = info_span!("ticket", record = job.record);
+                job.run(&store, now).instrument(span).await;
             }
         });
     }

@@ -748,7 +748,14 @@ impl Backend for ServerBackend {
                 .ticket_sla_status(ticket, &engine, now)
                 .await
                 .ok()??;
-            Some(crate::sla_runner::status_sentence(&status, &self.config))
+            let mut line = crate::sla_runner::status_sentence(&status, &self.config);
+            // The P0/P1 chase-up cycle shows on the same line (CULTURE 2258-2261).
+            let trail = self.store.ticket_audit(ticket).await.unwrap_or_default();
+            if let Some(chases) = crate::sla_runner::chase_up::chase_summary(&trail) {
+                line.push(' ');
+                line.push_str(&chases);
+            }
+            Some(line)
         })
     }
 }

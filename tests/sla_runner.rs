@@ -618,3 +618,245 @@ async fn one_node_runs_the_sla_clocks_and_another_takes_over_when_it_dies() {
         node_b.abort();
     }
 }
+
+/// The SLA runner's own audit lines for `field`: (old, new) values.
+async fn sla_changes(
+    store: &Store,
+    ticket: i64,
+    field: &str,
+) -> Vec<(Option<String>, Option<String>)> {
+    store
+        .ticket_audit(ticket)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|a| a.field == field && a.actor == "sla")
+        .map(|a| (a.old_value, a.new_value))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escalation_due_date_change_and_exclusion_reach_the_live_clock() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    let policy = live_policy(&config).expect("policy");
+    for db in databases(dir.path(), "sla_runner_changes").await {
+        let store = Store::open(&db.url()).await.expect("store");
+        let engine = engine_for(&config).expect("engine");
+        let level2 = store.create_support_group("Niveau 2").await.expect("group");
+        // Three tickets created Tuesday 19 May 2026 09:00 Paris (07:00 UTC) on the Louvre
+        // grid (09:00-18:00): one P3 (3 days) and two P1 (4 business hours: at risk
+        // 12:00, due 13:00 Paris).
+        let created = utc(19, 7, 0);
+        let mut runner = SlaRunner::start(store.clone(), engine.clone(), policy.clone(), created)
+            .await
+            .expect("runner");
+        let new_ticket =
+            |title: &'static str| NewTicket::simplified(Nature::Incident, title, "Mme Petit");
+        let escalated = store
+            .create_ticket(&new_ticket("Badge refusé"), "agent1", created)
+            .await
+            .expect("ticket");
+        let moved = store
+            .create_ticket(&new_ticket("Écran noir"), "agent1", created)
+            .await
+            .expect("ticket");
+        let excluded = store
+            .create_ticket(&new_ticket("Coupure réseau"), "agent1", created)
+            .await
+            .expect("ticket");
+        for id in [moved, excluded] {
+            store
+                .change_priority(id, Priority::P1, "service bloqué", "agent1", created)
+                .await
+                .expect("priority");
+        }
+        runner.step(utc(19, 7, 1)).await.expect("step");
+
+        // 10:00 Paris, one business hour run: the P3 is escalated to level 2 as a P1
+        // (due 13:00 Paris), the second ticket's deadline moves to Wednesday 16:00 Paris
+        // with the user's agreement, the third is excluded (site power cut).
+        let at = utc(19, 8, 0);
+        store
+            .escalate_ticket(
+                escalated,
+                level2,
+                Some(Priority::P1),
+                "panne générale",
+                "agent1",
+                at,
+            )
+            .await
+            .expect("escalate");
+        store
+            .change_due_date(
+                moved,
+                utc(20, 14, 0),
+                "l'usager est absent jusqu'à demain",
+                "agent1",
+                at,
+            )
+            .await
+            .expect("due date");
+        store
+            .exclude_from_sla(
+                excluded,
+                "coupure électrique du site",
+                "M. Leroy",
+                "agent1",
+                at,
+            )
+            .await
+            .expect("exclude");
+        runner.step(utc(19, 8, 1)).await.expect("step");
+
+        let t = store.ticket(escalated).await.expect("ticket");
+        assert_eq!((t.group_id, t.priority), (Some(level2), Priority::P1));
+        let sentence = |id| {
+            let (store, engine, config) = (&store, &engine, &config);
+            async move {
+                let status = store
+                    .ticket_sla_status(id, engine, utc(19, 8, 1))
+                    .await
+                    .expect("status")
+                    .expect("a saved clock");
+                guichet::sla_runner::status_sentence(&status, config)
+            }
+        };
+        let text = sentence(escalated).await;
+        assert!(text.contains("échéance le 19/05/2026 à 13:00"), "{text}");
+        let text = sentence(moved).await;
+        assert!(text.contains("échéance le 20/05/2026 à 16:00"), "{text}");
+        assert_eq!(
+            sentence(excluded).await,
+            "Ticket exclu des indicateurs de délai."
+        );
+        assert_eq!(
+            sla_changes(&store, moved, "due_date").await,
+            vec![(
+                Some(utc(19, 11, 0).to_rfc3339()),
+                Some(utc(20, 14, 0).to_rfc3339())
+            )],
+            "the runner audits the old and new deadlines"
+        );
+        assert_eq!(
+            sla_changes(&store, excluded, "sla_exclusion").await.len(),
+            1
+        );
+
+        // Wednesday evening: the escalated ticket breached at 13:00 Paris Tuesday, the
+        // moved one at its new deadline, the excluded one never.
+        runner.step(utc(20, 16, 0)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, escalated, "sla_breached").await,
+            vec![utc(19, 11, 0)]
+        );
+        assert_eq!(
+            sla_lines(&store, moved, "sla_breached").await,
+            vec![utc(20, 14, 0)]
+        );
+        assert!(sla_lines(&store, excluded, "sla_at_risk").await.is_empty());
+        assert!(sla_lines(&store, excluded, "sla_breached").await.is_empty());
+        assert_eq!(
+            store.ticket(excluded).await.expect("ticket").sla_outcome,
+            Some(guichet_tickets::ticket::SlaOutcome::Excluded)
+        );
+        // A restart keeps all three where they are.
+        drop(runner);
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine.clone(),
+            policy.clone(),
+            utc(20, 16, 1),
+        )
+        .await
+        .expect("runner");
+        runner.step(utc(21, 16, 0)).await.expect("step");
+        assert_eq!(sla_lines(&store, moved, "sla_breached").await.len(), 1);
+        assert!(sla_lines(&store, excluded, "sla_breached").await.is_empty());
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_p1_tickets_are_chased_up_every_24_hours() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    let policy = live_policy(&config).expect("policy");
+    for db in databases(dir.path(), "sla_runner_chase").await {
+        let store = Store::open(&db.url()).await.expect("store");
+        let engine = engine_for(&config).expect("engine");
+        // Monday 18 May 2026 07:00 UTC: a P1 and a P3 ticket.
+        let created = utc(18, 7, 0);
+        let mut runner = SlaRunner::start(store.clone(), engine.clone(), policy.clone(), created)
+            .await
+            .expect("runner");
+        let draft = NewTicket::simplified(Nature::Incident, "Messagerie coupée", "Mme Roux");
+        let urgent = store
+            .create_ticket(&draft, "agent1", created)
+            .await
+            .expect("ticket");
+        store
+            .change_priority(urgent, Priority::P1, "direction", "agent1", created)
+            .await
+            .expect("priority");
+        let routine = store
+            .create_ticket(&draft, "agent1", created)
+            .await
+            .expect("ticket");
+        runner.step(utc(18, 7, 1)).await.expect("step");
+        runner.step(utc(19, 6, 59)).await.expect("step");
+        assert!(sla_lines(&store, urgent, "chase_up").await.is_empty());
+        // 24 h without a chase-up: the runner chases it up, once.
+        runner.step(utc(19, 7, 0)).await.expect("step");
+        runner.step(utc(19, 7, 1)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, urgent, "chase_up").await,
+            vec![utc(19, 7, 0)]
+        );
+        // An agent's chase-up at 12:00 restarts the cycle: next one Wednesday 12:00,
+        // across a restart of the runner.
+        store
+            .add_note(
+                urgent,
+                guichet_tickets::ticket::NoteKind::ChaseUp,
+                "agent2",
+                "Relance du groupe réseau",
+                utc(19, 12, 0),
+            )
+            .await
+            .expect("chase-up note");
+        runner.step(utc(19, 12, 1)).await.expect("step");
+        runner.step(utc(20, 11, 59)).await.expect("step");
+        drop(runner);
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine.clone(),
+            policy.clone(),
+            utc(20, 11, 59),
+        )
+        .await
+        .expect("runner");
+        assert_eq!(sla_lines(&store, urgent, "chase_up").await.len(), 1);
+        runner.step(utc(20, 12, 0)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, urgent, "chase_up").await,
+            vec![utc(19, 7, 0), utc(20, 12, 0)]
+        );
+        let trail = store.ticket_audit(urgent).await.expect("audit");
+        assert_eq!(
+            guichet::sla_runner::chase_up::chase_summary(&trail).as_deref(),
+            Some("Relances : 3 (dont 2 automatiques), la dernière le 20/05/2026 à 14:00.")
+        );
+        // Resolved: no more chase-ups; the P3 ticket never had one.
+        store
+            .transition_ticket(urgent, &TicketAction::Resolve, "agent1", utc(20, 13, 0))
+            .await
+            .expect("resolve");
+        runner.step(utc(20, 13, 1)).await.expect("step");
+        runner.step(utc(22, 13, 0)).await.expect("step");
+        assert_eq!(sla_lines(&store, urgent, "chase_up").await.len(), 2);
+        assert!(sla_lines(&store, routine, "chase_up").await.is_empty());
+        store.close().await;
+    }
+}

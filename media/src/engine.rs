@@ -1392,7 +1392,7 @@ pub(crate) fn raise_to_realtime(thread: &str, priority: libc::c_int) -> bool {
 
 /// `busy`: how far behind (clock) or how long busy in the last second
 /// (receive) the thread was.
-pub(crate) fn drop_to_normal_priority(thread: &str, busy: Duration) {
+fn drop_to_normal_priority(thread: &str, busy: Duration) {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: as in `raise_to_realtime`.
     let rc =
@@ -1405,6 +1405,67 @@ pub(crate) fn drop_to_normal_priority(thread: &str, busy: Duration) {
     );
 }
 
+/// How long a demoted media thread must keep up before it takes its
+/// real-time priority back.
+const RESTORE_AFTER: Duration = Duration::from_secs(10);
+
+/// The real-time priority of one media thread, given up while the thread
+/// cannot keep up (so it does not take the cores from signalling) and
+/// taken back once it has kept up for [`RESTORE_AFTER`]: one stall of the
+/// whole machine must not remove the protection for the rest of the
+/// process's life.
+pub(crate) struct RealtimePriority {
+    thread: String,
+    priority: libc::c_int,
+    /// The thread was raised once, so it has the permission.
+    permitted: bool,
+    active: bool,
+    calm_since: Option<Instant>,
+}
+
+impl RealtimePriority {
+    /// Raises the calling thread when `wanted` and permitted.
+    pub(crate) fn acquire(thread: &str, priority: libc::c_int, wanted: bool) -> Self {
+        let active = wanted && raise_to_realtime(thread, priority);
+        RealtimePriority {
+            thread: thread.to_owned(),
+            priority,
+            permitted: active,
+            active,
+            calm_since: None,
+        }
+    }
+
+    /// One observation of the calling thread's own load: `overloaded`
+    /// demotes it, `calm` for [`RESTORE_AFTER`] raises it back; `busy` is
+    /// what the warning reports.
+    pub(crate) fn observe(&mut self, now: Instant, overloaded: bool, calm: bool, busy: Duration) {
+        if self.active {
+            if overloaded {
+                self.active = false;
+                self.calm_since = None;
+                drop_to_normal_priority(&self.thread, busy);
+            }
+            return;
+        }
+        if !self.permitted {
+            return;
+        }
+        if !calm {
+            self.calm_since = None;
+            return;
+        }
+        let since = *self.calm_since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= RESTORE_AFTER {
+            self.calm_since = None;
+            self.active = raise_to_realtime(&self.thread, self.priority);
+            if self.active {
+                tracing::info!(thread = %self.thread, "media thread kept up: real-time priority again");
+            }
+        }
+    }
+}
+
 /// Clock threads share the ticks: thread `phase` runs the ticks `t` with
 /// `t % CLOCK_THREADS == phase` (the wheel slots of that parity), so a tick
 /// that takes long on one thread does not delay the next one.
@@ -1415,7 +1476,7 @@ fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
         return;
     };
     let name = format!("media-clock-{phase}");
-    let mut realtime = realtime && raise_to_realtime(&name, CLOCK_RT_PRIORITY);
+    let mut priority = RealtimePriority::acquire(&name, CLOCK_RT_PRIORITY, realtime);
     let mut tick: u64 = phase;
     loop {
         tick += CLOCK_THREADS;
@@ -1435,10 +1496,12 @@ fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
         if behind > Duration::from_millis(5) {
             inner.late_ticks.fetch_add(1, Ordering::Relaxed);
         }
-        if realtime && behind > OVERLOAD_BEHIND {
-            realtime = false;
-            drop_to_normal_priority(&name, behind);
-        }
+        priority.observe(
+            Instant::now(),
+            behind > OVERLOAD_BEHIND,
+            behind <= Duration::from_millis(5),
+            behind,
+        );
         inner.process_tick(tick);
     }
 }
@@ -1546,5 +1609,62 @@ impl Inner {
             codec.decode(packet.payload, &mut frame);
             j.push(packet.timestamp, frame);
         }
+    }
+}
+
+#[cfg(test)]
+mod realtime_tests {
+    use super::*;
+
+    fn policy_of_this_thread() -> libc::c_int {
+        // SAFETY: 0 names the calling thread.
+        unsafe { libc::sched_getscheduler(0) }
+    }
+
+    #[test]
+    fn a_demoted_media_thread_takes_real_time_back_once_it_keeps_up() {
+        // In a thread of its own: the test changes its thread's policy.
+        let checked = std::thread::spawn(|| {
+            let mut priority = RealtimePriority::acquire("test-media", 1, true);
+            if !priority.permitted {
+                eprintln!("no permission for SCHED_FIFO here: nothing to check");
+                return false;
+            }
+            assert_eq!(policy_of_this_thread(), libc::SCHED_FIFO);
+            let t0 = Instant::now();
+            priority.observe(t0, true, false, Duration::from_millis(300));
+            assert_eq!(policy_of_this_thread(), libc::SCHED_OTHER);
+            // Calm, but not long enough; then a bad moment restarts the wait.
+            priority.observe(t0 + Duration::from_secs(1), false, true, Duration::ZERO);
+            priority.observe(t0 + Duration::from_secs(9), false, false, Duration::ZERO);
+            priority.observe(t0 + Duration::from_secs(12), false, true, Duration::ZERO);
+            assert_eq!(policy_of_this_thread(), libc::SCHED_OTHER);
+            priority.observe(t0 + Duration::from_secs(21), false, true, Duration::ZERO);
+            assert_eq!(policy_of_this_thread(), libc::SCHED_OTHER);
+            priority.observe(t0 + Duration::from_secs(22), false, true, Duration::ZERO);
+            assert_eq!(policy_of_this_thread(), libc::SCHED_FIFO);
+            true
+        })
+        .join()
+        .expect("test thread");
+        // Without CAP_SYS_NICE (a container, an unprivileged user) there is
+        // nothing to observe; the engine then runs at normal priority.
+        if !checked {
+            eprintln!("SCHED_FIFO not permitted: demotion and restoration not exercised");
+        }
+    }
+
+    #[test]
+    fn a_thread_without_the_permission_is_left_alone() {
+        std::thread::spawn(|| {
+            let mut priority = RealtimePriority::acquire("test-media", 1, false);
+            let before = policy_of_this_thread();
+            let t0 = Instant::now();
+            priority.observe(t0, false, true, Duration::ZERO);
+            priority.observe(t0 + Duration::from_secs(60), false, true, Duration::ZERO);
+            assert_eq!(policy_of_this_thread(), before);
+        })
+        .join()
+        .expect("test thread");
     }
 }

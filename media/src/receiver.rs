@@ -108,8 +108,11 @@ fn token(id: SessionId, kind: u64) -> u64 {
 
 /// The receive thread: runs until the engine is dropped.
 pub(crate) fn run(engine: Weak<Inner>, receiver: Arc<Receiver>, realtime: bool) {
-    let mut realtime = realtime
-        && crate::engine::raise_to_realtime("media-receive", crate::engine::RECEIVE_RT_PRIORITY);
+    let mut priority = crate::engine::RealtimePriority::acquire(
+        "media-receive",
+        crate::engine::RECEIVE_RT_PRIORITY,
+        realtime,
+    );
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
     let mut buf = vec![0u8; 2048];
     let mut window_start = Instant::now();
@@ -166,10 +169,13 @@ pub(crate) fn run(engine: Weak<Inner>, receiver: Arc<Receiver>, realtime: bool) 
         }
         let window = window_start.elapsed();
         if window >= Duration::from_secs(1) {
-            if realtime && busy.as_secs_f64() > FLOOD_BUSY_SHARE * window.as_secs_f64() {
-                realtime = false;
-                crate::engine::drop_to_normal_priority("media-receive", busy);
-            }
+            let share = busy.as_secs_f64() / window.as_secs_f64();
+            priority.observe(
+                Instant::now(),
+                share > FLOOD_BUSY_SHARE,
+                share < FLOOD_BUSY_SHARE / 2.0,
+                busy,
+            );
             window_start = Instant::now();
             busy = Duration::ZERO;
         }

@@ -69,6 +69,9 @@ pub fn have(tool: &str) -> bool {
 
 #[path = "../ports/mod.rs"]
 mod ports;
+
+#[path = "../pg_cleanup/mod.rs"]
+mod pg_cleanup;
 pub use ports::free_port as free_udp_port;
 pub use ports::free_port_range as free_even_port_range;
 
@@ -119,6 +122,8 @@ async fn fresh_postgres(url: &str, name: &str) -> String {
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .expect("connect to GUICHET_TEST_POSTGRES_URL");
+    // Databases of earlier runs are dropped here, once their process is gone.
+    pg_cleanup::drop_stale_test_databases(&mut conn).await;
     sqlx::query(&format!("CREATE DATABASE {unique}"))
         .execute(&mut conn)
         .await

@@ -49,6 +49,7 @@ pub mod priority;
 pub mod reports;
 pub mod settings;
 pub mod sla;
+pub mod sla_changes;
 pub mod sla_lease;
 pub mod sla_live;
 mod store;

@@ -71,6 +71,20 @@ impl Urgency {
     /// Every value, most urgent first.
     pub const ALL: [Urgency; 3] = [Urgency::Severe, Urgency::Elevee, Urgency::Moyenne];
 
+    /// Stored and exchanged text (the serde name): `severe`, `elevee`, `moyenne`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Urgency::Severe => "severe",
+            Urgency::Elevee => "elevee",
+            Urgency::Moyenne => "moyenne",
+        }
+    }
+
+    /// The urgency whose [`Urgency::code`] is `code`.
+    pub fn from_code(code: &str) -> Option<Urgency> {
+        Urgency::ALL.into_iter().find(|u| u.code() == code)
+    }
+
     /// French label, as agents read it.
     pub fn label(self) -> &'static str {
         match self {
@@ -84,6 +98,20 @@ impl Urgency {
 impl Impact {
     /// Every value, widest first.
     pub const ALL: [Impact; 3] = [Impact::Critique, Impact::Majeur, Impact::Modere];
+
+    /// Stored and exchanged text (the serde name): `critique`, `majeur`, `modere`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Impact::Critique => "critique",
+            Impact::Majeur => "majeur",
+            Impact::Modere => "modere",
+        }
+    }
+
+    /// The impact whose [`Impact::code`] is `code`.
+    pub fn from_code(code: &str) -> Option<Impact> {
+        Impact::ALL.into_iter().find(|i| i.code() == code)
+    }
 
     /// French label, as agents read it.
     pub fn label(self) -> &'static str {
@@ -221,6 +249,22 @@ pub fn priority(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn codes_are_the_serde_names_and_read_back() {
+        for u in Urgency::ALL {
+            let json = serde_json::to_string(&u).expect("json");
+            assert_eq!(json, format!("\"{}\"", u.code()));
+            assert_eq!(Urgency::from_code(u.code()), Some(u));
+        }
+        for i in Impact::ALL {
+            let json = serde_json::to_string(&i).expect("json");
+            assert_eq!(json, format!("\"{}\"", i.code()));
+            assert_eq!(Impact::from_code(i.code()), Some(i));
+        }
+        assert_eq!(Urgency::from_code("Sévère"), None);
+        assert_eq!(Impact::from_code("modéré"), None);
+    }
 
     #[test]
     fn matrix_is_the_culture_table() {

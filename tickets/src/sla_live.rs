@@ -151,11 +151,15 @@ impl Store {
                 .await?;
         }
         if w.breached {
-            sqlx::query("UPDATE tickets SET sla_outcome = $2 WHERE id = $1")
-                .bind(w.ticket)
-                .bind(SlaOutcome::Breached.as_str())
-                .execute(&mut *tx)
-                .await?;
+            // An exclusion decided by a person stands over a breach the runner writes late.
+            sqlx::query(
+                "UPDATE tickets SET sla_outcome = $2 WHERE id = $1 \
+                 AND (sla_outcome IS NULL OR sla_outcome <> 'excluded')",
+            )
+            .bind(w.ticket)
+            .bind(SlaOutcome::Breached.as_str())
+            .execute(&mut *tx)
+            .await?;
         }
         let subject = format!("ticket:{}", w.ticket);
         for (at, action, new) in &w.journal {

@@ -119,34 +119,20 @@ pub fn compute_priority(
 
 /// Stored text of an urgency (its serde name).
 pub fn urgency_str(u: Urgency) -> &'static str {
-    match u {
-        Urgency::Severe => "severe",
-        Urgency::Elevee => "elevee",
-        Urgency::Moyenne => "moyenne",
-    }
+    u.code()
 }
 
 /// Stored text of an impact (its serde name).
 pub fn impact_str(i: Impact) -> &'static str {
-    match i {
-        Impact::Critique => "critique",
-        Impact::Majeur => "majeur",
-        Impact::Modere => "modere",
-    }
+    i.code()
 }
 
 fn parse_urgency(column: &'static str, v: String) -> Result<Urgency, StoreError> {
-    Urgency::ALL
-        .into_iter()
-        .find(|u| urgency_str(*u) == v)
-        .ok_or(StoreError::Corrupt { column, value: v })
+    Urgency::from_code(&v).ok_or(StoreError::Corrupt { column, value: v })
 }
 
 fn parse_impact(column: &'static str, v: String) -> Result<Impact, StoreError> {
-    Impact::ALL
-        .into_iter()
-        .find(|i| impact_str(*i) == v)
-        .ok_or(StoreError::Corrupt { column, value: v })
+    Impact::from_code(&v).ok_or(StoreError::Corrupt { column, value: v })
 }
 
 fn parse_priority(column: &'static str, v: String) -> Result<Priority, StoreError> {
@@ -510,7 +496,7 @@ fn ticket_from_row(r: &AnyRow) -> Result<Ticket, StoreError> {
 
 // One argument per column of an audit row; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
-async fn audit(
+pub(crate) async fn audit(
     tx: &mut Transaction<'static, Any>,
     ticket: i64,
     at: DateTime<Utc>,
@@ -536,7 +522,7 @@ async fn audit(
     Ok(())
 }
 
-async fn load_for_update(
+pub(crate) async fn load_for_update(
     tx: &mut Transaction<'static, Any>,
     id: i64,
 ) -> Result<Ticket, StoreError> {

@@ -1,6 +1,8 @@
 //! `kill -9` in the middle of calls: a second process writes call records
 //! and is killed with SIGKILL; the finished calls are intact and the calls in
 //! flight are marked interrupted at the next start. Both backends.
+//! Also: the PostgreSQL databases a killed test run left behind are dropped
+//! by the next run.
 
 mod common;
 
@@ -131,4 +133,57 @@ async fn kill_9_mid_calls_loses_no_finished_call() {
         store.close().await;
         db.cleanup().await;
     }
+}
+
+/// Above the kernel's PID_MAX_LIMIT (4,194,304): never a running process.
+const DEAD_PID: u32 = 4_194_305;
+
+#[test]
+fn test_database_names_give_their_creating_process() {
+    use common::pg_cleanup::creator_pid;
+    assert_eq!(creator_pid("guichet_e2e_call_path_1234_56789"), Some(1234));
+    assert_eq!(creator_pid("guichet_t_open_ticket_77_0"), Some(77));
+    assert_eq!(creator_pid("guichet_test"), None);
+    assert_eq!(creator_pid("guichet_t_nopid"), None);
+    assert_eq!(creator_pid("other_t_x_12_0"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn databases_left_by_a_dead_test_process_are_dropped() {
+    use sqlx::Connection as _;
+    let Ok(admin_url) = std::env::var("GUICHET_TEST_POSTGRES_URL") else {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "GUICHET_TEST_POSTGRES_URL is required under CI=true"
+        );
+        return;
+    };
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("admin connection");
+    let dead = format!("guichet_t_sweep_{DEAD_PID}_0");
+    let alive = format!("guichet_t_sweep_{}_999", std::process::id());
+    for name in [&dead, &alive] {
+        common::pg_cleanup::drop_database(&mut admin, name).await;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    common::pg_cleanup::sweep_stale_test_databases(&mut admin).await;
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'guichet\\_t\\_sweep\\_%'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        !left.contains(&dead),
+        "the dead process's database is dropped: {left:?}"
+    );
+    assert!(
+        left.contains(&alive),
+        "a live process's database is kept: {left:?}"
+    );
+    common::pg_cleanup::drop_test_database(&admin_url, &alive).await;
 }

@@ -46,6 +46,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(crate::admin::api_routes())
         .merge(crate::admin_settings::api_routes())
         .merge(crate::incidents::api_routes())
+        .merge(crate::sla_changes::api_routes())
         .fallback(not_found)
 }
 

@@ -573,11 +573,11 @@ fn parse_nature(s: &str) -> Option<Nature> {
 }
 
 fn parse_urgency(s: &str) -> Option<Urgency> {
-    Urgency::ALL.into_iter().find(|u| urgency_str(*u) == s)
+    Urgency::from_code(s)
 }
 
 fn parse_impact(s: &str) -> Option<Impact> {
-    Impact::ALL.into_iter().find(|i| impact_str(*i) == s)
+    Impact::from_code(s)
 }
 
 fn parse_id(s: &str) -> Option<i64> {

@@ -39,6 +39,7 @@ mod incidents;
 pub mod metrics;
 mod page_socket;
 mod pages;
+mod sla_changes;
 pub mod softphone;
 mod tokens;
 

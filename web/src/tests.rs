@@ -1342,3 +1342,4 @@ fn the_status_bar_counts_down_the_wrap_up() {
 }
 
 mod incidents;
+mod sla_changes;

@@ -22,16 +22,15 @@ pub struct TestDb {
 impl TestDb {
     pub async fn cleanup(self) {
         self.store.close().await;
-        if let Some((admin_url, name)) = self.pg
-            && let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await
-        {
+        if let Some((admin_url, name)) = self.pg {
             // Best effort: a leftover database is dropped by the next run anyway.
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut c)
-                .await;
+            pg_cleanup::drop_test_database(&admin_url, &name).await;
         }
     }
 }
+
+#[path = "../../../tests/pg_cleanup/mod.rs"]
+pub mod pg_cleanup;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -41,61 +40,68 @@ fn in_ci() -> bool {
 
 /// Fresh databases for one test: SQLite always, PostgreSQL when configured.
 pub async fn databases(test: &str) -> Vec<TestDb> {
-    let mut out = Vec::new();
+    let mut out = vec![sqlite_database().await];
+    out.extend(postgres_database(test).await);
+    out
+}
+
+/// A fresh SQLite database in a temporary directory.
+pub async fn sqlite_database() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("guichet.db").display());
     let store = Store::open(&url).await.expect("open sqlite");
-    out.push(TestDb {
+    TestDb {
         store,
         label: "sqlite",
-        url: url.clone(),
+        url,
         _dir: Some(dir),
         pg: None,
-    });
-    match std::env::var("GUICHET_TEST_POSTGRES_URL") {
-        Ok(admin_url) if !admin_url.is_empty() => {
-            let name = format!(
-                "guichet_t_{}_{}_{}",
-                test.chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .take(30)
-                    .collect::<String>(),
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed)
-            )
-            .to_lowercase();
-            let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-                Ok(c) => c,
-                Err(e) => panic!("PostgreSQL at GUICHET_TEST_POSTGRES_URL unreachable: {e}"),
-            };
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await
-                .expect("drop old test database");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create test database");
-            let db_url = replace_db(&admin_url, &name);
-            let store = Store::open(&db_url).await.expect("open postgres");
-            let db_url = db_url.clone();
-            out.push(TestDb {
-                store,
-                label: "postgres",
-                url: db_url,
-                _dir: None,
-                pg: Some((admin_url, name)),
-            });
-        }
+    }
+}
+
+/// A fresh PostgreSQL database, or `None` (with a notice) when
+/// `GUICHET_TEST_POSTGRES_URL` is unset outside CI.
+pub async fn postgres_database(test: &str) -> Option<TestDb> {
+    let admin_url = match std::env::var("GUICHET_TEST_POSTGRES_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => admin_url,
         _ => {
             assert!(
                 !in_ci(),
                 "CI=true but GUICHET_TEST_POSTGRES_URL is not set: the PostgreSQL half of the store tests cannot run"
             );
             println!("notice: GUICHET_TEST_POSTGRES_URL unset, {test} skips PostgreSQL");
+            return None;
         }
-    }
-    out
+    };
+    let name = format!(
+        "guichet_t_{}_{}_{}",
+        test.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(30)
+            .collect::<String>(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+    .to_lowercase();
+    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(c) => c,
+        Err(e) => panic!("PostgreSQL at GUICHET_TEST_POSTGRES_URL unreachable: {e}"),
+    };
+    pg_cleanup::drop_stale_test_databases(&mut admin).await;
+    pg_cleanup::drop_database(&mut admin, &name).await;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let db_url = replace_db(&admin_url, &name);
+    let store = Store::open(&db_url).await.expect("open postgres");
+    Some(TestDb {
+        store,
+        label: "postgres",
+        url: db_url,
+        _dir: None,
+        pg: Some((admin_url, name)),
+    })
 }
 
 fn replace_db(url: &str, name: &str) -> String {
@@ -126,24 +132,15 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                for db in common::databases(stringify!($name))
-                    .await
-                    .into_iter()
-                    .filter(|d| d.label == "sqlite")
-                {
-                    let $store = db.store.clone();
-                    $body;
-                    db.cleanup().await;
-                }
+                let db = common::sqlite_database().await;
+                let $store = db.store.clone();
+                $body;
+                db.cleanup().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                for db in common::databases(stringify!($name))
-                    .await
-                    .into_iter()
-                    .filter(|d| d.label == "postgres")
-                {
+                if let Some(db) = common::postgres_database(stringify!($name)).await {
                     let $store = db.store.clone();
                     $body;
                     db.cleanup().await;
