@@ -13,6 +13,7 @@
 #   HOLD_MS    caller's time from ACK to BYE (prompt + queue + talk)            default 8000
 #   AGENTS     agent desk phones registered                                     default RATE*HOLD_MS/1000 + 50
 #   LIMIT      most simultaneous calls SIPp keeps open (-l)                     default RATE*(HOLD_MS/1000+5)
+#   ADMIT_RATE guichet's [sip] max_calls_per_second (503 above it)              default RATE*2+10
 #   RTP_MIN    first RTP port of guichet (4 ports per call are reserved)       default 10000
 #   GUICHET_BIN use this binary instead of building target/release/guichet
 #   KEEP=1     keep the work directory (config, logs, database) for reading
@@ -32,6 +33,7 @@ CALLS=${CALLS:-1000}
 HOLD_MS=${HOLD_MS:-8000}
 AGENTS=${AGENTS:-$(( RATE * HOLD_MS / 1000 + 50 ))}
 LIMIT=${LIMIT:-$(( RATE * (HOLD_MS / 1000 + 5) ))}
+ADMIT_RATE=${ADMIT_RATE:-$(( RATE * 2 + 10 ))}
 RTP_MIN=${RTP_MIN:-10000}
 MAX_CALLS=$(( LIMIT + 200 ))
 RTP_MAX=$(( RTP_MIN + 4 * MAX_CALLS + 99 ))
@@ -72,7 +74,7 @@ trap cleanup EXIT
 
 # --- Configuration: the demo, with MD5 digest for SIPp, admission limits raised, a large
 # RTP range, no wrap-up, the load directory and AGENTS extra agents on the Louvre queue.
-awk -v maxc="$MAX_CALLS" -v maxr="$(( RATE * 2 + 10 ))" -v rmin="$RTP_MIN" -v rmax="$RTP_MAX" '
+awk -v maxc="$MAX_CALLS" -v maxr="$ADMIT_RATE" -v rmin="$RTP_MIN" -v rmax="$RTP_MAX" '
   /^\[/ { section = $0 }
   section == "[sip]" && /^realm/ { print; print "digest_algorithms = [\"md5\"]"; next }
   section == "[sip]" && /^max_concurrent_calls/ { print "max_concurrent_calls = " maxc; next }
