@@ -48,9 +48,7 @@ fn is_admin(session: &Session) -> bool {
     session.roles.contains(&Role::Admin)
 }
 
-pub(crate) fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
+pub(crate) use crate::api::error as json_error;
 
 /// The session of an API or upload call: role, and the CSRF header for writes.
 pub(crate) async fn api_session(
@@ -127,13 +125,7 @@ pub(crate) async fn api_json<T: serde::de::DeserializeOwned>(
     expected: &str,
 ) -> Result<(Session, T), Response> {
     let session = api_session(state, headers, supervisor_enough, true).await?;
-    let value = serde_json::from_slice(body).map_err(|e| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            format!("corps JSON invalide{expected} : {e}"),
-        )
-    })?;
-    Ok((session, value))
+    Ok((session, crate::api::json_body(body, expected)?))
 }
 
 fn store_error_fr(e: &StoreError) -> String {
@@ -225,7 +217,7 @@ pub(crate) fn notice_html(ok: Option<&str>, error: Option<&str>) -> String {
 #[derive(Deserialize, Default)]
 pub(crate) struct NoticeQuery {
     #[serde(default)]
-    ok: Option<String>,
+    pub(crate) ok: Option<String>,
     #[serde(default)]
     q: Option<String>,
 }
@@ -1910,14 +1902,9 @@ async fn api_message_scheduled(
             "type de message inconnu (crise ou dissuasion)",
         );
     };
-    let body: ScheduledBody = match serde_json::from_slice(&body) {
+    let body: ScheduledBody = match crate::api::json_body(&body, "") {
         Ok(b) => b,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
+        Err(r) => return r,
     };
     let req = MessageRequest {
         line: &line,

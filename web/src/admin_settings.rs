@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use guichet_calendar::WeeklyHours;
 use guichet_tickets::priority::Priority;
 use guichet_tickets::sla::{Nature, SlaPolicySpec, TargetSpec, parse_duration};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::AppState;
@@ -500,17 +500,11 @@ async fn sla_body(state: &AppState, session: &Session, notice: &str) -> String {
     body
 }
 
-#[derive(Deserialize, Default)]
-pub(crate) struct OkQuery {
-    #[serde(default)]
-    ok: Option<String>,
-}
-
 /// `GET /admin/sla`: the SLA grids in force, each editable.
 pub(crate) async fn sla_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<OkQuery>,
+    Query(q): Query<crate::admin::NoticeQuery>,
 ) -> Response {
     let session = match require_page(&state, &headers, Need::Admin).await {
         Ok(s) => s,

@@ -54,6 +54,20 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// A request's JSON body, or the 400 that says in French why it does not read; `expected`
+/// completes the message (e.g. ` (attendu {"vip": true})`, or empty).
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("corps JSON invalide{expected} : {e}"),
+        )
+    })
+}
+
 async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "ressource inconnue")
 }
@@ -272,16 +286,12 @@ async fn put_message(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let put: PutMessage = match serde_json::from_slice(&body) {
+    let put: PutMessage = match json_body(
+        &body,
+        " (attendu {\"text\": \"…\", \"ends_at\": date RFC 3339 facultative})",
+    ) {
         Ok(p) => p,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "corps JSON invalide (attendu {{\"text\": \"…\", \"ends_at\": date RFC 3339 facultative}}) : {e}"
-                ),
-            );
-        }
+        Err(r) => return r,
     };
     let text = put.text.trim();
     if text.is_empty() {
@@ -359,16 +369,12 @@ async fn put_agent_state(
             "seuls les superviseurs et les administrateurs changent l'état d'un autre agent",
         );
     }
-    let put: PutAgentState = match serde_json::from_slice(&body) {
+    let put: PutAgentState = match json_body(
+        &body,
+        " (attendu {\"action\": \"pause\", \"reason\": \"…\"})",
+    ) {
         Ok(p) => p,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "corps JSON invalide (attendu {{\"action\": \"pause\", \"reason\": \"…\"}}) : {e}"
-                ),
-            );
-        }
+        Err(r) => return r,
     };
     let change = match crate::pages::parse_state_change(&put.action, &put.reason) {
         Ok(c) => c,

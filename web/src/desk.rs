@@ -1584,14 +1584,9 @@ async fn api_save(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let value: Value = match serde_json::from_slice(body) {
+    let value: Value = match crate::api::json_body(body, "") {
         Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("corps JSON invalide : {e}"),
-            );
-        }
+        Err(r) => return r,
     };
     let mut input = match TicketInput::from_json(&value) {
         Ok(i) => i,

@@ -924,16 +924,12 @@ async fn api_declare(State(state): State<AppState>, headers: HeaderMap, body: By
         Ok(s) => s,
         Err(r) => return r,
     };
-    let d: ApiDeclare = match serde_json::from_slice(&body) {
+    let d: ApiDeclare = match crate::api::json_body(
+        &body,
+        " (attendu {\"title\", \"services\", \"description\" et \"crisis_line\" facultatifs})",
+    ) {
         Ok(d) => d,
-        Err(e) => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "corps JSON invalide (attendu {{\"title\", \"services\", \"description\" et \"crisis_line\" facultatifs}}) : {e}"
-                ),
-            );
-        }
+        Err(r) => return r,
     };
     let line = d.crisis_line.unwrap_or_default();
     if !line.trim().is_empty() && !known_line(&state, line.trim()) {
@@ -1003,16 +999,12 @@ async fn api_update(
     let Ok(id) = id.parse::<i64>() else {
         return api_error(StatusCode::NOT_FOUND, "incident introuvable");
     };
-    let u: ApiUpdate = match serde_json::from_slice(&body) {
+    let u: ApiUpdate = match crate::api::json_body(
+        &body,
+        " (attendu {\"status\", \"note\", \"remove_crisis_message\"})",
+    ) {
         Ok(u) => u,
-        Err(e) => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "corps JSON invalide (attendu {{\"status\", \"note\", \"remove_crisis_message\"}}) : {e}"
-                ),
-            );
-        }
+        Err(r) => return r,
     };
     let status = match u.status.as_deref() {
         None => None,

@@ -56,12 +56,7 @@ async fn read<T: DeserializeOwned>(
     expected: &str,
 ) -> Result<(Session, T), Response> {
     let session = authorize(state, headers, supervisor, true).await?;
-    let parsed = serde_json::from_slice(body).map_err(|e| {
-        api_error(
-            StatusCode::BAD_REQUEST,
-            format!("corps JSON invalide (attendu {expected}) : {e}"),
-        )
-    })?;
+    let parsed = crate::api::json_body(body, &format!(" (attendu {expected})"))?;
     Ok((session, parsed))
 }
 
