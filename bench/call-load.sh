@@ -3,18 +3,30 @@
 # phones registered with digest authentication (one SIPp UAS answers for all of them),
 # and a SIPp UAC of VIP callers on line 8585 (answer, VIP prompt, queue, offer to an agent,
 # agent answers, RTP both ways through the bridge, caller hangs up after HOLD_MS).
+# SIPp does the signalling; the phones' RTP is bench/rtp-peer.c, one thread: the agents echo
+# what they hear, each caller's phone (a port of its own) talks from Guichet's first packet.
 # Everything on 127.0.0.1; bounded by CALLS, RATE and SIPp's -timeout; cleans up after itself.
 #
 #   RATE=100 CALLS=3000 HOLD_MS=10000 bench/call-load.sh
+#
+# With TALK_MS the profile is a crisis instead: more callers than agents, the queue grows.
+# Each agent talks TALK_MS and hangs up (Guichet then ends the caller's leg and offers the
+# agent the next caller); a caller waits for that, and hangs up itself only after HOLD_MS
+# (its patience). Set AGENTS (far fewer than the calls open at once) and LIMIT.
+#
+#   TALK_MS=10000 AGENTS=300 RATE=150 CALLS=4500 HOLD_MS=240000 LIMIT=5000 bench/call-load.sh
 #
 # Environment:
 #   RATE       new calls per second (SIPp -r)                                   default 50
 #   CALLS      calls in all (SIPp -m)                                           default 1000
 #   HOLD_MS    caller's time from ACK to BYE (prompt + queue + talk)            default 8000
+#              (with TALK_MS: the longest a caller waits for the agent's BYE)
+#   TALK_MS    crisis profile: agents hang up after this much talk              default unset
 #   AGENTS     agent desk phones registered                                     default RATE*HOLD_MS/1000 + 50
 #   LIMIT      most simultaneous calls SIPp keeps open (-l)                     default RATE*(HOLD_MS/1000+5)
 #   ADMIT_RATE guichet's [sip] max_calls_per_second (503 above it)              default RATE*2+10
 #   RTP_MIN    first RTP port of guichet (4 ports per call are reserved)       default 10000
+#   PHONES     callers' phones (RTP ports) that calls take in turn             default LIMIT+500
 #   GUICHET_BIN use this binary instead of building target/release/guichet
 #   KEEP=1     keep the work directory (config, logs, database) for reading
 #   PERF=1     also record a CPU profile of guichet during the calls (perf record -g),
@@ -32,7 +44,7 @@ RATE=${RATE:-50}
 CALLS=${CALLS:-1000}
 HOLD_MS=${HOLD_MS:-8000}
 AGENTS=${AGENTS:-$(( RATE * HOLD_MS / 1000 + 50 ))}
-LIMIT=${LIMIT:-$(( RATE * (HOLD_MS / 1000 + 5) ))}
+if [ -n "${TALK_MS:-}" ]; then LIMIT=${LIMIT:-$CALLS}; else LIMIT=${LIMIT:-$(( RATE * (HOLD_MS / 1000 + 5) ))}; fi
 ADMIT_RATE=${ADMIT_RATE:-$(( RATE * 2 + 10 ))}
 RTP_MIN=${RTP_MIN:-10000}
 MAX_CALLS=$(( LIMIT + 200 ))
@@ -40,16 +52,23 @@ RTP_MAX=$(( RTP_MIN + 4 * MAX_CALLS + 99 ))
 TARGET=${CARGO_TARGET_DIR:-target}
 CLOCK_START=2026-11-24T10:00:00+01:00 # a Tuesday at 10:00 in Paris: the Louvre line is open
 AGENT_SIP_PORT=${AGENT_SIP_PORT:-5290}
-AGENT_ECHO_PORT=${AGENT_ECHO_PORT:-32000}
+AGENT_ECHO_PORT=${AGENT_ECHO_PORT:-32000} # and +1 for RTCP
+SIPP_MEDIA_PORT=${SIPP_MEDIA_PORT:-33000}  # SIPp's own media port (-mp), unused by the scenarios
 CALLER_SIP_PORT=${CALLER_SIP_PORT:-5291}
-CALLER_MEDIA_PORT=${CALLER_MEDIA_PORT:-34000}
+CALLER_MEDIA_PORT=${CALLER_MEDIA_PORT:-34000} # phone i: RTP on +2i, RTCP on +2i+1
+PHONES=${PHONES:-$(( LIMIT + 500 ))}
+CALLER_MEDIA_MAX=$(( CALLER_MEDIA_PORT + 2 * PHONES - 1 ))
 REG_SIP_PORT=${REG_SIP_PORT:-5292}
 
 for tool in sipp sox curl sqlite3 bc gcc; do
   command -v "$tool" >/dev/null || { echo "call-load: $tool is required" >&2; exit 1; }
 done
 if [ "$RTP_MAX" -ge "$AGENT_ECHO_PORT" ]; then
-  echo "call-load: RTP range $RTP_MIN-$RTP_MAX overlaps the SIPp media ports; lower LIMIT" >&2
+  echo "call-load: RTP range $RTP_MIN-$RTP_MAX overlaps the phones' media ports; lower LIMIT" >&2
+  exit 1
+fi
+if [ "$CALLER_MEDIA_MAX" -gt 65535 ]; then
+  echo "call-load: $PHONES caller phones need ports up to $CALLER_MEDIA_MAX; lower PHONES or LIMIT" >&2
   exit 1
 fi
 # Guichet holds sockets per call leg; SIPp one per call; ask for what the hard limit allows.
@@ -103,12 +122,23 @@ CALLERS_N=1000
     printf 'charge.%04d,Charge,Appelant %d,Cabinet du ministre,Valois,,oui,+3314099%04d,\n' "$i" "$i" "$i"
   done
 } > "$WORK/load-directory.csv"
-{ echo SEQUENTIAL; for i in $(seq 1 "$CALLERS_N"); do printf '+3314099%04d\n' "$i"; done; } > "$WORK/callers.csv"
+# Each line: a VIP's number and a phone's RTP port; calls take the lines in turn, and there are
+# more phones than calls open at once (LIMIT), so no two calls share a phone.
+{ echo SEQUENTIAL; for i in $(seq 0 $(( PHONES - 1 ))); do printf '+3314099%04d;%d\n' $(( i % CALLERS_N + 1 )) $(( CALLER_MEDIA_PORT + 2 * i )); done; } > "$WORK/callers.csv"
 { echo SEQUENTIAL; for i in $(seq 1 "$AGENTS"); do printf '3%05d;[authentication username=3%05d password=charge-%05d-secret]\n' "$i" "$i" "$i"; done; } > "$WORK/agents.csv"
 
-# Caller audio: 3 s of a 440 Hz tone in raw A-law, looped by SIPp's rtp_stream.
+# Caller audio: 3 s of a 440 Hz tone in raw A-law, looped by the callers' phones.
 sox -n -r 8000 -c 1 -e a-law -t al "$WORK/tone.al" synth 3 sine 440 vol 0.3
-sed "s|\[audio\]|$WORK/tone.al|" bench/sipp/load_caller.xml > "$WORK/load_caller.xml"
+gcc -O2 -o "$WORK/rtp-peer" bench/rtp-peer.c
+gcc -O2 -o "$WORK/rtp-timing" bench/rtp-timing.c
+if [ -n "${TALK_MS:-}" ]; then
+  sed "s/PATIENCE_MS/$HOLD_MS/" bench/sipp/load_caller_waits.xml > "$WORK/load_caller.xml"
+  sed "s/TALK_MS/$TALK_MS/" bench/sipp/load_agent_hangs_up.xml > "$WORK/load_agent.xml"
+  CALLER_HOLD=() # the caller's scenario waits for the BYE itself
+else
+  cp bench/sipp/load_caller.xml bench/sipp/load_agent.xml "$WORK/"
+  CALLER_HOLD=(-d "$HOLD_MS")
+fi
 
 # --- Server
 "$BIN" serve --config "$WORK/guichet.toml" --database "sqlite://$WORK/load.db" \
@@ -126,15 +156,26 @@ SIP=$(sed -E 's/.*sip=([^ ]+).*/\1/' <<<"$READY")
 HTTP=$(sed -E 's/.*http=([^ ]+).*/\1/' <<<"$READY")
 metric() { curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m { print $2; exit }'; }
 
+# --- Phones' RTP: the agents' echo and the callers' voices, one thread. It stands in for
+# phones that each have their own CPU, so it runs at real-time priority when it may (below
+# Guichet's media threads); its own lateness is printed at the end.
+PEER_CMD=("$WORK/rtp-peer" "$AGENT_ECHO_PORT" "$CALLER_MEDIA_PORT" "$PHONES" "$WORK/tone.al")
+if [ "$(id -u)" = 0 ] && chrt -f 5 true 2>/dev/null; then PEER_CMD=(chrt -f 5 "${PEER_CMD[@]}"); fi
+"${PEER_CMD[@]}" > "$WORK/rtp-peer.out" 2> "$WORK/rtp-peer.err" &
+PEER=$!
+PIDS+=("$PEER")
+sleep 0.5
+kill -0 "$PEER" 2>/dev/null || { echo "call-load: rtp-peer did not start" >&2; cat "$WORK/rtp-peer.err" >&2; exit 1; }
+
 # --- Agents: one UAS answering for every extension, then the registrations.
-sipp -sf bench/sipp/load_agent.xml -i 127.0.0.1 -p "$AGENT_SIP_PORT" -mp "$AGENT_ECHO_PORT" \
-  -rtp_echo -nostdin -timeout 3600 -max_socket 65000 \
+sipp -sf "$WORK/load_agent.xml" -i 127.0.0.1 -p "$AGENT_SIP_PORT" -mp "$SIPP_MEDIA_PORT" \
+  -key echo_port "$AGENT_ECHO_PORT" -nostdin -timeout 3600 -max_socket 65000 \
   -trace_err -error_file "$WORK/agents-errors.log" > "$WORK/agents.out" 2>&1 &
 PIDS+=("$!")
 AGENT_SIPP=$!
 sleep 1
 if ! kill -0 "$AGENT_SIPP" 2>/dev/null; then
-  echo "call-load: the agents' SIPp stopped at once (a port taken? AGENT_SIP_PORT, AGENT_ECHO_PORT)" >&2
+  echo "call-load: the agents' SIPp stopped at once (a port taken? AGENT_SIP_PORT, SIPP_MEDIA_PORT)" >&2
   tail -3 "$WORK/agents-errors.log" >&2 || true
   exit 1
 fi
@@ -152,14 +193,15 @@ echo "registered desk phones: ${REGISTERED:-?} of $AGENTS (sipp exit $REG_RC)"
 CLK=$(getconf CLK_TCK)
 sample() {
   while kill -0 "$GUICHET" 2>/dev/null; do
-    local ticks rss calls agent_ticks caller_ticks
+    local ticks rss calls agent_ticks caller_ticks peer_ticks
     ticks=$(awk '{ print $14 + $15 }' "/proc/$GUICHET/stat" 2>/dev/null || echo 0)
     rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$GUICHET/status" 2>/dev/null || echo 0)
     calls=$(metric guichet_calls_in_progress || true)
     # SIPp's own CPU (callers + agents), to see who holds the two cores.
     agent_ticks=$(awk '{ print $14 + $15 }' "/proc/$AGENT_SIPP/stat" 2>/dev/null || echo 0)
     caller_ticks=$(awk '{ print $14 + $15 }' "/proc/$(cat "$WORK/caller.pid" 2>/dev/null || echo none)/stat" 2>/dev/null || echo 0)
-    echo "$(date +%s.%N) $ticks $rss ${calls:-0} $agent_ticks $caller_ticks"
+    peer_ticks=$(awk '{ print $14 + $15 }' "/proc/$PEER/stat" 2>/dev/null || echo 0)
+    echo "$(date +%s.%N) $ticks $rss ${calls:-0} $agent_ticks $caller_ticks $peer_ticks"
     sleep 1
   done
 }
@@ -176,17 +218,16 @@ threads() {
 }
 threads > "$WORK/threads-before.txt"
 
-# Timing receiver: a packet socket on lo sees every datagram to the callers' media ports
-# (SIPp's rtp_stream ports, above the agents' echo ports) with its kernel arrival time.
-gcc -O2 -o "$WORK/rtp-timing" bench/rtp-timing.c
+# Timing receiver: a packet socket on lo sees every datagram to the callers' phones with its
+# kernel arrival time.
 TIMING=
 # Two more count where audio goes missing: what the callers send Guichet, and what Guichet
-# relays to the agents' echo port (the echo itself is SIPp's count).
+# relays to the agents' echo port (the echo itself is rtp-peer's count).
 if [ "$(id -u)" = 0 ]; then
-  "$WORK/rtp-timing" "$(( AGENT_ECHO_PORT + 3 ))" 65535 > "$WORK/timing.out" 2> "$WORK/timing.err" &
+  "$WORK/rtp-timing" "$CALLER_MEDIA_PORT" "$CALLER_MEDIA_MAX" > "$WORK/timing.out" 2> "$WORK/timing.err" &
   TIMING=$!
   PIDS+=("$TIMING")
-  "$WORK/rtp-timing" "$RTP_MIN" "$RTP_MAX" "$(( AGENT_ECHO_PORT + 3 ))" 65535 > "$WORK/from-callers.out" 2> /dev/null &
+  "$WORK/rtp-timing" "$RTP_MIN" "$RTP_MAX" "$CALLER_MEDIA_PORT" "$CALLER_MEDIA_MAX" > "$WORK/from-callers.out" 2> /dev/null &
   FROM_CALLERS=$!
   PIDS+=("$FROM_CALLERS")
   "$WORK/rtp-timing" "$AGENT_ECHO_PORT" "$AGENT_ECHO_PORT" > "$WORK/to-agents.out" 2> /dev/null &
@@ -203,8 +244,8 @@ fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s.%N)
 set +e
-sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$CALLER_MEDIA_PORT" \
-  -inf "$WORK/callers.csv" -r "$RATE" -m "$CALLS" -l "$LIMIT" -d "$HOLD_MS" -nostdin \
+sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$(( SIPP_MEDIA_PORT + 10 ))" \
+  -inf "$WORK/callers.csv" -r "$RATE" -m "$CALLS" -l "$LIMIT" "${CALLER_HOLD[@]}" -nostdin \
   -timeout $(( CALLS / RATE + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
   -trace_err -error_file "$WORK/callers-errors.log" "$SIP" > "$WORK/callers.out" 2>&1 &
 CALLER_SIPP=$!
@@ -236,8 +277,10 @@ LEFT=$(metric guichet_calls_in_progress || true)
 LEFT_SESSIONS=$(metric guichet_media_sessions || true)
 LEFT_PORTS=$(metric guichet_media_ports_in_use || true)
 LEFT_DIALOGS=$(metric guichet_sip_active_dialogs || true)
-kill "$AGENT_SIPP" 2>/dev/null || true # SIPp writes its last screen (RTP echo counts) on exit
+kill "$AGENT_SIPP" 2>/dev/null || true
 wait "$AGENT_SIPP" 2>/dev/null || true
+kill -TERM "$PEER" 2>/dev/null || true # rtp-peer prints its counts on exit
+wait "$PEER" 2>/dev/null || true
 
 # --- Report
 stat_of() { { grep -E "^ *$1" "$WORK/callers.out" || true; } | tail -1 | awk -F'|' '{ gsub(/ /, "", $3); print $3 }'; }
@@ -245,22 +288,28 @@ CREATED=$(stat_of "Total Calls created")
 OK=$(stat_of "Successful call")
 FAILED=$(stat_of "Failed call")
 ELAPSED=$(echo "$END - $START" | bc)
-echo "rate=$RATE calls=$CALLS hold_ms=$HOLD_MS agents=$AGENTS limit=$LIMIT sipp_exit=$RC elapsed_s=$ELAPSED"
+echo "rate=$RATE calls=$CALLS hold_ms=$HOLD_MS talk_ms=${TALK_MS:-} agents=$AGENTS limit=$LIMIT sipp_exit=$RC elapsed_s=$ELAPSED"
 echo "sipp: created=${CREATED:-?} successful=${OK:-?} failed=${FAILED:-?}"
-# New calls per second actually sustained: calls created over the time spent creating them.
-echo "calls/s sustained: $(echo "scale=1; ${CREATED:-0} / ($ELAPSED - $HOLD_MS / 1000)" | bc)"
+# New calls per second actually sustained: calls created over the time spent creating them
+# (with TALK_MS the calls' lengths differ: the INVITEs' arrivals in the store instead).
+if [ -n "${TALK_MS:-}" ]; then
+  SUSTAINED=$(sqlite3 "$WORK/load.db" "SELECT printf('%.1f', (COUNT(*) - 1) * 1000.0 / MAX(1, MAX(arrived_at) - MIN(arrived_at))) FROM calls;")
+else
+  SUSTAINED=$(echo "scale=1; ${CREATED:-0} / ($ELAPSED - $HOLD_MS / 1000)" | bc)
+fi
+echo "calls/s sustained: $SUSTAINED"
 awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
   FNR == NR { if ($4 > peak) peak = $4; next }      # first pass: the peak
-  FNR == 1 { t0 = $1; c0 = $2; r0 = $3; a0 = $5 }
+  FNR == 1 { t0 = $1; c0 = $2; r0 = $3; a0 = $5; p0 = $7 }
   FNR > 1 && $4 >= 0.9 * peak && peak > 0 { hot += ($2 - pc) / clk; hot_t += $1 - pt }
-  { t = $1; c = $2; if ($5 > amax) amax = $5; if ($6 > cmax) cmax = $6; if ($3 > rmax) rmax = $3; pt = $1; pc = $2 }
+  { t = $1; c = $2; if ($5 > amax) amax = $5; if ($6 > cmax) cmax = $6; if ($7 > pmax) pmax = $7; if ($3 > rmax) rmax = $3; pt = $1; pc = $2 }
   END {
     cpu_s = (c - c0) / clk
     printf "peak calls in progress (guichet_calls_in_progress): %d\n", peak
     printf "guichet CPU: %.1f s over %.1f s (%.0f %% of one core on average)", cpu_s, t - t0, cpu_s / (t - t0) * 100
     if (hot_t > 0) printf ", %.0f %% while within 10 %% of the peak", hot / hot_t * 100
     printf "\n"
-    printf "SIPp CPU: callers %.1f s, agents %.1f s\n", cmax / clk, (amax - a0) / clk
+    printf "SIPp CPU: callers %.1f s, agents %.1f s; phones RTP (rtp-peer) %.1f s\n", cmax / clk, (amax - a0) / clk, (pmax - p0) / clk
     if (ok > 0) printf "guichet CPU per call: %.2f ms\n", cpu_s * 1000 / ok
     printf "guichet RSS: %.1f MiB with %d agents registered, %.1f MiB at most", r0 / 1024, nagents, rmax / 1024
     if (peak > 0) printf " (%.1f KiB per concurrent call)", (rmax - r0) / peak
@@ -277,19 +326,20 @@ sqlite3 "$WORK/load.db" "SELECT '  ' || COALESCE(outcome, 'open') || ': ' || COU
 OUTCOMES=$(sqlite3 "$WORK/load.db" "SELECT GROUP_CONCAT(n || ' ' || o, ', ') FROM (SELECT COUNT(*) AS n, REPLACE(COALESCE(outcome, 'open'), '_', ' ') AS o FROM calls GROUP BY outcome ORDER BY n DESC);")
 PROMPT=$(sqlite3 "$WORK/load.db" "SELECT printf('%.2f / %.2f s', AVG(ivr_exited_at - arrived_at) / 1000.0, MAX(ivr_exited_at - arrived_at) / 1000.0) FROM calls WHERE ivr_exited_at IS NOT NULL;")
 sqlite3 "$WORK/load.db" "SELECT 'queue to agent answer (ms, from IVR exit): avg ' || CAST(AVG(answered_at - ivr_exited_at) AS INTEGER) || ', max ' || MAX(answered_at - ivr_exited_at) || '; IVR (VIP prompt): avg ' || CAST(AVG(ivr_exited_at - arrived_at) AS INTEGER) || ', max ' || MAX(ivr_exited_at - arrived_at) FROM calls WHERE answered_at IS NOT NULL;"
-# RTP through the bridge: what the agents' SIPp echoed, against 50 packets/s of talk time.
-ECHOED=$(grep -E "Total echo RTP pckts 1st stream" "$WORK/agents.out" | tail -1 | awk '{ print $1 }' || true)
-TALK_MS=$(sqlite3 "$WORK/load.db" "SELECT COALESCE(SUM(ended_at - answered_at), 0) FROM calls WHERE answered_at IS NOT NULL;")
-if [ -n "$ECHOED" ] && [ "$TALK_MS" -gt 0 ]; then
-  RELAYED="$(echo "scale=1; 100 * $ECHOED / ($TALK_MS / 20)" | bc) %"
-  echo "caller RTP relayed to the agents: $ECHOED packets for $(( TALK_MS / 20 )) expected from the talk time ($RELAYED)"
+# RTP through the bridge: what the agents' phones echoed, against 50 packets/s of talk time.
+echo "phones: $(sed 's/^rtp-peer: //' "$WORK/rtp-peer.out")"
+ECHOED=$(sed -nE 's/^rtp-peer: echoed ([0-9]+) packets.*/\1/p' "$WORK/rtp-peer.out")
+TALKED_MS=$(sqlite3 "$WORK/load.db" "SELECT COALESCE(SUM(ended_at - answered_at), 0) FROM calls WHERE answered_at IS NOT NULL;")
+if [ -n "$ECHOED" ] && [ "$TALKED_MS" -gt 0 ]; then
+  RELAYED="$(echo "scale=1; 100 * $ECHOED / ($TALKED_MS / 20)" | bc) %"
+  echo "caller RTP relayed to the agents: $ECHOED packets for $(( TALKED_MS / 20 )) expected from the talk time ($RELAYED)"
 fi
 if [ -n "$TIMING" ]; then
   echo "RTP received by the callers (late = > 5 ms behind its place on the stream's 20 ms grid):"
   sed 's/^rtp timing: /  /' "$WORK/timing.out"
   SENT=$(sed -nE 's/.*packets ([0-9]+),.*/\1/p' "$WORK/from-callers.out")
   RELAYED_OUT=$(sed -nE 's/.*packets ([0-9]+),.*/\1/p' "$WORK/to-agents.out")
-  echo "  audio packets the callers sent Guichet (whole calls): ${SENT:-?}; Guichet sent the agents: ${RELAYED_OUT:-?}; the agents' SIPp echoed: ${ECHOED:-?}; talk time: $(( TALK_MS / 20 )) packets"
+  echo "  audio packets the callers sent Guichet (whole calls): ${SENT:-?}; Guichet sent the agents: ${RELAYED_OUT:-?}; the agents' phones echoed: ${ECHOED:-?}; talk time: $(( TALKED_MS / 20 )) packets"
   echo "  timing of what Guichet sent the agents: $(sed 's/^rtp timing: //' "$WORK/to-agents.out")"
   echo "  timing receivers' CPU: $(echo "scale=1; ${TIMING_TICKS:-0} / $CLK" | bc) s"
 else
@@ -311,7 +361,9 @@ MEM=$(sed -nE 's/.*\(([0-9.]+ KiB) per concurrent call\).*/\1/p' "$WORK/usage.tx
 PEAK=$(sed -nE 's/^peak calls in progress.*: ([0-9]+)$/\1/p' "$WORK/usage.txt")
 echo "load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end"
 echo "table row (docs/performance.md):"
-echo "| \`RATE=$RATE CALLS=$CALLS HOLD_MS=$HOLD_MS\` | ${OK:-?} / ${FAILED:-?} failed, $(echo "scale=1; ${CREATED:-0} / ($ELAPSED - $HOLD_MS / 1000)" | bc) calls/s sustained | ${PEAK:-?} | ${OUTCOMES:-?} | ${PROMPT:-?} | ${RELAYED:-?} | ${LATE:-not measured} | ${CPU:-?} | ${PER_CALL:-?} | ${MEM:-?} | $LOAD_START |"
+COMMAND="RATE=$RATE CALLS=$CALLS HOLD_MS=$HOLD_MS"
+[ -n "${TALK_MS:-}" ] && COMMAND="TALK_MS=$TALK_MS AGENTS=$AGENTS $COMMAND LIMIT=$LIMIT"
+echo "| \`$COMMAND\` | ${OK:-?} / ${FAILED:-?} failed, $SUSTAINED calls/s sustained | ${PEAK:-?} | ${OUTCOMES:-?} | ${PROMPT:-?} | ${RELAYED:-?} | ${LATE:-not measured} | ${CPU:-?} | ${PER_CALL:-?} | ${MEM:-?} | $LOAD_START |"
 if [ "$RC" != 0 ]; then
   echo "--- sipp caller errors (last lines)"
   tail -5 "$WORK/callers-errors.log" 2>/dev/null || true
