@@ -140,6 +140,18 @@ else
   CALLER_HOLD=(-d "$HOLD_MS")
 fi
 
+# --- Phones' RTP: the agents' echo and the callers' voices, one thread, started before
+# Guichet so that no port Guichet asks the kernel for lands on a phone. It stands in for
+# phones that each have their own CPU, so it runs at real-time priority when it may (below
+# Guichet's media threads); its own lateness is printed at the end.
+PEER_CMD=("$WORK/rtp-peer" "$AGENT_ECHO_PORT" "$CALLER_MEDIA_PORT" "$PHONES" "$WORK/tone.al")
+if [ "$(id -u)" = 0 ] && chrt -f 5 true 2>/dev/null; then PEER_CMD=(chrt -f 5 "${PEER_CMD[@]}"); fi
+"${PEER_CMD[@]}" > "$WORK/rtp-peer.out" 2> "$WORK/rtp-peer.err" &
+PEER=$!
+PIDS+=("$PEER")
+sleep 0.5
+kill -0 "$PEER" 2>/dev/null || { echo "call-load: rtp-peer did not start" >&2; cat "$WORK/rtp-peer.err" >&2; exit 1; }
+
 # --- Server
 "$BIN" serve --config "$WORK/guichet.toml" --database "sqlite://$WORK/load.db" \
   --sip-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --clock-start "$CLOCK_START" \
@@ -155,17 +167,6 @@ READY=$(grep 'guichet ready' "$WORK/guichet.out") || { echo "call-load: guichet 
 SIP=$(sed -E 's/.*sip=([^ ]+).*/\1/' <<<"$READY")
 HTTP=$(sed -E 's/.*http=([^ ]+).*/\1/' <<<"$READY")
 metric() { curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m { print $2; exit }'; }
-
-# --- Phones' RTP: the agents' echo and the callers' voices, one thread. It stands in for
-# phones that each have their own CPU, so it runs at real-time priority when it may (below
-# Guichet's media threads); its own lateness is printed at the end.
-PEER_CMD=("$WORK/rtp-peer" "$AGENT_ECHO_PORT" "$CALLER_MEDIA_PORT" "$PHONES" "$WORK/tone.al")
-if [ "$(id -u)" = 0 ] && chrt -f 5 true 2>/dev/null; then PEER_CMD=(chrt -f 5 "${PEER_CMD[@]}"); fi
-"${PEER_CMD[@]}" > "$WORK/rtp-peer.out" 2> "$WORK/rtp-peer.err" &
-PEER=$!
-PIDS+=("$PEER")
-sleep 0.5
-kill -0 "$PEER" 2>/dev/null || { echo "call-load: rtp-peer did not start" >&2; cat "$WORK/rtp-peer.err" >&2; exit 1; }
 
 # --- Agents: one UAS answering for every extension, then the registrations.
 sipp -sf "$WORK/load_agent.xml" -i 127.0.0.1 -p "$AGENT_SIP_PORT" -mp "$SIPP_MEDIA_PORT" \

@@ -10,14 +10,17 @@
 // sent back to where it came from, unchanged (recvmmsg / sendmmsg in batches).
 //
 // Callers: CALLER_PORTS phones, phone i on port CALLER_PORT_MIN + 2 i (RTP; the next port,
-// RTCP, is drained). SIPp puts the phone's port in the INVITE's SDP from its injection file,
+// RTCP, is bound and never read: the kernel drops what overflows it). SIPp puts the phone's port in the INVITE's SDP from its injection file,
 // so each concurrent call has a phone of its own, as in life. A phone starts talking when
 // Guichet's first packet reaches it (symmetric RTP: the source of that packet is Guichet's
 // port for the call): 160 bytes of the A-law AUDIO_FILE, looped, every 20 ms on the phone's
 // own grid, with RTP timestamps that follow the grid (8 units per ms). A phone that hears
 // nothing for IDLE_MS stops (the call has ended, or Guichet is silent between prompts) and
 // starts again on the same grid when Guichet's audio comes back; a packet from another
-// source port is a new call on that phone: new SSRC, new grid.
+// source port is a new call on that phone: new SSRC, new grid. A silent phone waits in epoll
+// for its first packet; a talking phone leaves epoll and reads what it was sent (one
+// recvmmsg) at each of its own 20 ms ticks, so Guichet's packets do not wake this thread one
+// by one.
 //
 // On exit prints one line: packets echoed, caller streams started, packets the callers sent
 // and received, sends that failed, and how late the callers' own sends were against their
@@ -62,6 +65,7 @@ struct phone {
 
 static struct phone *phones;
 static unsigned phone_count, port_min;
+static int ep;
 static uint8_t *audio;
 static size_t audio_len;
 static volatile sig_atomic_t stopping;
@@ -105,15 +109,22 @@ static int udp_socket(unsigned port) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        fprintf(stderr, "rtp-peer: bind 127.0.0.1:%u: %s\n", port, strerror(errno));
+        fprintf(stderr, "rtp-peer: bind 127.0.0.1:%u: %s (another program holds it: move AGENT_ECHO_PORT or CALLER_MEDIA_PORT)\n", port, strerror(errno));
         exit(1);
     }
     return fd;
 }
 
-static void watch(int ep, int fd, uint64_t tag) {
+static void watch(int fd, uint64_t tag) {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        perror("rtp-peer: epoll_ctl");
+        exit(1);
+    }
+}
+
+static void unwatch(int fd) {
+    if (epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) < 0) {
         perror("rtp-peer: epoll_ctl");
         exit(1);
     }
@@ -160,6 +171,7 @@ static void heard(unsigned i, const struct sockaddr_in *from, int64_t now) {
     if (!same) {
         // A new call on this phone: its own SSRC, sequence and grid.
         if (p->talking) wheel_remove(i);
+        else unwatch(p->rtp_fd);
         p->known = 1;
         p->dest = *from;
         p->ssrc = rand32();
@@ -176,15 +188,40 @@ static void heard(unsigned i, const struct sockaddr_in *from, int64_t now) {
         int64_t periods = (now - p->t0_ns + PACKET_MS * 1000000 - 1) / (PACKET_MS * 1000000);
         p->next_ns = p->t0_ns + periods * PACKET_MS * 1000000;
         p->talking = 1;
+        unwatch(p->rtp_fd);
         wheel_add(i);
+    }
+}
+
+// What a talking phone was sent since its last tick (Guichet's audio, at most a few packets).
+static void listen_talking(unsigned i, int64_t now) {
+    uint8_t bufs[8][256];
+    struct sockaddr_in from[8];
+    struct iovec iov[8];
+    struct mmsghdr msgs[8];
+    for (;;) {
+        for (int k = 0; k < 8; k++) {
+            iov[k] = (struct iovec){.iov_base = bufs[k], .iov_len = sizeof bufs[k]};
+            msgs[k].msg_hdr = (struct msghdr){.msg_name = &from[k], .msg_namelen = sizeof from[k],
+                                              .msg_iov = &iov[k], .msg_iovlen = 1};
+        }
+        int n = recvmmsg(phones[i].rtp_fd, msgs, 8, MSG_DONTWAIT, NULL);
+        if (n <= 0) return;
+        for (int k = 0; k < n; k++)
+            if (msgs[k].msg_len >= 12 && (bufs[k][0] >> 6) == 2) heard(i, &from[k], now);
+        if (n < 8) return;
     }
 }
 
 static void send_due(unsigned i, int64_t now) {
     struct phone *p = &phones[i];
+    if (p->next_ns > now) return; // a phone (re)started in this pass: its first tick is later
+    listen_talking(i, now);
     if (now - p->heard_ns > (int64_t)IDLE_MS * 1000000) {
+        // Silent: back to waiting in epoll for Guichet's next packet.
         p->talking = 0;
         wheel_remove(i);
+        watch(p->rtp_fd, 3 + (uint64_t)i);
         return;
     }
     // A phone that fell behind by more than 3 packets skips ahead rather than bursting.
@@ -255,14 +292,19 @@ static void echo_all(int fd) {
     }
 }
 
-static void drain(int fd, unsigned phone, int rtp) {
+// A silent phone's first packet(s): it starts talking (and leaves epoll).
+static void wake_phone(unsigned i) {
+    if (phones[i].talking) return;
     uint8_t buf[2048];
     struct sockaddr_in from;
-    for (;;) {
-        socklen_t len = sizeof from;
-        ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &len);
-        if (n < 0) return;
-        if (rtp && n >= 12 && (buf[0] >> 6) == 2) heard(phone, &from, now_ns());
+    socklen_t len = sizeof from;
+    ssize_t n = recvfrom(phones[i].rtp_fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &len);
+    if (n >= 12 && (buf[0] >> 6) == 2) heard(i, &from, now_ns());
+}
+
+static void drain(int fd) {
+    uint8_t buf[2048];
+    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
     }
 }
 
@@ -296,14 +338,14 @@ int main(int argc, char **argv) {
     }
     fclose(f);
 
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    // Tags: 0 timer, 1 echo, 2 echo RTCP, 3 + 2 i phone i RTP, 4 + 2 i phone i RTCP.
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    // Tags: 0 timer, 1 echo, 2 echo RTCP, 3 + i phone i's RTP while it is silent.
     int echo_fd = udp_socket(echo_port);
     int echo_rtcp_fd = udp_socket(echo_port + 1);
     int rcvbuf = 4 << 20;
     setsockopt(echo_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    watch(ep, echo_fd, 1);
-    watch(ep, echo_rtcp_fd, 2);
+    watch(echo_fd, 1);
+    watch(echo_rtcp_fd, 2);
     phones = calloc(phone_count, sizeof *phones);
     if (!phones) {
         perror("rtp-peer: calloc");
@@ -313,13 +355,14 @@ int main(int argc, char **argv) {
         phones[i].rtp_fd = udp_socket(port_min + 2 * i);
         phones[i].rtcp_fd = udp_socket(port_min + 2 * i + 1);
         phones[i].slot = -1;
-        watch(ep, phones[i].rtp_fd, 3 + 2 * (uint64_t)i);
-        watch(ep, phones[i].rtcp_fd, 4 + 2 * (uint64_t)i);
+        int small = 2048; // RTCP to a phone is dropped by the kernel once this is full
+        setsockopt(phones[i].rtcp_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        watch(phones[i].rtp_fd, 3 + (uint64_t)i);
     }
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec every_ms = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
     timerfd_settime(tfd, 0, &every_ms, NULL);
-    watch(ep, tfd, 0);
+    watch(tfd, 0);
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -343,11 +386,9 @@ int main(int argc, char **argv) {
             } else if (tag == 1) {
                 echo_all(echo_fd);
             } else if (tag == 2) {
-                drain(echo_rtcp_fd, 0, 0);
+                drain(echo_rtcp_fd);
             } else {
-                unsigned i = (unsigned)((tag - 3) / 2);
-                int rtp = ((tag - 3) % 2) == 0;
-                drain(rtp ? phones[i].rtp_fd : phones[i].rtcp_fd, i, rtp);
+                wake_phone((unsigned)(tag - 3));
             }
         }
         // Every millisecond since the last pass, the phones whose phase it is.
