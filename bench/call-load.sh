@@ -245,10 +245,12 @@ fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s.%N)
 set +e
-sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$(( SIPP_MEDIA_PORT + 10 ))" \
-  -inf "$WORK/callers.csv" -r "$RATE" -m "$CALLS" -l "$LIMIT" "${CALLER_HOLD[@]}" -nostdin \
+# -trace_rtt: each call's INVITE-to-200 OK time (the scenario's response time 1), written
+# to the working directory, hence the cd.
+(cd "$WORK" && exec sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$(( SIPP_MEDIA_PORT + 10 ))" \
+  -inf "$WORK/callers.csv" -r "$RATE" -m "$CALLS" -l "$LIMIT" "${CALLER_HOLD[@]}" -nostdin -trace_rtt -rtt_freq 1 \
   -timeout $(( CALLS / RATE + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
-  -trace_err -error_file "$WORK/callers-errors.log" "$SIP" > "$WORK/callers.out" 2>&1 &
+  -trace_err -error_file "$WORK/callers-errors.log" "$SIP" > "$WORK/callers.out" 2>&1) &
 CALLER_SIPP=$!
 PIDS+=("$CALLER_SIPP")
 echo "$CALLER_SIPP" > "$WORK/caller.pid"
@@ -326,6 +328,10 @@ echo "call records in the store, by outcome:"
 sqlite3 "$WORK/load.db" "SELECT '  ' || COALESCE(outcome, 'open') || ': ' || COUNT(*) FROM calls GROUP BY outcome;"
 OUTCOMES=$(sqlite3 "$WORK/load.db" "SELECT GROUP_CONCAT(n || ' ' || o, ', ') FROM (SELECT COUNT(*) AS n, REPLACE(COALESCE(outcome, 'open'), '_', ' ') AS o FROM calls GROUP BY outcome ORDER BY n DESC);")
 PROMPT=$(sqlite3 "$WORK/load.db" "SELECT printf('%.2f / %.2f s', AVG(ivr_exited_at - arrived_at) / 1000.0, MAX(ivr_exited_at - arrived_at) / 1000.0) FROM calls WHERE ivr_exited_at IS NOT NULL;")
+# INVITE to 200 OK as the callers saw it: the directory lookup, the record's commit, the answer.
+ANSWER=$(cat "$WORK"/load_caller_*_rtt.csv 2>/dev/null | awk -F';' 'NR > 1 && $3 == 1 { print $2 }' | sort -n \
+  | awk '{ v[NR] = $1; s += $1 } END { if (NR) { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.0f / %d / %d ms", s / NR, v[i], v[NR] } }')
+echo "INVITE to 200 OK (avg / p99 / max): ${ANSWER:-not measured}"
 sqlite3 "$WORK/load.db" "SELECT 'queue to agent answer (ms, from IVR exit): avg ' || CAST(AVG(answered_at - ivr_exited_at) AS INTEGER) || ', max ' || MAX(answered_at - ivr_exited_at) || '; IVR (VIP prompt): avg ' || CAST(AVG(ivr_exited_at - arrived_at) AS INTEGER) || ', max ' || MAX(ivr_exited_at - arrived_at) FROM calls WHERE answered_at IS NOT NULL;"
 # RTP through the bridge: what the agents' phones echoed, against 50 packets/s of talk time.
 echo "phones: $(sed 's/^rtp-peer: //' "$WORK/rtp-peer.out")"
@@ -364,7 +370,7 @@ echo "load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the en
 echo "table row (docs/performance.md):"
 COMMAND="RATE=$RATE CALLS=$CALLS HOLD_MS=$HOLD_MS"
 [ -n "${TALK_MS:-}" ] && COMMAND="TALK_MS=$TALK_MS AGENTS=$AGENTS $COMMAND LIMIT=$LIMIT"
-echo "| \`$COMMAND\` | ${OK:-?} / ${FAILED:-?} failed, $SUSTAINED calls/s sustained | ${PEAK:-?} | ${OUTCOMES:-?} | ${PROMPT:-?} | ${RELAYED:-?} | ${LATE:-not measured} | ${CPU:-?} | ${PER_CALL:-?} | ${MEM:-?} | $LOAD_START |"
+echo "| \`$COMMAND\` | ${OK:-?} / ${FAILED:-?} failed, $SUSTAINED calls/s sustained | ${PEAK:-?} | ${OUTCOMES:-?} | ${PROMPT:-?} (INVITE to 200 OK ${ANSWER:-?}) | ${RELAYED:-?} | ${LATE:-not measured} | ${CPU:-?} | ${PER_CALL:-?} | ${MEM:-?} | $LOAD_START |"
 if [ "$RC" != 0 ]; then
   echo "--- sipp caller errors (last lines)"
   tail -5 "$WORK/callers-errors.log" 2>/dev/null || true
