@@ -27,6 +27,7 @@
 #   ADMIT_RATE guichet's [sip] max_calls_per_second (503 above it)              default RATE*2+10
 #   RTP_MIN    first RTP port of guichet (4 ports per call are reserved)       default 10000
 #   PHONES     callers' phones (RTP ports) that calls take in turn             default LIMIT+500
+#   PEER_RT=1  run the phones' RTP (bench/rtp-peer.c) at real-time priority 5  default normal
 #   GUICHET_BIN use this binary instead of building target/release/guichet
 #   KEEP=1     keep the work directory (config, logs, database) for reading
 #   PERF=1     also record a CPU profile of guichet during the calls (perf record -g),
@@ -142,10 +143,13 @@ fi
 
 # --- Phones' RTP: the agents' echo and the callers' voices, one thread, started before
 # Guichet so that no port Guichet asks the kernel for lands on a phone. It stands in for
-# phones that each have their own CPU, so it runs at real-time priority when it may (below
-# Guichet's media threads); its own lateness is printed at the end.
+# phones that each have their own CPU but shares the server's: by default at normal
+# priority (it competes with Guichet's signalling and store threads as an equal);
+# PEER_RT=1 puts it at real-time priority 5 (below Guichet's media threads, above all else),
+# which keeps the phones' own timing exact at the cost of Guichet's normal threads. Its own
+# lateness is printed at the end either way.
 PEER_CMD=("$WORK/rtp-peer" "$AGENT_ECHO_PORT" "$CALLER_MEDIA_PORT" "$PHONES" "$WORK/tone.al")
-if [ "$(id -u)" = 0 ] && chrt -f 5 true 2>/dev/null; then PEER_CMD=(chrt -f 5 "${PEER_CMD[@]}"); fi
+if [ "${PEER_RT:-0}" = 1 ]; then PEER_CMD=(chrt -f 5 "${PEER_CMD[@]}"); fi
 "${PEER_CMD[@]}" > "$WORK/rtp-peer.out" 2> "$WORK/rtp-peer.err" &
 PEER=$!
 PIDS+=("$PEER")
