@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod call_quality;
 mod ivr_timers;
 
 use chrono::{DateTime, Utc};
@@ -102,6 +103,8 @@ struct Call {
     closed: bool,
     /// The agent's browser softphone leg (ringing or connected).
     browser: Option<softphone::BrowserLeg>,
+    /// The answering agent's leg quality, kept when that leg ended before the call.
+    agent_quality: Option<guichet_tickets::call_quality::LegQuality>,
 }
 
 /// An outbound callback in progress: the agent's leg, then the caller's.
@@ -1182,6 +1185,7 @@ impl Switchboard {
                 external: None,
                 closed: false,
                 browser: None,
+                agent_quality: None,
             },
         );
         self.ivr_input(&call_id, IvrInput::Started).await;
@@ -1268,6 +1272,9 @@ impl Switchboard {
         if call.agent.as_ref().is_some_and(|a| &a.sip == leg) {
             let agent = call.agent.take();
             if let Some(a) = &agent {
+                if a.answered {
+                    call.agent_quality = call_quality::agent_quality(&self.media, a.media);
+                }
                 let _ = self.media.release(a.media);
             }
             let answered = agent.as_ref().is_some_and(|a| a.answered);
@@ -1610,6 +1617,9 @@ impl Switchboard {
         let Some(ob) = self.outbound.remove(&id) else {
             return;
         };
+        if let (Some((leg, customer)), Some(_)) = (&ob.customer, ob.bridged) {
+            self.write_callback_quality(ob.record, leg, *customer, ob.agent_media);
+        }
         self.outbound_legs.remove(&ob.agent_leg);
         let _ = self.sip.hang_up(&ob.agent_leg);
         let _ = self.media.release(ob.agent_media);
@@ -2382,18 +2392,7 @@ impl Switchboard {
             return;
         };
         self.by_media.remove(&call.media);
-        // The caller leg's media quality, once per call (no phone number here).
-        if let Ok(q) = self.media.stats(call.media) {
-            info!(
-                call_id = %sip_id,
-                packets_received = q.packets_received,
-                packets_lost = q.packets_lost,
-                jitter_ms = q.jitter_ms,
-                late_packets = q.late_packets,
-                packets_sent = q.packets_sent,
-                "caller media"
-            );
-        }
+        self.write_call_quality(&call);
         let _ = self.media.release(call.media);
         if let Some(b) = call.bridge {
             let _ = self.media.unbridge(b);

@@ -75,6 +75,9 @@ mod pg_cleanup;
 pub use ports::free_port as free_udp_port;
 pub use ports::free_port_range as free_even_port_range;
 
+mod caller_media;
+pub use caller_media::CallerMedia;
+
 /// Which database a test server uses.
 #[derive(Debug, Clone)]
 pub enum Db {
