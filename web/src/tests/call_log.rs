@@ -163,4 +163,13 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
         get_text(&base, &sup, &format!("/api/v1/calls?from={next}&to={day}")).await;
     assert_eq!(status, 400);
     let _ = stop.send(());
+
+    // The OpenAPI document describes both routes and the quality fields.
+    let doc: serde_json::Value = serde_json::from_str(crate::api::OPENAPI).unwrap();
+    assert!(doc["paths"]["/calls"]["get"].is_object());
+    assert!(doc["paths"]["/calls/{id}"]["get"].is_object());
+    let leg = &doc["components"]["schemas"]["AudioQuality"]["properties"]["legs"]["items"];
+    for field in ["packets_lost", "late_packets", "jitter_max_ms", "mos", "verdict"] {
+        assert!(leg["properties"][field].is_object(), "{field}");
+    }
 }
