@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use guichet_tickets::call_quality::{AudioVerdict, MediaLeg};
 use guichet_tickets::{CallOutcome, Store};
+use support::caller_media::CallerMedia;
 use support::*;
 
 /// Thursday 14 May 2026, 10:00 in Paris: Ascension Day, a public holiday.

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::caller_media::CallerMedia;
 use support::*;
 use web::*;
 

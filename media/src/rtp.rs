@@ -567,7 +567,10 @@ mod tests {
         assert!((38..=40).contains(&s.jitter()), "jitter {}", s.jitter());
         // Back to perfect pacing: the estimate decays, the maximum stays.
         let peak = s.max_jitter();
-        assert!(peak >= s.jitter() && (38..=40).contains(&peak), "max {peak}");
+        assert!(
+            peak >= s.jitter() && (38..=40).contains(&peak),
+            "max {peak}"
+        );
         for i in 400..600u32 {
             s.on_packet(i as u16, i * 160, 1000 + i * 160);
         }

@@ -60,7 +60,12 @@ impl Switchboard {
             .as_ref()
             .filter(|a| a.answered)
             .map(|a| a.media)
-            .or_else(|| call.browser.as_ref().filter(|b| b.answered).and_then(|b| b.media));
+            .or_else(|| {
+                call.browser
+                    .as_ref()
+                    .filter(|b| b.answered)
+                    .and_then(|b| b.media)
+            });
         let agent = answering_media
             .and_then(|m| self.session_quality(MediaLeg::Agent, m))
             .or(call.agent_quality);
@@ -88,8 +93,7 @@ impl Switchboard {
         agent: Option<LegQuality>,
     ) {
         let mut legs = Vec::with_capacity(2);
-        if let Some(caller) = caller_media.and_then(|m| self.session_quality(MediaLeg::Caller, m))
-        {
+        if let Some(caller) = caller_media.and_then(|m| self.session_quality(MediaLeg::Caller, m)) {
             // Once per call, without the phone number.
             info!(
                 call_id = %sip,

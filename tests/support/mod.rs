@@ -75,8 +75,7 @@ mod pg_cleanup;
 pub use ports::free_port as free_udp_port;
 pub use ports::free_port_range as free_even_port_range;
 
-mod caller_media;
-pub use caller_media::CallerMedia;
+pub mod caller_media;
 
 /// Which database a test server uses.
 #[derive(Debug, Clone)]

@@ -327,7 +327,10 @@ both_backends!(
             legs: vec![leg_quality(MediaLeg::Caller, 0, 0, None)],
         });
         log.flush().await;
-        assert_eq!(store.call_quality(ids[0]).await.unwrap(), vec![caller, agent]);
+        assert_eq!(
+            store.call_quality(ids[0]).await.unwrap(),
+            vec![caller, agent]
+        );
         assert_eq!(store.call(ids[0]).await.unwrap().state, CallState::Ended);
         let stored = store.call_quality(ids[1]).await.unwrap();
         assert_eq!(stored.len(), 1);
@@ -364,7 +367,10 @@ both_backends!(
         assert_eq!(store.call_quality(ids[2]).await.unwrap(), vec![caller]);
         // Direct write, as imports and tests use it.
         store.record_call_quality(ids[2], &[agent]).await.unwrap();
-        assert_eq!(store.call_quality(ids[2]).await.unwrap(), vec![caller, agent]);
+        assert_eq!(
+            store.call_quality(ids[2]).await.unwrap(),
+            vec![caller, agent]
+        );
         drop(log);
         tokio::time::timeout(std::time::Duration::from_secs(10), task)
             .await

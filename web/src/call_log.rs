@@ -56,7 +56,10 @@ fn local_time(state: &AppState, at: DateTime<Utc>) -> String {
 /// The UTC instant of local midnight starting `day`.
 fn midnight(state: &AppState, day: NaiveDate) -> Option<DateTime<Utc>> {
     day.and_hms_opt(0, 0, 0)
-        .and_then(|n| n.and_local_timezone(state.backend.settings().zone).earliest())
+        .and_then(|n| {
+            n.and_local_timezone(state.backend.settings().zone)
+                .earliest()
+        })
         .map(|t| t.with_timezone(&Utc))
 }
 
@@ -179,7 +182,13 @@ fn caller_fr(r: &CallRecord) -> String {
     }
 }
 
-fn render(state: &AppState, session: &Session, status: StatusCode, title: &str, body: &str) -> Response {
+fn render(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+) -> Response {
     (
         status,
         page(
@@ -211,7 +220,11 @@ pub(crate) async fn calls_page(
     };
     let zone = state.backend.settings().zone;
     let today = state.backend.now().with_timezone(&zone).date_naive();
-    let typed = query.jour.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let typed = query
+        .jour
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     let (day, notice) = match typed.map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d")) {
         None => (today, String::new()),
         Some(Ok(d)) => (d, String::new()),
@@ -222,8 +235,10 @@ pub(crate) async fn calls_page(
                 .to_owned(),
         ),
     };
-    let (Some(from), Some(to)) = (midnight(&state, day), midnight(&state, day + Duration::days(1)))
-    else {
+    let (Some(from), Some(to)) = (
+        midnight(&state, day),
+        midnight(&state, day + Duration::days(1)),
+    ) else {
         return render(
             &state,
             &session,
@@ -300,7 +315,11 @@ pub(crate) async fn calls_page(
                 at = local_time(&state, c.arrived_at),
                 line = escape(&c.line),
                 caller = caller_fr(c),
-                vip = if c.vip { " <span class=\"vip\">VIP</span>" } else { "" },
+                vip = if c.vip {
+                    " <span class=\"vip\">VIP</span>"
+                } else {
+                    ""
+                },
                 queue = escape(c.queue.as_deref().unwrap_or("—")),
                 agent = escape(c.agent.as_deref().unwrap_or("—")),
                 outcome = outcome_fr(c.outcome),
@@ -374,7 +393,11 @@ pub(crate) async fn call_page(
         arrived = local(&state, record.arrived_at),
         line = escape(&record.line),
         caller = caller_fr(&record),
-        vip = if record.vip { " <span class=\"vip\">VIP</span>" } else { "" },
+        vip = if record.vip {
+            " <span class=\"vip\">VIP</span>"
+        } else {
+            ""
+        },
         queue = escape(record.queue.as_deref().unwrap_or("—")),
         agent = escape(record.agent.as_deref().unwrap_or("—")),
         outcome = outcome_fr(record.outcome),
@@ -479,7 +502,11 @@ fn events_json(events: &[CallEvent]) -> Value {
 }
 
 /// `GET /api/v1/calls/{id}`: a call's record, audio quality and events.
-async fn api_get(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+async fn api_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
     if let Err(r) = authorize(&state, &headers, true, false).await {
         return r;
     }
@@ -584,8 +611,12 @@ fn csv_row(r: &CallRecord, legs: &[LegQuality]) -> String {
             .unwrap_or_default()
             .to_owned(),
     ];
-    cells.extend(leg_cells(leg(guichet_tickets::call_quality::MediaLeg::Caller)));
-    cells.extend(leg_cells(leg(guichet_tickets::call_quality::MediaLeg::Agent)));
+    cells.extend(leg_cells(leg(
+        guichet_tickets::call_quality::MediaLeg::Caller,
+    )));
+    cells.extend(leg_cells(leg(
+        guichet_tickets::call_quality::MediaLeg::Agent,
+    )));
     let fields: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
     fields.join(",")
 }

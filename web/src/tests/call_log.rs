@@ -50,7 +50,12 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
     let unmeasured = store.open_call(&call(3)).await.unwrap();
     for id in [cut, clean, unmeasured] {
         store
-            .close_call(id, CallOutcome::Answered, arrived + chrono::Duration::minutes(2), false)
+            .close_call(
+                id,
+                CallOutcome::Answered,
+                arrived + chrono::Duration::minutes(2),
+                false,
+            )
             .await
             .unwrap();
     }
@@ -62,7 +67,14 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
         .await
         .unwrap();
     store
-        .record_call_quality(clean, &[LegQuality::estimate(MediaLeg::Caller, counters(500, 0, 0), 60.0)])
+        .record_call_quality(
+            clean,
+            &[LegQuality::estimate(
+                MediaLeg::Caller,
+                counters(500, 0, 0),
+                60.0,
+            )],
+        )
         .await
         .unwrap();
     let (base, stop) = start(backend.clone()).await;
@@ -98,7 +110,10 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
     }
     let (_, html) = get_text(&base, &sup, &format!("/superviseur/appels/{unmeasured}")).await;
     assert!(html.contains("Aucune mesure audio enregistrée"), "{html}");
-    assert_eq!(get_text(&base, &sup, "/superviseur/appels/99999").await.0, 404);
+    assert_eq!(
+        get_text(&base, &sup, "/superviseur/appels/99999").await.0,
+        404
+    );
 
     // The day's list: each call's verdict and the share of degraded calls (1 of 2 measured).
     let day = arrived
@@ -112,8 +127,15 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
         html.contains("Appels au son dégradé ou mauvais : 1 sur 2 mesurés (50,0 %)."),
         "{html}"
     );
-    assert!(html.contains(&format!("href=\"/superviseur/appels/{cut}\"")), "{html}");
-    assert_eq!(html.matches("data-qualite=\"degraded\"").count(), 1, "{html}");
+    assert!(
+        html.contains(&format!("href=\"/superviseur/appels/{cut}\"")),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("data-qualite=\"degraded\"").count(),
+        1,
+        "{html}"
+    );
     assert_eq!(html.matches("data-qualite=\"good\"").count(), 1, "{html}");
     let (_, html) = get_text(&base, &sup, "/superviseur/appels?jour=hier").await;
     assert!(html.contains("Date invalide"), "{html}");
@@ -140,7 +162,9 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
     assert_eq!(status, 404);
     assert!(body.contains("appel introuvable"), "{body}");
 
-    let next = (arrived.with_timezone(&chrono_tz::Europe::Paris).date_naive()
+    let next = (arrived
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .date_naive()
         + chrono::Duration::days(1))
     .format("%Y-%m-%d")
     .to_string();
@@ -150,17 +174,26 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let calls = v["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 3);
-    assert_eq!(calls[2]["audio_quality"]["verdict"], serde_json::Value::Null);
-    let (status, csv) =
-        get_text(&base, &sup, &format!("/api/v1/calls?from={day}&to={next}&format=csv")).await;
+    assert_eq!(
+        calls[2]["audio_quality"]["verdict"],
+        serde_json::Value::Null
+    );
+    let (status, csv) = get_text(
+        &base,
+        &sup,
+        &format!("/api/v1/calls?from={day}&to={next}&format=csv"),
+    )
+    .await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 4, "{csv}");
     assert!(lines[0].ends_with("qualite_audio,appelant_paquets_recus,appelant_paquets_perdus,appelant_paquets_en_retard,appelant_gigue_max_ms,appelant_perte_distante,appelant_mos,agent_paquets_recus,agent_paquets_perdus,agent_paquets_en_retard,agent_gigue_max_ms,agent_perte_distante,agent_mos"), "{csv}");
-    assert!(lines[1].ends_with(",degraded,2970,30,0,12.5,,3.77,3000,0,0,12.5,,4.38"), "{csv}");
+    assert!(
+        lines[1].ends_with(",degraded,2970,30,0,12.5,,3.77,3000,0,0,12.5,,4.38"),
+        "{csv}"
+    );
     assert!(lines[3].ends_with(",,,,,,,,,,,,,"), "{csv}");
-    let (status, _) =
-        get_text(&base, &sup, &format!("/api/v1/calls?from={next}&to={day}")).await;
+    let (status, _) = get_text(&base, &sup, &format!("/api/v1/calls?from={next}&to={day}")).await;
     assert_eq!(status, 400);
     let _ = stop.send(());
 
@@ -169,7 +202,13 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
     assert!(doc["paths"]["/calls"]["get"].is_object());
     assert!(doc["paths"]["/calls/{id}"]["get"].is_object());
     let leg = &doc["components"]["schemas"]["AudioQuality"]["properties"]["legs"]["items"];
-    for field in ["packets_lost", "late_packets", "jitter_max_ms", "mos", "verdict"] {
+    for field in [
+        "packets_lost",
+        "late_packets",
+        "jitter_max_ms",
+        "mos",
+        "verdict",
+    ] {
         assert!(leg["properties"][field].is_object(), "{field}");
     }
 }
