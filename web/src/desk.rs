@@ -80,20 +80,9 @@ fn local(state: &AppState, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// The French sentence of a store failure, the API's wording ([`crate::api::store_failure`]).
 fn store_error(e: &StoreError) -> String {
-    match e {
-        StoreError::NotFound { what: "ticket", id } => format!("ticket n° {id} introuvable"),
-        StoreError::NotFound { what: "call", id } => format!("appel n° {id} introuvable"),
-        StoreError::NotFound { id, .. } => format!("élément n° {id} introuvable"),
-        StoreError::Invalid { reason, .. } => reason.clone(),
-        StoreError::IllegalTransition { .. } => {
-            "ce changement d'état ne s'applique pas au ticket".to_owned()
-        }
-        other => {
-            tracing::warn!(error = %other, "desk store error");
-            "erreur de la base de données".to_owned()
-        }
-    }
+    crate::api::store_failure(e).2
 }
 
 // ---- the call an agent is handling -----------------------------------------------------
@@ -214,7 +203,7 @@ async fn context_of(
     })
 }
 
-fn status_label(s: TicketStatus) -> &'static str {
+pub(crate) fn status_label(s: TicketStatus) -> &'static str {
     match s {
         TicketStatus::New => "Nouveau",
         TicketStatus::Assigned => "Affecté",
@@ -1645,10 +1634,7 @@ async fn api_get_ticket(
     }
     match state.backend.store().ticket(id).await {
         Ok(t) => ticket_response(&state, StatusCode::OK, &t).await,
-        Err(StoreError::NotFound { .. }) => {
-            error(StatusCode::NOT_FOUND, format!("ticket n° {id} introuvable"))
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, store_error(&e)),
+        Err(e) => crate::api::store_error(&e),
     }
 }
 

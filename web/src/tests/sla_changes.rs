@@ -45,8 +45,8 @@ async fn tickets_are_escalated_moved_and_excluded_with_audit_rows() {
     .unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["error"],
-        "le motif de l'escalade est obligatoire"
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "le motif de l'escalade est obligatoire", "field": "reason"})
     );
     let r = post(
         &agt,
@@ -148,6 +148,10 @@ async fn tickets_are_escalated_moved_and_excluded_with_audit_rows() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "ticket n° 999999 introuvable"})
+    );
     let doc: serde_json::Value = client()
         .get(format!("{base}/api/v1/openapi.json"))
         .send()
