@@ -95,9 +95,11 @@ pub(crate) fn store_failure(e: &StoreError) -> (StatusCode, Option<&'static str>
             None,
             format!("{} n° {id} introuvable", row_name_fr(what)),
         ),
-        StoreError::Invalid { field, reason } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, Some(*field), reason.clone())
-        }
+        StoreError::Invalid { field, reason } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(*field),
+            reason.clone(),
+        ),
         StoreError::IllegalTransition { from, to } => (
             StatusCode::CONFLICT,
             Some("status"),

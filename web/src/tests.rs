@@ -1343,3 +1343,4 @@ fn the_status_bar_counts_down_the_wrap_up() {
 
 mod incidents;
 mod sla_changes;
+mod store_errors;
