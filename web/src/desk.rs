@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/agent/rappels", get(callbacks_page))
         .route("/agent/rappels/rappeler", post(callbacks_submit))
         .route("/static/fiche.js", get(desk_js))
+        .merge(crate::ticket_actions::routes())
 }
 
 /// The API's routes (nested under `/api/v1`).
@@ -920,6 +921,9 @@ struct TicketQuery {
     enregistre: Option<String>,
     #[serde(default)]
     rattache: Option<String>,
+    /// The SLA action just saved (`escalade`, `echeance`, `exclusion`), for its confirmation.
+    #[serde(default)]
+    sla: Option<String>,
 }
 
 /// The form's values prefilled from the ticket, or from the call and the directory.
@@ -1099,6 +1103,29 @@ async fn form_page(
     notice: &str,
     saved_draft_key: Option<&str>,
 ) -> String {
+    let actions = crate::ticket_actions::ActionForm::default();
+    form_page_with(
+        state,
+        session,
+        input,
+        errors,
+        notice,
+        saved_draft_key,
+        &actions,
+    )
+    .await
+}
+
+/// The ticket form, with the SLA actions' block and the history under it for a ticket.
+async fn form_page_with(
+    state: &AppState,
+    session: &Session,
+    input: &TicketInput,
+    errors: &FieldErrors,
+    notice: &str,
+    saved_draft_key: Option<&str>,
+    actions: &crate::ticket_actions::ActionForm,
+) -> String {
     let store = state.backend.store();
     let categories = store.categories().await.unwrap_or_default();
     let groups = store.support_groups().await.unwrap_or_default();
@@ -1258,6 +1285,10 @@ async fn form_page(
         .iter()
         .map(|g| (g.id.to_string(), g.name.clone()))
         .collect();
+    let sla_actions = match parse_id(ticket_id) {
+        Some(id) => crate::ticket_actions::block(state, session, id, actions).await,
+        None => String::new(),
+    };
     let summary = if errors.is_empty() {
         String::new()
     } else {
@@ -1290,7 +1321,7 @@ async fn form_page(
          </fieldset>{attach}</div></div>\
          <fieldset><legend>Description</legend>{symptom}{diagnosis}</fieldset>\
          <p><button type=\"submit\" id=\"enregistrer-ticket\">Enregistrer la fiche</button> \
-         <span id=\"brouillon-etat\" role=\"status\"></span></p></form>\
+         <span id=\"brouillon-etat\" role=\"status\"></span></p></form>{sla_actions}\
          <p><a href=\"/agent\">Retour à mon poste</a> · <a href=\"/agent/rappels\">Rappels</a></p>\
          <script src=\"/static/fiche.js\"></script>",
         saved = saved_draft_key
@@ -1390,13 +1421,15 @@ async fn ticket_page(
         }
         _ => (String::new(), None),
     };
-    let body = form_page(
+    let actions = crate::ticket_actions::ActionForm::after(query.sla.as_deref());
+    let body = form_page_with(
         &state,
         &session,
         &input,
         &FieldErrors::new(),
         &notice,
         saved.as_deref(),
+        &actions,
     )
     .await;
     page(
@@ -1406,6 +1439,45 @@ async fn ticket_page(
         &body,
     )
     .into_response()
+}
+
+/// The ticket page for `ticket_id` with `status`, showing the SLA actions' `actions` (a
+/// refused action's values and errors).
+pub(crate) async fn ticket_form_response(
+    state: &AppState,
+    session: &Session,
+    ticket_id: i64,
+    actions: &crate::ticket_actions::ActionForm,
+    status: StatusCode,
+) -> Response {
+    let query = TicketQuery {
+        ticket_id: Some(ticket_id.to_string()),
+        ..TicketQuery::default()
+    };
+    let input = match prefill(state, session, &query).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body = form_page_with(
+        state,
+        session,
+        &input,
+        &FieldErrors::new(),
+        "",
+        None,
+        actions,
+    )
+    .await;
+    (
+        status,
+        page(
+            &state.backend.settings().server_name,
+            "Fiche de l'appel",
+            Some(session),
+            &body,
+        ),
+    )
+        .into_response()
 }
 
 /// `POST /agent/dossier`: checks and saves the form; errors re-render it with the values.

@@ -1344,3 +1344,4 @@ fn the_status_bar_counts_down_the_wrap_up() {
 mod incidents;
 mod sla_changes;
 mod store_errors;
+mod ticket_actions;
