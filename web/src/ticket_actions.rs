@@ -315,15 +315,13 @@ fn change_text(
     };
     match entry.field.as_str() {
         "created" => "Création du ticket".to_owned(),
-        f if f == ESCALATION_FIELD => {
-            arrow("Escalade", old.map(|g| group_name(g)), group_name(new))
-        }
+        f if f == ESCALATION_FIELD => arrow("Escalade", old.map(group_name), group_name(new)),
         f if f == DUE_DATE_FIELD => arrow("Échéance", old.map(date), date(new)),
         f if f == EXCLUSION_FIELD => format!("Exclusion du SLA validée par {new}"),
         "sla_outcome" => arrow("Verdict SLA", old.map(str::to_owned), new.to_owned()),
         "status" => arrow("Statut", old.map(str::to_owned), new.to_owned()),
         "priority" => arrow("Priorité", old.map(str::to_owned), new.to_owned()),
-        "group_id" => arrow("Groupe", old.map(|g| group_name(g)), group_name(new)),
+        "group_id" => arrow("Groupe", old.map(group_name), group_name(new)),
         other => arrow(other, old.map(str::to_owned), new.to_owned()),
     }
 }
