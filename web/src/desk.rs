@@ -1095,29 +1095,9 @@ fn priority_text(p: Priority, vip: bool, p0: bool) -> String {
 
 /// Renders the ticket form with `input`, the field errors next to their fields, and a
 /// notice on top.
+/// The ticket form, with the SLA actions' block (`actions`) and the history under it for a
+/// ticket.
 async fn form_page(
-    state: &AppState,
-    session: &Session,
-    input: &TicketInput,
-    errors: &FieldErrors,
-    notice: &str,
-    saved_draft_key: Option<&str>,
-) -> String {
-    let actions = crate::ticket_actions::ActionForm::default();
-    form_page_with(
-        state,
-        session,
-        input,
-        errors,
-        notice,
-        saved_draft_key,
-        &actions,
-    )
-    .await
-}
-
-/// The ticket form, with the SLA actions' block and the history under it for a ticket.
-async fn form_page_with(
     state: &AppState,
     session: &Session,
     input: &TicketInput,
@@ -1422,7 +1402,7 @@ async fn ticket_page(
         _ => (String::new(), None),
     };
     let actions = crate::ticket_actions::ActionForm::after(query.sla.as_deref());
-    let body = form_page_with(
+    let body = form_page(
         &state,
         &session,
         &input,
@@ -1458,7 +1438,7 @@ pub(crate) async fn ticket_form_response(
         Ok(i) => i,
         Err(r) => return r,
     };
-    let body = form_page_with(
+    let body = form_page(
         state,
         session,
         &input,
@@ -1509,7 +1489,16 @@ async fn ticket_submit(
     };
     match check_input(&state, &session, &input).await {
         Err((status, errors)) => {
-            let body = form_page(&state, &session, &input, &errors, "", None).await;
+            let body = form_page(
+                &state,
+                &session,
+                &input,
+                &errors,
+                "",
+                None,
+                &Default::default(),
+            )
+            .await;
             rerender(status, body)
         }
         Ok(checked) => match save(&state, &session, checked).await {
@@ -1531,8 +1520,16 @@ async fn ticket_submit(
                     "<p role=\"alert\" class=\"erreur\">La fiche n'est pas enregistrée : {}</p>",
                     escape(&e)
                 );
-                let body =
-                    form_page(&state, &session, &input, &FieldErrors::new(), &notice, None).await;
+                let body = form_page(
+                    &state,
+                    &session,
+                    &input,
+                    &FieldErrors::new(),
+                    &notice,
+                    None,
+                    &Default::default(),
+                )
+                .await;
                 rerender(StatusCode::UNPROCESSABLE_ENTITY, body)
             }
         },

@@ -358,16 +358,33 @@ struct ExclusionForm {
     exclusion_justification: String,
 }
 
-/// The posted ticket id, or the page saying it is unknown.
-fn ticket_of(state: &AppState, session: &Session, raw: &str) -> Result<i64, Response> {
-    raw.trim().parse::<i64>().map_err(|_| {
-        refusal_page(
+/// The session of an action's post (the form's CSRF token checked; a supervisor when
+/// `supervisor_only`, else a 403 page) and the ticket id it names (else a 404 page).
+async fn posted(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+    ticket: &str,
+    supervisor_only: bool,
+) -> Result<(Session, i64), Response> {
+    let session = require_form(state, headers, Need::Account, csrf).await?;
+    if supervisor_only && !session.is_supervisor() {
+        return Err(refusal_page(
             state,
-            session,
+            &session,
+            StatusCode::FORBIDDEN,
+            "L'exclusion du SLA est réservée aux superviseurs, qui la valident.",
+        ));
+    }
+    match ticket.trim().parse::<i64>() {
+        Ok(id) => Ok((session, id)),
+        Err(_) => Err(refusal_page(
+            state,
+            &session,
             StatusCode::NOT_FOUND,
             "Ce ticket n'existe pas.",
-        )
-    })
+        )),
+    }
 }
 
 fn refusal_page(
@@ -478,12 +495,9 @@ async fn escalate(
     headers: HeaderMap,
     Form(f): Form<EscalationForm>,
 ) -> Response {
-    let session = match require_form(&state, &headers, Need::Account, f.csrf.as_deref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let id = match ticket_of(&state, &session, &f.ticket_id) {
-        Ok(id) => id,
+    let (session, id) = match posted(&state, &headers, f.csrf.as_deref(), &f.ticket_id, false).await
+    {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let values = BTreeMap::from([
@@ -583,12 +597,9 @@ async fn move_due_date(
     headers: HeaderMap,
     Form(f): Form<DueDateForm>,
 ) -> Response {
-    let session = match require_form(&state, &headers, Need::Account, f.csrf.as_deref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let id = match ticket_of(&state, &session, &f.ticket_id) {
-        Ok(id) => id,
+    let (session, id) = match posted(&state, &headers, f.csrf.as_deref(), &f.ticket_id, false).await
+    {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let values = BTreeMap::from([
@@ -644,20 +655,9 @@ async fn exclude(
     headers: HeaderMap,
     Form(f): Form<ExclusionForm>,
 ) -> Response {
-    let session = match require_form(&state, &headers, Need::Account, f.csrf.as_deref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !session.is_supervisor() {
-        return refusal_page(
-            &state,
-            &session,
-            StatusCode::FORBIDDEN,
-            "L'exclusion du SLA est réservée aux superviseurs, qui la valident.",
-        );
-    }
-    let id = match ticket_of(&state, &session, &f.ticket_id) {
-        Ok(id) => id,
+    let (session, id) = match posted(&state, &headers, f.csrf.as_deref(), &f.ticket_id, true).await
+    {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let values = BTreeMap::from([("exclusion_justification", f.exclusion_justification.clone())]);

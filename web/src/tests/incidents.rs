@@ -19,18 +19,6 @@ async fn form_post(
         .unwrap()
 }
 
-async fn page_text(base: &str, cookie: &str, path: &str) -> String {
-    client()
-        .get(format!("{base}{path}"))
-        .header(header::COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn incidents_are_declared_followed_and_closed_by_supervisors_only() {
     let dir = tempfile::tempdir().unwrap();
