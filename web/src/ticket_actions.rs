@@ -358,32 +358,120 @@ struct ExclusionForm {
     exclusion_justification: String,
 }
 
-/// The session of an action's post (the form's CSRF token checked; a supervisor when
-/// `supervisor_only`, else a 403 page) and the ticket id it names (else a 404 page).
-async fn posted(
-    state: &AppState,
-    headers: &HeaderMap,
-    csrf: Option<&str>,
-    ticket: &str,
-    supervisor_only: bool,
-) -> Result<(Session, i64), Response> {
-    let session = require_form(state, headers, Need::Account, csrf).await?;
-    if supervisor_only && !session.is_supervisor() {
-        return Err(refusal_page(
+/// One action's post being answered: who, on which ticket, and what was typed (kept on a
+/// refusal).
+struct Posted {
+    state: AppState,
+    session: Session,
+    ticket_id: i64,
+    action: Action,
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Posted {
+    /// The session of an action's post (the form's CSRF token checked; a supervisor for the
+    /// exclusion, else a 403 page) and the ticket id it names (else a 404 page).
+    async fn check(
+        state: AppState,
+        headers: &HeaderMap,
+        csrf: Option<&str>,
+        ticket: &str,
+        action: Action,
+    ) -> Result<Posted, Response> {
+        let session = require_form(&state, headers, Need::Account, csrf).await?;
+        if action == Action::Exclusion && !session.is_supervisor() {
+            return Err(refusal_page(
+                &state,
+                &session,
+                StatusCode::FORBIDDEN,
+                "L'exclusion du SLA est réservée aux superviseurs, qui la valident.",
+            ));
+        }
+        let Ok(ticket_id) = ticket.trim().parse::<i64>() else {
+            return Err(refusal_page(
+                &state,
+                &session,
+                StatusCode::NOT_FOUND,
+                "Ce ticket n'existe pas.",
+            ));
+        };
+        Ok(Posted {
             state,
-            &session,
-            StatusCode::FORBIDDEN,
-            "L'exclusion du SLA est réservée aux superviseurs, qui la valident.",
-        ));
+            session,
+            ticket_id,
+            action,
+            values: BTreeMap::new(),
+        })
     }
-    match ticket.trim().parse::<i64>() {
-        Ok(id) => Ok((session, id)),
-        Err(_) => Err(refusal_page(
-            state,
-            &session,
-            StatusCode::NOT_FOUND,
-            "Ce ticket n'existe pas.",
-        )),
+
+    /// The ticket page again, 422, with `message` under the form's `field`.
+    async fn refuse(self, field: &'static str, message: String) -> Response {
+        let form = ActionForm {
+            confirmed: None,
+            refused: Some(self.action),
+            values: self.values,
+            errors: BTreeMap::from([(field, message)]),
+        };
+        crate::desk::ticket_form_response(
+            &self.state,
+            &self.session,
+            self.ticket_id,
+            &form,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await
+    }
+
+    /// After the store call: the page with its confirmation, or the page again with the
+    /// refusal under the field (`fields` maps the store's field names to the form's, with
+    /// the French label).
+    async fn finish(
+        self,
+        fields: &[(&str, &'static str, &str)],
+        result: Result<(), StoreError>,
+    ) -> Response {
+        let (field, message) = match result {
+            Ok(()) => {
+                tracing::info!(
+                    actor = %self.session.login,
+                    ticket = self.ticket_id,
+                    action = self.action.slug(),
+                    "SLA action on the ticket form"
+                );
+                return Redirect::to(&format!(
+                    "/agent/dossier?ticket_id={}&sla={}",
+                    self.ticket_id,
+                    self.action.slug()
+                ))
+                .into_response();
+            }
+            Err(StoreError::NotFound { .. }) => {
+                return refusal_page(
+                    &self.state,
+                    &self.session,
+                    StatusCode::NOT_FOUND,
+                    "Ce ticket n'existe pas.",
+                );
+            }
+            Err(e) => {
+                let (_, field, message) = crate::api::store_failure(&e);
+                (field, message)
+            }
+        };
+        // The store's field as the form names and labels it; a refusal about the ticket as
+        // a whole (its status) goes under the action's reason field, listed last.
+        let (form_field, label) = fields
+            .iter()
+            .find(|(store_field, _, _)| Some(*store_field) == field)
+            .map(|(_, form_field, label)| (*form_field, *label))
+            .or_else(|| {
+                fields
+                    .last()
+                    .map(|(_, form_field, _)| (*form_field, "Ticket"))
+            })
+            .unwrap_or(("", "Ticket"));
+        self.refuse(form_field, format!("{label} : {message}."))
+            .await
     }
 }
 
@@ -405,127 +493,31 @@ fn refusal_page(
         .into_response()
 }
 
-/// After a store call: the page with its confirmation, or the page again with the
-/// refusal under the field (`fields` maps the store's field names to the form's, with the
-/// French label), keeping what was typed.
-async fn finish(
-    state: &AppState,
-    session: &Session,
-    ticket_id: i64,
-    action: Action,
-    values: BTreeMap<&'static str, String>,
-    fields: &[(&str, &'static str, &str)],
-    result: Result<(), StoreError>,
-) -> Response {
-    let (field, message) = match result {
-        Ok(()) => {
-            tracing::info!(actor = %session.login, ticket = ticket_id, action = action.slug(), "SLA action on the ticket form");
-            return Redirect::to(&format!(
-                "/agent/dossier?ticket_id={ticket_id}&sla={}",
-                action.slug()
-            ))
-            .into_response();
-        }
-        Err(StoreError::NotFound { .. }) => {
-            return refusal_page(
-                state,
-                session,
-                StatusCode::NOT_FOUND,
-                "Ce ticket n'existe pas.",
-            );
-        }
-        Err(e) => {
-            let (_, field, message) = crate::api::store_failure(&e);
-            (field, message)
-        }
-    };
-    // The store's field as the form names and labels it; a refusal about the ticket as a
-    // whole (its status) goes under the action's reason field, which every action has.
-    let (form_field, label) = fields
-        .iter()
-        .find(|(store_field, _, _)| Some(*store_field) == field)
-        .map(|(_, form_field, label)| (*form_field, *label))
-        .or_else(|| {
-            fields
-                .last()
-                .map(|(_, form_field, _)| (*form_field, "Ticket"))
-        })
-        .unwrap_or(("", "Ticket"));
-    refused(
-        state,
-        session,
-        ticket_id,
-        action,
-        values,
-        form_field,
-        format!("{label} : {message}."),
-    )
-    .await
-}
-
-/// The ticket page again, 422, with `message` under `field`.
-async fn refused(
-    state: &AppState,
-    session: &Session,
-    ticket_id: i64,
-    action: Action,
-    values: BTreeMap<&'static str, String>,
-    field: &'static str,
-    message: String,
-) -> Response {
-    let form = ActionForm {
-        confirmed: None,
-        refused: Some(action),
-        values,
-        errors: BTreeMap::from([(field, message)]),
-    };
-    crate::desk::ticket_form_response(
-        state,
-        session,
-        ticket_id,
-        &form,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
-}
-
 /// `POST /agent/dossier/escalade`.
 async fn escalate(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(f): Form<EscalationForm>,
 ) -> Response {
-    let (session, id) = match posted(&state, &headers, f.csrf.as_deref(), &f.ticket_id, false).await
-    {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let values = BTreeMap::from([
+    let csrf = f.csrf.as_deref();
+    let mut post =
+        match Posted::check(state, &headers, csrf, &f.ticket_id, Action::Escalation).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+    post.values = BTreeMap::from([
         ("escalade_groupe", f.escalade_groupe.clone()),
         ("escalade_priorite", f.escalade_priorite.clone()),
         ("escalade_motif", f.escalade_motif.clone()),
     ]);
-    let groups = state
-        .backend
-        .store()
-        .support_groups()
-        .await
-        .unwrap_or_default();
+    let store = post.state.backend.store().clone();
+    let groups = store.support_groups().await.unwrap_or_default();
     let Some(group) = groups
         .iter()
         .find(|g| g.id.to_string() == f.escalade_groupe.trim())
     else {
         let message = "Groupe : choisissez le groupe de niveau 2 ou 3 qui reprend le ticket.";
-        return refused(
-            &state,
-            &session,
-            id,
-            Action::Escalation,
-            values,
-            "escalade_groupe",
-            message.to_owned(),
-        )
-        .await;
+        return post.refuse("escalade_groupe", message.to_owned()).await;
     };
     let raise_to = match f.escalade_priorite.trim() {
         "" => None,
@@ -533,45 +525,27 @@ async fn escalate(
             Some(p) => Some(p),
             None => {
                 let message = format!("Priorité : « {code} » inconnue (P0, P1, P2 ou P3).");
-                return refused(
-                    &state,
-                    &session,
-                    id,
-                    Action::Escalation,
-                    values,
-                    "escalade_priorite",
-                    message,
-                )
-                .await;
+                return post.refuse("escalade_priorite", message).await;
             }
         },
     };
-    let result = state
-        .backend
-        .store()
+    let now = post.state.backend.now();
+    let reason = &f.escalade_motif;
+    let result = store
         .escalate_ticket(
-            id,
+            post.ticket_id,
             group.id,
             raise_to,
-            &f.escalade_motif,
-            &session.login,
-            state.backend.now(),
+            reason,
+            &post.session.login,
+            now,
         )
         .await;
     let fields = [
         ("priority", "escalade_priorite", "Priorité"),
         ("reason", "escalade_motif", "Motif de l'escalade"),
     ];
-    finish(
-        &state,
-        &session,
-        id,
-        Action::Escalation,
-        values,
-        &fields,
-        result,
-    )
-    .await
+    post.finish(&fields, result).await
 }
 
 /// The `datetime-local` value (`2026-11-26T10:00`, seconds allowed) or `26/11/2026 10:00`
@@ -597,56 +571,40 @@ async fn move_due_date(
     headers: HeaderMap,
     Form(f): Form<DueDateForm>,
 ) -> Response {
-    let (session, id) = match posted(&state, &headers, f.csrf.as_deref(), &f.ticket_id, false).await
-    {
-        Ok(v) => v,
+    let csrf = f.csrf.as_deref();
+    let mut post = match Posted::check(state, &headers, csrf, &f.ticket_id, Action::DueDate).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let values = BTreeMap::from([
+    post.values = BTreeMap::from([
         ("echeance_nouvelle", f.echeance_nouvelle.clone()),
         ("echeance_motif", f.echeance_motif.clone()),
     ]);
-    let due = match parse_local(&f.echeance_nouvelle, &state.backend.settings().zone) {
+    let due = match parse_local(&f.echeance_nouvelle, &post.state.backend.settings().zone) {
         Ok(due) => due,
         Err(reason) => {
             let message = format!("Nouvelle échéance : {reason}.");
-            return refused(
-                &state,
-                &session,
-                id,
-                Action::DueDate,
-                values,
-                "echeance_nouvelle",
-                message,
-            )
-            .await;
+            return post.refuse("echeance_nouvelle", message).await;
         }
     };
-    let result = state
+    let now = post.state.backend.now();
+    let result = post
+        .state
         .backend
         .store()
         .change_due_date(
-            id,
+            post.ticket_id,
             due,
             &f.echeance_motif,
-            &session.login,
-            state.backend.now(),
+            &post.session.login,
+            now,
         )
         .await;
     let fields = [
         ("due", "echeance_nouvelle", "Nouvelle échéance"),
         ("reason", "echeance_motif", "Justification"),
     ];
-    finish(
-        &state,
-        &session,
-        id,
-        Action::DueDate,
-        values,
-        &fields,
-        result,
-    )
-    .await
+    post.finish(&fields, result).await
 }
 
 /// `POST /agent/dossier/exclusion`: supervisors and admins only; an agent gets 403.
@@ -655,32 +613,27 @@ async fn exclude(
     headers: HeaderMap,
     Form(f): Form<ExclusionForm>,
 ) -> Response {
-    let (session, id) = match posted(&state, &headers, f.csrf.as_deref(), &f.ticket_id, true).await
+    let csrf = f.csrf.as_deref();
+    let mut post = match Posted::check(state, &headers, csrf, &f.ticket_id, Action::Exclusion).await
     {
-        Ok(v) => v,
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let values = BTreeMap::from([("exclusion_justification", f.exclusion_justification.clone())]);
-    let result = state
+    post.values = BTreeMap::from([("exclusion_justification", f.exclusion_justification.clone())]);
+    let now = post.state.backend.now();
+    // The supervisor who excludes is the approver (CULTURE 886-899).
+    let result = post
+        .state
         .backend
         .store()
         .exclude_from_sla(
-            id,
+            post.ticket_id,
             &f.exclusion_justification,
-            &session.name,
-            &session.login,
-            state.backend.now(),
+            &post.session.name,
+            &post.session.login,
+            now,
         )
         .await;
     let fields = [("justification", "exclusion_justification", "Justification")];
-    finish(
-        &state,
-        &session,
-        id,
-        Action::Exclusion,
-        values,
-        &fields,
-        result,
-    )
-    .await
+    post.finish(&fields, result).await
 }
