@@ -112,7 +112,7 @@ pub async fn calendar_history(
     }
     let mut exceptions = store.calendar_exception_history(name).await?;
     // The order calendar_spec lists them in, so the newest version is the same calendar.
-    exceptions.sort_by(|(a, _), (b, _)| (a.exception.date, a.id).cmp(&(b.exception.date, b.id)));
+    exceptions.sort_by_key(|(e, _)| (e.exception.date, e.id));
     let mut changes: Vec<DateTime<Utc>> = hours
         .iter()
         .map(|(at, _)| *at)

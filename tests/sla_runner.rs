@@ -952,7 +952,10 @@ async fn calendar_changes_count_from_when_they_were_saved_and_survive_a_restart(
             .expect("removed");
         send_history(store.clone()).await;
         runner.step(utc(19, 15, 30)).await.expect("step");
-        assert_eq!(sla_lines(&store, t, "sla_at_risk").await, vec![utc(19, 15, 0)]);
+        assert_eq!(
+            sla_lines(&store, t, "sla_at_risk").await,
+            vec![utc(19, 15, 0)]
+        );
         assert_eq!(
             resolve(runner.engine().status(t, utc(19, 17, 0))),
             (hours(7), Some(utc(20, 8, 0)))
@@ -988,8 +991,14 @@ async fn calendar_changes_count_from_when_they_were_saved_and_survive_a_restart(
         .await
         .expect("restart");
         runner.step(utc(20, 8, 30)).await.expect("step");
-        assert_eq!(sla_lines(&store, t, "sla_at_risk").await, vec![utc(19, 15, 0)]);
-        assert_eq!(sla_lines(&store, t, "sla_breached").await, vec![utc(20, 8, 0)]);
+        assert_eq!(
+            sla_lines(&store, t, "sla_at_risk").await,
+            vec![utc(19, 15, 0)]
+        );
+        assert_eq!(
+            sla_lines(&store, t, "sla_breached").await,
+            vec![utc(20, 8, 0)]
+        );
         // The removed closure is no longer listed, but kept for the history.
         assert!(
             store

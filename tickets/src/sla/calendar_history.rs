@@ -203,7 +203,10 @@ pub(crate) mod tests {
             history.add_business(paris(19, 10, 0), TimeDelta::hours(2)),
             Some(paris(19, 12, 0))
         );
-        assert_eq!(history.changes().collect::<Vec<_>>(), vec![paris(19, 11, 0)]);
+        assert_eq!(
+            history.changes().collect::<Vec<_>>(),
+            vec![paris(19, 11, 0)]
+        );
         // The old calendar is still the one in force before the change.
         assert!(history.at(paris(19, 10, 0)).is_open(paris(19, 15, 0)));
         assert!(!history.current().is_open(paris(19, 15, 0)));
@@ -214,7 +217,10 @@ pub(crate) mod tests {
         let mut history = CalendarHistory::new(louvre_with_tuesday("09:00-18:00"));
         history.change(paris(19, 11, 0), louvre_with_tuesday("09:00-12:00"));
         history.change(paris(19, 10, 0), louvre_with_tuesday("09:00-11:30"));
-        assert_eq!(history.changes().collect::<Vec<_>>(), vec![paris(19, 11, 0)]);
+        assert_eq!(
+            history.changes().collect::<Vec<_>>(),
+            vec![paris(19, 11, 0)]
+        );
         assert_eq!(
             history.business_duration(paris(19, 9, 0), paris(19, 18, 0)),
             TimeDelta::minutes(150)

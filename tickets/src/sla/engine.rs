@@ -527,10 +527,7 @@ impl SlaEngine {
         self.clocks.is_empty()
     }
 
-    fn policy_and_calendar(
-        &self,
-        name: &str,
-    ) -> Result<(&SlaPolicy, &CalendarHistory), SlaError> {
+    fn policy_and_calendar(&self, name: &str) -> Result<(&SlaPolicy, &CalendarHistory), SlaError> {
         lookup(&self.policies, &self.calendars, name)
     }
 

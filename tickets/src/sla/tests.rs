@@ -1138,7 +1138,13 @@ mod calendar_changes {
     fn hours_changed_mid_day_keep_the_time_counted_before_the_change() {
         // P1 (4 business hours) opened Tuesday 19 May 2026 at 09:00 Paris, due 13:00.
         let mut e = engine();
-        create(&mut e, 1, may(19, 9, 0), "louvre", facts(Priority::P1, Nature::Incident));
+        create(
+            &mut e,
+            1,
+            may(19, 9, 0),
+            "louvre",
+            facts(Priority::P1, Nature::Incident),
+        );
         assert_eq!(due(&e, 1, may(19, 9, 0)), Some(may(19, 13, 0)));
         // At 11:00 Tuesday becomes 10:00-12:00. The two hours run since 09:00 stay counted
         // (re-read with the new hours they would be one).
@@ -1172,7 +1178,13 @@ mod calendar_changes {
         // P2 (8 business hours) opened Tuesday 19 May at 09:00; at 14:00 an administrator
         // closes today. Five hours have run and stay counted; the clock stops from 14:00.
         let mut e = engine();
-        create(&mut e, 2, may(19, 9, 0), "louvre", facts(Priority::P2, Nature::Incident));
+        create(
+            &mut e,
+            2,
+            may(19, 9, 0),
+            "louvre",
+            facts(Priority::P2, Nature::Incident),
+        );
         assert_eq!(due(&e, 2, may(19, 9, 0)), Some(may(19, 17, 0)));
         e.set_calendar(
             "louvre",
@@ -1192,7 +1204,13 @@ mod calendar_changes {
         // P2 opened Tuesday 19 May at 15:00 (due Wednesday 14:00); at 16:00 Wednesday is
         // closed: the clock skips it, three hours on Tuesday and five on Thursday.
         let mut e = engine();
-        create(&mut e, 3, may(19, 15, 0), "louvre", facts(Priority::P2, Nature::Incident));
+        create(
+            &mut e,
+            3,
+            may(19, 15, 0),
+            "louvre",
+            facts(Priority::P2, Nature::Incident),
+        );
         assert_eq!(due(&e, 3, may(19, 15, 0)), Some(may(20, 14, 0)));
         e.set_calendar(
             "louvre",
@@ -1218,7 +1236,13 @@ mod calendar_changes {
             (may(19, 11, 30), louvre("10:00-12:00", &["2026-05-20"])),
         ];
         let mut e = engine();
-        create(&mut e, 4, may(19, 9, 0), "louvre", facts(Priority::P1, Nature::Incident));
+        create(
+            &mut e,
+            4,
+            may(19, 9, 0),
+            "louvre",
+            facts(Priority::P1, Nature::Incident),
+        );
         for (at, calendar) in changes.clone() {
             e.set_calendar("louvre", calendar, at);
         }
