@@ -1130,6 +1130,24 @@ mod calendar_changes {
         paris(2026, 5, d, h, min)
     }
 
+    /// An engine tracking ticket `id` of `priority` on the Louvre grid, opened at `opened`.
+    fn louvre_ticket(id: TicketId, opened: DateTime<Utc>, priority: Priority) -> SlaEngine {
+        let mut e = engine();
+        create(
+            &mut e,
+            id,
+            opened,
+            "louvre",
+            facts(priority, Nature::Incident),
+        );
+        e
+    }
+
+    /// Closes the local `day` ("2026-05-19") of the Louvre calendar from `at` on.
+    fn close_day(e: &mut SlaEngine, day: &str, at: DateTime<Utc>) {
+        e.set_calendar("louvre", louvre("09:00-18:00", &[day]), at);
+    }
+
     fn consumed(e: &SlaEngine, id: TicketId, now: DateTime<Utc>) -> TimeDelta {
         e.status(id, now).unwrap().resolve.unwrap().consumed
     }
@@ -1137,14 +1155,7 @@ mod calendar_changes {
     #[test]
     fn hours_changed_mid_day_keep_the_time_counted_before_the_change() {
         // P1 (4 business hours) opened Tuesday 19 May 2026 at 09:00 Paris, due 13:00.
-        let mut e = engine();
-        create(
-            &mut e,
-            1,
-            may(19, 9, 0),
-            "louvre",
-            facts(Priority::P1, Nature::Incident),
-        );
+        let mut e = louvre_ticket(1, may(19, 9, 0), Priority::P1);
         assert_eq!(due(&e, 1, may(19, 9, 0)), Some(may(19, 13, 0)));
         // At 11:00 Tuesday becomes 10:00-12:00. The two hours run since 09:00 stay counted
         // (re-read with the new hours they would be one).
@@ -1177,20 +1188,9 @@ mod calendar_changes {
     fn a_closure_added_for_today_keeps_the_morning() {
         // P2 (8 business hours) opened Tuesday 19 May at 09:00; at 14:00 an administrator
         // closes today. Five hours have run and stay counted; the clock stops from 14:00.
-        let mut e = engine();
-        create(
-            &mut e,
-            2,
-            may(19, 9, 0),
-            "louvre",
-            facts(Priority::P2, Nature::Incident),
-        );
+        let mut e = louvre_ticket(2, may(19, 9, 0), Priority::P2);
         assert_eq!(due(&e, 2, may(19, 9, 0)), Some(may(19, 17, 0)));
-        e.set_calendar(
-            "louvre",
-            louvre("09:00-18:00", &["2026-05-19"]),
-            may(19, 14, 0),
-        );
+        close_day(&mut e, "2026-05-19", may(19, 14, 0));
         assert_eq!(consumed(&e, 2, may(19, 14, 0)), TimeDelta::hours(5));
         assert_eq!(consumed(&e, 2, may(19, 17, 30)), TimeDelta::hours(5));
         // Three hours left on Wednesday: at risk (6 h) 10:00, due 12:00.
@@ -1203,20 +1203,9 @@ mod calendar_changes {
     fn a_closure_added_for_tomorrow_stops_the_clock_that_day() {
         // P2 opened Tuesday 19 May at 15:00 (due Wednesday 14:00); at 16:00 Wednesday is
         // closed: the clock skips it, three hours on Tuesday and five on Thursday.
-        let mut e = engine();
-        create(
-            &mut e,
-            3,
-            may(19, 15, 0),
-            "louvre",
-            facts(Priority::P2, Nature::Incident),
-        );
+        let mut e = louvre_ticket(3, may(19, 15, 0), Priority::P2);
         assert_eq!(due(&e, 3, may(19, 15, 0)), Some(may(20, 14, 0)));
-        e.set_calendar(
-            "louvre",
-            louvre("09:00-18:00", &["2026-05-20"]),
-            may(19, 16, 0),
-        );
+        close_day(&mut e, "2026-05-20", may(19, 16, 0));
         assert_eq!(consumed(&e, 3, may(19, 16, 0)), TimeDelta::hours(1));
         assert_eq!(consumed(&e, 3, may(20, 17, 0)), TimeDelta::hours(3));
         assert_eq!(due(&e, 3, may(19, 16, 0)), Some(may(21, 14, 0)));
@@ -1235,14 +1224,7 @@ mod calendar_changes {
             (may(19, 11, 0), louvre("10:00-12:00", &[])),
             (may(19, 11, 30), louvre("10:00-12:00", &["2026-05-20"])),
         ];
-        let mut e = engine();
-        create(
-            &mut e,
-            4,
-            may(19, 9, 0),
-            "louvre",
-            facts(Priority::P1, Nature::Incident),
-        );
+        let mut e = louvre_ticket(4, may(19, 9, 0), Priority::P1);
         for (at, calendar) in changes.clone() {
             e.set_calendar("louvre", calendar, at);
         }
