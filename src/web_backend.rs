@@ -68,11 +68,15 @@ impl ServerBackend {
         name: &str,
         spec: guichet_calendar::CalendarSpec,
     ) -> anyhow::Result<()> {
-        if let Some(sla) = &self.sla {
-            let calendar = guichet_calendar::Calendar::new(&spec)?;
+        // The stored history, not `spec` alone: the change applies from the instant it was
+        // saved, time already counted keeps the calendar it was counted with.
+        if let Some(sla) = &self.sla
+            && let Some(history) =
+                crate::live_settings::calendar_history(&self.store, &self.config, name).await?
+        {
             sla.send(crate::sla_runner::SlaChange::Calendar {
                 name: name.to_owned(),
-                calendar,
+                history,
             });
         }
         self.switchboard.set_calendar(name, spec).await
