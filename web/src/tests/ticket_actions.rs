@@ -6,6 +6,11 @@ use super::sla_changes::{SlaFixture, sla_fixture};
 use super::*;
 use guichet_tickets::ticket::{Priority, SlaOutcome};
 
+/// A session cookie and its CSRF token (empty: the token left out).
+type Who<'a> = (&'a str, &'a str);
+/// A form's fields.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
 #[tokio::test]
 async fn the_ticket_form_escalates_moves_the_due_date_and_excludes_for_supervisors() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,7 +69,7 @@ async fn the_ticket_form_escalates_moves_the_due_date_and_excludes_for_superviso
     // Refusals: (who, action, fields, status, what the answer says). Nothing is written.
     let agent = (agt.as_str(), agt_csrf.as_str());
     let supervisor = (sup.as_str(), sup_csrf.as_str());
-    let refusals: Vec<((&str, &str), &str, Vec<(&str, &str)>, u16, &str)> = vec![
+    let refusals: Vec<(Who, &str, Fields, u16, &str)> = vec![
         (
             (agt.as_str(), ""),
             "escalade",
@@ -167,7 +172,7 @@ async fn the_ticket_form_escalates_moves_the_due_date_and_excludes_for_superviso
             .unwrap()
             .format("%d/%m/%Y à %H:%M")
     );
-    let actions: Vec<((&str, &str), &str, Vec<(&str, &str)>, &str, Vec<&str>)> = vec![
+    let actions: Vec<(Who, &str, Fields, &str, Vec<&str>)> = vec![
         (
             agent,
             "escalade",
