@@ -45,24 +45,7 @@ async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
         // The caller talks all along (the test plays its audio: a tone every 20 ms), so the
         // call's stored audio quality can be checked against what was sent.
         let caller_media = CallerMedia::start(600.0).await;
-        let call = Sipp::start_with(
-            run.path(),
-            "vip",
-            "caller_media_by_test.xml",
-            &[("rtp_port", caller_media.port.to_string())],
-            &[
-                "-s".into(),
-                "8585".into(),
-                "-key".into(),
-                "caller".into(),
-                VIP_NUMBER.into(),
-                "-p".into(),
-                free_udp_port().to_string(),
-                "-mp".into(),
-                free_even_port_range(4).to_string(),
-                server.sip_addr().to_string(),
-            ],
-        );
+        let call = caller_media.caller(run.path(), "vip", server.sip_addr(), "8585", VIP_NUMBER);
         call.expect_success(Duration::from_secs(60), &server);
         phone.expect_success(Duration::from_secs(10), &server);
         let sent_by_caller = caller_media.packets_sent();

@@ -126,24 +126,7 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
 
     // A VIP caller (straight to the queue, past the menu).
     let media = CallerMedia::start(CALLER_HZ).await;
-    let call = Sipp::start_with(
-        dir.path(),
-        "caller",
-        "caller_media_by_test.xml",
-        &[("rtp_port", media.port.to_string())],
-        &[
-            "-s".into(),
-            "8585".into(),
-            "-key".into(),
-            "caller".into(),
-            VIP_NUMBER.into(),
-            "-p".into(),
-            free_udp_port().to_string(),
-            "-mp".into(),
-            free_even_port_range(4).to_string(),
-            server.sip.to_string(),
-        ],
-    );
+    let call = media.caller(dir.path(), "caller", server.sip, "8585", VIP_NUMBER);
 
     // The page rings: banner, caller's name from the directory, VIP badge.
     let banner = browser
@@ -451,23 +434,12 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
 
     // The page goes away in the middle of a call: Guichet hangs up as if the agent had.
     let media = CallerMedia::start(CALLER_HZ).await;
-    let call = Sipp::start_with(
+    let call = media.caller(
         dir.path(),
         "caller-lost-page",
-        "caller_media_by_test.xml",
-        &[("rtp_port", media.port.to_string())],
-        &[
-            "-s".into(),
-            "8585".into(),
-            "-key".into(),
-            "caller".into(),
-            VIP_NUMBER.into(),
-            "-p".into(),
-            free_udp_port().to_string(),
-            "-mp".into(),
-            free_even_port_range(4).to_string(),
-            server.sip.to_string(),
-        ],
+        server.sip,
+        "8585",
+        VIP_NUMBER,
     );
     browser
         .wait_text("#softphone-appel", Duration::from_secs(20), |t| {
@@ -545,24 +517,7 @@ async fn with_a_desk_phone_and_the_page_both_ring_and_the_first_answer_cancels_t
         .await;
 
     let media = CallerMedia::start(CALLER_HZ).await;
-    let call = Sipp::start_with(
-        dir.path(),
-        "caller",
-        "caller_media_by_test.xml",
-        &[("rtp_port", media.port.to_string())],
-        &[
-            "-s".into(),
-            "8585".into(),
-            "-key".into(),
-            "caller".into(),
-            VIP_NUMBER.into(),
-            "-p".into(),
-            free_udp_port().to_string(),
-            "-mp".into(),
-            free_even_port_range(4).to_string(),
-            server.sip.to_string(),
-        ],
-    );
+    let call = media.caller(dir.path(), "caller", server.sip, "8585", VIP_NUMBER);
     browser
         .wait_text("#softphone-appel", Duration::from_secs(20), |t| {
             t.contains("Appel entrant")

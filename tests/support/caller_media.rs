@@ -3,11 +3,15 @@
 //! PCMU packets to whatever address Guichet sends from (symmetric RTP), and every packet
 //! received.
 
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use guichet_media::Codec;
+
+use super::{Sipp, free_even_port_range, free_udp_port};
 
 /// RTP payload type of RFC 4733 telephone events in Guichet's SDP.
 pub const TELEPHONE_EVENT_PT: u8 = 101;
@@ -89,6 +93,36 @@ impl CallerMedia {
             sent,
             task,
         }
+    }
+
+    /// The SIPp caller (`caller_media_by_test.xml`) dialling `line` of the Guichet at `sip`
+    /// from `number`, whose SDP gives this media's port; it waits for Guichet's BYE.
+    pub fn caller(
+        &self,
+        dir: &Path,
+        name: &str,
+        sip: SocketAddr,
+        line: &str,
+        number: &str,
+    ) -> Sipp {
+        Sipp::start_with(
+            dir,
+            name,
+            "caller_media_by_test.xml",
+            &[("rtp_port", self.port.to_string())],
+            &[
+                "-s".into(),
+                line.into(),
+                "-key".into(),
+                "caller".into(),
+                number.into(),
+                "-p".into(),
+                free_udp_port().to_string(),
+                "-mp".into(),
+                free_even_port_range(4).to_string(),
+                sip.to_string(),
+            ],
+        )
     }
 
     /// RTP packets sent to Guichet so far.

@@ -3,6 +3,8 @@
 //! `/superviseur/appels/{id}` (a call's record, its « Qualité audio » per leg and its
 //! events), and their JSON twins `/api/v1/calls` (also as CSV) and `/api/v1/calls/{id}`.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -10,17 +12,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use guichet_tickets::call_quality::{
-    AudioVerdict, DEGRADED_MOS, GOOD_MOS, LegQuality, call_verdict,
+    AudioVerdict, DEGRADED_MOS, GOOD_MOS, LegQuality, MediaLeg, call_verdict,
 };
 use guichet_tickets::calls::{outcome_str, parse_outcome};
-use guichet_tickets::{CallEvent, CallOutcome, CallRecord};
+use guichet_tickets::{CallEvent, CallRecord, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::api::{api_error, authorize, parse_date};
 use crate::auth::{Need, Session, require_page};
-use crate::html::{escape, page};
+use crate::desk::outcome_label;
+use crate::html::escape;
 
 /// The pages' routes.
 pub(crate) fn page_routes() -> Router<AppState> {
@@ -41,16 +44,22 @@ const LIST_TITLE: &str = "Journal des appels";
 /// Longest period the list API returns at once.
 const MAX_LIST_DAYS: i64 = 31;
 
-fn local(state: &AppState, at: DateTime<Utc>) -> String {
+/// `at` in the server's zone, as `format` spells it.
+fn local(state: &AppState, at: DateTime<Utc>, format: &str) -> String {
     at.with_timezone(&state.backend.settings().zone)
-        .format("%d/%m/%Y %H:%M:%S")
+        .format(format)
         .to_string()
 }
 
-fn local_time(state: &AppState, at: DateTime<Utc>) -> String {
-    at.with_timezone(&state.backend.settings().zone)
-        .format("%H:%M:%S")
-        .to_string()
+const DATE_TIME: &str = "%d/%m/%Y %H:%M:%S";
+const TIME: &str = "%H:%M:%S";
+
+fn vip_badge(vip: bool) -> &'static str {
+    if vip {
+        " <span class=\"vip\">VIP</span>"
+    } else {
+        ""
+    }
 }
 
 /// The UTC instant of local midnight starting `day`.
@@ -61,22 +70,6 @@ fn midnight(state: &AppState, day: NaiveDate) -> Option<DateTime<Utc>> {
                 .earliest()
         })
         .map(|t| t.with_timezone(&Utc))
-}
-
-/// How a call ended, for supervisors.
-fn outcome_fr(o: Option<CallOutcome>) -> &'static str {
-    match o {
-        None => "en cours",
-        Some(CallOutcome::Answered) => "répondu",
-        Some(CallOutcome::AbandonedInQueue) => "abandonné en file",
-        Some(CallOutcome::AbandonedWhileRinging) => "abandonné pendant la sonnerie",
-        Some(CallOutcome::AbandonedInIvr) => "raccroché dans le menu",
-        Some(CallOutcome::OverflowedToQueue) => "débordé vers une autre file",
-        Some(CallOutcome::OverflowedExternal) => "débordé vers l'extérieur",
-        Some(CallOutcome::OverflowedCallback) => "rappel demandé",
-        Some(CallOutcome::Rejected) => "refusé",
-        Some(CallOutcome::Closed) => "hors horaires",
-    }
 }
 
 /// An event kind of the call log, for supervisors.
@@ -189,16 +182,20 @@ fn render(
     title: &str,
     body: &str,
 ) -> Response {
-    (
-        status,
-        page(
-            &state.backend.settings().server_name,
-            title,
-            Some(session),
-            body,
-        ),
-    )
-        .into_response()
+    crate::admin::page_with_notice(state, session, title, status, body.to_owned())
+}
+
+/// The calls that arrived in `[from, to)` and the audio quality stored for them.
+async fn calls_with_quality(
+    state: &AppState,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(Vec<CallRecord>, HashMap<i64, Vec<LegQuality>>), StoreError> {
+    let store = state.backend.store();
+    Ok((
+        store.calls_between(from, to).await?,
+        store.call_quality_between(from, to).await?,
+    ))
 }
 
 /// The list page's query.
@@ -247,13 +244,9 @@ pub(crate) async fn calls_page(
             "<p role=\"alert\" class=\"erreur\">Jour hors du fuseau horaire.</p>",
         );
     };
-    let store = state.backend.store();
-    let (calls, quality) = match (
-        store.calls_between(from, to).await,
-        store.call_quality_between(from, to).await,
-    ) {
-        (Ok(c), Ok(q)) => (c, q),
-        (Err(e), _) | (_, Err(e)) => {
+    let (calls, quality) = match calls_with_quality(&state, from, to).await {
+        Ok(found) => found,
+        Err(e) => {
             tracing::warn!(error = %e, "call log unavailable");
             return render(
                 &state,
@@ -312,17 +305,13 @@ pub(crate) async fn calls_page(
                  <td>{caller}{vip}</td><td>{queue}</td><td>{agent}</td><td>{outcome}</td>\
                  <td>{verdict}</td></tr>",
                 id = c.id,
-                at = local_time(&state, c.arrived_at),
+                at = local(&state, c.arrived_at, TIME),
                 line = escape(&c.line),
                 caller = caller_fr(c),
-                vip = if c.vip {
-                    " <span class=\"vip\">VIP</span>"
-                } else {
-                    ""
-                },
+                vip = vip_badge(c.vip),
                 queue = escape(c.queue.as_deref().unwrap_or("—")),
                 agent = escape(c.agent.as_deref().unwrap_or("—")),
-                outcome = outcome_fr(c.outcome),
+                outcome = outcome_label(c.outcome),
             ));
         }
         body.push_str("</tbody></table>");
@@ -343,7 +332,7 @@ pub(crate) async fn call_page(
     let store = state.backend.store();
     let record = match store.call(id).await {
         Ok(r) => r,
-        Err(guichet_tickets::StoreError::NotFound { .. }) => {
+        Err(StoreError::NotFound { .. }) => {
             return render(
                 &state,
                 &session,
@@ -379,7 +368,9 @@ pub(crate) async fn call_page(
         day = day.format("%Y-%m-%d"),
         day_fr = day.format("%d/%m/%Y"),
     );
-    let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| "—".to_owned(), |t| local(&state, t));
+    let when = |t: Option<DateTime<Utc>>| {
+        t.map_or_else(|| "—".to_owned(), |t| local(&state, t, DATE_TIME))
+    };
     let talk = match (record.answered_at, record.ended_at) {
         (Some(a), Some(e)) => format!("{} s", (e - a).num_seconds().max(0)),
         _ => "—".to_owned(),
@@ -390,17 +381,13 @@ pub(crate) async fn call_page(
          <dt>Agent</dt><dd>{agent}</dd><dt>Issue</dt><dd>{outcome}</dd>\
          <dt>Décroché</dt><dd>{answered}</dd><dt>Fin</dt><dd>{ended}</dd>\
          <dt>Durée de conversation</dt><dd>{talk}</dd></dl>",
-        arrived = local(&state, record.arrived_at),
+        arrived = local(&state, record.arrived_at, DATE_TIME),
         line = escape(&record.line),
         caller = caller_fr(&record),
-        vip = if record.vip {
-            " <span class=\"vip\">VIP</span>"
-        } else {
-            ""
-        },
+        vip = vip_badge(record.vip),
         queue = escape(record.queue.as_deref().unwrap_or("—")),
         agent = escape(record.agent.as_deref().unwrap_or("—")),
-        outcome = outcome_fr(record.outcome),
+        outcome = outcome_label(record.outcome),
         answered = when(record.answered_at),
         ended = when(record.ended_at),
     ));
@@ -409,13 +396,13 @@ pub(crate) async fn call_page(
     for e in &events {
         body.push_str(&format!(
             "<li>{at} — {kind}{detail}</li>",
-            at = local_time(&state, e.at),
+            at = local(&state, e.at, TIME),
             kind = escape(event_fr(&e.kind)),
             detail = e
                 .detail
                 .as_deref()
                 .map(|d| match (e.kind.as_str(), parse_outcome(d)) {
-                    ("ended", Some(o)) => format!(" : {}", outcome_fr(Some(o))),
+                    ("ended", Some(o)) => format!(" : {}", outcome_label(Some(o))),
                     _ => format!(" : {}", escape(d)),
                 })
                 .unwrap_or_default(),
@@ -426,7 +413,7 @@ pub(crate) async fn call_page(
         &state,
         &session,
         StatusCode::OK,
-        &format!("Appel du {}", local(&state, record.arrived_at)),
+        &format!("Appel du {}", local(&state, record.arrived_at, DATE_TIME)),
         &body,
     )
 }
@@ -513,7 +500,7 @@ async fn api_get(
     let store = state.backend.store();
     let record = match store.call(id).await {
         Ok(r) => r,
-        Err(guichet_tickets::StoreError::NotFound { .. }) => {
+        Err(StoreError::NotFound { .. }) => {
             return api_error(StatusCode::NOT_FOUND, "appel introuvable");
         }
         Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -611,12 +598,8 @@ fn csv_row(r: &CallRecord, legs: &[LegQuality]) -> String {
             .unwrap_or_default()
             .to_owned(),
     ];
-    cells.extend(leg_cells(leg(
-        guichet_tickets::call_quality::MediaLeg::Caller,
-    )));
-    cells.extend(leg_cells(leg(
-        guichet_tickets::call_quality::MediaLeg::Agent,
-    )));
+    cells.extend(leg_cells(leg(MediaLeg::Caller)));
+    cells.extend(leg_cells(leg(MediaLeg::Agent)));
     let fields: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
     fields.join(",")
 }
@@ -650,13 +633,9 @@ async fn api_list(
     let (Some(start), Some(end)) = (midnight(&state, from), midnight(&state, to)) else {
         return api_error(StatusCode::BAD_REQUEST, "dates hors du fuseau horaire");
     };
-    let store = state.backend.store();
-    let (calls, quality) = match (
-        store.calls_between(start, end).await,
-        store.call_quality_between(start, end).await,
-    ) {
-        (Ok(c), Ok(q)) => (c, q),
-        (Err(e), _) | (_, Err(e)) => {
+    let (calls, quality) = match calls_with_quality(&state, start, end).await {
+        Ok(found) => found,
+        Err(e) => {
             return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         }
     };

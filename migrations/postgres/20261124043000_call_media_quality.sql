@@ -3,7 +3,7 @@
 -- an RTP session. Jitter in microseconds (integers: the same on both databases); the RTCP
 -- remote loss as the report's 8-bit fraction (x/256), NULL when the remote sent no report;
 -- the MOS estimate in hundredths. Keep this file and
--- migrations/sqlite/20261124032000_call_media_quality.sql column-for-column identical.
+-- migrations/sqlite/20261124043000_call_media_quality.sql column-for-column identical.
 
 CREATE TABLE call_media_quality (
     call_id BIGINT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
