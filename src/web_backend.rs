@@ -743,15 +743,7 @@ impl Backend for ServerBackend {
 
     fn ticket_sla_line(&self, ticket: i64) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move {
-            let (engine, _) = crate::live_settings::sla_engine(&self.store, &self.config)
-                .await
-                .ok()?;
-            let now = self.clock.now();
-            let status = self
-                .store
-                .ticket_sla_status(ticket, &engine, now)
-                .await
-                .ok()??;
+            let status = self.sla_status(ticket).await?;
             let mut line = crate::sla_runner::status_sentence(&status, &self.config);
             // The P0/P1 chase-up cycle shows on the same line (CULTURE 2258-2261).
             let trail = self.store.ticket_audit(ticket).await.unwrap_or_default();
@@ -761,6 +753,31 @@ impl Backend for ServerBackend {
             }
             Some(line)
         })
+    }
+
+    fn ticket_due(&self, ticket: i64) -> BoxFuture<'_, Option<DateTime<Utc>>> {
+        Box::pin(async move {
+            let status = self.sla_status(ticket).await?;
+            status
+                .resolve
+                .as_ref()
+                .or(status.take_charge.as_ref())
+                .and_then(|t| t.due)
+        })
+    }
+}
+
+impl ServerBackend {
+    /// The ticket's SLA clock as the live settings compute it now; `None` without a clock.
+    async fn sla_status(&self, ticket: i64) -> Option<guichet_tickets::sla::SlaStatus> {
+        let (engine, _) = crate::live_settings::sla_engine(&self.store, &self.config)
+            .await
+            .ok()?;
+        let now = self.clock.now();
+        self.store
+            .ticket_sla_status(ticket, &engine, now)
+            .await
+            .ok()?
     }
 }
 

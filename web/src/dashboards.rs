@@ -326,7 +326,7 @@ pub(crate) async fn dashboard_api(
                 bytes,
             )
                 .into_response(),
-            Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => crate::api::store_error(&e),
         },
         _ => axum::Json(json!({
             "period": period.key,
