@@ -191,7 +191,7 @@ async fn hours_saved_on_a_node_that_does_not_run_the_sla_clocks_reach_the_one_th
     // business second after the instant node B saved the hours (the time before is counted
     // with the hours in force then: none on Tuesday before the change). Node A's clock is
     // ahead of node B's (it started first), so that instant is already past for it.
-    let bound = Duration::from_secs(6);
+    let bound = Duration::from_secs(8);
     let (mut line_opened, mut runner_followed) = (None, None);
     while line_opened.is_none() || runner_followed.is_none() {
         if line_opened.is_none() && queue_open(&node_a, &supervisor_a, "louvre-hotline").await {
