@@ -53,21 +53,7 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
     let store = guichet_tickets::Store::open(&db.url())
         .await
         .expect("store");
-    let opened_at = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
-        .expect("instant")
-        .to_utc();
-    let ticket = store
-        .create_ticket(
-            &guichet_tickets::ticket::NewTicket::simplified(
-                guichet_tickets::ticket::Nature::Incident,
-                "Messagerie lente",
-                "Julien Moreau",
-            ),
-            "amelie.martin",
-            opened_at,
-        )
-        .await
-        .expect("ticket");
+    let ticket = amelie_open_ticket(&store, "Messagerie lente", "Julien Moreau").await;
     let ticket_form = format!("/agent/dossier?ticket_id={ticket}");
 
     let browser = Browser::start().await;
