@@ -1,7 +1,8 @@
 //! Two `guichet serve` processes on one PostgreSQL database: weekly hours saved through the
 //! administration API of node B, which does not run the SLA clocks, reach node A, which
-//! does, through A's settings follower (every 2 s): A's switchboard opens the line, and A's
-//! SLA runner counts the new hours from the instant B saved them. PostgreSQL only (SQLite
+//! does, through A's settings follower (every 2 s): A's switchboard opens the line (a caller
+//! of A hears the closed-hours answer before, the IVR after), and A's SLA runner counts the
+//! new hours from the instant B saved them. PostgreSQL only (SQLite
 //! serves a single node); skipped with a printed reason when `GUICHET_TEST_POSTGRES_URL` is
 //! not set, and failing then under `CI=true`.
 
@@ -77,6 +78,53 @@ async fn at_risk_lines(store: &Store, ticket: i64) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
+/// Calls the Louvre line of `server` from `number` and returns what its IVR found when it
+/// checked the opening hours (the call's `hours_checked` event), once logged; the caller
+/// hangs up then. `after`: the id of the caller's previous call, if any.
+async fn hours_heard(
+    store: &Store,
+    server: &Server,
+    number: &str,
+    after: Option<i64>,
+) -> (i64, String) {
+    let call = caller(
+        &server.dir,
+        "louvre",
+        server,
+        "8585",
+        number,
+        &dtmf_pcap("1"),
+        100,
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let newest = store
+            .caller_history(number, 1)
+            .await
+            .expect("history")
+            .into_iter()
+            .next()
+            .filter(|c| Some(c.id) != after);
+        if let Some(record) = newest {
+            let events = store.call_events(record.id).await.expect("events");
+            if let Some(detail) = events
+                .iter()
+                .filter_map(|e| e.detail.as_deref())
+                .find(|d| d.contains("hours_checked"))
+            {
+                drop(call);
+                return (record.id, detail.to_owned());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no hours check logged for the call: {}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hours_saved_on_a_node_that_does_not_run_the_sla_clocks_reach_the_one_that_does() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -111,7 +159,7 @@ async fn hours_saved_on_a_node_that_does_not_run_the_sla_clocks_reach_the_one_th
 
     let options = ServerOptions {
         clock_start: CLOCK_START,
-        edits: vec![],
+        edits: vec![md5_only()],
     };
     let dir_a = dir.path().join("node-a");
     let dir_b = dir.path().join("node-b");
@@ -135,6 +183,14 @@ async fn hours_saved_on_a_node_that_does_not_run_the_sla_clocks_reach_the_one_th
     // has nothing due before 09:00:01.
     let supervisor_a = session_cookie(&node_a, "chloe.durand", DEMO_PASSWORD).await;
     assert!(!queue_open(&node_a, &supervisor_a, "louvre-hotline").await);
+    let sipp = have("sipp");
+    let before = if sipp {
+        let (id, hours) = hours_heard(&store, &node_a, ORDINARY_NUMBER, None).await;
+        assert!(hours.contains(r#""state":"closed""#), "{hours}");
+        Some(id)
+    } else {
+        None
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while store
         .ticket(ticket)
@@ -191,7 +247,7 @@ async fn hours_saved_on_a_node_that_does_not_run_the_sla_clocks_reach_the_one_th
     // business second after the instant node B saved the hours (the time before is counted
     // with the hours in force then: none on Tuesday before the change). Node A's clock is
     // ahead of node B's (it started first), so that instant is already past for it.
-    let bound = Duration::from_secs(6);
+    let bound = Duration::from_secs(8);
     let (mut line_opened, mut runner_followed) = (None, None);
     while line_opened.is_none() || runner_followed.is_none() {
         if line_opened.is_none() && queue_open(&node_a, &supervisor_a, "louvre-hotline").await {
@@ -214,6 +270,11 @@ async fn hours_saved_on_a_node_that_does_not_run_the_sla_clocks_reach_the_one_th
         "node A followed node B's hours: line open after {line_opened:?}, \
          SLA at-risk written after {runner_followed:?}"
     );
+    // A caller of the Louvre line on node A is now let in: its IVR finds the line open.
+    if sipp {
+        let (_, hours) = hours_heard(&store, &node_a, ORDINARY_NUMBER, before).await;
+        assert!(hours.contains(r#""state":"open""#), "{hours}");
+    }
 
     // Node A's ticket form reads the same clock: threatened, due 30 min 1 s after the
     // change (2 h in all), in Paris time.

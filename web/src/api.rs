@@ -333,7 +333,7 @@ async fn all_messages(State(state): State<AppState>, headers: HeaderMap) -> Resp
                 .await
             {
                 Ok(m) => m,
-                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                Err(e) => return store_error(&e),
             };
             out.push(json!({
                 "line": line.number,
@@ -616,7 +616,7 @@ async fn reports(
         .await
     {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return store_error(&e),
     };
     let file = format!("indicateurs-{from}-{to}");
     match q.format.as_deref().unwrap_or("json") {
@@ -649,7 +649,7 @@ async fn reports(
         "csv" => {
             let mut out = Vec::new();
             if let Err(e) = guichet_tickets::reports::write_report_csv(&rows, &mut out) {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+                return store_error(&e);
             }
             (
                 [

@@ -86,6 +86,13 @@ fn store_error(e: &StoreError) -> String {
     crate::api::store_failure(e).2
 }
 
+/// The status and French sentence of a store failure, the API's policy
+/// ([`crate::api::store_failure`]), for the answers shared by a page and the API.
+fn store_refusal(e: &StoreError) -> (StatusCode, String) {
+    let (status, _, message) = crate::api::store_failure(e);
+    (status, message)
+}
+
 // ---- the call an agent is handling -----------------------------------------------------
 
 /// Where the agent is with the call.
@@ -1651,8 +1658,8 @@ async fn api_save(
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     if let Some(id) = ticket {
-        if state.backend.store().ticket(id).await.is_err() {
-            return error(StatusCode::NOT_FOUND, format!("ticket n° {id} introuvable"));
+        if let Err(e) = state.backend.store().ticket(id).await {
+            return crate::api::store_error(&e);
         }
         input.ticket_id = Some(id.to_string());
     }
@@ -1865,19 +1872,14 @@ async fn call_back(
                     format!("aucun rappel en attente n° {id}"),
                 ));
             }
-            Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, store_error(&e))),
+            Err(e) => return Err(store_refusal(&e)),
         },
         CallBackTarget::Abandoned(call_id) => {
-            let Ok(call) = store.call(call_id).await else {
-                return Err((
-                    StatusCode::NOT_FOUND,
-                    format!("appel n° {call_id} introuvable"),
-                ));
-            };
+            let call = store.call(call_id).await.map_err(|e| store_refusal(&e))?;
             let to_return = store
                 .abandoned_calls_to_return(now - Duration::hours(ABANDONED_WINDOW_HOURS), 500)
                 .await
-                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, store_error(&e)))?;
+                .map_err(|e| store_refusal(&e))?;
             let (true, Some(queue)) = (to_return.iter().any(|c| c.id == call_id), &call.queue)
             else {
                 return Err((
@@ -1902,7 +1904,7 @@ async fn call_back(
                     now,
                 )
                 .await
-                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, store_error(&e)))?
+                .map_err(|e| store_refusal(&e))?
         }
     };
     let result = state.backend.call_back(&session.login, request).await;
