@@ -661,6 +661,7 @@ impl Switchboard {
                     || self.clock.now() >= deadline
                 {
                     self.end_all_calls().await;
+                    self.settle_arrivals(&mut arrivals).await;
                     // Every record closed before the process is told it may exit.
                     self.call_log.flush().await;
                     self.send_after_log_now();
@@ -1098,13 +1099,13 @@ impl Switchboard {
         }
         if self.draining {
             info!("call refused while draining: 503");
-            let _ = self.sip.reject(&call_id, 503);
+            self.reject_after_log(&call_id, 503);
             self.close_record(record, CallOutcome::Rejected, now, false)
                 .await;
             return;
         }
         let Some(line) = self.lines.get(&dialled_number) else {
-            let _ = self.sip.reject(&call_id, 404);
+            self.reject_after_log(&call_id, 404);
             self.close_record(record, CallOutcome::Rejected, now, false)
                 .await;
             return;
@@ -1129,7 +1130,7 @@ impl Switchboard {
             Ok(l) => l,
             Err(e) => {
                 warn!(error = %e, "no RTP port: call refused");
-                let _ = self.sip.reject(&call_id, 503);
+                self.reject_after_log(&call_id, 503);
                 self.close_record(record, CallOutcome::Rejected, now, false)
                     .await;
                 return;

@@ -532,6 +532,31 @@ impl BareCaller {
     }
 }
 
+impl BareCaller {
+    /// Waits for the server's BYE and answers it.
+    fn expect_bye(&self, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        let mut buf = vec![0u8; 65_536];
+        while std::time::Instant::now() < deadline {
+            let Ok((n, from)) = self.socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("BYE ") {
+                continue;
+            }
+            let copied: String = ["Via", "From", "To", "Call-ID", "CSeq"]
+                .iter()
+                .filter_map(|h| header(&text, h).map(|v| format!("{h}: {v}\r\n")))
+                .collect();
+            let ok = format!("SIP/2.0 200 OK\r\n{copied}Content-Length: 0\r\n\r\n");
+            self.socket.send_to(ok.as_bytes(), from).expect("send 200");
+            return;
+        }
+        panic!("no BYE from the server within {within:?}");
+    }
+}
+
 fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
     message.lines().find_map(|l| {
         let (n, v) = l.split_once(':')?;
@@ -584,5 +609,48 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
         }
         assert!(store.calls_in_flight().await.expect("in flight").is_empty());
         drop(restarted);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_before_exit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "termgrace").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let mut server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: vec![
+                    md5_only(),
+                    (
+                        "shutdown_grace_secs = 30",
+                        "shutdown_grace_secs = 1".to_owned(),
+                    ),
+                ],
+            },
+        );
+        // In the menu when SIGTERM comes, still there when the 1 s grace period is over.
+        let caller = BareCaller::call(server.sip, "8585", GARNIER_NUMBER, 0);
+        std::thread::sleep(Duration::from_millis(300));
+        server.signal("TERM");
+        caller.expect_bye(Duration::from_secs(5));
+        let status = server.wait_exit(Duration::from_secs(10));
+        assert!(status.success(), "exit {status}: {}", server.log());
+
+        let store = Store::open(&db.url()).await.expect("store");
+        let history = store
+            .caller_history(GARNIER_NUMBER, 10)
+            .await
+            .expect("history");
+        assert_eq!(history.len(), 1, "{history:?}");
+        let record = &history[0];
+        assert!(!record.interrupted, "{record:?}");
+        assert_eq!(record.outcome, Some(CallOutcome::AbandonedInIvr), "{record:?}");
+        // Ended by the server at the end of the grace period, about 1.3 s after it arrived.
+        let held = (record.ended_at.expect("ended_at") - record.arrived_at).num_milliseconds();
+        assert!((1_000..3_000).contains(&held), "arrived to ended {held} ms");
+        assert!(store.calls_in_flight().await.expect("in flight").is_empty());
     }
 }

@@ -29,6 +29,8 @@ pub(super) enum AfterLog {
     HangUp(SipCallId),
     /// Send the 200 OK of the remote BYE that ended this call.
     AnswerBye(SipCallId),
+    /// Refuse this incoming call with this final status.
+    Reject(SipCallId, u16),
 }
 
 impl AfterLog {
@@ -37,6 +39,7 @@ impl AfterLog {
         let _ = match self {
             AfterLog::HangUp(leg) => sip.hang_up(leg),
             AfterLog::AnswerBye(call) => sip.answer_bye(call),
+            AfterLog::Reject(call, code) => sip.reject(call, *code),
         };
     }
 }
@@ -45,6 +48,12 @@ impl Switchboard {
     /// Ends `leg` once the writes handed over for the current event are committed.
     pub(super) fn hang_up_after_log(&mut self, leg: &SipCallId) {
         self.after_log.push(AfterLog::HangUp(leg.clone()));
+    }
+
+    /// Refuses `call` with `code` once the writes handed over for the current event (its
+    /// record closed as refused) are committed.
+    pub(super) fn reject_after_log(&mut self, call: &SipCallId, code: u16) {
+        self.after_log.push(AfterLog::Reject(call.clone(), code));
     }
 
     /// Answers the remote BYE that ended `call` once the writes handed over for the current
@@ -76,6 +85,30 @@ impl Switchboard {
                 message.send(&sip);
             }
         });
+    }
+
+    /// At the end of shutdown: calls still waiting for their record (directory lookup and
+    /// commit, milliseconds away) are let in and refused (503, record closed as refused),
+    /// rather than left open for the next start to mark `interrupted`. Bounded by
+    /// [`LOG_WAIT_BOUND`] in all.
+    pub(super) async fn settle_arrivals(
+        &mut self,
+        arrivals: &mut tokio::sync::mpsc::UnboundedReceiver<super::Arrival>,
+    ) {
+        let deadline = tokio::time::Instant::now() + LOG_WAIT_BOUND;
+        while !self.arriving.is_empty() {
+            match tokio::time::timeout_at(deadline, arrivals.recv()).await {
+                Ok(Some(arrival)) => self.on_arrival(arrival).await,
+                Ok(None) => break,
+                Err(_) => {
+                    warn!(
+                        calls = self.arriving.len(),
+                        "calls still without a record at exit: marked interrupted at the next start"
+                    );
+                    break;
+                }
+            }
+        }
     }
 
     /// At the end of shutdown, once the call log is flushed: the held messages go now, in
