@@ -41,9 +41,9 @@ use crate::prompts::PromptLibrary;
 mod after_log;
 mod monitor;
 mod softphone;
+pub(crate) use after_log::LOG_WAIT_BOUND;
 pub use monitor::MonitorCommand;
 pub use softphone::SoftphoneCommand;
-pub(crate) use after_log::LOG_WAIT_BOUND;
 
 /// The dynamic payload type Guichet offers for telephone-event when it calls out.
 const OFFERED_EVENT_PT: u8 = 101;

@@ -601,11 +601,21 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
             .expect("history");
         assert_eq!(history.len(), CALLS, "{history:?}");
         for record in &history {
-            assert!(!record.interrupted, "a finished call marked interrupted: {record:?}");
-            assert_eq!(record.outcome, Some(CallOutcome::AbandonedInIvr), "{record:?}");
+            assert!(
+                !record.interrupted,
+                "a finished call marked interrupted: {record:?}"
+            );
+            assert_eq!(
+                record.outcome,
+                Some(CallOutcome::AbandonedInIvr),
+                "{record:?}"
+            );
             let ended = record.ended_at.expect("ended_at");
             let held = (ended - record.arrived_at).num_milliseconds();
-            assert!((400..2_500).contains(&held), "arrived to ended {held} ms: {record:?}");
+            assert!(
+                (400..2_500).contains(&held),
+                "arrived to ended {held} ms: {record:?}"
+            );
         }
         assert!(store.calls_in_flight().await.expect("in flight").is_empty());
         drop(restarted);
@@ -647,7 +657,11 @@ async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_
         assert_eq!(history.len(), 1, "{history:?}");
         let record = &history[0];
         assert!(!record.interrupted, "{record:?}");
-        assert_eq!(record.outcome, Some(CallOutcome::AbandonedInIvr), "{record:?}");
+        assert_eq!(
+            record.outcome,
+            Some(CallOutcome::AbandonedInIvr),
+            "{record:?}"
+        );
         // Ended by the server at the end of the grace period, about 1.3 s after it arrived.
         let held = (record.ended_at.expect("ended_at") - record.arrived_at).num_milliseconds();
         assert!((1_000..3_000).contains(&held), "arrived to ended {held} ms");

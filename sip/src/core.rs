@@ -2201,7 +2201,10 @@ mod tests {
         let bound = Duration::from_secs(3);
         let (mut c, tag) = confirmed_call(ByeAnswer::Deferred { bound }, t0);
         c.handle_message(bye(&tag), peer(), t0);
-        assert!(first_lines(&mut c).is_empty(), "no answer before the confirmation");
+        assert!(
+            first_lines(&mut c).is_empty(),
+            "no answer before the confirmation"
+        );
         let ev: Vec<SipEvent> = c.drain_events().collect();
         let id = CallId("timers".into());
         assert_eq!(
