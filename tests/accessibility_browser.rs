@@ -49,6 +49,26 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
         },
     );
     let mut problems = Vec::new();
+    // An open ticket, for the ticket form with its SLA actions and history.
+    let store = guichet_tickets::Store::open(&db.url())
+        .await
+        .expect("store");
+    let opened_at = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .expect("instant")
+        .to_utc();
+    let ticket = store
+        .create_ticket(
+            &guichet_tickets::ticket::NewTicket::simplified(
+                guichet_tickets::ticket::Nature::Incident,
+                "Messagerie lente",
+                "Julien Moreau",
+            ),
+            "amelie.martin",
+            opened_at,
+        )
+        .await
+        .expect("ticket");
+    let ticket_form = format!("/agent/dossier?ticket_id={ticket}");
 
     let browser = Browser::start().await;
     browser.set_window_size(1280, 720).await;
@@ -58,7 +78,13 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
         audit(
             &browser,
             &server,
-            &["/agent", "/agent/dossier", "/agent/rappels", "/mon-compte"],
+            &[
+                "/agent",
+                "/agent/dossier",
+                &ticket_form,
+                "/agent/rappels",
+                "/mon-compte",
+            ],
         )
         .await,
     );
@@ -84,10 +110,25 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
                 "/admin/calendriers",
                 "/admin/sla",
                 "/admin/jetons",
+                &ticket_form,
             ],
         )
         .await,
     );
+    // The ticket form as a refusal leaves it: a due date in the past, its error under the
+    // field (the supervisor's page also has « Exclure du SLA »).
+    browser
+        .script(
+            "document.getElementById('echeance_nouvelle').value = '2020-01-06T10:00';\
+             document.getElementById('echeance_motif').value = 'Usager absent';",
+        )
+        .await;
+    browser.click("#bouton-echeance").await;
+    browser.find("#erreur-echeance_nouvelle").await;
+    browser.find("#form-exclusion").await;
+    for p in browser.accessibility_problems().await {
+        problems.push(format!("{ticket_form} (échéance refusée): {p}"));
+    }
     // The audit itself finds what it looks for: an unlabelled field, pale text, a
     // positive tabindex and a too-wide element, injected into the last page.
     browser

@@ -41,6 +41,7 @@ mod page_socket;
 mod pages;
 mod sla_changes;
 pub mod softphone;
+mod ticket_actions;
 mod tokens;
 
 use std::future::Future;
@@ -299,6 +300,13 @@ pub trait Backend: Send + Sync + 'static {
     /// One sentence about the ticket's SLA clock for the ticket form, in French (due date,
     /// business time left, at risk, breached, paused); `None`: no clock on this server.
     fn ticket_sla_line(&self, ticket: i64) -> BoxFuture<'_, Option<String>> {
+        let _ = ticket;
+        Box::pin(async { None })
+    }
+
+    /// The ticket's current SLA deadline (resolution, else taking charge), shown next to
+    /// « Modifier l'échéance »; `None`: no clock, or no deadline (paused, met, excluded).
+    fn ticket_due(&self, ticket: i64) -> BoxFuture<'_, Option<DateTime<Utc>>> {
         let _ = ticket;
         Box::pin(async { None })
     }
