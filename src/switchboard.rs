@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod call_quality;
 mod ivr_timers;
 
 use chrono::{DateTime, Utc};
@@ -104,6 +105,8 @@ struct Call {
     closed: bool,
     /// The agent's browser softphone leg (ringing or connected).
     browser: Option<softphone::BrowserLeg>,
+    /// The answering agent's leg quality, kept when that leg ended before the call.
+    agent_quality: Option<guichet_tickets::call_quality::LegQuality>,
 }
 
 /// An outbound callback in progress: the agent's leg, then the caller's.
@@ -1121,7 +1124,7 @@ impl Switchboard {
         );
         debug!(caller = %caller_number, "caller number");
         let Some(offer) = offer else {
-            let _ = self.sip.reject(&call_id, 488);
+            self.reject_after_log(&call_id, 488);
             self.close_record(record, CallOutcome::Rejected, now, false)
                 .await;
             return;
@@ -1146,7 +1149,7 @@ impl Switchboard {
             Ok(a) => a,
             Err(e) => {
                 info!(error = %e, "no common codec: 488");
-                let _ = self.sip.reject(&call_id, 488);
+                self.reject_after_log(&call_id, 488);
                 let _ = self.media.release(local.session);
                 self.close_record(record, CallOutcome::Rejected, now, false)
                     .await;
@@ -1200,6 +1203,7 @@ impl Switchboard {
                 external: None,
                 closed: false,
                 browser: None,
+                agent_quality: None,
             },
         );
         self.ivr_input(&call_id, IvrInput::Started).await;
@@ -1286,6 +1290,9 @@ impl Switchboard {
         if call.agent.as_ref().is_some_and(|a| &a.sip == leg) {
             let agent = call.agent.take();
             if let Some(a) = &agent {
+                if a.answered {
+                    call.agent_quality = call_quality::agent_quality(&self.media, a.media);
+                }
                 let _ = self.media.release(a.media);
             }
             let answered = agent.as_ref().is_some_and(|a| a.answered);
@@ -1628,6 +1635,9 @@ impl Switchboard {
         let Some(ob) = self.outbound.remove(&id) else {
             return;
         };
+        if let (Some((leg, customer)), Some(_)) = (&ob.customer, ob.bridged) {
+            self.write_callback_quality(ob.record, leg, *customer, ob.agent_media);
+        }
         self.outbound_legs.remove(&ob.agent_leg);
         self.hang_up_after_log(&ob.agent_leg);
         let _ = self.media.release(ob.agent_media);
@@ -2400,18 +2410,7 @@ impl Switchboard {
             return;
         };
         self.by_media.remove(&call.media);
-        // The caller leg's media quality, once per call (no phone number here).
-        if let Ok(q) = self.media.stats(call.media) {
-            info!(
-                call_id = %sip_id,
-                packets_received = q.packets_received,
-                packets_lost = q.packets_lost,
-                jitter_ms = q.jitter_ms,
-                late_packets = q.late_packets,
-                packets_sent = q.packets_sent,
-                "caller media"
-            );
-        }
+        self.write_call_quality(&call);
         let _ = self.media.release(call.media);
         if let Some(b) = call.bridge {
             let _ = self.media.unbridge(b);

@@ -192,21 +192,12 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
 
     // An open ticket of hers: escalated to level 2, then its due date moved with the
     // caller's agreement, both through the form, each showing in the history at once.
-    let opened_at = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
-        .unwrap()
-        .to_utc();
-    let open = store
-        .create_ticket(
-            &guichet_tickets::ticket::NewTicket::simplified(
-                guichet_tickets::ticket::Nature::Incident,
-                "Imprimante du secrétariat hors service",
-                "Claire Lefèvre",
-            ),
-            "amelie.martin",
-            opened_at,
-        )
-        .await
-        .expect("open ticket");
+    let open = amelie_open_ticket(
+        &store,
+        "Imprimante du secrétariat hors service",
+        "Claire Lefèvre",
+    )
+    .await;
     let level2 = store
         .support_groups()
         .await
@@ -245,6 +236,7 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
     );
     assert_eq!(browser.text("#groupe-actuel").await, "Proximité (niveau 2)");
     // The date picker is set as a browser does (its typing is locale-dependent).
+    let opened_at = store.ticket(open).await.unwrap().created_at;
     let new_due = (opened_at + chrono::Duration::days(3))
         .with_timezone(&chrono_tz::Europe::Paris)
         .date_naive()

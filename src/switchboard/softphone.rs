@@ -333,6 +333,7 @@ impl Switchboard {
         if leg.answered {
             info!(agent = %login, "agent hung up in the browser");
             if let Some(m) = leg.media {
+                call.agent_quality = super::call_quality::agent_quality(&self.media, m);
                 let _ = self.media.release(m);
             }
             self.softphones

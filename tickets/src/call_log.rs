@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::call_quality::{LegQuality, insert_quality};
 use crate::calls::{
     Assignment, EventRow, apply_changes, close_change, insert_call, merge_changes, update_change,
 };
@@ -65,6 +66,14 @@ pub enum CallLogWrite {
         /// Detail.
         detail: String,
     },
+    /// The audio quality of call `call`'s legs, counted when its media was released
+    /// ([`Store::record_call_quality`]).
+    MediaQuality {
+        /// Record id.
+        call: i64,
+        /// One entry per leg that had an RTP session.
+        legs: Vec<LegQuality>,
+    },
 }
 
 impl CallLogWrite {
@@ -72,13 +81,16 @@ impl CallLogWrite {
         match self {
             CallLogWrite::Update { call, .. }
             | CallLogWrite::Close { call, .. }
-            | CallLogWrite::Event { call, .. } => *call,
+            | CallLogWrite::Event { call, .. }
+            | CallLogWrite::MediaQuality { call, .. } => *call,
         }
     }
 
-    /// The columns this write sets (none for a bare event) and its event row.
-    fn change(&self) -> (Vec<Assignment>, EventRow) {
-        match self {
+    /// The columns this write sets (none for a bare event) and its event row; `None` for a
+    /// write to another table than the record and its events.
+    fn change(&self) -> Option<(Vec<Assignment>, EventRow)> {
+        Some(match self {
+            CallLogWrite::MediaQuality { .. } => return None,
             CallLogWrite::Update { update, .. } => update_change(update),
             CallLogWrite::Close {
                 outcome,
@@ -96,7 +108,7 @@ impl CallLogWrite {
                     detail: Some(detail.clone()),
                 },
             ),
-        }
+        })
     }
 }
 
@@ -264,6 +276,8 @@ async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i6
     let mut events: Vec<(i64, EventRow, bool)> = Vec::with_capacity(batch.len());
     let mut patches: Vec<(i64, Vec<Assignment>)> = Vec::new();
     let mut patch_of: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    // (call, leg) rows of other tables, inserted after the records' updates, in order.
+    let mut qualities: Vec<(i64, &LegQuality)> = Vec::new();
     let mut tx = store.writer.begin().await?;
     for request in batch {
         match request {
@@ -277,8 +291,13 @@ async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i6
                 };
                 events.push((id, arrived, false));
             }
+            Batched::Write(CallLogWrite::MediaQuality { call, legs }) => {
+                qualities.extend(legs.iter().map(|q| (*call, q)));
+            }
             Batched::Write(w) => {
-                let (columns, event) = w.change();
+                let Some((columns, event)) = w.change() else {
+                    continue;
+                };
                 let guarded = !columns.is_empty();
                 if guarded {
                     let index = *patch_of.entry(w.call()).or_insert_with(|| {
@@ -298,6 +317,9 @@ async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i6
         }
     }
     events.retain(|(call, _, guarded)| !(*guarded && missing.contains(call)));
+    for (call, q) in qualities {
+        insert_quality(call, q).execute(&mut *tx).await?;
+    }
     let mut rest = events.as_slice();
     for (index, &size) in INSERT_CHUNKS.iter().enumerate() {
         while rest.len() >= size {
@@ -333,6 +355,7 @@ async fn write_one(store: &Store, write: &CallLogWrite) -> Result<(), StoreError
             kind,
             detail,
         } => store.append_call_event(*call, *at, kind, detail).await,
+        CallLogWrite::MediaQuality { call, legs } => store.record_call_quality(*call, legs).await,
     }
 }
 

@@ -306,3 +306,101 @@ both_backends!(
         }
     }
 );
+
+fn leg_quality(
+    leg: guichet_tickets::call_quality::MediaLeg,
+    received: u64,
+    lost: u64,
+    remote: Option<u8>,
+) -> guichet_tickets::call_quality::LegQuality {
+    guichet_tickets::call_quality::LegQuality::estimate(
+        leg,
+        guichet_tickets::call_quality::LegCounters {
+            packets_sent: received + 3,
+            packets_received: received,
+            packets_lost: lost,
+            late_packets: 2,
+            jitter_max_us: 4_625,
+            jitter_final_us: 1_250,
+            remote_fraction_lost: remote,
+        },
+        60.0,
+    )
+}
+
+both_backends!(
+    media_quality_goes_through_the_writer_with_the_closing_write,
+    |store| {
+        use guichet_tickets::call_quality::{AudioVerdict, MediaLeg};
+        let ids = store
+            .open_calls(&[new_call(1), new_call(2), new_call(3)])
+            .await
+            .unwrap();
+        let (log, task) = CallLogWriter::start(store.clone());
+        let caller = leg_quality(MediaLeg::Caller, 1500, 0, None);
+        let agent = leg_quality(MediaLeg::Agent, 1480, 20, Some(5));
+        // Handed over in one burst with the call's closing writes (one batch), agent first:
+        // the store gives the caller leg first.
+        for w in life_of(ids[0], 1) {
+            log.write(w);
+        }
+        log.write(CallLogWrite::MediaQuality {
+            call: ids[0],
+            legs: vec![agent, caller],
+        });
+        log.write(CallLogWrite::MediaQuality {
+            call: ids[1],
+            legs: vec![leg_quality(MediaLeg::Caller, 0, 0, None)],
+        });
+        log.flush().await;
+        assert_eq!(
+            store.call_quality(ids[0]).await.unwrap(),
+            vec![caller, agent]
+        );
+        assert_eq!(store.call(ids[0]).await.unwrap().state, CallState::Ended);
+        let stored = store.call_quality(ids[1]).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].counters.packets_received, 0);
+        assert_eq!(stored[0].verdict(), AudioVerdict::Bad);
+        // No media stored: nothing.
+        assert!(store.call_quality(ids[2]).await.unwrap().is_empty());
+        // Read back with the calls of a period.
+        let from = at("2026-11-24T08:00:00Z");
+        let by_call = store
+            .call_quality_between(from, from + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(by_call.len(), 2);
+        assert_eq!(by_call[&ids[0]], vec![caller, agent]);
+        assert!(
+            store
+                .call_quality_between(from, from + TimeDelta::minutes(30))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A second row for the same leg is refused and costs only itself.
+        log.write(CallLogWrite::MediaQuality {
+            call: ids[1],
+            legs: vec![leg_quality(MediaLeg::Caller, 9, 0, None)],
+        });
+        log.write(CallLogWrite::MediaQuality {
+            call: ids[2],
+            legs: vec![caller],
+        });
+        log.flush().await;
+        assert_eq!(store.call_quality(ids[1]).await.unwrap(), stored);
+        assert_eq!(store.call_quality(ids[2]).await.unwrap(), vec![caller]);
+        // Direct write, as imports and tests use it.
+        store.record_call_quality(ids[2], &[agent]).await.unwrap();
+        assert_eq!(
+            store.call_quality(ids[2]).await.unwrap(),
+            vec![caller, agent]
+        );
+        drop(log);
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("writer task ends")
+            .unwrap();
+    }
+);

@@ -49,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(crate::admin_settings::api_routes())
         .merge(crate::incidents::api_routes())
         .merge(crate::sla_changes::api_routes())
+        .merge(crate::call_log::api_routes())
         .fallback(not_found)
 }
 
@@ -548,7 +549,7 @@ struct ReportQuery {
     format: Option<String>,
 }
 
-fn parse_date(name: &str, s: Option<&str>) -> Result<NaiveDate, Response> {
+pub(crate) fn parse_date(name: &str, s: Option<&str>) -> Result<NaiveDate, Response> {
     let s = s.ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,

@@ -230,7 +230,7 @@ fn nature_label(n: Nature) -> &'static str {
     }
 }
 
-fn outcome_label(o: Option<guichet_tickets::CallOutcome>) -> &'static str {
+pub(crate) fn outcome_label(o: Option<guichet_tickets::CallOutcome>) -> &'static str {
     use guichet_tickets::CallOutcome as O;
     match o {
         None => "en cours",

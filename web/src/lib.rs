@@ -30,6 +30,7 @@ pub mod admin;
 pub mod admin_settings;
 pub mod api;
 pub mod auth;
+mod call_log;
 pub mod charts;
 mod dashboards;
 mod desk;
@@ -434,6 +435,8 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/admin/jetons/{id}/revoquer", post(tokens::revoke_token))
         // The major-incident log.
         .merge(incidents::page_routes())
+        // The call log and each call's audio quality.
+        .merge(call_log::page_routes())
         .nest(
             "/api/v1",
             api::routes().layer(axum::middleware::from_fn_with_state(

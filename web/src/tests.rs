@@ -1354,6 +1354,7 @@ fn the_status_bar_counts_down_the_wrap_up() {
     assert!(!shown.contains("fin dans"), "{shown}");
 }
 
+mod call_log;
 mod incidents;
 mod sla_changes;
 mod store_errors;
