@@ -305,6 +305,42 @@ impl Store {
     }
 }
 
+/// How many calls of a period had their audio measured, and how many of those were not
+/// « bonne » (a leg under [`GOOD_MOS`] or silent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AudioTotals {
+    /// Calls with at least one measured leg.
+    pub measured: u64,
+    /// Of those, calls whose verdict is « dégradée » or « mauvaise ».
+    pub degraded: u64,
+}
+
+impl Store {
+    /// [`AudioTotals`] of the calls that arrived in `[from, to)`, counted by the database.
+    pub async fn audio_totals_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<AudioTotals, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN worst < $3 OR silent > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM (SELECT q.call_id, MIN(q.mos_centi) AS worst, \
+                   SUM(CASE WHEN q.packets_received = 0 THEN 1 ELSE 0 END) AS silent \
+                   FROM call_media_quality q JOIN calls c ON c.id = q.call_id \
+                   WHERE c.arrived_at >= $1 AND c.arrived_at < $2 GROUP BY q.call_id) per_call",
+        )
+        .bind(to_ms(from))
+        .bind(to_ms(to))
+        .bind((GOOD_MOS * 100.0).round() as i64)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(AudioTotals {
+            measured: counter(&row, 0)?,
+            degraded: counter(&row, 1)?,
+        })
+    }
+}
+
 /// The worst verdict of a call's legs (`None` without stored quality).
 pub fn call_verdict(legs: &[LegQuality]) -> Option<AudioVerdict> {
     legs.iter()

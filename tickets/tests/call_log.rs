@@ -379,6 +379,19 @@ both_backends!(
                 .unwrap()
                 .is_empty()
         );
+        // The period's totals, counted by the database: call 1 clean (caller MOS 4.38, agent
+        // 2 % lost → degraded), call 2 silent (bad): 2 measured, 2 degraded.
+        let totals = store
+            .audio_totals_between(from, from + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(agent.verdict(), AudioVerdict::Degraded, "{agent:?}");
+        assert_eq!((totals.measured, totals.degraded), (2, 2));
+        let none = store
+            .audio_totals_between(from, from + TimeDelta::minutes(30))
+            .await
+            .unwrap();
+        assert_eq!((none.measured, none.degraded), (0, 0));
         // A second row for the same leg is refused and costs only itself.
         log.write(CallLogWrite::MediaQuality {
             call: ids[1],
@@ -391,8 +404,20 @@ both_backends!(
         log.flush().await;
         assert_eq!(store.call_quality(ids[1]).await.unwrap(), stored);
         assert_eq!(store.call_quality(ids[2]).await.unwrap(), vec![caller]);
+        // Call 3 measured, clean: counted, not degraded.
+        let totals = store
+            .audio_totals_between(from, from + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!((totals.measured, totals.degraded), (3, 2));
         // Direct write, as imports and tests use it.
         store.record_call_quality(ids[2], &[agent]).await.unwrap();
+        // Call 3's agent leg degraded: so is the call.
+        let totals = store
+            .audio_totals_between(from, from + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!((totals.measured, totals.degraded), (3, 3));
         assert_eq!(
             store.call_quality(ids[2]).await.unwrap(),
             vec![caller, agent]

@@ -198,6 +198,35 @@ async fn calls_with_quality(
     ))
 }
 
+/// The dashboards' line on the audio of the period's calls (local days `first` to `last`
+/// included), or nothing when it cannot be read.
+pub(crate) async fn period_line(state: &AppState, first: NaiveDate, last: NaiveDate) -> String {
+    let (Some(from), Some(to)) = (
+        midnight(state, first),
+        last.succ_opt().and_then(|d| midnight(state, d)),
+    ) else {
+        return String::new();
+    };
+    match state.backend.store().audio_totals_between(from, to).await {
+        Ok(t) if t.measured == 0 => "<p id=\"audio-periode\">Qualité audio sur la période : \
+             aucune mesure.</p>"
+            .to_owned(),
+        Ok(t) => format!(
+            "<p id=\"audio-periode\">Appels au son dégradé ou mauvais sur la période : \
+             <strong>{degraded}</strong> sur {measured} mesurés (<strong>{share}\u{a0}%</strong>) \
+             (<a href=\"/superviseur/appels?jour={first}\">voir le journal des appels</a>).</p>",
+            degraded = t.degraded,
+            measured = t.measured,
+            share = decimal_fr(t.degraded as f64 * 100.0 / t.measured as f64, 1),
+            first = first.format("%Y-%m-%d"),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "audio totals unreadable");
+            String::new()
+        }
+    }
+}
+
 /// The list page's query.
 #[derive(Deserialize, Default)]
 pub(crate) struct DayQuery {

@@ -650,6 +650,7 @@ pub(crate) async fn dashboard_page(
         summary(&d)
     );
     body.push_str(&crate::incidents::period_line(&state, period.first, period.last).await);
+    body.push_str(&crate::call_log::period_line(&state, period.first, period.last).await);
     body.push_str(&format!(
         "<section id=\"section-periodes\"><h2>Appels par {per}</h2>{}{}{}</section>",
         call_chart(

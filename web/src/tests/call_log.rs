@@ -137,6 +137,21 @@ async fn the_call_page_shows_its_audio_quality_in_french_and_the_api_the_same_fi
         "{html}"
     );
     assert_eq!(html.matches("data-qualite=\"good\"").count(), 1, "{html}");
+    // The dashboards give the same share over their period, counted by the database.
+    let (status, html) = get_text(
+        &base,
+        &sup,
+        &format!("/superviseur/tableaux?periode=personnalisee&du={day}&au={day}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!(
+            "Appels au son dégradé ou mauvais sur la période : <strong>1</strong> sur 2 mesurés \
+             (<strong>50,0\u{a0}%</strong>) (<a href=\"/superviseur/appels?jour={day}\">"
+        )),
+        "{html}"
+    );
     let (_, html) = get_text(&base, &sup, "/superviseur/appels?jour=hier").await;
     assert!(html.contains("Date invalide"), "{html}");
 
