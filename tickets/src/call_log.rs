@@ -182,9 +182,21 @@ impl CallLogWriter {
 
     /// Returns once every write handed over before this call is committed (or failed).
     pub async fn flush(&self) {
+        self.commit_point().await;
+    }
+
+    /// Marks the writes handed over so far, now, and returns a future that resolves once
+    /// they are all committed (or failed), to await elsewhere: e.g. a task that answers a
+    /// caller's BYE only once the call's close is durable, while the switchboard goes on.
+    /// It joins the next batch like any write (no commit of its own), so it waits at most
+    /// for the batch being written and the next one.
+    pub fn commit_point(&self) -> impl Future<Output = ()> + Send + 'static {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Request::Flush(done)).is_ok() {
-            let _ = wait.await;
+        let sent = self.tx.send(Request::Flush(done)).is_ok();
+        async move {
+            if sent {
+                let _ = wait.await;
+            }
         }
     }
 }

@@ -291,6 +291,32 @@ both_backends!(
     }
 );
 
+both_backends!(
+    a_commit_point_resolves_once_the_writes_before_it_are_committed,
+    |store| {
+        let calls: Vec<NewCall> = (0..60).map(new_call).collect();
+        let ids = store.open_calls(&calls).await.unwrap();
+        let (log, _task) = CallLogWriter::start(store.clone());
+        // Each call's close is followed by its commit point, as the switchboard does before
+        // answering a BYE; the calls after it keep arriving meanwhile.
+        let mut points = Vec::new();
+        for (n, &id) in ids.iter().enumerate() {
+            for write in life_of(id, n) {
+                log.write(write);
+            }
+            points.push(tokio::spawn(log.commit_point()));
+        }
+        for (n, (point, &id)) in points.into_iter().zip(&ids).enumerate() {
+            point.await.unwrap();
+            // Read through another connection: the close is already there.
+            let rec = store.call(id).await.unwrap();
+            assert_eq!(rec.state, CallState::Ended, "call {n}");
+            assert_eq!(rec.outcome, Some(CallOutcome::Answered));
+            assert!(rec.ended_at.is_some() && rec.wrap_up_ended_at.is_some());
+        }
+    }
+);
+
 fn leg_quality(
     leg: guichet_tickets::call_quality::MediaLeg,
     received: u64,
