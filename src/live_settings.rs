@@ -7,10 +7,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use guichet_calendar::{Calendar, CalendarSpec, ExceptionSpec, WeeklyHours};
 use guichet_tickets::Store;
 use guichet_tickets::settings::{CALENDAR_HOURS, SLA_POLICY};
-use guichet_tickets::sla::{SlaEngine, SlaPolicySpec};
+use guichet_tickets::sla::{CalendarHistory, SlaEngine, SlaPolicySpec};
 
 use crate::config::Config;
 use crate::sla_runner::LivePolicies;
@@ -87,6 +88,66 @@ pub async fn calendars(
     Ok(calendars)
 }
 
+/// The versions of calendar `name` since the configuration's, each from the instant an
+/// administrator changed it (weekly hours saved, exceptional day added or removed), for the
+/// SLA clocks: business time is counted with the calendar in force at each instant, so a
+/// change never rewrites time already counted and a restart counts the same. A stored
+/// state the calendar does not accept (the configuration changed under it) is skipped with a
+/// warning; the newest version is what [`calendar_spec`] gives.
+pub async fn calendar_history(
+    store: &Store,
+    config: &Config,
+    name: &str,
+) -> anyhow::Result<Option<CalendarHistory>> {
+    let Some(configured) = config.calendars.get(name) else {
+        return Ok(None);
+    };
+    let mut hours: Vec<(DateTime<Utc>, WeeklyHours)> = Vec::new();
+    for saved in store.setting_versions(CALENDAR_HOURS).await? {
+        if saved.name == name {
+            let value = serde_json::from_str(&saved.value)
+                .with_context(|| format!("stored weekly hours of calendar {name} unreadable"))?;
+            hours.push((saved.created_at, value));
+        }
+    }
+    let mut exceptions = store.calendar_exception_history(name).await?;
+    // The order calendar_spec lists them in, so the newest version is the same calendar.
+    exceptions.sort_by_key(|(e, _)| (e.exception.date, e.id));
+    let mut changes: Vec<DateTime<Utc>> = hours
+        .iter()
+        .map(|(at, _)| *at)
+        .chain(exceptions.iter().map(|(e, _)| e.created_at))
+        .chain(exceptions.iter().filter_map(|(_, removed)| *removed))
+        .collect();
+    changes.sort_unstable();
+    changes.dedup();
+    let mut history = CalendarHistory::new(Calendar::new(configured)?);
+    for at in changes {
+        let mut spec = configured.clone();
+        if let Some((_, h)) = hours.iter().rev().find(|(saved, _)| *saved <= at) {
+            spec.hours = h.clone();
+        }
+        let in_force = exceptions
+            .iter()
+            .filter(|(e, removed)| e.created_at <= at && removed.is_none_or(|r| r > at));
+        for (e, _) in in_force {
+            spec.exceptions.push(ExceptionSpec {
+                date: e.exception.date,
+                until: e.exception.until,
+                hours: e.exception.hours.clone(),
+                label: e.exception.label.clone(),
+            });
+        }
+        match Calendar::new(&spec) {
+            Ok(calendar) => history.change(at, calendar),
+            Err(e) => {
+                tracing::warn!(calendar = %name, %at, error = %e, "stored calendar change not applied")
+            }
+        }
+    }
+    Ok(Some(history))
+}
+
 /// The SLA grid `name` in force: its newest saved version, else the configuration's.
 /// `None`: no such policy.
 pub async fn sla_policy(
@@ -118,14 +179,26 @@ pub async fn sla_policies(
 }
 
 /// The SLA engine of a running server: the configured grids and calendars, the calendars'
-/// stored changes, and every saved version of a grid under its [`version_name`]; with, per
+/// stored changes (each from the instant it was made, [`calendar_history`]), and every saved version of a grid under its [`version_name`]; with, per
 /// policy, the name new tickets get (its newest version).
 pub async fn sla_engine(
     store: &Store,
     config: &Config,
 ) -> anyhow::Result<(SlaEngine, HashMap<String, String>)> {
-    let mut engine =
-        SlaEngine::from_policies(&config.sla_policies, calendars(store, config).await?)?;
+    let mut histories = BTreeMap::new();
+    for name in config.calendars.keys() {
+        if let Some(history) = calendar_history(store, config, name).await? {
+            histories.insert(name.clone(), history);
+        }
+    }
+    let current = histories
+        .iter()
+        .map(|(name, history)| (name.clone(), history.current().clone()))
+        .collect();
+    let mut engine = SlaEngine::from_policies(&config.sla_policies, current)?;
+    for (name, history) in histories {
+        engine.set_calendar_history(&name, history);
+    }
     let mut newest = HashMap::new();
     for saved in store.setting_versions(SLA_POLICY).await? {
         let name = version_name(&saved.name, saved.id);
@@ -393,12 +466,15 @@ impl SettingsFollower {
                 continue;
             }
             match Calendar::new(&spec) {
-                Ok(calendar) => {
+                Ok(_) => {
                     tracing::info!(calendar = %name, "calendar changed in the database applied");
-                    if let Some(sla) = &self.sla {
+                    if let Some(sla) = &self.sla
+                        && let Some(history) =
+                            calendar_history(&self.store, &self.config, name).await?
+                    {
                         sla.send(crate::sla_runner::SlaChange::Calendar {
                             name: name.clone(),
-                            calendar,
+                            history,
                         });
                     }
                     self.switchboard.set_calendar(name, spec.clone()).await?;

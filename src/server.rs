@@ -315,7 +315,8 @@ pub async fn run(
     }
     audio_cache_task.abort();
     follower_task.abort();
-    sip_endpoint.shutdown();
+    // Through the command queue, after the hang-ups the switchboard sent last.
+    sip_endpoint.handle().shutdown();
     media.shutdown();
     let _ = stop_tx.send(true);
     web.await.context("the web task failed")??;
@@ -339,6 +340,11 @@ fn sip_config(config: &Config) -> guichet_sip::SipConfig {
             username: t.username.clone(),
             password: t.password.clone(),
         }),
+        // A BYE's 200 OK waits for the call's close to be committed (the switchboard
+        // confirms it); the room's own bound, a second after the switchboard's, is a safety net.
+        bye_answer: guichet_sip::ByeAnswer::Deferred {
+            bound: crate::switchboard::LOG_WAIT_BOUND + std::time::Duration::from_secs(1),
+        },
         ..guichet_sip::SipConfig::default()
     }
 }

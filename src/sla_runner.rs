@@ -78,12 +78,14 @@ impl SlaChannel {
 #[derive(Debug, Clone)]
 pub enum SlaChange {
     /// A calendar's weekly hours or exceptional days changed: every clock counted in it is
-    /// re-planned.
+    /// re-planned, business time before the change staying counted with the calendar in
+    /// force then.
     Calendar {
         /// The calendar's name.
         name: String,
-        /// The calendar now in force.
-        calendar: guichet_calendar::Calendar,
+        /// Its versions as stored, the newest in force from the change on
+        /// (`crate::live_settings::calendar_history`).
+        history: guichet_tickets::sla::CalendarHistory,
     },
     /// A new version of an SLA grid: tickets created from now on follow it, running clocks
     /// keep the grid they started under.
@@ -315,9 +317,9 @@ impl SlaRunner {
 
     fn take_change(&mut self, change: SlaChange) {
         match change {
-            SlaChange::Calendar { name, calendar } => {
+            SlaChange::Calendar { name, history } => {
                 tracing::info!(calendar = %name, "SLA clocks follow the changed calendar");
-                self.engine.set_calendar(&name, calendar);
+                self.engine.set_calendar_history(&name, history);
             }
             SlaChange::Policy {
                 name,

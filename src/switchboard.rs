@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod call_quality;
 mod ivr_timers;
 
 use chrono::{DateTime, Utc};
@@ -38,8 +39,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::prompts::PromptLibrary;
 
+mod after_log;
 mod monitor;
 mod softphone;
+pub(crate) use after_log::LOG_WAIT_BOUND;
 pub use monitor::MonitorCommand;
 pub use softphone::SoftphoneCommand;
 
@@ -102,6 +105,8 @@ struct Call {
     closed: bool,
     /// The agent's browser softphone leg (ringing or connected).
     browser: Option<softphone::BrowserLeg>,
+    /// The answering agent's leg quality, kept when that leg ended before the call.
+    agent_quality: Option<guichet_tickets::call_quality::LegQuality>,
 }
 
 /// An outbound callback in progress: the agent's leg, then the caller's.
@@ -380,6 +385,9 @@ struct Switchboard {
     /// The call log's writes, committed in batches by their own task: the switchboard
     /// never waits on them (see `guichet_tickets::call_log`).
     call_log: CallLogWriter,
+    /// SIP messages ending calls, held until the call log has committed the event that
+    /// caused them (`after_log.rs`).
+    after_log: Vec<after_log::AfterLog>,
     /// Incoming calls waiting for their directory lookup and record, by SIP call: `true`
     /// once the caller has hung up meanwhile.
     arriving: HashMap<SipCallId, bool>,
@@ -540,6 +548,7 @@ pub async fn start(
         config,
         store,
         call_log,
+        after_log: Vec::new(),
         arriving: HashMap::new(),
         arrivals_tx,
         ticket_jobs,
@@ -655,14 +664,17 @@ impl Switchboard {
                     || self.clock.now() >= deadline
                 {
                     self.end_all_calls().await;
+                    self.settle_arrivals(&mut arrivals).await;
                     // Every record closed before the process is told it may exit.
                     self.call_log.flush().await;
+                    self.send_after_log_now();
                     if let Some((_, done)) = self.shutdown_done.take() {
                         let _ = done.send(());
                     }
                     break;
                 }
             }
+            self.release_after_log();
         }
     }
 
@@ -893,6 +905,15 @@ impl Switchboard {
     // ---- SIP ----------------------------------------------------------------------------
 
     async fn on_sip(&mut self, event: SipEvent) {
+        if let SipEvent::Ended {
+            call_id,
+            answer_pending: true,
+            ..
+        } = &event
+        {
+            // The 200 OK waits for the close this BYE causes (written below).
+            self.answer_bye_after_log(call_id.clone());
+        }
         match event {
             SipEvent::IncomingCall(call) => {
                 let span = info_span!("call", call_id = %call.call_id);
@@ -1081,13 +1102,13 @@ impl Switchboard {
         }
         if self.draining {
             info!("call refused while draining: 503");
-            let _ = self.sip.reject(&call_id, 503);
+            self.reject_after_log(&call_id, 503);
             self.close_record(record, CallOutcome::Rejected, now, false)
                 .await;
             return;
         }
         let Some(line) = self.lines.get(&dialled_number) else {
-            let _ = self.sip.reject(&call_id, 404);
+            self.reject_after_log(&call_id, 404);
             self.close_record(record, CallOutcome::Rejected, now, false)
                 .await;
             return;
@@ -1103,7 +1124,7 @@ impl Switchboard {
         );
         debug!(caller = %caller_number, "caller number");
         let Some(offer) = offer else {
-            let _ = self.sip.reject(&call_id, 488);
+            self.reject_after_log(&call_id, 488);
             self.close_record(record, CallOutcome::Rejected, now, false)
                 .await;
             return;
@@ -1112,7 +1133,7 @@ impl Switchboard {
             Ok(l) => l,
             Err(e) => {
                 warn!(error = %e, "no RTP port: call refused");
-                let _ = self.sip.reject(&call_id, 503);
+                self.reject_after_log(&call_id, 503);
                 self.close_record(record, CallOutcome::Rejected, now, false)
                     .await;
                 return;
@@ -1128,7 +1149,7 @@ impl Switchboard {
             Ok(a) => a,
             Err(e) => {
                 info!(error = %e, "no common codec: 488");
-                let _ = self.sip.reject(&call_id, 488);
+                self.reject_after_log(&call_id, 488);
                 let _ = self.media.release(local.session);
                 self.close_record(record, CallOutcome::Rejected, now, false)
                     .await;
@@ -1182,6 +1203,7 @@ impl Switchboard {
                 external: None,
                 closed: false,
                 browser: None,
+                agent_quality: None,
             },
         );
         self.ivr_input(&call_id, IvrInput::Started).await;
@@ -1268,13 +1290,16 @@ impl Switchboard {
         if call.agent.as_ref().is_some_and(|a| &a.sip == leg) {
             let agent = call.agent.take();
             if let Some(a) = &agent {
+                if a.answered {
+                    call.agent_quality = call_quality::agent_quality(&self.media, a.media);
+                }
                 let _ = self.media.release(a.media);
             }
             let answered = agent.as_ref().is_some_and(|a| a.answered);
             if answered {
                 info!("agent hung up");
                 let acd = call.acd;
-                let _ = self.sip.hang_up(caller);
+                self.hang_up_after_log(caller);
                 if let Err(e) = self.acd.call_ended(now, acd) {
                     debug!(error = %e, "call end ignored by the ACD");
                 }
@@ -1286,7 +1311,7 @@ impl Switchboard {
         }
         if call.external.as_ref().is_some_and(|(s, _)| s == leg) {
             info!("external leg ended");
-            let _ = self.sip.hang_up(caller);
+            self.hang_up_after_log(caller);
             self.finish_call(caller, None, now).await;
         }
     }
@@ -1295,7 +1320,7 @@ impl Switchboard {
         let Some(caller) = self.by_leg.get(&leg).cloned() else {
             // A leg we no longer want (the caller left): make sure it ends.
             if matches!(progress, OutboundProgress::Answered { .. }) {
-                let _ = self.sip.hang_up(&leg);
+                self.hang_up_after_log(&leg);
             }
             return;
         };
@@ -1305,7 +1330,7 @@ impl Switchboard {
             OutboundProgress::Answered { answer } => {
                 let negotiated = answer.as_ref().and_then(|a| sdp::read_answer(a).ok());
                 let Some(call) = self.calls.get_mut(&caller) else {
-                    let _ = self.sip.hang_up(&leg);
+                    self.hang_up_after_log(&leg);
                     return;
                 };
                 if call.agent.as_ref().is_some_and(|a| a.sip == leg) {
@@ -1343,7 +1368,7 @@ impl Switchboard {
                         }
                         Err(e) => {
                             info!(error = %e, "answer too late: the agent leg is hung up");
-                            let _ = self.sip.hang_up(&leg);
+                            self.hang_up_after_log(&leg);
                         }
                     }
                     self.drain_acd().await;
@@ -1469,7 +1494,7 @@ impl Switchboard {
         {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.sip.hang_up(&leg);
+                self.hang_up_after_log(&leg);
                 let _ = self.media.release(local.session);
                 return Err(e.to_string());
             }
@@ -1610,12 +1635,15 @@ impl Switchboard {
         let Some(ob) = self.outbound.remove(&id) else {
             return;
         };
+        if let (Some((leg, customer)), Some(_)) = (&ob.customer, ob.bridged) {
+            self.write_callback_quality(ob.record, leg, *customer, ob.agent_media);
+        }
         self.outbound_legs.remove(&ob.agent_leg);
-        let _ = self.sip.hang_up(&ob.agent_leg);
+        self.hang_up_after_log(&ob.agent_leg);
         let _ = self.media.release(ob.agent_media);
         if let Some((leg, media)) = &ob.customer {
             self.outbound_legs.remove(leg);
-            let _ = self.sip.hang_up(leg);
+            self.hang_up_after_log(leg);
             let _ = self.media.release(*media);
         }
         if let Some(b) = ob.bridged {
@@ -1682,7 +1710,7 @@ impl Switchboard {
                 if call.final_play == Some(playback) {
                     call.final_play = None;
                     let now = self.clock.now();
-                    let _ = self.sip.hang_up(&sip_id);
+                    self.hang_up_after_log(&sip_id);
                     self.finish_call(&sip_id, None, now).await;
                     return;
                 }
@@ -1702,7 +1730,7 @@ impl Switchboard {
             MediaEvent::NoMedia { session } => {
                 if let Some(sip_id) = self.by_media.get(&session).cloned() {
                     info!(call_id = %sip_id, "no RTP from the caller: call ended");
-                    let _ = self.sip.hang_up(&sip_id);
+                    self.hang_up_after_log(&sip_id);
                     self.on_remote_hangup(sip_id).await;
                 }
             }
@@ -1744,7 +1772,7 @@ impl Switchboard {
                 self.ivr_timers.schedule(sip_id, deadline);
                 if hang_up {
                     let now = self.clock.now();
-                    let _ = self.sip.hang_up(sip_id);
+                    self.hang_up_after_log(sip_id);
                     self.finish_call(sip_id, Some(CallOutcome::Closed), now)
                         .await;
                 }
@@ -1938,7 +1966,7 @@ impl Switchboard {
                 {
                     info!(agent = %a.agent, "offer withdrawn: CANCEL");
                     self.by_leg.remove(&a.sip);
-                    let _ = self.sip.hang_up(&a.sip);
+                    self.hang_up_after_log(&a.sip);
                     let _ = self.media.release(a.media);
                 }
             }
@@ -2028,7 +2056,7 @@ impl Switchboard {
             }
             AcdAction::Release { call, .. } => {
                 if let Some(sip_id) = self.by_acd.get(&call).cloned() {
-                    let _ = self.sip.hang_up(&sip_id);
+                    self.hang_up_after_log(&sip_id);
                     self.finish_call(&sip_id, Some(CallOutcome::Answered), now)
                         .await;
                 }
@@ -2174,7 +2202,7 @@ impl Switchboard {
             Ok(p) => call.final_play = Some(p),
             Err(_) => {
                 let now = self.clock.now();
-                let _ = self.sip.hang_up(sip_id);
+                self.hang_up_after_log(sip_id);
                 self.finish_call(sip_id, None, now).await;
             }
         }
@@ -2382,30 +2410,19 @@ impl Switchboard {
             return;
         };
         self.by_media.remove(&call.media);
-        // The caller leg's media quality, once per call (no phone number here).
-        if let Ok(q) = self.media.stats(call.media) {
-            info!(
-                call_id = %sip_id,
-                packets_received = q.packets_received,
-                packets_lost = q.packets_lost,
-                jitter_ms = q.jitter_ms,
-                late_packets = q.late_packets,
-                packets_sent = q.packets_sent,
-                "caller media"
-            );
-        }
+        self.write_call_quality(&call);
         let _ = self.media.release(call.media);
         if let Some(b) = call.bridge {
             let _ = self.media.unbridge(b);
         }
         if let Some(a) = &call.agent {
             self.by_leg.remove(&a.sip);
-            let _ = self.sip.hang_up(&a.sip);
+            self.hang_up_after_log(&a.sip);
             let _ = self.media.release(a.media);
         }
         if let Some((leg, m)) = &call.external {
             self.by_leg.remove(leg);
-            let _ = self.sip.hang_up(leg);
+            self.hang_up_after_log(leg);
             let _ = self.media.release(*m);
         }
         if let Some(leg) = &call.browser {
@@ -2464,7 +2481,7 @@ impl Switchboard {
         let now = self.clock.now();
         let ids: Vec<SipCallId> = self.calls.keys().cloned().collect();
         for sip_id in ids {
-            let _ = self.sip.hang_up(&sip_id);
+            self.hang_up_after_log(&sip_id);
             let Some(c) = self.calls.get(&sip_id) else {
                 continue;
             };

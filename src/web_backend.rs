@@ -68,11 +68,15 @@ impl ServerBackend {
         name: &str,
         spec: guichet_calendar::CalendarSpec,
     ) -> anyhow::Result<()> {
-        if let Some(sla) = &self.sla {
-            let calendar = guichet_calendar::Calendar::new(&spec)?;
+        // The stored history, not `spec` alone: the change applies from the instant it was
+        // saved, time already counted keeps the calendar it was counted with.
+        if let Some(sla) = &self.sla
+            && let Some(history) =
+                crate::live_settings::calendar_history(&self.store, &self.config, name).await?
+        {
             sla.send(crate::sla_runner::SlaChange::Calendar {
                 name: name.to_owned(),
-                calendar,
+                history,
             });
         }
         self.switchboard.set_calendar(name, spec).await
@@ -739,15 +743,7 @@ impl Backend for ServerBackend {
 
     fn ticket_sla_line(&self, ticket: i64) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move {
-            let (engine, _) = crate::live_settings::sla_engine(&self.store, &self.config)
-                .await
-                .ok()?;
-            let now = self.clock.now();
-            let status = self
-                .store
-                .ticket_sla_status(ticket, &engine, now)
-                .await
-                .ok()??;
+            let status = self.sla_status(ticket).await?;
             let mut line = crate::sla_runner::status_sentence(&status, &self.config);
             // The P0/P1 chase-up cycle shows on the same line (CULTURE 2258-2261).
             let trail = self.store.ticket_audit(ticket).await.unwrap_or_default();
@@ -757,6 +753,31 @@ impl Backend for ServerBackend {
             }
             Some(line)
         })
+    }
+
+    fn ticket_due(&self, ticket: i64) -> BoxFuture<'_, Option<DateTime<Utc>>> {
+        Box::pin(async move {
+            let status = self.sla_status(ticket).await?;
+            status
+                .resolve
+                .as_ref()
+                .or(status.take_charge.as_ref())
+                .and_then(|t| t.due)
+        })
+    }
+}
+
+impl ServerBackend {
+    /// The ticket's SLA clock as the live settings compute it now; `None` without a clock.
+    async fn sla_status(&self, ticket: i64) -> Option<guichet_tickets::sla::SlaStatus> {
+        let (engine, _) = crate::live_settings::sla_engine(&self.store, &self.config)
+            .await
+            .ok()?;
+        let now = self.clock.now();
+        self.store
+            .ticket_sla_status(ticket, &engine, now)
+            .await
+            .ok()?
     }
 }
 

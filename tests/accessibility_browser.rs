@@ -33,6 +33,63 @@ async fn audit(browser: &Browser, server: &Server, paths: &[&str]) -> Vec<String
     problems
 }
 
+/// A call answered on the test server's first morning, a degraded caller leg and a clean
+/// agent leg stored with it.
+async fn audited_call(store: &guichet_tickets::Store) -> i64 {
+    use guichet_tickets::call_quality::{LegCounters, LegQuality, MediaLeg};
+    let arrived = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .expect("open hours")
+        .with_timezone(&chrono::Utc);
+    let call = store
+        .open_call(&guichet_tickets::NewCall {
+            sip_call_id: "accessibilite@test".into(),
+            line: "8585".into(),
+            caller_number: VIP_NUMBER.into(),
+            caller_name: Some("Claire Lefèvre".into()),
+            person_id: None,
+            vip: true,
+            p0: false,
+            arrived_at: arrived,
+        })
+        .await
+        .expect("call");
+    store
+        .close_call(
+            call,
+            guichet_tickets::CallOutcome::Answered,
+            arrived + chrono::Duration::minutes(3),
+            false,
+        )
+        .await
+        .expect("close");
+    let leg = |leg, received, lost| {
+        LegQuality::estimate(
+            leg,
+            LegCounters {
+                packets_sent: 9000,
+                packets_received: received,
+                packets_lost: lost,
+                late_packets: 4,
+                jitter_max_us: 18_250,
+                jitter_final_us: 3_125,
+                remote_fraction_lost: Some(2),
+            },
+            60.0,
+        )
+    };
+    store
+        .record_call_quality(
+            call,
+            &[
+                leg(MediaLeg::Caller, 8910, 90),
+                leg(MediaLeg::Agent, 9000, 0),
+            ],
+        )
+        .await
+        .expect("quality");
+    call
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
     if !have_browser() {
@@ -49,6 +106,15 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
         },
     );
     let mut problems = Vec::new();
+    // An open ticket, for the ticket form with its SLA actions and history.
+    let store = guichet_tickets::Store::open(&db.url())
+        .await
+        .expect("store");
+    let ticket = amelie_open_ticket(&store, "Messagerie lente", "Julien Moreau").await;
+    let ticket_form = format!("/agent/dossier?ticket_id={ticket}");
+    // A finished call with its audio quality, for the call log and the call's page.
+    let call = audited_call(&store).await;
+    let call_page = format!("/superviseur/appels/{call}");
 
     let browser = Browser::start().await;
     browser.set_window_size(1280, 720).await;
@@ -58,7 +124,13 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
         audit(
             &browser,
             &server,
-            &["/agent", "/agent/dossier", "/agent/rappels", "/mon-compte"],
+            &[
+                "/agent",
+                "/agent/dossier",
+                &ticket_form,
+                "/agent/rappels",
+                "/mon-compte",
+            ],
         )
         .await,
     );
@@ -77,6 +149,8 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
                 "/superviseur/tableaux",
                 "/superviseur/agents",
                 "/superviseur/incidents",
+                "/superviseur/appels?jour=2026-11-24",
+                &call_page,
                 "/admin",
                 "/admin/utilisateurs",
                 "/admin/annuaire",
@@ -84,10 +158,25 @@ async fn every_page_passes_the_accessibility_audit_at_1280_by_720() {
                 "/admin/calendriers",
                 "/admin/sla",
                 "/admin/jetons",
+                &ticket_form,
             ],
         )
         .await,
     );
+    // The ticket form as a refusal leaves it: a due date in the past, its error under the
+    // field (the supervisor's page also has « Exclure du SLA »).
+    browser
+        .script(
+            "document.getElementById('echeance_nouvelle').value = '2020-01-06T10:00';\
+             document.getElementById('echeance_motif').value = 'Usager absent';",
+        )
+        .await;
+    browser.click("#bouton-echeance").await;
+    browser.find("#erreur-echeance_nouvelle").await;
+    browser.find("#form-exclusion").await;
+    for p in browser.accessibility_problems().await {
+        problems.push(format!("{ticket_form} (échéance refusée): {p}"));
+    }
     // The audit itself finds what it looks for: an unlabelled field, pale text, a
     // positive tabindex and a too-wide element, injected into the last page.
     browser

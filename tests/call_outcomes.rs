@@ -414,3 +414,257 @@ async fn an_unanswered_offer_is_withdrawn_at_the_ring_timeout_and_re_offered_to_
         assert_eq!(offers, 2, "offered to Amélie, then to Chloé");
     }
 }
+
+/// A caller's phone reduced to what the durability test needs: INVITE, ACK, BYE over UDP,
+/// so that the test knows the very instant the 200 OK to its BYE arrives.
+struct BareCaller {
+    socket: std::net::UdpSocket,
+    /// Where the RTP the server sends lands (kept open so it is not refused).
+    _rtp: std::net::UdpSocket,
+    server: std::net::SocketAddr,
+    call_id: String,
+    from: String,
+    /// The server's To (with its tag) and Contact, once answered.
+    to: String,
+    contact: String,
+}
+
+impl BareCaller {
+    /// Calls `line` from `number` and returns once the call is answered and acknowledged.
+    fn call(server: std::net::SocketAddr, line: &str, number: &str, n: usize) -> BareCaller {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind SIP");
+        let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind RTP");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let local = socket.local_addr().expect("local");
+        let rtp_port = rtp.local_addr().expect("rtp").port();
+        let mut caller = BareCaller {
+            socket,
+            _rtp: rtp,
+            server,
+            call_id: format!("durable-{n}-{}@127.0.0.1", std::process::id()),
+            from: format!("<sip:{number}@127.0.0.1>;tag=caller{n}"),
+            to: format!("<sip:{line}@{server}>"),
+            contact: format!("sip:{line}@{server}"),
+        };
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+        );
+        let invite = format!(
+            "INVITE sip:{line}@{server} SIP/2.0\r\n{}Contact: <sip:caller@{local}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            caller.headers("1 INVITE", "inv"),
+            sdp.len()
+        );
+        caller.send(&invite);
+        let ok = caller.response_to("1 INVITE", Duration::from_secs(15));
+        assert!(ok.starts_with("SIP/2.0 200"), "INVITE answered {ok}");
+        caller.to = header(&ok, "To").expect("To").to_owned();
+        if let Some(contact) = header(&ok, "Contact") {
+            caller.contact = contact
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+        let ack = format!(
+            "ACK {} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+            caller.contact,
+            caller.headers("1 ACK", "ack")
+        );
+        caller.send(&ack);
+        caller
+    }
+
+    fn headers(&self, cseq: &str, branch: &str) -> String {
+        let local = self.socket.local_addr().expect("local");
+        format!(
+            "Via: SIP/2.0/UDP {local};branch=z9hG4bK{branch}-{};rport\r\nMax-Forwards: 70\r\n\
+             From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq}\r\n",
+            // Unique per call: a branch names a transaction.
+            self.call_id.replace(['@', '.'], "-"),
+            self.from,
+            self.to,
+            self.call_id
+        )
+    }
+
+    fn send(&self, message: &str) {
+        self.socket
+            .send_to(message.as_bytes(), self.server)
+            .expect("send");
+    }
+
+    /// The final response whose CSeq is `cseq`; anything else is skipped.
+    fn response_to(&self, cseq: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        let mut buf = vec![0u8; 65_536];
+        while std::time::Instant::now() < deadline {
+            let Ok((n, _)) = self.socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let final_response = text.starts_with("SIP/2.0 ") && !text.starts_with("SIP/2.0 1");
+            if final_response && header(&text, "CSeq") == Some(cseq) {
+                return text;
+            }
+        }
+        panic!("no final response to {cseq} within {within:?}");
+    }
+
+    /// Hangs up and returns once the 200 OK to the BYE is in, with the time it took.
+    fn hang_up(&self) -> Duration {
+        let bye = format!(
+            "BYE {} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+            self.contact,
+            self.headers("2 BYE", "bye")
+        );
+        let sent = std::time::Instant::now();
+        self.send(&bye);
+        let ok = self.response_to("2 BYE", Duration::from_secs(10));
+        let took = sent.elapsed();
+        assert!(ok.starts_with("SIP/2.0 200"), "BYE answered {ok}");
+        took
+    }
+}
+
+impl BareCaller {
+    /// Waits for the server's BYE and answers it.
+    fn expect_bye(&self, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        let mut buf = vec![0u8; 65_536];
+        while std::time::Instant::now() < deadline {
+            let Ok((n, from)) = self.socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("BYE ") {
+                continue;
+            }
+            let copied: String = ["Via", "From", "To", "Call-ID", "CSeq"]
+                .iter()
+                .filter_map(|h| header(&text, h).map(|v| format!("{h}: {v}\r\n")))
+                .collect();
+            let ok = format!("SIP/2.0 200 OK\r\n{copied}Content-Length: 0\r\n\r\n");
+            self.socket.send_to(ok.as_bytes(), from).expect("send 200");
+            return;
+        }
+        panic!("no BYE from the server within {within:?}");
+    }
+}
+
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immediate_kill_9() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "byekill").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let options = ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![md5_only()],
+        };
+        let mut server = Server::start(run.path(), &db, &options);
+        // A few calls hung up in the menu, half a second after the answer; the server is
+        // killed the instant the last BYE's 200 OK arrives.
+        const CALLS: usize = 3;
+        let mut delays = Vec::new();
+        for n in 0..CALLS {
+            let caller = BareCaller::call(server.sip, "8585", GARNIER_NUMBER, n);
+            std::thread::sleep(Duration::from_millis(500));
+            delays.push(caller.hang_up());
+        }
+        server.child.kill().expect("kill -9");
+        server.wait_exit(Duration::from_secs(10));
+        let delays_ms: Vec<f64> = delays.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        println!(
+            "{} BYE to 200 OK (ms, idle, waits for the close's commit): {delays_ms:.2?}",
+            db.url().split(':').next().unwrap_or_default()
+        );
+        drop(server);
+
+        let restarted = Server::start(run.path(), &db, &options);
+        let store = Store::open(&db.url()).await.expect("store");
+        // The restart has marked whatever was in flight: nothing of ours may be.
+        let history = store
+            .caller_history(GARNIER_NUMBER, 10)
+            .await
+            .expect("history");
+        assert_eq!(history.len(), CALLS, "{history:?}");
+        for record in &history {
+            assert!(
+                !record.interrupted,
+                "a finished call marked interrupted: {record:?}"
+            );
+            assert_eq!(
+                record.outcome,
+                Some(CallOutcome::AbandonedInIvr),
+                "{record:?}"
+            );
+            let ended = record.ended_at.expect("ended_at");
+            let held = (ended - record.arrived_at).num_milliseconds();
+            assert!(
+                (400..2_500).contains(&held),
+                "arrived to ended {held} ms: {record:?}"
+            );
+        }
+        assert!(store.calls_in_flight().await.expect("in flight").is_empty());
+        drop(restarted);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_before_exit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "termgrace").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let mut server = Server::start(
+            run.path(),
+            &db,
+            &ServerOptions {
+                clock_start: OPEN_HOURS,
+                edits: vec![
+                    md5_only(),
+                    (
+                        "shutdown_grace_secs = 30",
+                        "shutdown_grace_secs = 1".to_owned(),
+                    ),
+                ],
+            },
+        );
+        // In the menu when SIGTERM comes, still there when the 1 s grace period is over.
+        let caller = BareCaller::call(server.sip, "8585", GARNIER_NUMBER, 0);
+        std::thread::sleep(Duration::from_millis(300));
+        server.signal("TERM");
+        caller.expect_bye(Duration::from_secs(5));
+        let status = server.wait_exit(Duration::from_secs(10));
+        assert!(status.success(), "exit {status}: {}", server.log());
+
+        let store = Store::open(&db.url()).await.expect("store");
+        let history = store
+            .caller_history(GARNIER_NUMBER, 10)
+            .await
+            .expect("history");
+        assert_eq!(history.len(), 1, "{history:?}");
+        let record = &history[0];
+        assert!(!record.interrupted, "{record:?}");
+        assert_eq!(
+            record.outcome,
+            Some(CallOutcome::AbandonedInIvr),
+            "{record:?}"
+        );
+        // Ended by the server at the end of the grace period, about 1.3 s after it arrived.
+        let held = (record.ended_at.expect("ended_at") - record.arrived_at).num_milliseconds();
+        assert!((1_000..3_000).contains(&held), "arrived to ended {held} ms");
+        assert!(store.calls_in_flight().await.expect("in flight").is_empty());
+    }
+}

@@ -7,7 +7,9 @@ mod support;
 
 use std::time::Duration;
 
+use guichet_tickets::call_quality::{AudioVerdict, MediaLeg};
 use guichet_tickets::{CallOutcome, Store};
+use support::caller_media::CallerMedia;
 use support::*;
 
 /// Thursday 14 May 2026, 10:00 in Paris: Ascension Day, a public holiday.
@@ -40,17 +42,14 @@ async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
         let phone = answering_desk_phone(run.path(), "amelie", phone_port, 1500);
         register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
 
-        let call = caller(
-            run.path(),
-            "vip",
-            &server,
-            "8585",
-            VIP_NUMBER,
-            &dtmf_pcap("1"),
-            200,
-        );
+        // The caller talks all along (the test plays its audio: a tone every 20 ms), so the
+        // call's stored audio quality can be checked against what was sent.
+        let caller_media = CallerMedia::start(600.0).await;
+        let call = caller_media.caller(run.path(), "vip", server.sip_addr(), "8585", VIP_NUMBER);
         call.expect_success(Duration::from_secs(60), &server);
         phone.expect_success(Duration::from_secs(10), &server);
+        let sent_by_caller = caller_media.packets_sent();
+        drop(caller_media);
 
         let record = closed_record(&db, VIP_NUMBER).await;
         println!("{db:?}: {record:?}");
@@ -78,8 +77,46 @@ async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
         let talk = (ended - answered).num_milliseconds();
         assert!((1000..10_000).contains(&talk), "talk {talk} ms");
 
-        // A ticket was opened for the agent, linked to the call, VIP so P0.
+        // The audio quality of both legs is in the call record (written by the call log
+        // with the call's closing writes).
         let store = Store::open(&db.url()).await.expect("store");
+        let legs = store.call_quality(record.id).await.expect("quality");
+        println!("{db:?}: {legs:?}, caller sent {sent_by_caller} packets");
+        assert_eq!(legs.len(), 2, "caller and agent legs: {legs:?}");
+        let (caller_leg, agent_leg) = (&legs[0].counters, &legs[1].counters);
+        assert_eq!(legs[0].leg, MediaLeg::Caller);
+        assert_eq!(legs[1].leg, MediaLeg::Agent);
+        // The caller talked from Guichet's first packet (the welcome) to the hang-up: 50
+        // packets a second of the call, every one received on loopback (the last few may
+        // still be in flight when the session is released).
+        let call_ms = (ended - arrived).num_milliseconds() as u64;
+        assert!(
+            caller_leg.packets_received <= sent_by_caller
+                && caller_leg.packets_received + 10 >= sent_by_caller,
+            "received {} of {sent_by_caller} sent",
+            caller_leg.packets_received
+        );
+        assert!(
+            caller_leg.packets_received.abs_diff(call_ms / 20) <= call_ms / 20 / 10 + 10,
+            "{} packets over a {call_ms} ms call",
+            caller_leg.packets_received
+        );
+        assert_eq!(caller_leg.packets_lost, 0, "{caller_leg:?}");
+        assert!(caller_leg.packets_sent > caller_leg.packets_received / 2);
+        assert!(caller_leg.jitter_max_us >= caller_leg.jitter_final_us);
+        assert!(caller_leg.jitter_max_us < 20_000, "{caller_leg:?}");
+        // The desk phone echoes what it hears (the caller through the bridge) while talking.
+        let talk_packets = talk as u64 / 20;
+        assert!(
+            agent_leg.packets_received >= talk_packets / 2
+                && agent_leg.packets_received <= talk_packets + 10,
+            "agent leg {agent_leg:?} for {talk} ms of talk"
+        );
+        assert_eq!(agent_leg.packets_lost, 0, "{agent_leg:?}");
+        assert!(legs[0].mos() > 4.3, "{:?}", legs[0]);
+        assert_eq!(legs[0].verdict(), AudioVerdict::Good);
+
+        // A ticket was opened for the agent, linked to the call, VIP so P0.
         let mut ticket = None;
         for _ in 0..50 {
             if let Some(id) = store

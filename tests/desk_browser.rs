@@ -3,8 +3,9 @@
 //! screen pop shows her name and the VIP badge, the ticket form is filled (a reload keeps
 //! what was typed), saved, and the ticket is in the store at P0 with the call linked and no
 //! second ticket once the call ends. Then « Rappeler » on a callback request rings Amélie's
-//! phone and, once she answers, the caller through the trunk (a SIPp UAS). Screenshots go to
-//! `docs/screenshots/` with `GUICHET_SCREENSHOTS=1`.
+//! phone and, once she answers, the caller through the trunk (a SIPp UAS). On an open ticket,
+//! « Escalader » and « Modifier l'échéance » are used through the form and show in its history.
+//! Screenshots go to `docs/screenshots/` with `GUICHET_SCREENSHOTS=1`.
 
 mod support;
 #[path = "support/web.rs"]
@@ -188,6 +189,107 @@ async fn a_vip_call_pops_up_its_ticket_is_saved_at_p0_and_a_callback_reaches_the
         browser.text("#delai-sla").await,
         "Délai de résolution respecté."
     );
+
+    // An open ticket of hers: escalated to level 2, then its due date moved with the
+    // caller's agreement, both through the form, each showing in the history at once.
+    let open = amelie_open_ticket(
+        &store,
+        "Imprimante du secrétariat hors service",
+        "Claire Lefèvre",
+    )
+    .await;
+    let level2 = store
+        .support_groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == "Proximité (niveau 2)")
+        .expect("level-2 group of the demo");
+    browser
+        .goto(&format!("{base}/agent/dossier?ticket_id={open}"))
+        .await;
+    assert!(
+        !browser
+            .text("#actions-sla")
+            .await
+            .contains("Exclure du SLA"),
+        "agents have no exclusion"
+    );
+    browser
+        .click(&format!("#escalade_groupe option[value=\"{}\"]", level2.id))
+        .await;
+    browser
+        .click("#escalade_priorite option[value=\"P1\"]")
+        .await;
+    let why = "Panne matérielle : intervention sur site nécessaire.";
+    browser.type_into("#escalade_motif", why).await;
+    browser.click("#bouton-escalader").await;
+    browser
+        .wait_text("#action-sla-resultat", Duration::from_secs(10), |t| {
+            t == "Ticket escaladé : le groupe choisi le reprend."
+        })
+        .await;
+    let history = browser.text("#historique").await;
+    assert!(
+        history.contains("Escalade : Proximité (niveau 2)") && history.contains(why),
+        "{history}"
+    );
+    assert_eq!(browser.text("#groupe-actuel").await, "Proximité (niveau 2)");
+    // The date picker is set as a browser does (its typing is locale-dependent).
+    let opened_at = store.ticket(open).await.unwrap().created_at;
+    let new_due = (opened_at + chrono::Duration::days(3))
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .date_naive()
+        .and_hms_opt(15, 0, 0)
+        .unwrap();
+    browser
+        .script(&format!(
+            "document.getElementById('echeance_nouvelle').value = '{}';",
+            new_due.format("%Y-%m-%dT%H:%M")
+        ))
+        .await;
+    browser
+        .type_into("#echeance_motif", "Date convenue avec Mme Lefèvre.")
+        .await;
+    browser.click("#bouton-echeance").await;
+    browser
+        .wait_text("#action-sla-resultat", Duration::from_secs(10), |t| {
+            t.starts_with("Échéance modifiée")
+        })
+        .await;
+    let shown = new_due.format("%d/%m/%Y à %H:%M").to_string();
+    let history = browser.text("#historique").await;
+    assert!(
+        history.contains(&format!("Échéance : {shown}"))
+            && history.contains("Date convenue avec Mme Lefèvre."),
+        "{history}"
+    );
+    // The live SLA runner re-plans the clock on the new date; the form shows it as current.
+    let mut current = String::new();
+    for _ in 0..50 {
+        browser
+            .goto(&format!("{base}/agent/dossier?ticket_id={open}"))
+            .await;
+        current = browser.text("#echeance-actuelle").await;
+        if current == shown {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(current, shown);
+    browser
+        .script("document.getElementById('actions-sla').scrollIntoView();")
+        .await;
+    browser
+        .screenshot(&screenshot_dir(dir.path()).join("fiche-ticket-sla.png"))
+        .await;
+    let audit = store.ticket_audit(open).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.field == "escalation" && a.reason.as_deref() == Some(why))
+    );
+    assert_eq!(store.ticket(open).await.unwrap().group_id, Some(level2.id));
 
     // The call ends: the switchboard keeps the desk's ticket, it opens no second one.
     phone.expect_success(Duration::from_secs(30), &server);

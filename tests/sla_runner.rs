@@ -349,8 +349,9 @@ async fn administrators_changes_reach_the_live_clocks_and_survive_a_restart() {
             .expect("priority");
         runner.step(utc(15, 14, 1)).await.expect("step");
 
-        // An administrator closes the Louvre line on Monday 18 May: the calendar in force
-        // (configuration + store) goes to the running clocks, which skip that day.
+        // An administrator closes the Louvre line on Monday 18 May: the calendar's history
+        // (configuration + store, the closure from 14:02 UTC Friday on) goes to the running
+        // clocks, which skip that day.
         let closure = NewCalendarException {
             calendar: "louvre".to_owned(),
             date: chrono::NaiveDate::from_ymd_opt(2026, 5, 18).expect("date"),
@@ -362,13 +363,13 @@ async fn administrators_changes_reach_the_live_clocks_and_survive_a_restart() {
             .add_calendar_exception(&closure, "admin", utc(15, 14, 2))
             .await
             .expect("closure");
-        let spec = live_settings::calendar_spec(&store, &config, "louvre")
+        let history = live_settings::calendar_history(&store, &config, "louvre")
             .await
-            .expect("spec")
+            .expect("history")
             .expect("louvre calendar");
         assert!(handle.send(SlaChange::Calendar {
             name: "louvre".to_owned(),
-            calendar: guichet_calendar::Calendar::new(&spec).expect("calendar"),
+            history,
         }));
 
         // And gives P1 tickets 8 business hours from now on.
@@ -857,6 +858,155 @@ async fn open_p1_tickets_are_chased_up_every_24_hours() {
         runner.step(utc(22, 13, 0)).await.expect("step");
         assert_eq!(sla_lines(&store, urgent, "chase_up").await.len(), 2);
         assert!(sla_lines(&store, routine, "chase_up").await.is_empty());
+        store.close().await;
+    }
+}
+
+/// A calendar change counts from the instant it was saved: a closure added for today at
+/// 14:00 keeps the morning, removing it at 16:00 reopens the clock from then (the closed two
+/// hours stay closed), and a restart rebuilds the same figures from the stored changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn calendar_changes_count_from_when_they_were_saved_and_survive_a_restart() {
+    use guichet::live_settings;
+    use guichet::sla_runner::SlaChange;
+    use guichet_tickets::admin::NewCalendarException;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = guichet::config::load_demo().expect("demo config").config;
+    let policies = guichet::sla_runner::live_policies(&config).expect("policies");
+    for db in databases(dir.path(), "sla_calendar_history").await {
+        let store = Store::open(&db.url()).await.expect("store");
+        let (engine, newest) = live_settings::sla_engine(&store, &config)
+            .await
+            .expect("engine");
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine,
+            live_settings::with_versions(policies.clone(), newest.clone()),
+            utc(19, 7, 0),
+        )
+        .await
+        .expect("runner");
+        let handle = runner.handle();
+        let send_history = |store: Store| {
+            let config = config.clone();
+            let handle = handle.clone();
+            async move {
+                let history = live_settings::calendar_history(&store, &config, "louvre")
+                    .await
+                    .expect("history")
+                    .expect("louvre");
+                assert!(handle.send(SlaChange::Calendar {
+                    name: "louvre".to_owned(),
+                    history,
+                }));
+            }
+        };
+
+        // A P2 ticket (8 business hours on the Louvre grid) opened Tuesday 19 May 2026 at
+        // 09:00 Paris (07:00 UTC): due 17:00 Paris.
+        let draft = NewTicket::simplified(Nature::Incident, "Messagerie lente", "M. Bernard");
+        let t = store
+            .create_ticket(&draft, "agent1", utc(19, 7, 0))
+            .await
+            .expect("ticket");
+        store
+            .change_priority(t, Priority::P2, "gêne importante", "agent1", utc(19, 7, 0))
+            .await
+            .expect("priority");
+        runner.step(utc(19, 7, 1)).await.expect("step");
+        let resolve = |s: Option<guichet_tickets::sla::SlaStatus>| {
+            let r = s.expect("status").resolve.expect("resolution target");
+            (r.consumed, r.due)
+        };
+        let hours = chrono::TimeDelta::hours;
+
+        // 14:00 Paris: today is closed from now on. The five hours of the morning stay
+        // counted; three are left for Wednesday: due 12:00 Paris.
+        let closure = store
+            .add_calendar_exception(
+                &NewCalendarException {
+                    calendar: "louvre".to_owned(),
+                    date: chrono::NaiveDate::from_ymd_opt(2026, 5, 19).expect("date"),
+                    until: None,
+                    hours: None,
+                    label: "Fermeture exceptionnelle".to_owned(),
+                },
+                "admin",
+                utc(19, 12, 0),
+            )
+            .await
+            .expect("closure");
+        send_history(store.clone()).await;
+        runner.step(utc(19, 12, 1)).await.expect("step");
+        assert_eq!(
+            resolve(runner.engine().status(t, utc(19, 13, 0))),
+            (hours(5), Some(utc(20, 10, 0)))
+        );
+
+        // 16:00 Paris: the closure is withdrawn. 14:00-16:00 stays closed; the clock runs
+        // again until 18:00 (seven hours), at risk (six) at 17:00, due Wednesday 10:00.
+        store
+            .remove_calendar_exception(closure, "admin", utc(19, 14, 0))
+            .await
+            .expect("removed");
+        send_history(store.clone()).await;
+        runner.step(utc(19, 15, 30)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, t, "sla_at_risk").await,
+            vec![utc(19, 15, 0)]
+        );
+        assert_eq!(
+            resolve(runner.engine().status(t, utc(19, 17, 0))),
+            (hours(7), Some(utc(20, 8, 0)))
+        );
+        drop(runner);
+
+        // A restart rebuilds the same history from the store: the same figures, read as the
+        // ticket form does and by the new runner, which breaches Wednesday 10:00 Paris.
+        let (engine, newest) = live_settings::sla_engine(&store, &config)
+            .await
+            .expect("engine");
+        assert_eq!(
+            engine
+                .calendar_history("louvre")
+                .map(|h| h.changes().collect::<Vec<_>>()),
+            Some(vec![utc(19, 12, 0), utc(19, 14, 0)])
+        );
+        assert_eq!(
+            resolve(
+                store
+                    .ticket_sla_status(t, &engine, utc(19, 17, 0))
+                    .await
+                    .expect("status")
+            ),
+            (hours(7), Some(utc(20, 8, 0)))
+        );
+        let mut runner = SlaRunner::start(
+            store.clone(),
+            engine,
+            live_settings::with_versions(policies.clone(), newest),
+            utc(20, 7, 0),
+        )
+        .await
+        .expect("restart");
+        runner.step(utc(20, 8, 30)).await.expect("step");
+        assert_eq!(
+            sla_lines(&store, t, "sla_at_risk").await,
+            vec![utc(19, 15, 0)]
+        );
+        assert_eq!(
+            sla_lines(&store, t, "sla_breached").await,
+            vec![utc(20, 8, 0)]
+        );
+        // The removed closure is no longer listed, but kept for the history.
+        assert!(
+            store
+                .calendar_exceptions(Some("louvre"))
+                .await
+                .expect("exceptions")
+                .is_empty()
+        );
         store.close().await;
     }
 }

@@ -13,10 +13,9 @@ mod web;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use guichet_media::Codec;
+use support::caller_media::CallerMedia;
 use support::*;
 use web::*;
 
@@ -28,109 +27,12 @@ const MIC_HZ: f64 = 1000.0;
 const CALLER_HZ: f64 = 600.0;
 /// The supervisor's fake microphone's tone.
 const SUPERVISOR_HZ: f64 = 1500.0;
-const TELEPHONE_EVENT_PT: u8 = 101;
 
 fn screenshot_dir(temp: &Path) -> std::path::PathBuf {
     if std::env::var("GUICHET_SCREENSHOTS").is_ok_and(|v| v == "1") {
         Path::new(SCREENSHOTS).to_path_buf()
     } else {
         temp.join("screenshots")
-    }
-}
-
-/// One RTP packet the caller received.
-struct Received {
-    at: Instant,
-    payload_type: u8,
-    payload: Vec<u8>,
-}
-
-/// The caller's audio, played and captured by the test: a 600 Hz tone in 20 ms PCMU packets
-/// to whatever address Guichet sends from (symmetric RTP), and every packet received.
-struct CallerMedia {
-    port: u16,
-    received: Arc<Mutex<Vec<Received>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for CallerMedia {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl CallerMedia {
-    async fn start() -> CallerMedia {
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("bind the caller's RTP socket");
-        let port = socket.local_addr().expect("local addr").port();
-        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let sink = received.clone();
-        let task = tokio::spawn(async move {
-            let mut buf = [0u8; 1500];
-            let mut guichet = None;
-            let mut tick = tokio::time::interval(Duration::from_millis(20));
-            let (mut sequence, mut timestamp, mut phase) = (0u16, 0u32, 0f64);
-            loop {
-                tokio::select! {
-                    r = socket.recv_from(&mut buf) => {
-                        let Ok((n, from)) = r else { return };
-                        guichet = Some(from);
-                        if n > 12 {
-                            sink.lock().unwrap().push(Received {
-                                at: Instant::now(),
-                                payload_type: buf[1] & 0x7f,
-                                payload: buf[12..n].to_vec(),
-                            });
-                        }
-                    }
-                    _ = tick.tick() => {
-                        let Some(to) = guichet else { continue };
-                        let pcm: Vec<i16> = (0..160)
-                            .map(|_| {
-                                phase += 2.0 * std::f64::consts::PI * CALLER_HZ / 8000.0;
-                                (phase.sin() * 8000.0) as i16
-                            })
-                            .collect();
-                        let mut packet = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
-                        packet[2..4].copy_from_slice(&sequence.to_be_bytes());
-                        packet[4..8].copy_from_slice(&timestamp.to_be_bytes());
-                        Codec::Pcmu.encode(&pcm, &mut packet);
-                        let _ = socket.send_to(&packet, to).await;
-                        sequence = sequence.wrapping_add(1);
-                        timestamp = timestamp.wrapping_add(160);
-                    }
-                }
-            }
-        });
-        CallerMedia {
-            port,
-            received,
-            task,
-        }
-    }
-
-    /// PCM of the audio packets received between `from` and `to`.
-    fn audio_between(&self, from: Instant, to: Instant) -> Vec<i16> {
-        let mut pcm = Vec::new();
-        for p in self.received.lock().unwrap().iter() {
-            if p.at >= from && p.at < to && p.payload_type == 0 {
-                Codec::Pcmu.decode(&p.payload, &mut pcm);
-            }
-        }
-        pcm
-    }
-
-    /// The telephone events (event codes) received since `from`.
-    fn events_since(&self, from: Instant) -> Vec<u8> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| p.at >= from && p.payload_type == TELEPHONE_EVENT_PT)
-            .filter_map(|p| p.payload.first().copied())
-            .collect()
     }
 }
 
@@ -223,25 +125,8 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
         .await;
 
     // A VIP caller (straight to the queue, past the menu).
-    let media = CallerMedia::start().await;
-    let call = Sipp::start_with(
-        dir.path(),
-        "caller",
-        "caller_media_by_test.xml",
-        &[("rtp_port", media.port.to_string())],
-        &[
-            "-s".into(),
-            "8585".into(),
-            "-key".into(),
-            "caller".into(),
-            VIP_NUMBER.into(),
-            "-p".into(),
-            free_udp_port().to_string(),
-            "-mp".into(),
-            free_even_port_range(4).to_string(),
-            server.sip.to_string(),
-        ],
-    );
+    let media = CallerMedia::start(CALLER_HZ).await;
+    let call = media.caller(dir.path(), "caller", server.sip, "8585", VIP_NUMBER);
 
     // The page rings: banner, caller's name from the directory, VIP badge.
     let banner = browser
@@ -548,24 +433,13 @@ async fn an_agent_without_desk_phone_takes_a_call_in_the_browser_softphone() {
         .await;
 
     // The page goes away in the middle of a call: Guichet hangs up as if the agent had.
-    let media = CallerMedia::start().await;
-    let call = Sipp::start_with(
+    let media = CallerMedia::start(CALLER_HZ).await;
+    let call = media.caller(
         dir.path(),
         "caller-lost-page",
-        "caller_media_by_test.xml",
-        &[("rtp_port", media.port.to_string())],
-        &[
-            "-s".into(),
-            "8585".into(),
-            "-key".into(),
-            "caller".into(),
-            VIP_NUMBER.into(),
-            "-p".into(),
-            free_udp_port().to_string(),
-            "-mp".into(),
-            free_even_port_range(4).to_string(),
-            server.sip.to_string(),
-        ],
+        server.sip,
+        "8585",
+        VIP_NUMBER,
     );
     browser
         .wait_text("#softphone-appel", Duration::from_secs(20), |t| {
@@ -642,25 +516,8 @@ async fn with_a_desk_phone_and_the_page_both_ring_and_the_first_answer_cancels_t
         })
         .await;
 
-    let media = CallerMedia::start().await;
-    let call = Sipp::start_with(
-        dir.path(),
-        "caller",
-        "caller_media_by_test.xml",
-        &[("rtp_port", media.port.to_string())],
-        &[
-            "-s".into(),
-            "8585".into(),
-            "-key".into(),
-            "caller".into(),
-            VIP_NUMBER.into(),
-            "-p".into(),
-            free_udp_port().to_string(),
-            "-mp".into(),
-            free_even_port_range(4).to_string(),
-            server.sip.to_string(),
-        ],
-    );
+    let media = CallerMedia::start(CALLER_HZ).await;
+    let call = media.caller(dir.path(), "caller", server.sip, "8585", VIP_NUMBER);
     browser
         .wait_text("#softphone-appel", Duration::from_secs(20), |t| {
             t.contains("Appel entrant")

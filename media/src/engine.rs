@@ -189,6 +189,8 @@ pub struct SessionStats {
     pub packets_lost: i64,
     /// Interarrival jitter in milliseconds (RFC 3550 A.8).
     pub jitter_ms: f64,
+    /// Highest interarrival jitter the session reached, in milliseconds.
+    pub max_jitter_ms: f64,
     /// Packets that arrived after their playout time in the bridge's jitter
     /// buffer (so were not played).
     pub late_packets: u64,
@@ -396,6 +398,7 @@ impl SessionState {
             bytes_received: self.bytes_received,
             packets_lost: self.rx.cumulative_lost(),
             jitter_ms: self.rx.jitter() as f64 / 8.0,
+            max_jitter_ms: self.rx.max_jitter() as f64 / 8.0,
             late_packets: self.late_packets(),
             reordered_packets: self.rx.late(),
             foreign_packets: self.foreign_packets,

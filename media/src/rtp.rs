@@ -275,6 +275,8 @@ pub struct ReceptionStats {
     transit: Option<i64>,
     /// Jitter estimate in timestamp units, scaled by 16 as in A.8.
     jitter_q4: u64,
+    /// Highest `jitter_q4` reached.
+    max_jitter_q4: u64,
     started: bool,
     late: u64,
 }
@@ -306,6 +308,7 @@ impl ReceptionStats {
                 let d = (transit - prev).unsigned_abs();
                 let j = self.jitter_q4 as i64;
                 self.jitter_q4 = (j + (d as i64 * 16 - j) / 16).max(0) as u64;
+                self.max_jitter_q4 = self.max_jitter_q4.max(self.jitter_q4);
             }
             self.transit = Some(transit);
         } else if verdict == SequenceVerdict::Late {
@@ -396,6 +399,11 @@ impl ReceptionStats {
     /// Interarrival jitter in timestamp units.
     pub fn jitter(&self) -> u32 {
         (self.jitter_q4 >> 4) as u32
+    }
+
+    /// Highest interarrival jitter reached so far, in timestamp units.
+    pub fn max_jitter(&self) -> u32 {
+        (self.max_jitter_q4 >> 4) as u32
     }
 
     /// Builds a report block for `ssrc` and starts a new reporting
@@ -557,6 +565,17 @@ mod tests {
             s.on_packet(i as u16, i * 160, 1000 + i * 160 + offset);
         }
         assert!((38..=40).contains(&s.jitter()), "jitter {}", s.jitter());
+        // Back to perfect pacing: the estimate decays, the maximum stays.
+        let peak = s.max_jitter();
+        assert!(
+            peak >= s.jitter() && (38..=40).contains(&peak),
+            "max {peak}"
+        );
+        for i in 400..600u32 {
+            s.on_packet(i as u16, i * 160, 1000 + i * 160);
+        }
+        assert!(s.jitter() < 5, "jitter {}", s.jitter());
+        assert_eq!(s.max_jitter(), peak);
     }
 
     #[test]

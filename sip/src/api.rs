@@ -1,6 +1,7 @@
 //! The room's public vocabulary: configuration, events out, commands in.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use crate::digest::DigestAlgorithm;
 use crate::sdp::SessionDescription;
@@ -48,6 +49,27 @@ pub struct SipConfig {
     pub answer_timeout_secs: u64,
     /// Outbound trunk for calls to external numbers (callbacks), if any.
     pub trunk: Option<TrunkConfig>,
+    /// How a BYE from the network is answered. Chosen by the application, not a key of the
+    /// configuration file. Default [`ByeAnswer::Immediate`].
+    #[serde(skip)]
+    pub bye_answer: ByeAnswer,
+}
+
+/// When the room sends the 200 OK to a BYE received in a dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ByeAnswer {
+    /// At once, before [`SipEvent::Ended`] is emitted.
+    #[default]
+    Immediate,
+    /// Once the application confirms with [`crate::SipHandle::answer_bye`] (after it has made
+    /// the end of the call durable, say), or after `bound` at the latest, with a warning, so
+    /// that a phone is never left retransmitting its BYE until it gives up. Meanwhile the
+    /// BYE's retransmissions are absorbed; once sent, the answer is repeated to them.
+    /// [`SipEvent::Ended`] says `answer_pending: true` for such a BYE.
+    Deferred {
+        /// Longest wait for the confirmation (positive, below the BYE's 32 s timer F).
+        bound: Duration,
+    },
 }
 
 impl Default for SipConfig {
@@ -66,6 +88,7 @@ impl Default for SipConfig {
             max_pending_requests: 20_000,
             answer_timeout_secs: 300,
             trunk: None,
+            bye_answer: ByeAnswer::Immediate,
         }
     }
 }
@@ -153,6 +176,14 @@ impl SipConfig {
         {
             return bad("trunk", "username and password go together");
         }
+        if let ByeAnswer::Deferred { bound } = self.bye_answer
+            && (bound.is_zero() || bound >= Duration::from_secs(32))
+        {
+            return bad(
+                "bye_answer",
+                "the bound must be positive and below 32 s (the BYE's timer F)",
+            );
+        }
         Ok(())
     }
 }
@@ -224,6 +255,9 @@ pub enum SipEvent {
         call_id: CallId,
         /// Why.
         reason: EndReason,
+        /// The remote party's BYE still waits for its 200 OK ([`ByeAnswer::Deferred`]): the
+        /// application sends it with [`crate::SipHandle::answer_bye`].
+        answer_pending: bool,
     },
     /// A DTMF digit received by SIP INFO.
     Dtmf {

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, info_span, warn};
 
-use crate::api::{CallId, CallTarget, EndReason, IncomingCall, OutboundProgress, SipEvent};
+use crate::api::{
+    ByeAnswer, CallId, CallTarget, EndReason, IncomingCall, OutboundProgress, SipEvent,
+};
 use crate::digest::{AuthOutcome, DigestServer, client_authorization};
 use crate::message::{Message, NameAddr, SipUri, StartLine, parse_via};
 use crate::registrar::{Binding, FailureLimiter};
@@ -52,6 +54,7 @@ pub enum Command {
     Answer(CallId, SessionDescription),
     Reject(CallId, u16),
     HangUp(CallId),
+    AnswerBye(CallId),
     Dial {
         call_id: CallId,
         target: CallTarget,
@@ -153,7 +156,17 @@ struct ClientTxn {
 enum TimerKey {
     Call(String),
     Client(String),
+    /// The bound of a deferred BYE answer (by Call-ID).
+    ByeAnswer(String),
     Sweep,
+}
+
+/// A BYE whose 200 OK waits for the application ([`ByeAnswer::Deferred`]).
+struct PendingBye {
+    /// The response-cache key of the BYE's transaction (its retransmissions carry it).
+    key: String,
+    response: Vec<u8>,
+    to: Peer,
 }
 
 /// The state machine. One per endpoint.
@@ -173,6 +186,12 @@ pub struct Core {
     max_expires: u32,
     trunk: Option<crate::api::TrunkConfig>,
     answer_timeout: Duration,
+    /// `Some(bound)` when BYE answers wait for the application (at most `bound`).
+    bye_answer_bound: Option<Duration>,
+    /// Deferred BYE answers by Call-ID.
+    pending_byes: HashMap<String, PendingBye>,
+    /// The response-cache keys of the pending BYEs, to absorb their retransmissions.
+    pending_bye_keys: HashMap<String, String>,
 }
 
 fn random_hex() -> String {
@@ -235,6 +254,12 @@ impl Core {
             max_expires: config.max_register_expires,
             trunk: config.trunk.clone(),
             answer_timeout: Duration::from_secs(config.answer_timeout_secs),
+            bye_answer_bound: match config.bye_answer {
+                ByeAnswer::Immediate => None,
+                ByeAnswer::Deferred { bound } => Some(bound),
+            },
+            pending_byes: HashMap::new(),
+            pending_bye_keys: HashMap::new(),
         }
     }
 
@@ -371,6 +396,11 @@ impl Core {
                         self.out.push(Transmit { to, bytes });
                         return;
                     }
+                    if self.pending_bye_keys.contains_key(&key) {
+                        // Its answer waits for the application: the first copy will get it.
+                        debug!("BYE retransmission absorbed while its answer is pending");
+                        return;
+                    }
                 }
                 self.handle_request(msg, &method, src, to, now);
             }
@@ -400,7 +430,7 @@ impl Core {
             "INVITE" => self.on_invite(req, src, to, now),
             "ACK" => self.on_ack(&req),
             "CANCEL" => self.on_cancel(&req, to, now),
-            "BYE" => self.on_bye(&req, to),
+            "BYE" => self.on_bye(&req, to, now),
             "INFO" => self.on_info(&req, to),
             "UPDATE" => self.on_update(&req, to),
             "OPTIONS" => {
@@ -775,14 +805,35 @@ impl Core {
         (to_tag == call.local_tag).then(|| cid.to_owned())
     }
 
-    fn on_bye(&mut self, req: &Message, to: Peer) {
+    fn on_bye(&mut self, req: &Message, to: Peer, now: Instant) {
         let Some(cid) = self.dialog_of(req) else {
             self.reject_with(req, to, 481, "Call/Transaction Does Not Exist", &[]);
             return;
         };
         let r = response_to(req, 200, "OK");
-        let b = self.send(to, &r);
-        self.cache_response(req, b, to);
+        // Deferred only when someone will hear of the end and can confirm it.
+        let deferred = self
+            .bye_answer_bound
+            .filter(|_| self.calls.get(&cid).is_some_and(|c| !c.silent));
+        match (deferred, req.method()) {
+            (Some(bound), Some(method)) => {
+                let key = format!("{}|{method}", txn_key(req));
+                self.pending_bye_keys.insert(key.clone(), cid.clone());
+                self.pending_byes.insert(
+                    cid.clone(),
+                    PendingBye {
+                        key,
+                        response: r.to_bytes(),
+                        to,
+                    },
+                );
+                self.schedule(now + bound, TimerKey::ByeAnswer(cid.clone()));
+            }
+            _ => {
+                let b = self.send(to, &r);
+                self.cache_response(req, b, to);
+            }
+        }
         if let Some(c) = self.remove_call(&cid) {
             let _g = c.span.enter();
             info!("remote party hung up");
@@ -795,9 +846,35 @@ impl Core {
                 self.emit(SipEvent::Ended {
                     call_id: c.id.clone(),
                     reason: EndReason::RemoteBye,
+                    answer_pending: deferred.is_some(),
                 });
             }
         }
+    }
+
+    /// Sends the 200 OK of a deferred BYE (`confirmed` by the application, or its bound
+    /// reached) and caches it for the BYE's retransmissions. A call with no pending BYE is
+    /// left alone (already answered, or never deferred).
+    fn answer_pending_bye(&mut self, cid: &str, confirmed: bool) {
+        let Some(pending) = self.pending_byes.remove(cid) else {
+            return;
+        };
+        self.pending_bye_keys.remove(&pending.key);
+        if !confirmed {
+            warn!(
+                call_id = cid,
+                "BYE answered without the application's confirmation: its bound was reached"
+            );
+        }
+        self.shared.counters.count_sent(200);
+        self.out.push(Transmit {
+            to: pending.to,
+            bytes: pending.response.clone(),
+        });
+        self.response_cache.insert(
+            pending.key,
+            (pending.response, pending.to, Instant::now() + TIMEOUT_64T1),
+        );
     }
 
     fn on_info(&mut self, req: &Message, to: Peer) {
@@ -1129,6 +1206,7 @@ impl Core {
             }
             Command::Reject(id, code) => self.reject_call(&id, code, now),
             Command::HangUp(id) => self.hang_up(&id, now),
+            Command::AnswerBye(id) => self.answer_pending_bye(&id.0, true),
             Command::Dial {
                 call_id,
                 target,
@@ -1840,6 +1918,7 @@ impl Core {
                     self.schedule(next, TimerKey::Client(branch));
                 }
                 TimerKey::Call(id) => self.call_timer(&id, now),
+                TimerKey::ByeAnswer(id) => self.answer_pending_bye(&id, false),
             }
         }
     }
@@ -1866,6 +1945,7 @@ impl Core {
             self.emit(SipEvent::Ended {
                 call_id: CallId(id),
                 reason: EndReason::Timeout,
+                answer_pending: false,
             });
         }
     }
@@ -1896,6 +1976,7 @@ impl Core {
                             self.emit(SipEvent::Ended {
                                 call_id: c.id.clone(),
                                 reason: EndReason::NoAck,
+                                answer_pending: false,
                             });
                         }
                     }
@@ -2039,7 +2120,8 @@ mod tests {
             ev,
             vec![SipEvent::Ended {
                 call_id: call.call_id,
-                reason: EndReason::NoAck
+                reason: EndReason::NoAck,
+                answer_pending: false,
             }]
         );
         assert_eq!(c.calls.len(), 0);
@@ -2073,6 +2155,115 @@ mod tests {
         );
         assert!(c.calls.is_empty());
         assert_eq!(c.shared.counters.snapshot().active_dialogs, 0);
+    }
+
+    /// A core answering BYEs only when told (at most `bound` later), with call `timers`
+    /// answered and acknowledged; returns our To tag.
+    fn confirmed_call(bye_answer: ByeAnswer, t0: Instant) -> (Core, String) {
+        let shared = Arc::new(Shared::new("guichet", &["8585".to_owned()]));
+        let config = SipConfig {
+            bye_answer,
+            ..SipConfig::default()
+        };
+        let mut c = Core::new(shared, "127.0.0.1:5060".parse().unwrap(), &config);
+        c.handle_message(invite(), peer(), t0);
+        let Some(SipEvent::IncomingCall(call)) = c.drain_events().next() else {
+            panic!("no call")
+        };
+        let (ans, _) = crate::sdp::answer(
+            &call.offer.unwrap(),
+            &LocalCapabilities::default(),
+            "127.0.0.1:20000".parse().unwrap(),
+            1,
+        )
+        .unwrap();
+        let _ = first_lines(&mut c);
+        c.handle_command(Command::Answer(call.call_id, ans), t0);
+        let ok: Vec<Transmit> = c.drain_transmits().collect();
+        let ok = crate::message::parse_head(&ok[0].bytes).unwrap().message;
+        let tag = ok.tag_of("To").unwrap().to_owned();
+        let ack = request(&format!(
+            "ACK sip:guichet@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKt1\r\nFrom: <sip:0611@127.0.0.1>;tag=a\r\nTo: <sip:8585@127.0.0.1>;tag={tag}\r\nCall-ID: timers\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        ));
+        c.handle_message(ack, peer(), t0);
+        (c, tag)
+    }
+
+    fn bye(tag: &str) -> Message {
+        request(&format!(
+            "BYE sip:guichet@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKbye1;rport\r\nFrom: <sip:0611@127.0.0.1>;tag=a\r\nTo: <sip:8585@127.0.0.1>;tag={tag}\r\nCall-ID: timers\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    #[test]
+    fn deferred_bye_answer_waits_for_the_application_and_absorbs_retransmissions() {
+        let t0 = Instant::now();
+        let bound = Duration::from_secs(3);
+        let (mut c, tag) = confirmed_call(ByeAnswer::Deferred { bound }, t0);
+        c.handle_message(bye(&tag), peer(), t0);
+        assert!(
+            first_lines(&mut c).is_empty(),
+            "no answer before the confirmation"
+        );
+        let ev: Vec<SipEvent> = c.drain_events().collect();
+        let id = CallId("timers".into());
+        assert_eq!(
+            ev,
+            vec![SipEvent::Ended {
+                call_id: id.clone(),
+                reason: EndReason::RemoteBye,
+                answer_pending: true,
+            }]
+        );
+        // Retransmissions (T1 later) are absorbed: no 481, no second event.
+        c.handle_message(bye(&tag), peer(), t0 + T1);
+        assert!(first_lines(&mut c).is_empty());
+        assert_eq!(c.drain_events().count(), 0);
+        c.handle_command(Command::AnswerBye(id.clone()), t0 + T1);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 200 OK"]);
+        // Answered once: later retransmissions get the cached answer, the bound adds none.
+        c.handle_message(bye(&tag), peer(), t0 + 2 * T1);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 200 OK"]);
+        c.handle_command(Command::AnswerBye(id), t0 + 2 * T1);
+        c.handle_timeout(t0 + bound);
+        assert!(first_lines(&mut c).is_empty());
+        assert_eq!(c.drain_events().count(), 0);
+        assert_eq!(c.shared.counters.responses_sent(481), 0);
+        assert_eq!(c.shared.counters.snapshot().active_dialogs, 0);
+    }
+
+    #[test]
+    fn deferred_bye_answer_goes_anyway_at_its_bound() {
+        let t0 = Instant::now();
+        let bound = Duration::from_secs(3);
+        let (mut c, tag) = confirmed_call(ByeAnswer::Deferred { bound }, t0);
+        c.handle_message(bye(&tag), peer(), t0);
+        assert_eq!(c.drain_events().count(), 1);
+        c.handle_timeout(t0 + bound - Duration::from_millis(1));
+        assert!(first_lines(&mut c).is_empty(), "not before the bound");
+        c.handle_timeout(t0 + bound);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 200 OK"]);
+        c.handle_message(bye(&tag), peer(), t0 + bound + T1);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 200 OK"], "cached");
+        // A late confirmation sends nothing more.
+        c.handle_command(Command::AnswerBye(CallId("timers".into())), t0 + bound + T1);
+        assert!(first_lines(&mut c).is_empty());
+    }
+
+    #[test]
+    fn bye_is_answered_at_once_by_default() {
+        let t0 = Instant::now();
+        let (mut c, tag) = confirmed_call(ByeAnswer::Immediate, t0);
+        c.handle_message(bye(&tag), peer(), t0);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 200 OK"]);
+        let ev: Vec<SipEvent> = c.drain_events().collect();
+        assert!(matches!(
+            ev.as_slice(),
+            [SipEvent::Ended {
+                answer_pending: false,
+                ..
+            }]
+        ));
     }
 
     fn out_of_dialog(method: &str, extra: &str) -> Message {
@@ -2161,7 +2352,8 @@ mod tests {
             ev,
             vec![SipEvent::Ended {
                 call_id: CallId("timers".into()),
-                reason: EndReason::Timeout
+                reason: EndReason::Timeout,
+                answer_pending: false,
             }]
         );
     }

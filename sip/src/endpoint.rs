@@ -418,6 +418,13 @@ impl SipHandle {
         self.send(Command::HangUp(call.clone()))
     }
 
+    /// Sends the 200 OK of the BYE that ended `call`, when the room defers it
+    /// ([`crate::ByeAnswer::Deferred`], [`SipEvent::Ended`] with `answer_pending`). Does
+    /// nothing if that answer has already gone (its bound was reached) or was never pending.
+    pub fn answer_bye(&self, call: &CallId) -> Result<(), SipError> {
+        self.send(Command::AnswerBye(call.clone()))
+    }
+
     /// Ring an agent (registered desk phone or URI) with an SDP offer. Progress comes as
     /// [`SipEvent::Outbound`]; withdraw with [`SipHandle::hang_up`].
     pub fn ring_agent(

@@ -9,9 +9,10 @@
 //! - [`SipEndpoint::start`] with a [`SipConfig`] binds UDP+TCP and returns the endpoint
 //!   ([`SipEndpoint::local_addr`], [`SipEndpoint::handle`]) and a receiver of [`SipEvent`]s.
 //! - [`SipHandle`] (cloneable) takes commands: [`SipHandle::ringing`], [`SipHandle::answer`],
-//!   [`SipHandle::reject`], [`SipHandle::hang_up`], [`SipHandle::ring_agent`],
-//!   [`SipHandle::call_external`], [`SipHandle::reinvite`], [`SipHandle::set_lines`],
-//!   [`SipHandle::set_credentials`], [`SipHandle::contacts_of`], [`SipHandle::counters`].
+//!   [`SipHandle::reject`], [`SipHandle::hang_up`], [`SipHandle::answer_bye`],
+//!   [`SipHandle::ring_agent`], [`SipHandle::call_external`], [`SipHandle::reinvite`],
+//!   [`SipHandle::set_lines`], [`SipHandle::set_credentials`], [`SipHandle::contacts_of`],
+//!   [`SipHandle::counters`].
 //! - [`sdp`]: the SDP model and offer/answer ([`sdp::answer`], [`sdp::offer`]).
 //! - [`metrics::SipCounters`]: atomics for `/metrics`.
 //! - [`validate`] and [`message`]: the validation front and parser (public for the fuzz
@@ -32,7 +33,7 @@ mod shared;
 pub mod validate;
 
 pub use api::{
-    CallId, CallTarget, EndReason, IncomingCall, OutboundProgress, SipConfig, SipConfigError,
-    SipError, SipEvent, TrunkConfig,
+    ByeAnswer, CallId, CallTarget, EndReason, IncomingCall, OutboundProgress, SipConfig,
+    SipConfigError, SipError, SipEvent, TrunkConfig,
 };
 pub use endpoint::{SipEndpoint, SipHandle};

@@ -271,7 +271,9 @@ impl Switchboard {
         // First answer wins: the desk phone, if it rings too, is cancelled.
         if let Some(desk) = call.agent.take() {
             self.by_leg.remove(&desk.sip);
-            let _ = self.sip.hang_up(&desk.sip);
+            // `self.calls` is borrowed: the field, not `hang_up_after_log`.
+            self.after_log
+                .push(super::after_log::AfterLog::HangUp(desk.sip.clone()));
             let _ = self.media.release(desk.media);
         }
         if let Some(b) = call.browser.as_mut() {
@@ -331,11 +333,12 @@ impl Switchboard {
         if leg.answered {
             info!(agent = %login, "agent hung up in the browser");
             if let Some(m) = leg.media {
+                call.agent_quality = super::call_quality::agent_quality(&self.media, m);
                 let _ = self.media.release(m);
             }
             self.softphones
                 .send(login, ended("fin", "Communication terminée."));
-            let _ = self.sip.hang_up(&sip_id);
+            self.hang_up_after_log(&sip_id);
             if let Err(e) = self.acd.call_ended(now, acd) {
                 debug!(error = %e, "call end ignored by the ACD");
             }

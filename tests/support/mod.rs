@@ -30,6 +30,27 @@ pub fn md5_only() -> (&'static str, String) {
     )
 }
 
+/// An open simplified incident of Amélie's (the demo agent), created at [`OPEN_HOURS`]
+/// straight in the store, for the ticket form's tests.
+pub async fn amelie_open_ticket(
+    store: &guichet_tickets::Store,
+    title: &str,
+    requester: &str,
+) -> i64 {
+    let opened_at = chrono::DateTime::parse_from_rfc3339(OPEN_HOURS)
+        .expect("instant")
+        .to_utc();
+    let draft = guichet_tickets::ticket::NewTicket::simplified(
+        guichet_tickets::ticket::Nature::Incident,
+        title,
+        requester,
+    );
+    store
+        .create_ticket(&draft, "amelie.martin", opened_at)
+        .await
+        .expect("open ticket")
+}
+
 /// The latest call record of `number` once it is closed (the record is closed just after
 /// the BYE; the server is given a few seconds).
 pub async fn closed_record(db: &Db, number: &str) -> guichet_tickets::CallRecord {
@@ -74,6 +95,8 @@ mod ports;
 mod pg_cleanup;
 pub use ports::free_port as free_udp_port;
 pub use ports::free_port_range as free_even_port_range;
+
+pub mod caller_media;
 
 /// Which database a test server uses.
 #[derive(Debug, Clone)]

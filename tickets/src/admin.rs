@@ -782,7 +782,9 @@ impl Store {
         Ok(id)
     }
 
-    /// Removes an exception; journaled. Returns the calendar it belonged to.
+    /// Removes an exception from now on (the row keeps the instant of its removal: SLA clocks
+    /// count past business time with the calendar in force then); journaled. Returns the
+    /// calendar it belonged to.
     pub async fn remove_calendar_exception(
         &self,
         id: i64,
@@ -792,7 +794,7 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let row = sqlx::query(
             "SELECT id, calendar, first_day, last_day, hours, label, author, created_at \
-             FROM calendar_exceptions WHERE id = $1",
+             FROM calendar_exceptions WHERE id = $1 AND removed_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -802,8 +804,9 @@ impl Store {
             id,
         })?;
         let old = exception_from_row(&row)?;
-        sqlx::query("DELETE FROM calendar_exceptions WHERE id = $1")
+        sqlx::query("UPDATE calendar_exceptions SET removed_at = $2 WHERE id = $1")
             .bind(id)
+            .bind(to_ms(now))
             .execute(&mut *tx)
             .await?;
         journal_in(
@@ -820,18 +823,40 @@ impl Store {
         Ok(old.exception.calendar)
     }
 
-    /// The exceptions added to a calendar (every calendar when `None`), by first day.
+    /// The exceptions in force of a calendar (every calendar when `None`), by first day.
     pub async fn calendar_exceptions(
         &self,
         calendar: Option<&str>,
     ) -> Result<Vec<CalendarException>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, calendar, first_day, last_day, hours, label, author, created_at \
-             FROM calendar_exceptions WHERE ($1 = '' OR calendar = $1) ORDER BY first_day, id",
+             FROM calendar_exceptions WHERE ($1 = '' OR calendar = $1) AND removed_at IS NULL \
+             ORDER BY first_day, id",
         )
         .bind(calendar.unwrap_or(""))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(exception_from_row).collect()
+    }
+
+    /// Every exception ever added to `calendar`, removed ones included, each with the instant
+    /// it was removed (`None`: still in force), oldest first: the calendar's history.
+    pub async fn calendar_exception_history(
+        &self,
+        calendar: &str,
+    ) -> Result<Vec<(CalendarException, Option<DateTime<Utc>>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, calendar, first_day, last_day, hours, label, author, created_at, removed_at \
+             FROM calendar_exceptions WHERE calendar = $1 ORDER BY id",
+        )
+        .bind(calendar)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let removed: Option<i64> = r.try_get(8)?;
+                Ok((exception_from_row(r)?, removed.map(from_ms)))
+            })
+            .collect()
     }
 }

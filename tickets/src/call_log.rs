@@ -20,8 +20,10 @@ use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::call_quality::{LegQuality, QUALITY_INSERT, QUALITY_WIDTH, bind_quality};
 use crate::calls::{
-    Assignment, EventRow, apply_changes, close_change, insert_call, merge_changes, update_change,
+    Assignment, CallLogQuery, EventRow, apply_changes, close_change, insert_call, merge_changes,
+    update_change,
 };
 use crate::store::{Store, StoreError, to_ms};
 use crate::{CallOutcome, CallUpdate, NewCall};
@@ -65,6 +67,14 @@ pub enum CallLogWrite {
         /// Detail.
         detail: String,
     },
+    /// The audio quality of call `call`'s legs, counted when its media was released
+    /// ([`Store::record_call_quality`]).
+    MediaQuality {
+        /// Record id.
+        call: i64,
+        /// One entry per leg that had an RTP session.
+        legs: Vec<LegQuality>,
+    },
 }
 
 impl CallLogWrite {
@@ -72,13 +82,16 @@ impl CallLogWrite {
         match self {
             CallLogWrite::Update { call, .. }
             | CallLogWrite::Close { call, .. }
-            | CallLogWrite::Event { call, .. } => *call,
+            | CallLogWrite::Event { call, .. }
+            | CallLogWrite::MediaQuality { call, .. } => *call,
         }
     }
 
-    /// The columns this write sets (none for a bare event) and its event row.
-    fn change(&self) -> (Vec<Assignment>, EventRow) {
-        match self {
+    /// The columns this write sets (none for a bare event) and its event row; `None` for a
+    /// write to another table than the record and its events.
+    fn change(&self) -> Option<(Vec<Assignment>, EventRow)> {
+        Some(match self {
+            CallLogWrite::MediaQuality { .. } => return None,
             CallLogWrite::Update { update, .. } => update_change(update),
             CallLogWrite::Close {
                 outcome,
@@ -96,7 +109,7 @@ impl CallLogWrite {
                     detail: Some(detail.clone()),
                 },
             ),
-        }
+        })
     }
 }
 
@@ -169,9 +182,21 @@ impl CallLogWriter {
 
     /// Returns once every write handed over before this call is committed (or failed).
     pub async fn flush(&self) {
+        self.commit_point().await;
+    }
+
+    /// Marks the writes handed over so far, now, and returns a future that resolves once
+    /// they are all committed (or failed), to await elsewhere: e.g. a task that answers a
+    /// caller's BYE only once the call's close is durable, while the switchboard goes on.
+    /// It joins the next batch like any write (no commit of its own), so it waits at most
+    /// for the batch being written and the next one.
+    pub fn commit_point(&self) -> impl Future<Output = ()> + Send + 'static {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Request::Flush(done)).is_ok() {
-            let _ = wait.await;
+        let sent = self.tx.send(Request::Flush(done)).is_ok();
+        async move {
+            if sent {
+                let _ = wait.await;
+            }
         }
     }
 }
@@ -252,6 +277,8 @@ async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i6
     let mut events: Vec<(i64, EventRow, bool)> = Vec::with_capacity(batch.len());
     let mut patches: Vec<(i64, Vec<Assignment>)> = Vec::new();
     let mut patch_of: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    // (call, leg) rows of other tables, inserted after the records' updates, in order.
+    let mut qualities: Vec<(i64, &LegQuality)> = Vec::new();
     let mut tx = store.writer.begin().await?;
     for request in batch {
         match request {
@@ -265,8 +292,13 @@ async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i6
                 };
                 events.push((id, arrived, false));
             }
+            Batched::Write(CallLogWrite::MediaQuality { call, legs }) => {
+                qualities.extend(legs.iter().map(|q| (*call, q)));
+            }
             Batched::Write(w) => {
-                let (columns, event) = w.change();
+                let Some((columns, event)) = w.change() else {
+                    continue;
+                };
                 let guarded = !columns.is_empty();
                 if guarded {
                     let index = *patch_of.entry(w.call()).or_insert_with(|| {
@@ -286,22 +318,20 @@ async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i6
         }
     }
     events.retain(|(call, _, guarded)| !(*guarded && missing.contains(call)));
-    let mut rest = events.as_slice();
-    for (index, &size) in INSERT_CHUNKS.iter().enumerate() {
-        while rest.len() >= size {
-            let (chunk, tail) = rest.split_at(size);
-            let mut query = sqlx::query(insert_events_sql(index));
-            for (call, event, _) in chunk {
-                query = query
-                    .bind(*call)
-                    .bind(to_ms(event.at))
-                    .bind(event.kind.clone())
-                    .bind(event.detail.clone());
-            }
-            query.execute(&mut *tx).await?;
-            rest = tail;
-        }
-    }
+    insert_legs(&mut tx, &qualities).await?;
+    insert_rows(
+        &mut tx,
+        &events,
+        insert_events_sql,
+        |query, (call, event, _)| {
+            query
+                .bind(*call)
+                .bind(to_ms(event.at))
+                .bind(event.kind.clone())
+                .bind(event.detail.clone())
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok((opened, missing))
 }
@@ -321,29 +351,73 @@ async fn write_one(store: &Store, write: &CallLogWrite) -> Result<(), StoreError
             kind,
             detail,
         } => store.append_call_event(*call, *at, kind, detail).await,
+        CallLogWrite::MediaQuality { call, legs } => store.record_call_quality(*call, legs).await,
     }
+}
+
+/// Inserts the `(call, leg)` rows of `call_media_quality` in multi-row `INSERT`s.
+pub(crate) async fn insert_legs(
+    conn: &mut sqlx::AnyConnection,
+    legs: &[(i64, &LegQuality)],
+) -> Result<(), StoreError> {
+    insert_rows(conn, legs, insert_quality_sql, |query, (call, q)| {
+        bind_quality(query, *call, q)
+    })
+    .await
+}
+
+/// Inserts `rows` in multi-row `INSERT`s of the [`INSERT_CHUNKS`] sizes (largest first):
+/// `sql(index)` is the statement for `INSERT_CHUNKS[index]` rows, `bind` binds one row.
+async fn insert_rows<T>(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[T],
+    sql: fn(usize) -> &'static str,
+    bind: impl Fn(CallLogQuery, &T) -> CallLogQuery,
+) -> Result<(), StoreError> {
+    let mut rest = rows;
+    for (index, &size) in INSERT_CHUNKS.iter().enumerate() {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            let mut query = sqlx::query(sql(index));
+            for row in chunk {
+                query = bind(query, row);
+            }
+            query.execute(&mut *conn).await?;
+            rest = tail;
+        }
+    }
+    Ok(())
+}
+
+/// `{head} VALUES (...), (...)` with `width` parameters a row, for each of the
+/// [`INSERT_CHUNKS`] sizes.
+fn multi_row_inserts(head: &str, width: usize) -> Vec<String> {
+    INSERT_CHUNKS
+        .iter()
+        .map(|&rows| {
+            let values: Vec<String> = (0..rows)
+                .map(|r| {
+                    let params: Vec<String> =
+                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            format!("{head} VALUES {}", values.join(", "))
+        })
+        .collect()
 }
 
 /// `INSERT INTO call_events ... VALUES (...), (...)` for `INSERT_CHUNKS[index]` rows, built
 /// once per size.
 fn insert_events_sql(index: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        INSERT_CHUNKS
-            .iter()
-            .map(|&n| {
-                let values: Vec<String> = (0..n)
-                    .map(|r| {
-                        let p = r * 4;
-                        format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
-                    })
-                    .collect();
-                format!(
-                    "INSERT INTO call_events (call_id, at, kind, detail) VALUES {}",
-                    values.join(", ")
-                )
-            })
-            .collect()
-    });
-    all[index].as_str()
+    SQL.get_or_init(|| multi_row_inserts("INSERT INTO call_events (call_id, at, kind, detail)", 4))
+        [index]
+        .as_str()
+}
+
+/// The same for the legs' rows of `call_media_quality`.
+fn insert_quality_sql(index: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| multi_row_inserts(QUALITY_INSERT, QUALITY_WIDTH))[index].as_str()
 }

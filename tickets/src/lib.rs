@@ -39,6 +39,7 @@ pub mod admin;
 pub mod api_tokens;
 pub mod audio_files;
 pub mod call_log;
+pub mod call_quality;
 pub mod calls;
 pub mod dashboard;
 pub mod desk;

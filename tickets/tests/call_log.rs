@@ -94,7 +94,13 @@ both_backends!(
         let lives: Vec<Vec<CallLogWrite>> = ids
             .iter()
             .enumerate()
-            .map(|(n, &id)| life_of(id, n))
+            .map(|(n, &id)| {
+                // With its legs' audio quality just before its close, as the switchboard
+                // hands it: 300 rows in the batches' multi-row INSERTs.
+                let mut life = life_of(id, n);
+                life.insert(5, quality_write(id, n));
+                life
+            })
             .collect();
         for step in 0..lives[0].len() {
             for life in &lives {
@@ -126,6 +132,10 @@ both_backends!(
             let ivr = format!("{{\"entered\":\"accueil\",\"call\":{n}}}");
             assert_eq!(events[1].detail.as_deref(), Some(ivr.as_str()));
             assert_eq!(events[6].detail.as_deref(), Some("answered"));
+            let CallLogWrite::MediaQuality { legs, .. } = quality_write(id, n) else {
+                unreachable!()
+            };
+            assert_eq!(store.call_quality(id).await.unwrap(), legs, "call {n}");
         }
         // The task ends once every handle is gone.
         drop(log);
@@ -278,5 +288,166 @@ both_backends!(
                 "arrived", "queued", "offered", "offered", "answered", "offered"
             ]
         );
+    }
+);
+
+both_backends!(
+    a_commit_point_resolves_once_the_writes_before_it_are_committed,
+    |store| {
+        let calls: Vec<NewCall> = (0..60).map(new_call).collect();
+        let ids = store.open_calls(&calls).await.unwrap();
+        let (log, _task) = CallLogWriter::start(store.clone());
+        // Each call's close is followed by its commit point, as the switchboard does before
+        // answering a BYE; the calls after it keep arriving meanwhile.
+        let mut points = Vec::new();
+        for (n, &id) in ids.iter().enumerate() {
+            for write in life_of(id, n) {
+                log.write(write);
+            }
+            points.push(tokio::spawn(log.commit_point()));
+        }
+        for (n, (point, &id)) in points.into_iter().zip(&ids).enumerate() {
+            point.await.unwrap();
+            // Read through another connection: the close is already there.
+            let rec = store.call(id).await.unwrap();
+            assert_eq!(rec.state, CallState::Ended, "call {n}");
+            assert_eq!(rec.outcome, Some(CallOutcome::Answered));
+            assert!(rec.ended_at.is_some() && rec.wrap_up_ended_at.is_some());
+        }
+    }
+);
+
+fn leg_quality(
+    leg: guichet_tickets::call_quality::MediaLeg,
+    received: u64,
+    lost: u64,
+    remote: Option<u8>,
+) -> guichet_tickets::call_quality::LegQuality {
+    guichet_tickets::call_quality::LegQuality::estimate(
+        leg,
+        guichet_tickets::call_quality::LegCounters {
+            packets_sent: received + 3,
+            packets_received: received,
+            packets_lost: lost,
+            late_packets: 2,
+            jitter_max_us: 4_625,
+            jitter_final_us: 1_250,
+            remote_fraction_lost: remote,
+        },
+        60.0,
+    )
+}
+
+/// The quality write of call `n` (its own counts, so that rows cannot be swapped unseen).
+fn quality_write(call: i64, n: usize) -> CallLogWrite {
+    use guichet_tickets::call_quality::MediaLeg;
+    CallLogWrite::MediaQuality {
+        call,
+        legs: vec![
+            leg_quality(MediaLeg::Caller, 1000 + n as u64, n as u64 % 7, None),
+            leg_quality(MediaLeg::Agent, 500 + n as u64, 0, Some(n as u8)),
+        ],
+    }
+}
+
+both_backends!(
+    media_quality_goes_through_the_writer_with_the_closing_write,
+    |store| {
+        use guichet_tickets::call_quality::{AudioVerdict, MediaLeg};
+        let ids = store
+            .open_calls(&[new_call(1), new_call(2), new_call(3)])
+            .await
+            .unwrap();
+        let (log, task) = CallLogWriter::start(store.clone());
+        let caller = leg_quality(MediaLeg::Caller, 1500, 0, None);
+        let agent = leg_quality(MediaLeg::Agent, 1480, 20, Some(5));
+        // Handed over in one burst with the call's closing writes (one batch), agent first:
+        // the store gives the caller leg first.
+        for w in life_of(ids[0], 1) {
+            log.write(w);
+        }
+        log.write(CallLogWrite::MediaQuality {
+            call: ids[0],
+            legs: vec![agent, caller],
+        });
+        log.write(CallLogWrite::MediaQuality {
+            call: ids[1],
+            legs: vec![leg_quality(MediaLeg::Caller, 0, 0, None)],
+        });
+        log.flush().await;
+        assert_eq!(
+            store.call_quality(ids[0]).await.unwrap(),
+            vec![caller, agent]
+        );
+        assert_eq!(store.call(ids[0]).await.unwrap().state, CallState::Ended);
+        let stored = store.call_quality(ids[1]).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].counters.packets_received, 0);
+        assert_eq!(stored[0].verdict(), AudioVerdict::Bad);
+        // No media stored: nothing.
+        assert!(store.call_quality(ids[2]).await.unwrap().is_empty());
+        // Read back with the calls of a period.
+        let from = at("2026-11-24T08:00:00Z");
+        let by_call = store
+            .call_quality_between(from, from + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(by_call.len(), 2);
+        assert_eq!(by_call[&ids[0]], vec![caller, agent]);
+        assert!(
+            store
+                .call_quality_between(from, from + TimeDelta::minutes(30))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The period's totals, counted by the database: call 1 clean (caller MOS 4.38, agent
+        // 2 % lost → degraded), call 2 silent (bad): 2 measured, 2 degraded.
+        let totals = store
+            .audio_totals_between(from, from + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(agent.verdict(), AudioVerdict::Degraded, "{agent:?}");
+        assert_eq!((totals.measured, totals.degraded), (2, 2));
+        let none = store
+            .audio_totals_between(from, from + TimeDelta::minutes(30))
+            .await
+            .unwrap();
+        assert_eq!((none.measured, none.degraded), (0, 0));
+        // A second row for the same leg is refused and costs only itself.
+        log.write(CallLogWrite::MediaQuality {
+            call: ids[1],
+            legs: vec![leg_quality(MediaLeg::Caller, 9, 0, None)],
+        });
+        log.write(CallLogWrite::MediaQuality {
+            call: ids[2],
+            legs: vec![caller],
+        });
+        log.flush().await;
+        assert_eq!(store.call_quality(ids[1]).await.unwrap(), stored);
+        assert_eq!(store.call_quality(ids[2]).await.unwrap(), vec![caller]);
+        // Call 3 measured, clean: counted, not degraded.
+        let totals = store
+            .audio_totals_between(from, from + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!((totals.measured, totals.degraded), (3, 2));
+        // Direct write, as imports and tests use it.
+        store.record_call_quality(ids[2], &[agent]).await.unwrap();
+        // Call 3's agent leg degraded: so is the call.
+        let totals = store
+            .audio_totals_between(from, from + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!((totals.measured, totals.degraded), (3, 3));
+        assert_eq!(
+            store.call_quality(ids[2]).await.unwrap(),
+            vec![caller, agent]
+        );
+        drop(log);
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("writer task ends")
+            .unwrap();
     }
 );

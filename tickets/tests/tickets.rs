@@ -573,3 +573,31 @@ both_backends!(tasks_notes_calls_and_mass_incidents, |store| {
         "incident + request, the child is not counted"
     );
 });
+
+both_backends!(duplicates_and_unknown_references_are_recognised, |store| {
+    // The web API answers 409 and 422 on these; both engines must say which it is.
+    store.create_support_group("Niveau 3").await.unwrap();
+    let duplicate = store.create_support_group("Niveau 3").await.unwrap_err();
+    assert!(duplicate.is_unique_violation(), "{duplicate}");
+    assert!(!duplicate.is_foreign_key_violation(), "{duplicate}");
+    let draft = NewTicket::simplified(Nature::Incident, "Badge refusé", "Mme Petit");
+    let id = store
+        .create_ticket(&draft, "agt", at("2026-11-24T09:00:00Z"))
+        .await
+        .unwrap();
+    let unknown = store
+        .escalate_ticket(
+            id,
+            424_242,
+            None,
+            "panne",
+            "agt",
+            at("2026-11-24T09:05:00Z"),
+        )
+        .await
+        .unwrap_err();
+    assert!(unknown.is_foreign_key_violation(), "{unknown}");
+    assert!(!unknown.is_unique_violation(), "{unknown}");
+    let missing = store.ticket(999_999).await.unwrap_err();
+    assert!(!missing.is_unique_violation() && !missing.is_foreign_key_violation());
+});

@@ -100,20 +100,6 @@ pub(crate) async fn api_session(
     Ok(session)
 }
 
-/// The API response to a store change: `ok` on success, 404 with `not_found` when the
-/// element is gone, 422 with the store's French reason otherwise.
-fn store_result<T>(
-    result: Result<T, StoreError>,
-    not_found: &str,
-    ok: impl FnOnce(T) -> Response,
-) -> Response {
-    match result {
-        Ok(value) => ok(value),
-        Err(StoreError::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, not_found),
-        Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, store_error_fr(&e)),
-    }
-}
-
 /// The session of an API write and its JSON body, or the refusal (role, CSRF token, or a
 /// body that does not read, in French; `expected` completes that message, e.g.
 /// ` (attendu {"vip": true})`).
@@ -1322,13 +1308,12 @@ async fn api_vip(
             Ok(found) => found,
             Err(r) => return r,
         };
-    store_result(
+    crate::api::store_result(
         state
             .backend
             .store()
             .set_person_vip(id, body.vip, &session.login, state.backend.now())
             .await,
-        "personne inconnue",
         |()| Json(json!({ "id": id, "vip": body.vip })).into_response(),
     )
 }
@@ -1365,7 +1350,7 @@ async fn api_add_window(
     let Some(person) = body.person_id else {
         return json_error(StatusCode::BAD_REQUEST, "« person_id » est obligatoire");
     };
-    store_result(
+    crate::api::store_result(
         state
             .backend
             .store()
@@ -1377,7 +1362,6 @@ async fn api_add_window(
                 state.backend.now(),
             )
             .await,
-        "personne inconnue",
         |id| (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
     )
 }
@@ -1393,7 +1377,7 @@ async fn api_change_window(
             Ok(found) => found,
             Err(r) => return r,
         };
-    store_result(
+    crate::api::store_result(
         state
             .backend
             .store()
@@ -1405,7 +1389,6 @@ async fn api_change_window(
                 state.backend.now(),
             )
             .await,
-        "période inconnue",
         |()| Json(json!({ "id": id })).into_response(),
     )
 }
@@ -1419,13 +1402,12 @@ async fn api_remove_window(
         Ok(s) => s,
         Err(r) => return r,
     };
-    store_result(
+    crate::api::store_result(
         state
             .backend
             .store()
             .remove_p0_window(id, &session.login, state.backend.now())
             .await,
-        "période inconnue",
         |()| StatusCode::NO_CONTENT.into_response(),
     )
 }
@@ -1959,7 +1941,7 @@ async fn api_scheduled(State(state): State<AppState>, headers: HeaderMap) -> Res
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, store_error_fr(&e)),
+        Err(e) => crate::api::store_error(&e),
     }
 }
 
@@ -2067,7 +2049,7 @@ async fn api_library(State(state): State<AppState>, headers: HeaderMap) -> Respo
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, store_error_fr(&e)),
+        Err(e) => crate::api::store_error(&e),
     }
 }
 
@@ -2091,7 +2073,7 @@ async fn api_library_add(
     if body.text.trim().is_empty() {
         return json_error(StatusCode::UNPROCESSABLE_ENTITY, "« text » est vide");
     }
-    store_result(
+    crate::api::store_result(
         state
             .backend
             .store()
@@ -2103,7 +2085,6 @@ async fn api_library_add(
                 state.backend.now(),
             )
             .await,
-        "élément introuvable (supprimé entre-temps ?)",
         |id| (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
     )
 }
@@ -2141,13 +2122,12 @@ async fn api_library_remove(
         Ok(s) => s,
         Err(r) => return r,
     };
-    store_result(
+    crate::api::store_result(
         state
             .backend
             .store()
             .remove_library_message(id, &session.login, state.backend.now())
             .await,
-        "message inconnu",
         |()| StatusCode::NO_CONTENT.into_response(),
     )
 }

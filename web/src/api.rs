@@ -4,7 +4,8 @@
 //! CSRF token in the `X-CSRF-Token` header (given by `GET /api/v1/session`). Programs use an
 //! API token instead (`Authorization: Bearer gch_…`, created by an admin on `/admin/jetons`):
 //! a supervisor token passes the supervisor checks without CSRF, a statistics token reads
-//! only `/reports` and `/dashboards`. Role checks are the pages' ones. Errors are JSON: `{"error": "<French sentence>"}` with a 4xx status.
+//! only `/reports` and `/dashboards`. Role checks are the pages' ones. Errors are JSON: `{"error": "<French sentence>", "field"?}`; store failures all go through
+//! [`store_error`] (the policy is in docs/api.md, « Errors »).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use guichet_tickets::StoreError;
 use guichet_tickets::admin::MessageKind;
 use guichet_tickets::reports::{Cell, REPORT_HEADER, ReportPeriod, report_cells};
 use serde::Deserialize;
@@ -47,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(crate::admin_settings::api_routes())
         .merge(crate::incidents::api_routes())
         .merge(crate::sla_changes::api_routes())
+        .merge(crate::call_log::api_routes())
         .fallback(not_found)
 }
 
@@ -66,6 +69,89 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
             format!("corps JSON invalide{expected} : {e}"),
         )
     })
+}
+
+/// The French name of a store row kind (`StoreError::NotFound::what`), for the 404 message.
+fn row_name_fr(what: &str) -> &'static str {
+    match what {
+        "ticket" => "ticket",
+        "call" => "appel",
+        "person" => "personne",
+        "incident" => "incident",
+        "category" => "catégorie",
+        "calendar exception" => "exception de calendrier",
+        "open task" => "tâche",
+        "pending callback" => "demande de rappel",
+        "saved message" => "message enregistré",
+        _ => "élément",
+    }
+}
+
+/// The status, the field (when the store names one) and the French sentence of a store
+/// failure: the one policy of the API, documented in docs/api.md (« Errors »).
+pub(crate) fn store_failure(e: &StoreError) -> (StatusCode, Option<&'static str>, String) {
+    match e {
+        StoreError::NotFound { what, id } => (
+            StatusCode::NOT_FOUND,
+            None,
+            format!("{} n° {id} introuvable", row_name_fr(what)),
+        ),
+        StoreError::Invalid { field, reason } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(*field),
+            reason.clone(),
+        ),
+        StoreError::IllegalTransition { from, to } => (
+            StatusCode::CONFLICT,
+            Some("status"),
+            format!(
+                "le ticket ne peut pas passer de l'état « {} » à l'état « {} »",
+                crate::desk::status_label(*from),
+                crate::desk::status_label(*to)
+            ),
+        ),
+        e if e.is_unique_violation() => (
+            StatusCode::CONFLICT,
+            None,
+            "cet élément existe déjà (un autre porte le même nom ou identifiant)".to_owned(),
+        ),
+        e if e.is_foreign_key_violation() => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            "un identifiant donné ne désigne aucun élément existant".to_owned(),
+        ),
+        other => {
+            tracing::warn!(error = %other, "store failure answered 500 by the API");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "erreur de la base de données : réessayez, puis prévenez l'administrateur"
+                    .to_owned(),
+            )
+        }
+    }
+}
+
+/// The API's response to a store failure: `{"error": "<French>", "field"?}` with the status
+/// of [`store_failure`].
+pub(crate) fn store_error(e: &StoreError) -> Response {
+    let (status, field, message) = store_failure(e);
+    let body = match field {
+        Some(field) => json!({ "error": message, "field": field }),
+        None => json!({ "error": message }),
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// `ok(value)` on success, the [`store_error`] response otherwise.
+pub(crate) fn store_result<T>(
+    result: Result<T, StoreError>,
+    ok: impl FnOnce(T) -> Response,
+) -> Response {
+    match result {
+        Ok(value) => ok(value),
+        Err(e) => store_error(&e),
+    }
 }
 
 async fn not_found() -> Response {
@@ -227,7 +313,7 @@ async fn get_message(
         .into_response(),
         Ok(None) => axum::Json(json!({ "line": line, "kind": kind_slug(kind), "active": false }))
             .into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => store_error(&e),
     }
 }
 
@@ -247,7 +333,7 @@ async fn all_messages(State(state): State<AppState>, headers: HeaderMap) -> Resp
                 .await
             {
                 Ok(m) => m,
-                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                Err(e) => return store_error(&e),
             };
             out.push(json!({
                 "line": line.number,
@@ -451,7 +537,7 @@ async fn journal(
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => store_error(&e),
     }
 }
 
@@ -463,7 +549,7 @@ struct ReportQuery {
     format: Option<String>,
 }
 
-fn parse_date(name: &str, s: Option<&str>) -> Result<NaiveDate, Response> {
+pub(crate) fn parse_date(name: &str, s: Option<&str>) -> Result<NaiveDate, Response> {
     let s = s.ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
@@ -530,7 +616,7 @@ async fn reports(
         .await
     {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return store_error(&e),
     };
     let file = format!("indicateurs-{from}-{to}");
     match q.format.as_deref().unwrap_or("json") {
@@ -563,7 +649,7 @@ async fn reports(
         "csv" => {
             let mut out = Vec::new();
             if let Err(e) = guichet_tickets::reports::write_report_csv(&rows, &mut out) {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+                return store_error(&e);
             }
             (
                 [
@@ -593,7 +679,7 @@ async fn reports(
                 bytes,
             )
                 .into_response(),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => store_error(&e),
         },
         other => error(
             StatusCode::BAD_REQUEST,

@@ -199,7 +199,7 @@ async fn load(state: &AppState, q: &DashboardQuery) -> Result<(Period, Dashboard
         .store()
         .dashboard(from, to, period.granularity, settings.zone, &settings.stats)
         .await
-        .map_err(|e| api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| crate::api::store_error(&e))?;
     Ok((period, dashboard))
 }
 
@@ -296,7 +296,7 @@ pub(crate) async fn dashboard_api(
         "csv" => {
             let mut out = Vec::new();
             if let Err(e) = guichet_tickets::dashboard::write_table_csv(&t, &mut out) {
-                return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+                return crate::api::store_error(&e);
             }
             (
                 [
@@ -326,7 +326,7 @@ pub(crate) async fn dashboard_api(
                 bytes,
             )
                 .into_response(),
-            Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => crate::api::store_error(&e),
         },
         _ => axum::Json(json!({
             "period": period.key,
@@ -650,6 +650,7 @@ pub(crate) async fn dashboard_page(
         summary(&d)
     );
     body.push_str(&crate::incidents::period_line(&state, period.first, period.last).await);
+    body.push_str(&crate::call_log::period_line(&state, period.first, period.last).await);
     body.push_str(&format!(
         "<section id=\"section-periodes\"><h2>Appels par {per}</h2>{}{}{}</section>",
         call_chart(

@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/agent/rappels", get(callbacks_page))
         .route("/agent/rappels/rappeler", post(callbacks_submit))
         .route("/static/fiche.js", get(desk_js))
+        .merge(crate::ticket_actions::routes())
 }
 
 /// The API's routes (nested under `/api/v1`).
@@ -80,20 +81,16 @@ fn local(state: &AppState, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// The French sentence of a store failure, the API's wording ([`crate::api::store_failure`]).
 fn store_error(e: &StoreError) -> String {
-    match e {
-        StoreError::NotFound { what: "ticket", id } => format!("ticket n° {id} introuvable"),
-        StoreError::NotFound { what: "call", id } => format!("appel n° {id} introuvable"),
-        StoreError::NotFound { id, .. } => format!("élément n° {id} introuvable"),
-        StoreError::Invalid { reason, .. } => reason.clone(),
-        StoreError::IllegalTransition { .. } => {
-            "ce changement d'état ne s'applique pas au ticket".to_owned()
-        }
-        other => {
-            tracing::warn!(error = %other, "desk store error");
-            "erreur de la base de données".to_owned()
-        }
-    }
+    crate::api::store_failure(e).2
+}
+
+/// The status and French sentence of a store failure, the API's policy
+/// ([`crate::api::store_failure`]), for the answers shared by a page and the API.
+fn store_refusal(e: &StoreError) -> (StatusCode, String) {
+    let (status, _, message) = crate::api::store_failure(e);
+    (status, message)
 }
 
 // ---- the call an agent is handling -----------------------------------------------------
@@ -214,7 +211,7 @@ async fn context_of(
     })
 }
 
-fn status_label(s: TicketStatus) -> &'static str {
+pub(crate) fn status_label(s: TicketStatus) -> &'static str {
     match s {
         TicketStatus::New => "Nouveau",
         TicketStatus::Assigned => "Affecté",
@@ -233,7 +230,7 @@ fn nature_label(n: Nature) -> &'static str {
     }
 }
 
-fn outcome_label(o: Option<guichet_tickets::CallOutcome>) -> &'static str {
+pub(crate) fn outcome_label(o: Option<guichet_tickets::CallOutcome>) -> &'static str {
     use guichet_tickets::CallOutcome as O;
     match o {
         None => "en cours",
@@ -931,6 +928,9 @@ struct TicketQuery {
     enregistre: Option<String>,
     #[serde(default)]
     rattache: Option<String>,
+    /// The SLA action just saved (`escalade`, `echeance`, `exclusion`), for its confirmation.
+    #[serde(default)]
+    sla: Option<String>,
 }
 
 /// The form's values prefilled from the ticket, or from the call and the directory.
@@ -1102,6 +1102,8 @@ fn priority_text(p: Priority, vip: bool, p0: bool) -> String {
 
 /// Renders the ticket form with `input`, the field errors next to their fields, and a
 /// notice on top.
+/// The ticket form, with the SLA actions' block (`actions`) and the history under it for a
+/// ticket.
 async fn form_page(
     state: &AppState,
     session: &Session,
@@ -1109,6 +1111,7 @@ async fn form_page(
     errors: &FieldErrors,
     notice: &str,
     saved_draft_key: Option<&str>,
+    actions: &crate::ticket_actions::ActionForm,
 ) -> String {
     let store = state.backend.store();
     let categories = store.categories().await.unwrap_or_default();
@@ -1269,6 +1272,10 @@ async fn form_page(
         .iter()
         .map(|g| (g.id.to_string(), g.name.clone()))
         .collect();
+    let sla_actions = match parse_id(ticket_id) {
+        Some(id) => crate::ticket_actions::block(state, session, id, actions).await,
+        None => String::new(),
+    };
     let summary = if errors.is_empty() {
         String::new()
     } else {
@@ -1301,7 +1308,7 @@ async fn form_page(
          </fieldset>{attach}</div></div>\
          <fieldset><legend>Description</legend>{symptom}{diagnosis}</fieldset>\
          <p><button type=\"submit\" id=\"enregistrer-ticket\">Enregistrer la fiche</button> \
-         <span id=\"brouillon-etat\" role=\"status\"></span></p></form>\
+         <span id=\"brouillon-etat\" role=\"status\"></span></p></form>{sla_actions}\
          <p><a href=\"/agent\">Retour à mon poste</a> · <a href=\"/agent/rappels\">Rappels</a></p>\
          <script src=\"/static/fiche.js\"></script>",
         saved = saved_draft_key
@@ -1401,6 +1408,7 @@ async fn ticket_page(
         }
         _ => (String::new(), None),
     };
+    let actions = crate::ticket_actions::ActionForm::after(query.sla.as_deref());
     let body = form_page(
         &state,
         &session,
@@ -1408,6 +1416,7 @@ async fn ticket_page(
         &FieldErrors::new(),
         &notice,
         saved.as_deref(),
+        &actions,
     )
     .await;
     page(
@@ -1417,6 +1426,45 @@ async fn ticket_page(
         &body,
     )
     .into_response()
+}
+
+/// The ticket page for `ticket_id` with `status`, showing the SLA actions' `actions` (a
+/// refused action's values and errors).
+pub(crate) async fn ticket_form_response(
+    state: &AppState,
+    session: &Session,
+    ticket_id: i64,
+    actions: &crate::ticket_actions::ActionForm,
+    status: StatusCode,
+) -> Response {
+    let query = TicketQuery {
+        ticket_id: Some(ticket_id.to_string()),
+        ..TicketQuery::default()
+    };
+    let input = match prefill(state, session, &query).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body = form_page(
+        state,
+        session,
+        &input,
+        &FieldErrors::new(),
+        "",
+        None,
+        actions,
+    )
+    .await;
+    (
+        status,
+        page(
+            &state.backend.settings().server_name,
+            "Fiche de l'appel",
+            Some(session),
+            &body,
+        ),
+    )
+        .into_response()
 }
 
 /// `POST /agent/dossier`: checks and saves the form; errors re-render it with the values.
@@ -1448,7 +1496,16 @@ async fn ticket_submit(
     };
     match check_input(&state, &session, &input).await {
         Err((status, errors)) => {
-            let body = form_page(&state, &session, &input, &errors, "", None).await;
+            let body = form_page(
+                &state,
+                &session,
+                &input,
+                &errors,
+                "",
+                None,
+                &Default::default(),
+            )
+            .await;
             rerender(status, body)
         }
         Ok(checked) => match save(&state, &session, checked).await {
@@ -1470,8 +1527,16 @@ async fn ticket_submit(
                     "<p role=\"alert\" class=\"erreur\">La fiche n'est pas enregistrée : {}</p>",
                     escape(&e)
                 );
-                let body =
-                    form_page(&state, &session, &input, &FieldErrors::new(), &notice, None).await;
+                let body = form_page(
+                    &state,
+                    &session,
+                    &input,
+                    &FieldErrors::new(),
+                    &notice,
+                    None,
+                    &Default::default(),
+                )
+                .await;
                 rerender(StatusCode::UNPROCESSABLE_ENTITY, body)
             }
         },
@@ -1593,8 +1658,8 @@ async fn api_save(
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     if let Some(id) = ticket {
-        if state.backend.store().ticket(id).await.is_err() {
-            return error(StatusCode::NOT_FOUND, format!("ticket n° {id} introuvable"));
+        if let Err(e) = state.backend.store().ticket(id).await {
+            return crate::api::store_error(&e);
         }
         input.ticket_id = Some(id.to_string());
     }
@@ -1645,10 +1710,7 @@ async fn api_get_ticket(
     }
     match state.backend.store().ticket(id).await {
         Ok(t) => ticket_response(&state, StatusCode::OK, &t).await,
-        Err(StoreError::NotFound { .. }) => {
-            error(StatusCode::NOT_FOUND, format!("ticket n° {id} introuvable"))
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, store_error(&e)),
+        Err(e) => crate::api::store_error(&e),
     }
 }
 
@@ -1810,19 +1872,14 @@ async fn call_back(
                     format!("aucun rappel en attente n° {id}"),
                 ));
             }
-            Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, store_error(&e))),
+            Err(e) => return Err(store_refusal(&e)),
         },
         CallBackTarget::Abandoned(call_id) => {
-            let Ok(call) = store.call(call_id).await else {
-                return Err((
-                    StatusCode::NOT_FOUND,
-                    format!("appel n° {call_id} introuvable"),
-                ));
-            };
+            let call = store.call(call_id).await.map_err(|e| store_refusal(&e))?;
             let to_return = store
                 .abandoned_calls_to_return(now - Duration::hours(ABANDONED_WINDOW_HOURS), 500)
                 .await
-                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, store_error(&e)))?;
+                .map_err(|e| store_refusal(&e))?;
             let (true, Some(queue)) = (to_return.iter().any(|c| c.id == call_id), &call.queue)
             else {
                 return Err((
@@ -1847,7 +1904,7 @@ async fn call_back(
                     now,
                 )
                 .await
-                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, store_error(&e)))?
+                .map_err(|e| store_refusal(&e))?
         }
     };
     let result = state.backend.call_back(&session.login, request).await;

@@ -47,6 +47,7 @@ pub fn page(server_name: &str, title: &str, session: Option<&Session>, body: &st
                 links.push_str("<a href=\"/superviseur/tableaux\">Tableaux de bord</a>");
                 links.push_str("<a href=\"/superviseur/agents\">Agents</a>");
                 links.push_str("<a href=\"/superviseur/incidents\">Incidents majeurs</a>");
+                links.push_str("<a href=\"/superviseur/appels\">Journal des appels</a>");
             }
             if s.roles.contains(&crate::Role::Admin) {
                 links.push_str("<a href=\"/admin/jetons\">Jetons d'API</a>");

@@ -838,19 +838,6 @@ fn update_json(u: &IncidentUpdate) -> Value {
     })
 }
 
-fn store_error_json(e: &StoreError) -> Response {
-    let status = match e {
-        StoreError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let message = match e {
-        StoreError::Invalid { field, reason } => format!("« {field} » : {reason}"),
-        other => refusal_fr(other),
-    };
-    api_error(status, message)
-}
-
 /// `GET /api/v1/incidents` query.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -904,7 +891,7 @@ async fn api_list(
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Err(e) => store_error_json(&e),
+        Err(e) => crate::api::store_error(&e),
     }
 }
 
@@ -949,7 +936,7 @@ async fn api_declare(State(state): State<AppState>, headers: HeaderMap, body: By
     .await
     {
         Ok(i) => (StatusCode::CREATED, axum::Json(incident_json(&state, &i))).into_response(),
-        Err(e) => store_error_json(&e),
+        Err(e) => crate::api::store_error(&e),
     }
 }
 
@@ -971,7 +958,7 @@ async fn api_get(
             axum::Json(v).into_response()
         }
         Ok(None) => api_error(StatusCode::NOT_FOUND, "incident introuvable"),
-        Err(e) => store_error_json(&e),
+        Err(e) => crate::api::store_error(&e),
     }
 }
 
@@ -1041,6 +1028,6 @@ async fn api_update(
             }
             axum::Json(v).into_response()
         }
-        Err(e) => store_error_json(&e),
+        Err(e) => crate::api::store_error(&e),
     }
 }

@@ -30,6 +30,7 @@ pub mod admin;
 pub mod admin_settings;
 pub mod api;
 pub mod auth;
+mod call_log;
 pub mod charts;
 mod dashboards;
 mod desk;
@@ -41,6 +42,7 @@ mod page_socket;
 mod pages;
 mod sla_changes;
 pub mod softphone;
+mod ticket_actions;
 mod tokens;
 
 use std::future::Future;
@@ -303,6 +305,13 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(async { None })
     }
 
+    /// The ticket's current SLA deadline (resolution, else taking charge), shown next to
+    /// « Modifier l'échéance »; `None`: no clock, or no deadline (paused, met, excluded).
+    fn ticket_due(&self, ticket: i64) -> BoxFuture<'_, Option<DateTime<Utc>>> {
+        let _ = ticket;
+        Box::pin(async { None })
+    }
+
     // ---- live pages ----
 
     /// A counter the switchboard bumps whenever the ACD picture changes; the wallboard and
@@ -426,6 +435,8 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/admin/jetons/{id}/revoquer", post(tokens::revoke_token))
         // The major-incident log.
         .merge(incidents::page_routes())
+        // The call log and each call's audio quality.
+        .merge(call_log::page_routes())
         .nest(
             "/api/v1",
             api::routes().layer(axum::middleware::from_fn_with_state(

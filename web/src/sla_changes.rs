@@ -60,23 +60,9 @@ async fn read<T: DeserializeOwned>(
     Ok((session, parsed))
 }
 
-fn done(id: i64, result: Result<(), StoreError>) -> Response {
-    match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(StoreError::NotFound { .. }) => {
-            api_error(StatusCode::NOT_FOUND, format!("ticket n° {id} introuvable"))
-        }
-        Err(StoreError::Invalid { reason, .. }) => {
-            api_error(StatusCode::UNPROCESSABLE_ENTITY, reason)
-        }
-        Err(e) => {
-            tracing::warn!(ticket = id, error = %e, "SLA change not saved");
-            api_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "erreur de la base de données",
-            )
-        }
-    }
+/// 204 on success, the API's store-error policy otherwise ([`crate::api::store_error`]).
+fn done(result: Result<(), StoreError>) -> Response {
+    crate::api::store_result(result, |()| StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /api/v1/tickets/{id}/escalation`: `{"group_id", "reason", "priority"?}`.
@@ -114,7 +100,7 @@ async fn escalate(
             state.backend.now(),
         )
         .await;
-    done(id, result)
+    done(result)
 }
 
 /// `POST /api/v1/tickets/{id}/due-date`: `{"due" (RFC 3339), "reason"}`.
@@ -133,7 +119,7 @@ async fn move_due_date(
     let result = store
         .change_due_date(id, d.due, &d.reason, &session.login, state.backend.now())
         .await;
-    done(id, result)
+    done(result)
 }
 
 /// `POST /api/v1/tickets/{id}/sla-exclusion`: `{"justification"}`; supervisors only, who
@@ -159,5 +145,5 @@ async fn exclude(
             state.backend.now(),
         )
         .await;
-    done(id, result)
+    done(result)
 }

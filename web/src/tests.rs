@@ -180,6 +180,19 @@ fn cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The HTML of a page, as the session `cookie` sees it.
+async fn page_text(base: &str, cookie: &str, path: &str) -> String {
+    client()
+        .get(format!("{base}{path}"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Logs in and returns the session cookie header value (`guichet_session=…`).
 async fn login(base: &str, login: &str, password: &str) -> reqwest::Response {
     let c = client();
@@ -1341,5 +1354,8 @@ fn the_status_bar_counts_down_the_wrap_up() {
     assert!(!shown.contains("fin dans"), "{shown}");
 }
 
+mod call_log;
 mod incidents;
 mod sla_changes;
+mod store_errors;
+mod ticket_actions;

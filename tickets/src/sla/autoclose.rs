@@ -1,9 +1,10 @@
 //! Automatic closure of resolved tickets (CULTURE 911-916), counted with the
 //! calendar rather than as a raw number of seconds.
 
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use guichet_calendar::Calendar;
 
+use super::calendar_history::CalendarHistory;
 use super::policy::DayCounting;
 
 /// When a ticket resolved at `resolved_at` closes by itself: `days` later,
@@ -18,7 +19,31 @@ pub fn auto_close_at(
     counting: DayCounting,
     calendar: &Calendar,
 ) -> Option<DateTime<Utc>> {
-    let zone = calendar.zone();
+    auto_close_in(resolved_at, days, counting, calendar.zone(), |date| {
+        calendar.is_business_day(date)
+    })
+}
+
+/// [`auto_close_at`] with a calendar's history: each later date is a business day or not
+/// according to the version in force when it begins.
+pub(crate) fn auto_close_with_history(
+    resolved_at: DateTime<Utc>,
+    days: u32,
+    counting: DayCounting,
+    history: &CalendarHistory,
+) -> Option<DateTime<Utc>> {
+    auto_close_in(resolved_at, days, counting, history.zone(), |date| {
+        history.is_business_day(date)
+    })
+}
+
+fn auto_close_in(
+    resolved_at: DateTime<Utc>,
+    days: u32,
+    counting: DayCounting,
+    zone: chrono_tz::Tz,
+    is_business_day: impl Fn(NaiveDate) -> bool,
+) -> Option<DateTime<Utc>> {
     let local = resolved_at.with_timezone(&zone).naive_local();
     let target_date = match counting {
         DayCounting::CalendarDays => local.date() + Duration::days(i64::from(days)),
@@ -28,7 +53,7 @@ pub fn auto_close_at(
             let mut guard = 0;
             while left > 0 {
                 date = date.succ_opt()?;
-                if calendar.is_business_day(date) {
+                if is_business_day(date) {
                     left -= 1;
                 }
                 guard += 1;

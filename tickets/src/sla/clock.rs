@@ -3,14 +3,15 @@
 //! The clock keeps the list of intervals during which it ran (UTC instants),
 //! never a running total. Everything else is derived from that list with the
 //! policy's calendar: consumed business time, deadlines, at-risk instants.
-//! Hence a pause is never counted, a policy or calendar change re-counts the
-//! same intervals in the new calendar (waiting time is not lost), and a
-//! deadline is an instant computed by the calendar (right across DST).
+//! Hence a pause is never counted, a policy change re-counts the same intervals
+//! in the new calendar (waiting time is not lost), and a deadline is an instant
+//! computed by the calendar (right across DST). A calendar change counts from
+//! the instant it was made ([`CalendarHistory`]).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use guichet_calendar::Calendar;
 use serde::{Deserialize, Serialize};
 
+use super::calendar_history::CalendarHistory;
 use super::policy::{ClockStart, PauseReason, SlaPolicy, Target, TicketFacts};
 use crate::priority::Priority;
 
@@ -266,7 +267,7 @@ impl SlaClock {
     /// Business time the target `kind` has consumed at `now`.
     pub(crate) fn consumed(
         &self,
-        cal: &Calendar,
+        cal: &CalendarHistory,
         kind: TargetKind,
         now: DateTime<Utc>,
     ) -> TimeDelta {
@@ -284,7 +285,7 @@ impl SlaClock {
     /// stopped short of it.
     pub(crate) fn instant_reaching(
         &self,
-        cal: &Calendar,
+        cal: &CalendarHistory,
         kind: TargetKind,
         amount: TimeDelta,
     ) -> Option<DateTime<Utc>> {
@@ -309,7 +310,7 @@ impl SlaClock {
     pub(crate) fn deadline(
         &self,
         policy: &SlaPolicy,
-        cal: &Calendar,
+        cal: &CalendarHistory,
         kind: TargetKind,
     ) -> Option<DateTime<Utc>> {
         let limit = self.limit(policy, kind)?;
@@ -330,7 +331,7 @@ impl SlaClock {
     pub(crate) fn next_due(
         &self,
         policy: &SlaPolicy,
-        cal: &Calendar,
+        cal: &CalendarHistory,
     ) -> Option<(DateTime<Utc>, Due)> {
         if self.exclusion.is_some() {
             return None;

@@ -7,7 +7,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use guichet_calendar::Calendar;
 use serde::{Deserialize, Serialize};
 
-use super::autoclose::auto_close_at;
+use super::autoclose::auto_close_with_history;
+use super::calendar_history::CalendarHistory;
 use super::clock::{Due, Exclusion, Hold, SlaClock, SlaVerdict, TargetKind, TargetState, TicketId};
 use super::policy::{
     ClockStart, PauseReason, SlaConfigError, SlaConfigSpec, SlaPolicy, SlaPolicySpec, TicketFacts,
@@ -220,7 +221,7 @@ pub struct SlaStatus {
 #[derive(Debug, Clone)]
 pub struct SlaEngine {
     policies: BTreeMap<String, SlaPolicy>,
-    calendars: BTreeMap<String, Calendar>,
+    calendars: BTreeMap<String, CalendarHistory>,
     clocks: HashMap<TicketId, SlaClock>,
     timers: BTreeSet<(DateTime<Utc>, TicketId)>,
     scheduled: HashMap<TicketId, DateTime<Utc>>,
@@ -266,7 +267,10 @@ impl SlaEngine {
         }
         Ok(SlaEngine {
             policies,
-            calendars,
+            calendars: calendars
+                .into_iter()
+                .map(|(name, calendar)| (name, CalendarHistory::new(calendar)))
+                .collect(),
             clocks: HashMap::new(),
             timers: BTreeSet::new(),
             scheduled: HashMap::new(),
@@ -444,7 +448,7 @@ impl SlaEngine {
     /// itself (CULTURE 911-916).
     pub fn auto_close_at(&self, policy: &str, resolved_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let (p, cal) = self.policy_and_calendar(policy).ok()?;
-        auto_close_at(
+        auto_close_with_history(
             resolved_at,
             p.auto_close.after_days,
             p.auto_close.counting,
@@ -467,12 +471,37 @@ impl SlaEngine {
         Ok(())
     }
 
-    /// Replaces the calendar `name` (weekly hours or exceptional days changed by an
-    /// administrator) and re-plans the deadline of every clock counted in it: a closure
-    /// added for a day stops the clocks that day. Business time is always counted with the
-    /// calendar in force, so a change also re-reads the part of a running clock it covers.
-    pub fn set_calendar(&mut self, name: &str, calendar: Calendar) {
-        self.calendars.insert(name.to_owned(), calendar);
+    /// Makes `calendar` the calendar `name` from `effective_from` on (weekly hours or
+    /// exceptional days changed by an administrator at that instant) and re-plans the
+    /// deadline of every clock counted in it. Business time before `effective_from` stays
+    /// counted with the calendar that was in force then; from it on, the new one applies: a
+    /// closure added for a later day stops the clocks that day, a closure added for today
+    /// stops them from now, and the morning already run stays counted. Unknown names are
+    /// added (no policy uses them yet).
+    pub fn set_calendar(&mut self, name: &str, calendar: Calendar, effective_from: DateTime<Utc>) {
+        match self.calendars.get_mut(name) {
+            Some(history) => history.change(effective_from, calendar),
+            None => {
+                self.calendars
+                    .insert(name.to_owned(), CalendarHistory::new(calendar));
+            }
+        }
+        self.replan_calendar(name);
+    }
+
+    /// Replaces the whole history of calendar `name` (rebuilt from the stored changes, e.g.
+    /// by another node's change or at start) and re-plans every clock counted in it.
+    pub fn set_calendar_history(&mut self, name: &str, history: CalendarHistory) {
+        self.calendars.insert(name.to_owned(), history);
+        self.replan_calendar(name);
+    }
+
+    /// The versions of calendar `name`.
+    pub fn calendar_history(&self, name: &str) -> Option<&CalendarHistory> {
+        self.calendars.get(name)
+    }
+
+    fn replan_calendar(&mut self, name: &str) {
         let affected: Vec<TicketId> = self
             .clocks
             .iter()
@@ -498,7 +527,7 @@ impl SlaEngine {
         self.clocks.is_empty()
     }
 
-    fn policy_and_calendar(&self, name: &str) -> Result<(&SlaPolicy, &Calendar), SlaError> {
+    fn policy_and_calendar(&self, name: &str) -> Result<(&SlaPolicy, &CalendarHistory), SlaError> {
         lookup(&self.policies, &self.calendars, name)
     }
 
@@ -840,7 +869,7 @@ fn required(text: String, what: &'static str) -> Result<String, SlaError> {
 /// Fires, in order, everything due at or before `now`.
 fn advance(
     policies: &BTreeMap<String, SlaPolicy>,
-    calendars: &BTreeMap<String, Calendar>,
+    calendars: &BTreeMap<String, CalendarHistory>,
     events: &mut VecDeque<SlaEvent>,
     ticket: TicketId,
     clock: &mut SlaClock,
@@ -914,9 +943,9 @@ fn advance(
 
 fn lookup<'a>(
     policies: &'a BTreeMap<String, SlaPolicy>,
-    calendars: &'a BTreeMap<String, Calendar>,
+    calendars: &'a BTreeMap<String, CalendarHistory>,
     name: &str,
-) -> Result<(&'a SlaPolicy, &'a Calendar), SlaError> {
+) -> Result<(&'a SlaPolicy, &'a CalendarHistory), SlaError> {
     let policy = policies
         .get(name)
         .ok_or_else(|| SlaError::UnknownPolicy(name.to_owned()))?;

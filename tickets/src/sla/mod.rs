@@ -17,6 +17,7 @@
 //! [`SlaPolicySpec::culture_service_desk`]. Definitions: `docs/sla.md`.
 
 mod autoclose;
+mod calendar_history;
 mod clock;
 mod engine;
 mod policy;
@@ -24,6 +25,7 @@ mod policy;
 mod tests;
 
 pub use autoclose::auto_close_at;
+pub use calendar_history::CalendarHistory;
 pub use clock::{Exclusion, Hold, SlaClock, SlaVerdict, TargetKind, TargetState, TicketId};
 pub use engine::{
     ENGINE_ACTOR, SlaAudit, SlaEngine, SlaError, SlaEvent, SlaInput, SlaStatus, TargetStatus,

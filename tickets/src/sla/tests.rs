@@ -1120,3 +1120,136 @@ mod properties {
         }
     }
 }
+
+/// Calendar changes count from the instant they are made (docs/sla.md).
+mod calendar_changes {
+    use super::*;
+    use crate::sla::calendar_history::tests::louvre;
+
+    fn may(d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        paris(2026, 5, d, h, min)
+    }
+
+    /// An engine tracking ticket `id` of `priority` on the Louvre grid, opened at `opened`.
+    fn louvre_ticket(id: TicketId, opened: DateTime<Utc>, priority: Priority) -> SlaEngine {
+        let mut e = engine();
+        create(
+            &mut e,
+            id,
+            opened,
+            "louvre",
+            facts(priority, Nature::Incident),
+        );
+        e
+    }
+
+    /// Closes the local `day` ("2026-05-19") of the Louvre calendar from `at` on.
+    fn close_day(e: &mut SlaEngine, day: &str, at: DateTime<Utc>) {
+        e.set_calendar("louvre", louvre("09:00-18:00", &[day]), at);
+    }
+
+    fn consumed(e: &SlaEngine, id: TicketId, now: DateTime<Utc>) -> TimeDelta {
+        e.status(id, now).unwrap().resolve.unwrap().consumed
+    }
+
+    #[test]
+    fn hours_changed_mid_day_keep_the_time_counted_before_the_change() {
+        // P1 (4 business hours) opened Tuesday 19 May 2026 at 09:00 Paris, due 13:00.
+        let mut e = louvre_ticket(1, may(19, 9, 0), Priority::P1);
+        assert_eq!(due(&e, 1, may(19, 9, 0)), Some(may(19, 13, 0)));
+        // At 11:00 Tuesday becomes 10:00-12:00. The two hours run since 09:00 stay counted
+        // (re-read with the new hours they would be one).
+        e.set_calendar("louvre", louvre("10:00-12:00", &[]), may(19, 11, 0));
+        assert_eq!(consumed(&e, 1, may(19, 11, 0)), TimeDelta::hours(2));
+        assert_eq!(consumed(&e, 1, may(19, 15, 0)), TimeDelta::hours(3));
+        // Two hours left: 11:00-12:00, then Wednesday 09:00-10:00.
+        assert_eq!(due(&e, 1, may(19, 11, 0)), Some(may(20, 10, 0)));
+        // The timer table follows: at risk (3 h) at noon, breached Wednesday 10:00.
+        assert_eq!(e.poll_timeout(), Some(may(19, 12, 0)));
+        assert_eq!(
+            run_until(&mut e, may(20, 18, 0)),
+            vec![
+                SlaEvent::AtRisk {
+                    ticket: 1,
+                    target: TargetKind::Resolve,
+                    at: may(19, 12, 0),
+                    due: Some(may(20, 10, 0)),
+                },
+                SlaEvent::Breached {
+                    ticket: 1,
+                    target: TargetKind::Resolve,
+                    due: may(20, 10, 0),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_closure_added_for_today_keeps_the_morning() {
+        // P2 (8 business hours) opened Tuesday 19 May at 09:00; at 14:00 an administrator
+        // closes today. Five hours have run and stay counted; the clock stops from 14:00.
+        let mut e = louvre_ticket(2, may(19, 9, 0), Priority::P2);
+        assert_eq!(due(&e, 2, may(19, 9, 0)), Some(may(19, 17, 0)));
+        close_day(&mut e, "2026-05-19", may(19, 14, 0));
+        assert_eq!(consumed(&e, 2, may(19, 14, 0)), TimeDelta::hours(5));
+        assert_eq!(consumed(&e, 2, may(19, 17, 30)), TimeDelta::hours(5));
+        // Three hours left on Wednesday: at risk (6 h) 10:00, due 12:00.
+        assert_eq!(due(&e, 2, may(19, 14, 0)), Some(may(20, 12, 0)));
+        assert_eq!(e.poll_timeout(), Some(may(20, 10, 0)));
+        assert!(run_until(&mut e, may(19, 23, 0)).is_empty());
+    }
+
+    #[test]
+    fn a_closure_added_for_tomorrow_stops_the_clock_that_day() {
+        // P2 opened Tuesday 19 May at 15:00 (due Wednesday 14:00); at 16:00 Wednesday is
+        // closed: the clock skips it, three hours on Tuesday and five on Thursday.
+        let mut e = louvre_ticket(3, may(19, 15, 0), Priority::P2);
+        assert_eq!(due(&e, 3, may(19, 15, 0)), Some(may(20, 14, 0)));
+        close_day(&mut e, "2026-05-20", may(19, 16, 0));
+        assert_eq!(consumed(&e, 3, may(19, 16, 0)), TimeDelta::hours(1));
+        assert_eq!(consumed(&e, 3, may(20, 17, 0)), TimeDelta::hours(3));
+        assert_eq!(due(&e, 3, may(19, 16, 0)), Some(may(21, 14, 0)));
+        assert_eq!(e.poll_timeout(), Some(may(21, 12, 0)));
+        // Automatic closure counted in business days skips the closed Wednesday too.
+        assert_eq!(
+            e.calendar_history("louvre")
+                .map(|h| h.is_business_day(chrono::NaiveDate::from_ymd_opt(2026, 5, 20).unwrap())),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_restart_with_the_same_history_gives_the_same_figures() {
+        let changes = [
+            (may(19, 11, 0), louvre("10:00-12:00", &[])),
+            (may(19, 11, 30), louvre("10:00-12:00", &["2026-05-20"])),
+        ];
+        let mut e = louvre_ticket(4, may(19, 9, 0), Priority::P1);
+        for (at, calendar) in changes.clone() {
+            e.set_calendar("louvre", calendar, at);
+        }
+        // Two hours before 11:00, one until noon, Wednesday closed, one on Thursday.
+        assert_eq!(due(&e, 4, may(19, 11, 30)), Some(may(21, 10, 0)));
+        let saved = serde_json::to_string(e.export(4).unwrap()).unwrap();
+
+        // The process stops; the new one rebuilds the history from the stored changes.
+        let mut history = CalendarHistory::new(Calendar::louvre_hotline());
+        for (at, calendar) in changes {
+            history.change(at, calendar);
+        }
+        let mut fresh = engine();
+        fresh.set_calendar_history("louvre", history);
+        fresh
+            .restore(4, serde_json::from_str(&saved).unwrap(), may(19, 11, 45))
+            .unwrap();
+        for now in [may(19, 11, 45), may(19, 17, 0), may(21, 9, 30)] {
+            assert_eq!(fresh.status(4, now), e.status(4, now), "at {now}");
+        }
+        assert_eq!(fresh.poll_timeout(), e.poll_timeout());
+        assert_eq!(
+            run_until(&mut fresh, may(22, 0, 0)),
+            run_until(&mut e, may(22, 0, 0))
+        );
+        assert!(drain(&mut fresh).is_empty());
+    }
+}

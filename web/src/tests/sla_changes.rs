@@ -4,20 +4,53 @@
 use super::*;
 use guichet_tickets::ticket::{Nature, NewTicket, Priority, SlaOutcome};
 
-#[tokio::test]
-async fn tickets_are_escalated_moved_and_excluded_with_audit_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = fake(dir.path(), true).await;
+/// A running router with an open ticket, a level-2 support group, and the sessions (cookie,
+/// CSRF token) of the agent "agt" and the supervisor "sup".
+pub(super) struct SlaFixture {
+    pub(super) store: Store,
+    pub(super) group: i64,
+    pub(super) id: i64,
+    pub(super) base: String,
+    pub(super) stop: tokio::sync::oneshot::Sender<()>,
+    pub(super) agent: (String, String),
+    pub(super) supervisor: (String, String),
+}
+
+pub(super) async fn sla_fixture(dir: &std::path::Path, group_name: &str) -> SlaFixture {
+    let backend = fake(dir, true).await;
     let store = backend.store.clone();
-    let group = store.create_support_group("Niveau 2").await.unwrap();
+    let group = store.create_support_group(group_name).await.unwrap();
     let draft = NewTicket::simplified(Nature::Incident, "Badge refusé", "Mme Petit");
     let id = store
         .create_ticket(&draft, "agt", Utc::now())
         .await
         .unwrap();
     let (base, stop) = start(backend.clone()).await;
-    let (agt, agt_csrf) = desk_session(&base, "agt", "mot-de-passe-agt").await;
-    let (sup, sup_csrf) = desk_session(&base, "sup", "mot-de-passe-sup").await;
+    let agent = desk_session(&base, "agt", "mot-de-passe-agt").await;
+    let supervisor = desk_session(&base, "sup", "mot-de-passe-sup").await;
+    SlaFixture {
+        store,
+        group,
+        id,
+        base,
+        stop,
+        agent,
+        supervisor,
+    }
+}
+
+#[tokio::test]
+async fn tickets_are_escalated_moved_and_excluded_with_audit_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let SlaFixture {
+        store,
+        group,
+        id,
+        base,
+        stop,
+        agent: (agt, agt_csrf),
+        supervisor: (sup, sup_csrf),
+    } = sla_fixture(dir.path(), "Niveau 2").await;
     let post = |cookie: &str, csrf: &str, path: &str, body: serde_json::Value| {
         client()
             .post(format!("{base}/api/v1/tickets/{id}/{path}"))
@@ -45,8 +78,8 @@ async fn tickets_are_escalated_moved_and_excluded_with_audit_rows() {
     .unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["error"],
-        "le motif de l'escalade est obligatoire"
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "le motif de l'escalade est obligatoire", "field": "reason"})
     );
     let r = post(
         &agt,
@@ -148,6 +181,10 @@ async fn tickets_are_escalated_moved_and_excluded_with_audit_rows() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "ticket n° 999999 introuvable"})
+    );
     let doc: serde_json::Value = client()
         .get(format!("{base}/api/v1/openapi.json"))
         .send()
