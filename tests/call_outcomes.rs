@@ -668,3 +668,48 @@ async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_
         assert!(store.calls_in_flight().await.expect("in flight").is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_agent_hangs_up_the_caller_gets_bye_only_once_the_answered_call_is_committed() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "agentbye").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let options = ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![md5_only()],
+        };
+        let mut server = Server::start(run.path(), &db, &options);
+        let phone_port = free_udp_port();
+        let phone = answering_desk_phone(run.path(), "amelie", phone_port, 500);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+        // VIP prompt (3.45 s), queue, the desk phone answers, talks 0.5 s and hangs up: the
+        // switchboard ends the caller's leg with its own BYE. The server dies the instant
+        // that BYE reaches the caller.
+        let caller = BareCaller::call(server.sip, "8585", VIP_NUMBER, 0);
+        caller.expect_bye(Duration::from_secs(30));
+        server.child.kill().expect("kill -9");
+        server.wait_exit(Duration::from_secs(10));
+        // The agent's BYE was answered (after the same commit) before the caller's BYE left.
+        phone.expect_success(Duration::from_secs(10), &server);
+        drop(server);
+
+        let restarted = Server::start(run.path(), &db, &options);
+        let store = Store::open(&db.url()).await.expect("store");
+        let history = store.caller_history(VIP_NUMBER, 10).await.expect("history");
+        assert_eq!(history.len(), 1, "{history:?}");
+        let record = &history[0];
+        assert!(
+            !record.interrupted,
+            "a finished call marked interrupted: {record:?}"
+        );
+        assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
+        assert_eq!(record.agent.as_deref(), Some("amelie.martin"), "{record:?}");
+        let talk = (record.ended_at.expect("ended_at") - record.answered_at.expect("answered_at"))
+            .num_milliseconds();
+        assert!((400..3_000).contains(&talk), "answered to ended {talk} ms");
+        drop(restarted);
+    }
+}
