@@ -623,7 +623,11 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_before_exit() {
+async fn sigterm_past_the_grace_period_ends_the_calls_with_their_outcomes_and_tickets_committed_before_exit()
+ {
+    if !have("sipp") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     for db in databases(dir.path(), "termgrace").await {
         let run = tempfile::tempdir_in(dir.path()).expect("run dir");
@@ -641,15 +645,31 @@ async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_
                 ],
             },
         );
-        // In the menu when SIGTERM comes, still there when the 1 s grace period is over.
-        let caller = BareCaller::call(server.sip, "8585", GARNIER_NUMBER, 0);
+        // A VIP talking to the agent (who would talk for 20 s) and a caller in the menu when
+        // SIGTERM comes, both still there when the 1 s grace period is over.
+        let phone_port = free_udp_port();
+        let _phone = answering_desk_phone(run.path(), "amelie", phone_port, 20_000);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+        let talking = BareCaller::call(server.sip, "8585", VIP_NUMBER, 0);
+        let store = Store::open(&db.url()).await.expect("store");
+        let mut answered = false;
+        for _ in 0..200 {
+            let history = store.caller_history(VIP_NUMBER, 1).await.expect("history");
+            if history.first().is_some_and(|c| c.answered_at.is_some()) {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(answered, "the agent never answered");
+        let in_menu = BareCaller::call(server.sip, "8585", GARNIER_NUMBER, 1);
         std::thread::sleep(Duration::from_millis(300));
         server.signal("TERM");
-        caller.expect_bye(Duration::from_secs(5));
-        let status = server.wait_exit(Duration::from_secs(10));
+        in_menu.expect_bye(Duration::from_secs(5));
+        talking.expect_bye(Duration::from_secs(5));
+        let status = server.wait_exit(Duration::from_secs(15));
         assert!(status.success(), "exit {status}: {}", server.log());
 
-        let store = Store::open(&db.url()).await.expect("store");
         let history = store
             .caller_history(GARNIER_NUMBER, 10)
             .await
@@ -665,6 +685,23 @@ async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_
         // Ended by the server at the end of the grace period, about 1.3 s after it arrived.
         let held = (record.ended_at.expect("ended_at") - record.arrived_at).num_milliseconds();
         assert!((1_000..3_000).contains(&held), "arrived to ended {held} ms");
+
+        let history = store.caller_history(VIP_NUMBER, 10).await.expect("history");
+        assert_eq!(history.len(), 1, "{history:?}");
+        let record = &history[0];
+        assert!(!record.interrupted, "{record:?}");
+        assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
+        assert!(record.ended_at.is_some(), "{record:?}");
+        // Its ticket draft was opened before the exit, linked to the call.
+        let ticket = store
+            .open_ticket_of_person(record.person_id.expect("person"))
+            .await
+            .expect("tickets")
+            .expect("no ticket opened for the call ended at shutdown");
+        assert_eq!(
+            store.ticket_calls(ticket).await.expect("calls"),
+            vec![record.id]
+        );
         assert!(store.calls_in_flight().await.expect("in flight").is_empty());
     }
 }
