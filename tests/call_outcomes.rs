@@ -2,7 +2,10 @@
 //! the caller gives up while the agent's phone rings (the phone gets CANCEL, the record says
 //! abandoned), nobody is logged in (overflow to a callback request that keeps the number),
 //! and a `kill -9` of the server mid-call (finished calls intact, the one in flight marked
-//! interrupted, the restarted server takes calls again).
+//! interrupted, the restarted server takes calls again). A call is finished once its caller
+//! heard it end: a `kill -9` the instant the 200 OK to the caller's BYE, or Guichet's own
+//! BYE, arrives finds the call with its real outcome; SIGTERM past the grace period closes
+//! every call, and opens its ticket, before the exit.
 
 mod support;
 
