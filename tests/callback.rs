@@ -154,6 +154,18 @@ async fn a_callback_rings_the_agent_then_the_caller_bridges_them_and_is_logged()
     assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
     assert_eq!(record.agent.as_deref(), Some("amelie.martin"));
     assert!(record.answered_at.is_some());
+    // Both legs' audio quality is stored with the record, the called-back caller first.
+    let legs = store.call_quality(record.id).await.expect("quality");
+    let kinds: Vec<_> = legs.iter().map(|q| q.leg).collect();
+    assert_eq!(
+        kinds,
+        [
+            guichet_tickets::call_quality::MediaLeg::Caller,
+            guichet_tickets::call_quality::MediaLeg::Agent
+        ],
+        "{legs:?}"
+    );
+    assert_eq!(legs[0].counters.packets_lost, 0, "{legs:?}");
     assert!(
         store
             .pending_callback(request)

@@ -69,7 +69,7 @@ impl Switchboard {
         let agent = answering_media
             .and_then(|m| self.session_quality(MediaLeg::Agent, m))
             .or(call.agent_quality);
-        self.write_legs_quality(call.record, &call.sip, Some(call.media), agent);
+        self.write_legs_quality(call.record, &call.sip, call.media, agent);
     }
 
     /// The same for an outbound callback that reached the caller: the called-back caller's
@@ -82,18 +82,18 @@ impl Switchboard {
         agent: SessionId,
     ) {
         let agent = self.session_quality(MediaLeg::Agent, agent);
-        self.write_legs_quality(record, sip, Some(customer), agent);
+        self.write_legs_quality(record, sip, customer, agent);
     }
 
     fn write_legs_quality(
         &self,
         record: i64,
         sip: &guichet_sip::CallId,
-        caller_media: Option<SessionId>,
+        caller_media: SessionId,
         agent: Option<LegQuality>,
     ) {
         let mut legs = Vec::with_capacity(2);
-        if let Some(caller) = caller_media.and_then(|m| self.session_quality(MediaLeg::Caller, m)) {
+        if let Some(caller) = self.session_quality(MediaLeg::Caller, caller_media) {
             // Once per call, without the phone number.
             info!(
                 call_id = %sip,

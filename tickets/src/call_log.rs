@@ -20,9 +20,10 @@ use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::call_quality::{LegQuality, insert_quality};
+use crate::call_quality::{LegQuality, QUALITY_INSERT, QUALITY_WIDTH, bind_quality};
 use crate::calls::{
-    Assignment, EventRow, apply_changes, close_change, insert_call, merge_changes, update_change,
+    Assignment, CallLogQuery, EventRow, apply_changes, close_change, insert_call, merge_changes,
+    update_change,
 };
 use crate::store::{Store, StoreError, to_ms};
 use crate::{CallOutcome, CallUpdate, NewCall};
@@ -317,25 +318,20 @@ async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i6
         }
     }
     events.retain(|(call, _, guarded)| !(*guarded && missing.contains(call)));
-    for (call, q) in qualities {
-        insert_quality(call, q).execute(&mut *tx).await?;
-    }
-    let mut rest = events.as_slice();
-    for (index, &size) in INSERT_CHUNKS.iter().enumerate() {
-        while rest.len() >= size {
-            let (chunk, tail) = rest.split_at(size);
-            let mut query = sqlx::query(insert_events_sql(index));
-            for (call, event, _) in chunk {
-                query = query
-                    .bind(*call)
-                    .bind(to_ms(event.at))
-                    .bind(event.kind.clone())
-                    .bind(event.detail.clone());
-            }
-            query.execute(&mut *tx).await?;
-            rest = tail;
-        }
-    }
+    insert_legs(&mut tx, &qualities).await?;
+    insert_rows(
+        &mut tx,
+        &events,
+        insert_events_sql,
+        |query, (call, event, _)| {
+            query
+                .bind(*call)
+                .bind(to_ms(event.at))
+                .bind(event.kind.clone())
+                .bind(event.detail.clone())
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok((opened, missing))
 }
@@ -359,26 +355,69 @@ async fn write_one(store: &Store, write: &CallLogWrite) -> Result<(), StoreError
     }
 }
 
+/// Inserts the `(call, leg)` rows of `call_media_quality` in multi-row `INSERT`s.
+pub(crate) async fn insert_legs(
+    conn: &mut sqlx::AnyConnection,
+    legs: &[(i64, &LegQuality)],
+) -> Result<(), StoreError> {
+    insert_rows(conn, legs, insert_quality_sql, |query, (call, q)| {
+        bind_quality(query, *call, q)
+    })
+    .await
+}
+
+/// Inserts `rows` in multi-row `INSERT`s of the [`INSERT_CHUNKS`] sizes (largest first):
+/// `sql(index)` is the statement for `INSERT_CHUNKS[index]` rows, `bind` binds one row.
+async fn insert_rows<T>(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[T],
+    sql: fn(usize) -> &'static str,
+    bind: impl Fn(CallLogQuery, &T) -> CallLogQuery,
+) -> Result<(), StoreError> {
+    let mut rest = rows;
+    for (index, &size) in INSERT_CHUNKS.iter().enumerate() {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            let mut query = sqlx::query(sql(index));
+            for row in chunk {
+                query = bind(query, row);
+            }
+            query.execute(&mut *conn).await?;
+            rest = tail;
+        }
+    }
+    Ok(())
+}
+
+/// `{head} VALUES (...), (...)` with `width` parameters a row, for each of the
+/// [`INSERT_CHUNKS`] sizes.
+fn multi_row_inserts(head: &str, width: usize) -> Vec<String> {
+    INSERT_CHUNKS
+        .iter()
+        .map(|&rows| {
+            let values: Vec<String> = (0..rows)
+                .map(|r| {
+                    let params: Vec<String> =
+                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            format!("{head} VALUES {}", values.join(", "))
+        })
+        .collect()
+}
+
 /// `INSERT INTO call_events ... VALUES (...), (...)` for `INSERT_CHUNKS[index]` rows, built
 /// once per size.
 fn insert_events_sql(index: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        INSERT_CHUNKS
-            .iter()
-            .map(|&n| {
-                let values: Vec<String> = (0..n)
-                    .map(|r| {
-                        let p = r * 4;
-                        format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
-                    })
-                    .collect();
-                format!(
-                    "INSERT INTO call_events (call_id, at, kind, detail) VALUES {}",
-                    values.join(", ")
-                )
-            })
-            .collect()
-    });
-    all[index].as_str()
+    SQL.get_or_init(|| multi_row_inserts("INSERT INTO call_events (call_id, at, kind, detail)", 4))
+        [index]
+        .as_str()
+}
+
+/// The same for the legs' rows of `call_media_quality`.
+fn insert_quality_sql(index: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| multi_row_inserts(QUALITY_INSERT, QUALITY_WIDTH))[index].as_str()
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::calls::CallLogQuery;
 use crate::store::{Store, StoreError, parse_col, to_ms};
 use crate::text_enum::text_enum;
 
@@ -190,9 +191,12 @@ pub fn mos_estimate(loss_ratio: f64, one_way_delay_ms: f64) -> f64 {
 const QUALITY_COLUMNS: &str = "call_id, leg, packets_sent, packets_received, packets_lost, \
      late_packets, jitter_max_us, jitter_final_us, remote_fraction_lost, mos_centi";
 
-const INSERT_QUALITY: &str = "INSERT INTO call_media_quality (call_id, leg, packets_sent, \
-     packets_received, packets_lost, late_packets, jitter_max_us, jitter_final_us, \
-     remote_fraction_lost, mos_centi) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// The head of the `INSERT` of legs' rows (`VALUES` follow, [`QUALITY_WIDTH`] a row).
+pub(crate) const QUALITY_INSERT: &str = "INSERT INTO call_media_quality (call_id, leg, \
+     packets_sent, packets_received, packets_lost, late_packets, jitter_max_us, \
+     jitter_final_us, remote_fraction_lost, mos_centi)";
+/// Parameters of one leg's row.
+pub(crate) const QUALITY_WIDTH: usize = 10;
 
 /// Counters are stored as signed 64-bit integers (both databases); beyond that they saturate.
 fn stored(v: u64) -> i64 {
@@ -203,10 +207,10 @@ fn counter(r: &AnyRow, idx: usize) -> Result<u64, StoreError> {
     Ok(r.try_get::<i64, _>(idx)?.max(0) as u64)
 }
 
-/// The `INSERT` of one leg's row.
-pub(crate) fn insert_quality(call: i64, q: &LegQuality) -> crate::calls::CallLogQuery {
+/// Binds one leg's row ([`QUALITY_WIDTH`] parameters, in [`QUALITY_INSERT`]'s order).
+pub(crate) fn bind_quality(query: CallLogQuery, call: i64, q: &LegQuality) -> CallLogQuery {
     let c = &q.counters;
-    sqlx::query(INSERT_QUALITY)
+    query
         .bind(call)
         .bind(q.leg.as_str())
         .bind(stored(c.packets_sent))
@@ -253,10 +257,9 @@ impl Store {
         call: i64,
         legs: &[LegQuality],
     ) -> Result<(), StoreError> {
+        let rows: Vec<(i64, &LegQuality)> = legs.iter().map(|q| (call, q)).collect();
         let mut tx = self.writer.begin().await?;
-        for q in legs {
-            insert_quality(call, q).execute(&mut *tx).await?;
-        }
+        crate::call_log::insert_legs(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -94,7 +94,13 @@ both_backends!(
         let lives: Vec<Vec<CallLogWrite>> = ids
             .iter()
             .enumerate()
-            .map(|(n, &id)| life_of(id, n))
+            .map(|(n, &id)| {
+                // With its legs' audio quality just before its close, as the switchboard
+                // hands it: 300 rows in the batches' multi-row INSERTs.
+                let mut life = life_of(id, n);
+                life.insert(5, quality_write(id, n));
+                life
+            })
             .collect();
         for step in 0..lives[0].len() {
             for life in &lives {
@@ -126,6 +132,10 @@ both_backends!(
             let ivr = format!("{{\"entered\":\"accueil\",\"call\":{n}}}");
             assert_eq!(events[1].detail.as_deref(), Some(ivr.as_str()));
             assert_eq!(events[6].detail.as_deref(), Some("answered"));
+            let CallLogWrite::MediaQuality { legs, .. } = quality_write(id, n) else {
+                unreachable!()
+            };
+            assert_eq!(store.call_quality(id).await.unwrap(), legs, "call {n}");
         }
         // The task ends once every handle is gone.
         drop(log);
@@ -326,6 +336,18 @@ fn leg_quality(
         },
         60.0,
     )
+}
+
+/// The quality write of call `n` (its own counts, so that rows cannot be swapped unseen).
+fn quality_write(call: i64, n: usize) -> CallLogWrite {
+    use guichet_tickets::call_quality::MediaLeg;
+    CallLogWrite::MediaQuality {
+        call,
+        legs: vec![
+            leg_quality(MediaLeg::Caller, 1000 + n as u64, n as u64 % 7, None),
+            leg_quality(MediaLeg::Agent, 500 + n as u64, 0, Some(n as u8)),
+        ],
+    }
 }
 
 both_backends!(
