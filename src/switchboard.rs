@@ -394,6 +394,8 @@ struct Switchboard {
     arrivals_tx: mpsc::UnboundedSender<Arrival>,
     /// Tickets to open for answered calls, handled in order by their own task.
     ticket_jobs: mpsc::UnboundedSender<(TicketJob, DateTime<Utc>)>,
+    /// The task that opens them, awaited at shutdown.
+    ticket_task: Option<tokio::task::JoinHandle<()>>,
     sip: SipHandle,
     media: MediaHandle,
     clock: Clock,
@@ -532,10 +534,11 @@ pub async fn start(
     let (arrivals_tx, arrivals) = mpsc::unbounded_channel();
     let (ticket_jobs, mut pending_tickets) =
         mpsc::unbounded_channel::<(TicketJob, DateTime<Utc>)>();
+    let ticket_task;
     {
         let store = store.clone();
         let call_log = call_log.clone();
-        tokio::spawn(async move {
+        ticket_task = tokio::spawn(async move {
             while let Some((job, now)) = pending_tickets.recv().await {
                 // The closed record first: the ticket links to it.
                 call_log.flush().await;
@@ -552,6 +555,7 @@ pub async fn start(
         arriving: HashMap::new(),
         arrivals_tx,
         ticket_jobs,
+        ticket_task: Some(ticket_task),
         sip,
         media,
         clock,
@@ -668,6 +672,7 @@ impl Switchboard {
                     // Every record closed before the process is told it may exit.
                     self.call_log.flush().await;
                     self.send_after_log_now();
+                    self.finish_ticket_jobs().await;
                     if let Some((_, done)) = self.shutdown_done.take() {
                         let _ = done.send(());
                     }

@@ -2,7 +2,10 @@
 //! the caller gives up while the agent's phone rings (the phone gets CANCEL, the record says
 //! abandoned), nobody is logged in (overflow to a callback request that keeps the number),
 //! and a `kill -9` of the server mid-call (finished calls intact, the one in flight marked
-//! interrupted, the restarted server takes calls again).
+//! interrupted, the restarted server takes calls again). A call is finished once its caller
+//! heard it end: a `kill -9` the instant the 200 OK to the caller's BYE, or Guichet's own
+//! BYE, arrives finds the call with its real outcome; SIGTERM past the grace period closes
+//! every call, and opens its ticket, before the exit.
 
 mod support;
 
@@ -623,7 +626,11 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_before_exit() {
+async fn sigterm_past_the_grace_period_ends_the_calls_with_their_outcomes_and_tickets_committed_before_exit()
+ {
+    if !have("sipp") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     for db in databases(dir.path(), "termgrace").await {
         let run = tempfile::tempdir_in(dir.path()).expect("run dir");
@@ -641,15 +648,31 @@ async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_
                 ],
             },
         );
-        // In the menu when SIGTERM comes, still there when the 1 s grace period is over.
-        let caller = BareCaller::call(server.sip, "8585", GARNIER_NUMBER, 0);
+        // A VIP talking to the agent (who would talk for 20 s) and a caller in the menu when
+        // SIGTERM comes, both still there when the 1 s grace period is over.
+        let phone_port = free_udp_port();
+        let _phone = answering_desk_phone(run.path(), "amelie", phone_port, 20_000);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+        let talking = BareCaller::call(server.sip, "8585", VIP_NUMBER, 0);
+        let store = Store::open(&db.url()).await.expect("store");
+        let mut answered = false;
+        for _ in 0..200 {
+            let history = store.caller_history(VIP_NUMBER, 1).await.expect("history");
+            if history.first().is_some_and(|c| c.answered_at.is_some()) {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(answered, "the agent never answered");
+        let in_menu = BareCaller::call(server.sip, "8585", GARNIER_NUMBER, 1);
         std::thread::sleep(Duration::from_millis(300));
         server.signal("TERM");
-        caller.expect_bye(Duration::from_secs(5));
-        let status = server.wait_exit(Duration::from_secs(10));
+        in_menu.expect_bye(Duration::from_secs(5));
+        talking.expect_bye(Duration::from_secs(5));
+        let status = server.wait_exit(Duration::from_secs(15));
         assert!(status.success(), "exit {status}: {}", server.log());
 
-        let store = Store::open(&db.url()).await.expect("store");
         let history = store
             .caller_history(GARNIER_NUMBER, 10)
             .await
@@ -665,6 +688,68 @@ async fn sigterm_past_the_grace_period_ends_the_call_with_its_outcome_committed_
         // Ended by the server at the end of the grace period, about 1.3 s after it arrived.
         let held = (record.ended_at.expect("ended_at") - record.arrived_at).num_milliseconds();
         assert!((1_000..3_000).contains(&held), "arrived to ended {held} ms");
+
+        let history = store.caller_history(VIP_NUMBER, 10).await.expect("history");
+        assert_eq!(history.len(), 1, "{history:?}");
+        let record = &history[0];
+        assert!(!record.interrupted, "{record:?}");
+        assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
+        assert!(record.ended_at.is_some(), "{record:?}");
+        // Its ticket draft was opened before the exit, linked to the call.
+        let ticket = store
+            .open_ticket_of_person(record.person_id.expect("person"))
+            .await
+            .expect("tickets")
+            .expect("no ticket opened for the call ended at shutdown");
+        assert_eq!(
+            store.ticket_calls(ticket).await.expect("calls"),
+            vec![record.id]
+        );
         assert!(store.calls_in_flight().await.expect("in flight").is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_agent_hangs_up_the_caller_gets_bye_only_once_the_answered_call_is_committed() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "agentbye").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let options = ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![md5_only()],
+        };
+        let mut server = Server::start(run.path(), &db, &options);
+        let phone_port = free_udp_port();
+        let phone = answering_desk_phone(run.path(), "amelie", phone_port, 500);
+        register_desk_phone(run.path(), &server, "1001", "demo-1001-secret", phone_port);
+        // VIP prompt (3.45 s), queue, the desk phone answers, talks 0.5 s and hangs up: the
+        // switchboard ends the caller's leg with its own BYE. The server dies the instant
+        // that BYE reaches the caller.
+        let caller = BareCaller::call(server.sip, "8585", VIP_NUMBER, 0);
+        caller.expect_bye(Duration::from_secs(30));
+        server.child.kill().expect("kill -9");
+        server.wait_exit(Duration::from_secs(10));
+        // The agent's BYE was answered (after the same commit) before the caller's BYE left.
+        phone.expect_success(Duration::from_secs(10), &server);
+        drop(server);
+
+        let restarted = Server::start(run.path(), &db, &options);
+        let store = Store::open(&db.url()).await.expect("store");
+        let history = store.caller_history(VIP_NUMBER, 10).await.expect("history");
+        assert_eq!(history.len(), 1, "{history:?}");
+        let record = &history[0];
+        assert!(
+            !record.interrupted,
+            "a finished call marked interrupted: {record:?}"
+        );
+        assert_eq!(record.outcome, Some(CallOutcome::Answered), "{record:?}");
+        assert_eq!(record.agent.as_deref(), Some("amelie.martin"), "{record:?}");
+        let talk = (record.ended_at.expect("ended_at") - record.answered_at.expect("answered_at"))
+            .num_milliseconds();
+        assert!((400..3_000).contains(&talk), "answered to ended {talk} ms");
+        drop(restarted);
     }
 }

@@ -22,6 +22,9 @@ use super::Switchboard;
 /// own bound for a deferred BYE answer (`server.rs`) is a second longer, as a safety net.
 pub(crate) const LOG_WAIT_BOUND: Duration = Duration::from_secs(3);
 
+/// Longest wait at shutdown for the tickets of the calls that ended last.
+const TICKETS_AT_EXIT_BOUND: Duration = Duration::from_secs(10);
+
 /// A SIP message held until the call log's writes before it are committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum AfterLog {
@@ -108,6 +111,22 @@ impl Switchboard {
                     break;
                 }
             }
+        }
+    }
+
+    /// At the end of shutdown: the tickets of the calls that ended last (answered calls
+    /// ended by the grace period among them) are opened before the process may exit.
+    /// Bounded by [`TICKETS_AT_EXIT_BOUND`].
+    pub(super) async fn finish_ticket_jobs(&mut self) {
+        // Replacing the only sender ends the ticket task once it has opened what is queued.
+        let (closed, _) = tokio::sync::mpsc::unbounded_channel();
+        self.ticket_jobs = closed;
+        if let Some(task) = self.ticket_task.take()
+            && tokio::time::timeout(TICKETS_AT_EXIT_BOUND, task)
+                .await
+                .is_err()
+        {
+            warn!("tickets of the last calls not all opened before the exit");
         }
     }
 
