@@ -726,6 +726,11 @@ impl Backend for ServerBackend {
                     "Media clock ticks started more than 5 ms after their deadline (overload).",
                     media.clock_ticks_late,
                 ),
+                (
+                    "guichet_media_clock_ticks_skipped_total",
+                    "Media clock ticks skipped by a clock thread more than 100 ms behind (each a missing 20 ms packet for the streams of its slot).",
+                    media.clock_ticks_skipped,
+                ),
             ] {
                 m.single(name, help, MetricKind::Counter, value as f64);
             }

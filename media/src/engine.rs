@@ -230,6 +230,10 @@ pub struct MediaTotals {
     pub clock_ticks: u64,
     /// Clock ticks that started more than 5 ms after their deadline.
     pub clock_ticks_late: u64,
+    /// Clock ticks skipped because their thread was more than
+    /// [`CATCH_UP_LIMIT`] behind (each is up to one 20 ms packet missing
+    /// from the streams of its wheel slot).
+    pub clock_ticks_skipped: u64,
 }
 
 impl MediaTotals {
@@ -456,6 +460,7 @@ pub(crate) struct Inner {
     epoch: Instant,
     stop: AtomicBool,
     late_ticks: AtomicU64,
+    skipped_ticks: AtomicU64,
     ticks: AtomicU64,
     /// Counters of the sessions already released.
     closed_totals: Mutex<MediaTotals>,
@@ -499,6 +504,7 @@ impl MediaEngine {
             epoch: Instant::now(),
             stop: AtomicBool::new(false),
             late_ticks: AtomicU64::new(0),
+            skipped_ticks: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             closed_totals: Mutex::new(MediaTotals::default()),
             receiver: crate::receiver::Receiver::new()?,
@@ -848,6 +854,7 @@ impl MediaHandle {
         let (ticks, late_ticks) = self.clock_health();
         totals.clock_ticks = ticks;
         totals.clock_ticks_late = late_ticks;
+        totals.clock_ticks_skipped = self.inner.skipped_ticks.load(Ordering::Relaxed);
         totals
     }
 
@@ -1367,6 +1374,26 @@ pub(crate) const RECEIVE_RT_PRIORITY: libc::c_int = 8;
 /// signalling.
 const OVERLOAD_BEHIND: Duration = Duration::from_millis(200);
 
+/// A clock thread further behind than this skips the ticks it missed rather
+/// than play them late: audio that would reach the phone this late is worth
+/// less than a gap (a phone's jitter buffer holds 40 to 100 ms), and a
+/// thread that cannot run faster than real time (overloaded, or demoted
+/// and starved) would otherwise fall behind for good, every stream of the
+/// engine seconds late.
+pub(crate) const CATCH_UP_LIMIT: Duration = Duration::from_millis(100);
+
+/// The tick a clock thread resumes at when it is more than
+/// [`CATCH_UP_LIMIT`] behind: the latest tick of its own parity that is
+/// due at `now_ms` (milliseconds since the epoch), never one it has
+/// already run. `tick` is the overdue tick it was about to run.
+fn resume_tick(tick: u64, now_ms: u64, phase: u64) -> u64 {
+    if now_ms <= tick {
+        return tick;
+    }
+    let due = now_ms - (now_ms + CLOCK_THREADS - phase % CLOCK_THREADS) % CLOCK_THREADS;
+    due.max(tick)
+}
+
 /// Puts the calling clock thread under SCHED_FIFO, so that other processes'
 /// work (builds, tests, the rest of guichet) cannot delay a tick: the
 /// threads sleep between ticks and use a fraction of a core, so they
@@ -1505,6 +1532,14 @@ fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
             behind <= Duration::from_millis(5),
             behind,
         );
+        if behind > CATCH_UP_LIMIT {
+            let now_ms = epoch.elapsed().as_millis() as u64;
+            let resumed = resume_tick(tick, now_ms, phase);
+            inner
+                .skipped_ticks
+                .fetch_add((resumed - tick) / CLOCK_THREADS, Ordering::Relaxed);
+            tick = resumed;
+        }
         inner.process_tick(tick);
     }
 }
@@ -1622,6 +1657,26 @@ mod realtime_tests {
     fn policy_of_this_thread() -> libc::c_int {
         // SAFETY: 0 names the calling thread.
         unsafe { libc::sched_getscheduler(0) }
+    }
+
+    #[test]
+    fn a_clock_thread_far_behind_resumes_at_the_current_tick_of_its_own_parity() {
+        // Thread 0 runs even ticks, thread 1 odd ones; 250 ms behind, each
+        // resumes at the latest tick of its parity that is due, skipping the rest.
+        assert_eq!(resume_tick(1000, 1250, 0), 1250);
+        assert_eq!(resume_tick(1000, 1251, 0), 1250);
+        assert_eq!(resume_tick(1001, 1251, 1), 1251);
+        assert_eq!(resume_tick(1001, 1252, 1), 1251);
+        // Never backwards, never a tick already run.
+        assert_eq!(resume_tick(1000, 1000, 0), 1000);
+        assert_eq!(resume_tick(1000, 999, 0), 1000);
+        for phase in 0..CLOCK_THREADS {
+            for now in 2000..2010 {
+                let t = resume_tick(1000 + phase, now, phase);
+                assert_eq!(t % CLOCK_THREADS, phase);
+                assert!(t <= now && now - t < CLOCK_THREADS);
+            }
+        }
     }
 
     #[test]
