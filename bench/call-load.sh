@@ -22,6 +22,8 @@
 #   HOLD_MS    caller's time from ACK to BYE (prompt + queue + talk)            default 8000
 #              (with TALK_MS: the longest a caller waits for the agent's BYE)
 #   TALK_MS    crisis profile: agents hang up after this much talk              default unset
+#   STEADY_RATE, STEADY_CALLS  a second caller stream (same scenario) from the start, e.g. at
+#              the agents' pace after a burst, so that a crisis queue holds its level
 #   AGENTS     agent desk phones registered                                     default RATE*HOLD_MS/1000 + 50
 #   LIMIT      most simultaneous calls SIPp keeps open (-l)                     default RATE*(HOLD_MS/1000+5)
 #   ADMIT_RATE guichet's [sip] max_calls_per_second (503 above it)              default RATE*2+10
@@ -48,7 +50,10 @@ AGENTS=${AGENTS:-$(( RATE * HOLD_MS / 1000 + 50 ))}
 if [ -n "${TALK_MS:-}" ]; then LIMIT=${LIMIT:-$CALLS}; else LIMIT=${LIMIT:-$(( RATE * (HOLD_MS / 1000 + 5) ))}; fi
 ADMIT_RATE=${ADMIT_RATE:-$(( RATE * 2 + 10 ))}
 RTP_MIN=${RTP_MIN:-10000}
-MAX_CALLS=$(( LIMIT + 200 ))
+STEADY_RATE=${STEADY_RATE:-}
+STEADY_CALLS=${STEADY_CALLS:-0}
+[ -n "$STEADY_RATE" ] || STEADY_CALLS=0
+MAX_CALLS=$(( LIMIT + STEADY_CALLS + 200 ))
 # Ports, all below Linux's ephemeral range (32768 on), where the kernel never hands out one
 # on its own (tests and tools running beside the bench bind port 0): Guichet's RTP range
 # (two ports per leg: a caller's leg per call, an agent's leg per bridge), then the
@@ -66,7 +71,8 @@ SIPP_MEDIA_PORT=${SIPP_MEDIA_PORT:-9000}   # SIPp's own media ports (-mp, +10), 
 CALLER_SIP_PORT=${CALLER_SIP_PORT:-5291}
 CALLER_MEDIA_PORT=${CALLER_MEDIA_PORT:-$(( (RTP_MAX + 2) / 2 * 2 ))} # phone i: RTP on +2i, RTCP on +2i+1
 PHONES=${PHONES:-$(( LIMIT + 500 ))}
-CALLER_MEDIA_MAX=$(( CALLER_MEDIA_PORT + 2 * PHONES - 1 ))
+PHONES_ALL=$(( PHONES + STEADY_CALLS )) # the steady callers' phones follow, one per call
+CALLER_MEDIA_MAX=$(( CALLER_MEDIA_PORT + 2 * PHONES_ALL - 1 ))
 REG_SIP_PORT=${REG_SIP_PORT:-5292}
 
 for tool in sipp sox curl sqlite3 bc gcc; do
@@ -130,6 +136,9 @@ CALLERS_N=1000
 # Each line: a VIP's number and a phone's RTP port; calls take the lines in turn, and there are
 # more phones than calls open at once (LIMIT), so no two calls share a phone.
 { echo SEQUENTIAL; for i in $(seq 0 $(( PHONES - 1 ))); do printf '+3314099%04d;%d\n' $(( i % CALLERS_N + 1 )) $(( CALLER_MEDIA_PORT + 2 * i )); done; } > "$WORK/callers.csv"
+if [ "$STEADY_CALLS" -gt 0 ]; then
+  { echo SEQUENTIAL; for i in $(seq "$PHONES" $(( PHONES_ALL - 1 ))); do printf '+3314099%04d;%d\n' $(( i % CALLERS_N + 1 )) $(( CALLER_MEDIA_PORT + 2 * i )); done; } > "$WORK/callers-steady.csv"
+fi
 { echo SEQUENTIAL; for i in $(seq 1 "$AGENTS"); do printf '3%05d;[authentication username=3%05d password=charge-%05d-secret]\n' "$i" "$i" "$i"; done; } > "$WORK/agents.csv"
 
 # Caller audio: 3 s of a 440 Hz tone in raw A-law, looped by the callers' phones.
@@ -152,7 +161,7 @@ fi
 # PEER_RT=1 puts it at real-time priority 5 (below Guichet's media threads, above all else),
 # which keeps the phones' own timing exact at the cost of Guichet's normal threads. Its own
 # lateness is printed at the end either way.
-PEER_CMD=("$WORK/rtp-peer" "$AGENT_ECHO_PORT" "$CALLER_MEDIA_PORT" "$PHONES" "$WORK/tone.al")
+PEER_CMD=("$WORK/rtp-peer" "$AGENT_ECHO_PORT" "$CALLER_MEDIA_PORT" "$PHONES_ALL" "$WORK/tone.al")
 if [ "${PEER_RT:-0}" = 1 ]; then PEER_CMD=(chrt -f 5 "${PEER_CMD[@]}"); fi
 "${PEER_CMD[@]}" > "$WORK/rtp-peer.out" 2> "$WORK/rtp-peer.err" &
 PEER=$!
@@ -255,6 +264,17 @@ START=$(date +%s.%N)
 set +e
 # -trace_rtt: each call's INVITE-to-200 OK time (the scenario's response time 1), written
 # to the working directory, hence the cd.
+STEADY_SIPP=
+if [ "$STEADY_CALLS" -gt 0 ]; then
+  # A second caller stream at STEADY_RATE beside the first from the start: after a burst has
+  # filled the queue, it keeps arrivals at about the agents' pace, so the level holds.
+  (cd "$WORK" && exec sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$(( CALLER_SIP_PORT + 2 ))" -mp "$(( SIPP_MEDIA_PORT + 20 ))" \
+    -inf "$WORK/callers-steady.csv" -r "$STEADY_RATE" -m "$STEADY_CALLS" -l "$STEADY_CALLS" "${CALLER_HOLD[@]}" -nostdin -trace_rtt -rtt_freq 1 \
+    -timeout $(( STEADY_CALLS / STEADY_RATE + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
+    -trace_err -error_file "$WORK/callers-steady-errors.log" "$SIP" > "$WORK/callers-steady.out" 2>&1) &
+  STEADY_SIPP=$!
+  PIDS+=("$STEADY_SIPP")
+fi
 (cd "$WORK" && exec sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$(( SIPP_MEDIA_PORT + 10 ))" \
   -inf "$WORK/callers.csv" -r "$RATE" -m "$CALLS" -l "$LIMIT" "${CALLER_HOLD[@]}" -nostdin -trace_rtt -rtt_freq 1 \
   -timeout $(( CALLS / RATE + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
@@ -264,6 +284,11 @@ PIDS+=("$CALLER_SIPP")
 echo "$CALLER_SIPP" > "$WORK/caller.pid"
 wait "$CALLER_SIPP"
 RC=$?
+if [ -n "$STEADY_SIPP" ]; then
+  wait "$STEADY_SIPP"
+  STEADY_RC=$?
+  [ "$RC" = 0 ] && RC=$STEADY_RC
+fi
 set -e
 END=$(date +%s.%N)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -288,13 +313,23 @@ LEFT=$(metric guichet_calls_in_progress || true)
 LEFT_SESSIONS=$(metric guichet_media_sessions || true)
 LEFT_PORTS=$(metric guichet_media_ports_in_use || true)
 LEFT_DIALOGS=$(metric guichet_sip_active_dialogs || true)
+CLOCK_TICKS=$(metric guichet_media_clock_ticks_total || true)
+CLOCK_LATE=$(metric guichet_media_clock_ticks_late_total || true)
+CLOCK_SKIPPED=$(metric guichet_media_clock_ticks_skipped_total || true)
 kill "$AGENT_SIPP" 2>/dev/null || true
 wait "$AGENT_SIPP" 2>/dev/null || true
 kill -TERM "$PEER" 2>/dev/null || true # rtp-peer prints its counts on exit
 wait "$PEER" 2>/dev/null || true
 
 # --- Report
-stat_of() { { grep -E "^ *$1" "$WORK/callers.out" || true; } | tail -1 | awk -F'|' '{ gsub(/ /, "", $3); print $3 }'; }
+stat_in() { { grep -E "^ *$1" "$2" || true; } | tail -1 | awk -F'|' '{ gsub(/ /, "", $3); print $3 }'; }
+stat_of() { # both caller streams' counts, summed
+  local a b
+  a=$(stat_in "$1" "$WORK/callers.out")
+  b=0
+  [ -f "$WORK/callers-steady.out" ] && b=$(stat_in "$1" "$WORK/callers-steady.out")
+  echo $(( ${a:-0} + ${b:-0} ))
+}
 CREATED=$(stat_of "Total Calls created")
 OK=$(stat_of "Successful call")
 FAILED=$(stat_of "Failed call")
@@ -316,7 +351,7 @@ awk -v clk="$CLK" -v ok="${OK:-0}" -v nagents="$AGENTS" '
   { t = $1; c = $2; if ($5 > amax) amax = $5; if ($6 > cmax) cmax = $6; if ($7 > pmax) pmax = $7; if ($3 > rmax) rmax = $3; pt = $1; pc = $2 }
   END {
     cpu_s = (c - c0) / clk
-    printf "peak calls in progress (guichet_calls_in_progress): %d\n", peak
+    printf "peak calls in progress (guichet_calls_in_progress): %d (%.0f s within 10 %% of it)\n", peak, hot_t
     printf "guichet CPU: %.1f s over %.1f s (%.0f %% of one core on average)", cpu_s, t - t0, cpu_s / (t - t0) * 100
     if (hot_t > 0) printf ", %.0f %% while within 10 %% of the peak", hot / hot_t * 100
     printf "\n"
@@ -331,6 +366,7 @@ awk -F'\t' -v clk="$CLK" -v secs="$ELAPSED" '
   FNR == NR { before[$1] = $2; next }
   { d = ($2 - before[$1]) / clk; if (d > 0) printf "  %-22s %7.1f s  (%3.0f %% of a core)\n", $1, d, d / secs * 100 }
 ' "$WORK/threads-before.txt" "$WORK/threads-after.txt" | sort -k2 -rn
+echo "media clock: ${CLOCK_TICKS:-?} ticks, ${CLOCK_LATE:-?} started > 5 ms late, ${CLOCK_SKIPPED:-?} skipped (a thread > 100 ms behind)"
 echo "left 3 s after the last call: calls in progress ${LEFT:-?}, media sessions ${LEFT_SESSIONS:-?}, RTP ports ${LEFT_PORTS:-?}, SIP dialogs ${LEFT_DIALOGS:-?}"
 echo "call records in the store, by outcome:"
 sqlite3 "$WORK/load.db" "SELECT '  ' || COALESCE(outcome, 'open') || ': ' || COUNT(*) FROM calls GROUP BY outcome;"
@@ -373,11 +409,12 @@ LATE=$(sed -nE 's/.*late > 5 ms [0-9]+ \(([0-9.]+ %)\).*p99 ([0-9.]+ ms).*worst 
 CPU=$(sed -nE 's/^guichet CPU: .*\(([0-9]+ %) of one core on average\)(, ([0-9]+ %) while.*)?$/\1 (\3 near the peak)/p' "$WORK/usage.txt")
 PER_CALL=$(sed -nE 's/^guichet CPU per call: (.*)$/\1/p' "$WORK/usage.txt")
 MEM=$(sed -nE 's/.*\(([0-9.]+ KiB) per concurrent call\).*/\1/p' "$WORK/usage.txt")
-PEAK=$(sed -nE 's/^peak calls in progress.*: ([0-9]+)$/\1/p' "$WORK/usage.txt")
+PEAK=$(sed -nE 's/^peak calls in progress[^:]*: ([0-9]+) \(([0-9]+) s within.*$/\1 (\2 s within 10 %)/p' "$WORK/usage.txt")
 echo "load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end"
 echo "table row (docs/performance.md):"
 COMMAND="RATE=$RATE CALLS=$CALLS HOLD_MS=$HOLD_MS"
 [ -n "${TALK_MS:-}" ] && COMMAND="TALK_MS=$TALK_MS AGENTS=$AGENTS $COMMAND LIMIT=$LIMIT"
+[ "$STEADY_CALLS" -gt 0 ] && COMMAND="$COMMAND STEADY_RATE=$STEADY_RATE STEADY_CALLS=$STEADY_CALLS"
 echo "| \`$COMMAND\` | ${OK:-?} / ${FAILED:-?} failed, $SUSTAINED calls/s sustained | ${PEAK:-?} | ${OUTCOMES:-?} | ${PROMPT:-?} (INVITE to 200 OK ${ANSWER:-?}) | ${RELAYED:-?} | ${LATE:-not measured} | ${CPU:-?} | ${PER_CALL:-?} | ${MEM:-?} | $LOAD_START |"
 if [ "$RC" != 0 ]; then
   echo "--- sipp caller errors (last lines)"
