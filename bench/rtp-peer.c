@@ -21,7 +21,7 @@
 // for its first packet; a talking phone leaves epoll and reads what it was sent (one
 // recvmmsg) at each of its own 20 ms ticks, so Guichet's packets do not wake this thread one
 // by one. While it talks the phone's socket is connected to Guichet's port (a connected
-// send skips the route lookup, ~15 % of a loopback send, docs/performance.md), and it reads
+// send skips the route lookup, ~13 % of a loopback send, docs/performance.md), and it reads
 // what came in every LISTEN_TICKS ticks.
 //
 // On exit prints one line: packets echoed, caller streams started, packets the callers sent
