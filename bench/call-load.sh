@@ -262,23 +262,28 @@ fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s.%N)
 set +e
-# -trace_rtt: each call's INVITE-to-200 OK time (the scenario's response time 1), written
-# to the working directory, hence the cd.
+# One stream of callers: NAME (its files in the work directory), SIP port, SIPp's unused
+# media port, rate, calls, most open at once. -trace_rtt: each call's INVITE-to-200 OK time
+# (the scenario's response time 1), written to the working directory, hence the cd. Run it
+# in the background only (`callers … &`): it becomes that subshell's SIPp (exec), so $! is
+# SIPp's own pid for the CPU sampling and the cleanup.
+callers() {
+  local name=$1 port=$2 media=$3 rate=$4 calls=$5 limit=$6
+  cd "$WORK" || exit 1
+  exec sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$port" -mp "$media" \
+    -inf "$WORK/$name.csv" -r "$rate" -m "$calls" -l "$limit" "${CALLER_HOLD[@]}" -nostdin -trace_rtt -rtt_freq 1 \
+    -timeout $(( calls / rate + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
+    -trace_err -error_file "$WORK/$name-errors.log" "$SIP" > "$WORK/$name.out" 2>&1
+}
 STEADY_SIPP=
 if [ "$STEADY_CALLS" -gt 0 ]; then
   # A second caller stream at STEADY_RATE beside the first from the start: after a burst has
   # filled the queue, it keeps arrivals at about the agents' pace, so the level holds.
-  (cd "$WORK" && exec sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$(( CALLER_SIP_PORT + 2 ))" -mp "$(( SIPP_MEDIA_PORT + 20 ))" \
-    -inf "$WORK/callers-steady.csv" -r "$STEADY_RATE" -m "$STEADY_CALLS" -l "$STEADY_CALLS" "${CALLER_HOLD[@]}" -nostdin -trace_rtt -rtt_freq 1 \
-    -timeout $(( STEADY_CALLS / STEADY_RATE + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
-    -trace_err -error_file "$WORK/callers-steady-errors.log" "$SIP" > "$WORK/callers-steady.out" 2>&1) &
+  callers callers-steady "$(( CALLER_SIP_PORT + 2 ))" "$(( SIPP_MEDIA_PORT + 20 ))" "$STEADY_RATE" "$STEADY_CALLS" "$STEADY_CALLS" &
   STEADY_SIPP=$!
   PIDS+=("$STEADY_SIPP")
 fi
-(cd "$WORK" && exec sipp -sf "$WORK/load_caller.xml" -s 8585 -i 127.0.0.1 -p "$CALLER_SIP_PORT" -mp "$(( SIPP_MEDIA_PORT + 10 ))" \
-  -inf "$WORK/callers.csv" -r "$RATE" -m "$CALLS" -l "$LIMIT" "${CALLER_HOLD[@]}" -nostdin -trace_rtt -rtt_freq 1 \
-  -timeout $(( CALLS / RATE + HOLD_MS / 1000 + 60 )) -timeout_error -max_socket 65000 \
-  -trace_err -error_file "$WORK/callers-errors.log" "$SIP" > "$WORK/callers.out" 2>&1) &
+callers callers "$CALLER_SIP_PORT" "$(( SIPP_MEDIA_PORT + 10 ))" "$RATE" "$CALLS" "$LIMIT" &
 CALLER_SIPP=$!
 PIDS+=("$CALLER_SIPP")
 echo "$CALLER_SIPP" > "$WORK/caller.pid"
