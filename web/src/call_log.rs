@@ -185,6 +185,18 @@ fn render(
     crate::admin::page_with_notice(state, session, title, status, body.to_owned())
 }
 
+/// The page when the store cannot be read (the list and a call's page alike).
+fn unavailable(state: &AppState, session: &Session) -> Response {
+    render(
+        state,
+        session,
+        StatusCode::SERVICE_UNAVAILABLE,
+        LIST_TITLE,
+        "<p role=\"alert\" class=\"erreur\">Le journal des appels est indisponible, \
+         réessayez.</p>",
+    )
+}
+
 /// The calls that arrived in `[from, to)` and the audio quality stored for them.
 async fn calls_with_quality(
     state: &AppState,
@@ -277,14 +289,7 @@ pub(crate) async fn calls_page(
         Ok(found) => found,
         Err(e) => {
             tracing::warn!(error = %e, "call log unavailable");
-            return render(
-                &state,
-                &session,
-                StatusCode::SERVICE_UNAVAILABLE,
-                LIST_TITLE,
-                "<p role=\"alert\" class=\"erreur\">Le journal des appels est indisponible, \
-                 réessayez.</p>",
-            );
+            return unavailable(&state, &session);
         }
     };
     let mut body = notice;
@@ -373,14 +378,7 @@ pub(crate) async fn call_page(
         }
         Err(e) => {
             tracing::warn!(error = %e, call = id, "call record unavailable");
-            return render(
-                &state,
-                &session,
-                StatusCode::SERVICE_UNAVAILABLE,
-                LIST_TITLE,
-                "<p role=\"alert\" class=\"erreur\">Le journal des appels est indisponible, \
-                 réessayez.</p>",
-            );
+            return unavailable(&state, &session);
         }
     };
     let (events, legs) = match (store.call_events(id).await, store.call_quality(id).await) {
