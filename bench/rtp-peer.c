@@ -187,9 +187,9 @@ static void heard(unsigned i, const struct sockaddr_in *from, int64_t now) {
     int same = p->known && p->dest.sin_port == from->sin_port &&
                p->dest.sin_addr.s_addr == from->sin_addr.s_addr;
     if (!same) {
-        // A new call on this phone: its own SSRC, sequence and grid.
-        if (p->talking) wheel_remove(i);
-        else unwatch(p->rtp_fd);
+        // A new call on this phone: its own SSRC, sequence and grid. Only a silent phone
+        // hears a new source: a talking one is connected to its call's port.
+        unwatch(p->rtp_fd);
         p->known = 1;
         p->dest = *from;
         p->ssrc = rand32();
