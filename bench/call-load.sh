@@ -118,6 +118,9 @@ awk -v maxc="$MAX_CALLS" -v maxr="$ADMIT_RATE" -v rmin="$RTP_MIN" -v rmax="$RTP_
   { print }
 ' demo/guichet.toml > "$WORK/guichet.toml"
 {
+  # The shipped prompts of this tree: a GUICHET_BIN built elsewhere (another checkout, a
+  # removed worktree) would otherwise look for them where it was compiled, and skip them.
+  printf '\n[prompts]\nshipped_dir = "%s/sounds/fr"\n' "$PWD"
   for i in $(seq 1 "$AGENTS"); do
     printf '\n[[agents]]\nlogin = "charge.%05d"\nname = "Agent de charge %d"\nroles = ["agent"]\nextension = "3%05d"\nsip_secret = "charge-%05d-secret"\nqueues = { "louvre-hotline" = 1 }\n' \
       "$i" "$i" "$i" "$i"
