@@ -713,7 +713,7 @@ impl Backend for ServerBackend {
                 ),
                 (
                     "guichet_media_packets_foreign_total",
-                    "RTP packets dropped because they came from another address than the latched one.",
+                    "RTP packets from another address than the latched one, read before the latch connected the socket (after it, the kernel drops them uncounted).",
                     media.foreign_packets,
                 ),
                 (
