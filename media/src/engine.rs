@@ -1573,9 +1573,16 @@ fn clock_thread(inner: Weak<Inner>, phase: u64, realtime: bool) {
         if behind > CATCH_UP_LIMIT {
             let now_ms = epoch.elapsed().as_millis() as u64;
             let resumed = resume_tick(tick, now_ms, phase);
-            inner
-                .skipped_ticks
-                .fetch_add((resumed - tick) / CLOCK_THREADS, Ordering::Relaxed);
+            let skipped = (resumed - tick) / CLOCK_THREADS;
+            inner.skipped_ticks.fetch_add(skipped, Ordering::Relaxed);
+            // Rare (a stall of the whole thread), and its moment is what
+            // explains a gap in the audio: one line each.
+            tracing::warn!(
+                thread = %name,
+                behind_ms = behind.as_millis() as u64,
+                skipped,
+                "media clock thread far behind: ticks skipped"
+            );
             tick = resumed;
         }
         inner.process_tick(tick);
