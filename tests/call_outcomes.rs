@@ -435,6 +435,60 @@ struct BareCaller {
 impl BareCaller {
     /// Calls `line` from `number` and returns once the call is answered and acknowledged.
     fn call(server: std::net::SocketAddr, line: &str, number: &str, n: usize) -> BareCaller {
+        let mut caller = BareCaller::invite(server, line, number, n);
+        let ok = caller.response_to("1 INVITE", Duration::from_secs(15));
+        assert!(ok.starts_with("SIP/2.0 200"), "INVITE answered {ok}");
+        caller.to = header(&ok, "To").expect("To").to_owned();
+        if let Some(contact) = header(&ok, "Contact") {
+            caller.contact = contact
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+        let ack = format!(
+            "ACK {} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+            caller.contact,
+            caller.headers("1 ACK", "ack")
+        );
+        caller.send(&ack);
+        caller
+    }
+
+    /// Calls `line` from `number`, cancels at once (before the answer) and returns once the
+    /// INVITE's 487 is in (acknowledged), with the time from the CANCEL to the 487.
+    fn cancel_before_answer(
+        server: std::net::SocketAddr,
+        line: &str,
+        number: &str,
+        n: usize,
+    ) -> Duration {
+        let caller = BareCaller::invite(server, line, number, n);
+        // Same branch as the INVITE: a CANCEL names the transaction it cancels.
+        let cancel = format!(
+            "CANCEL sip:{line}@{server} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+            caller.headers("1 CANCEL", "inv")
+        );
+        let sent = std::time::Instant::now();
+        caller.send(&cancel);
+        let terminated = caller.response_to("1 INVITE", Duration::from_secs(10));
+        let took = sent.elapsed();
+        assert!(
+            terminated.starts_with("SIP/2.0 487"),
+            "cancelled INVITE answered {terminated}"
+        );
+        let to = header(&terminated, "To").expect("To");
+        let ack = format!(
+            "ACK sip:{line}@{server} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+            caller.headers("1 ACK", "inv").replace(&caller.to, to)
+        );
+        caller.send(&ack);
+        took
+    }
+
+    /// Sends an INVITE for `line` from `number` (call number `n` of the test).
+    fn invite(server: std::net::SocketAddr, line: &str, number: &str, n: usize) -> BareCaller {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind SIP");
         let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind RTP");
         socket
@@ -442,7 +496,7 @@ impl BareCaller {
             .expect("timeout");
         let local = socket.local_addr().expect("local");
         let rtp_port = rtp.local_addr().expect("rtp").port();
-        let mut caller = BareCaller {
+        let caller = BareCaller {
             socket,
             _rtp: rtp,
             server,
@@ -463,23 +517,6 @@ impl BareCaller {
             sdp.len()
         );
         caller.send(&invite);
-        let ok = caller.response_to("1 INVITE", Duration::from_secs(15));
-        assert!(ok.starts_with("SIP/2.0 200"), "INVITE answered {ok}");
-        caller.to = header(&ok, "To").expect("To").to_owned();
-        if let Some(contact) = header(&ok, "Contact") {
-            caller.contact = contact
-                .trim_start_matches('<')
-                .split('>')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-        let ack = format!(
-            "ACK {} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
-            caller.contact,
-            caller.headers("1 ACK", "ack")
-        );
-        caller.send(&ack);
         caller
     }
 
@@ -619,6 +656,58 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
                 (400..2_500).contains(&held),
                 "arrived to ended {held} ms: {record:?}"
             );
+        }
+        assert!(store.calls_in_flight().await.expect("in flight").is_empty());
+        drop(restarted);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_cancelled_before_the_answer_keeps_its_real_outcome_across_a_kill_9_at_its_487() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "cancelkill").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let options = ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![md5_only()],
+        };
+        let mut server = Server::start(run.path(), &db, &options);
+        // Callers who give up before the answer (CANCEL right behind the INVITE, while the
+        // record is being written); the server is killed the instant the last 487 arrives.
+        const CALLS: usize = 3;
+        let delays: Vec<f64> = (0..CALLS)
+            .map(|n| {
+                BareCaller::cancel_before_answer(server.sip, "8585", GARNIER_NUMBER, n)
+                    .as_secs_f64()
+                    * 1e3
+            })
+            .collect();
+        server.child.kill().expect("kill -9");
+        server.wait_exit(Duration::from_secs(10));
+        println!(
+            "{} CANCEL to 487 (ms, idle, waits for the close's commit): {delays:.2?}",
+            db.url().split(':').next().unwrap_or_default()
+        );
+        drop(server);
+
+        let restarted = Server::start(run.path(), &db, &options);
+        let store = Store::open(&db.url()).await.expect("store");
+        let history = store
+            .caller_history(GARNIER_NUMBER, 10)
+            .await
+            .expect("history");
+        assert_eq!(history.len(), CALLS, "{history:?}");
+        for record in &history {
+            assert!(
+                !record.interrupted,
+                "a cancelled call marked interrupted: {record:?}"
+            );
+            assert_eq!(
+                record.outcome,
+                Some(CallOutcome::AbandonedInIvr),
+                "{record:?}"
+            );
+            assert!(record.answered_at.is_none(), "{record:?}");
         }
         assert!(store.calls_in_flight().await.expect("in flight").is_empty());
         drop(restarted);
