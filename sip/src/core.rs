@@ -2370,7 +2370,11 @@ mod tests {
         c.handle_timeout(t0 + bound + T1);
         assert!(first_lines(&mut c).is_empty());
         assert_eq!(c.drain_events().count(), 0);
-        assert_eq!(c.shared.counters.responses_sent(487), 1, "one 487, retransmitted");
+        assert_eq!(
+            c.shared.counters.responses_sent(487),
+            1,
+            "one 487, retransmitted"
+        );
         assert_eq!(c.shared.counters.responses_sent(481), 0);
         assert_eq!(c.shared.counters.snapshot().active_dialogs, 0);
     }
