@@ -613,7 +613,7 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
             clock_start: OPEN_HOURS,
             edits: vec![md5_only()],
         };
-        let mut server = Server::start(run.path(), &db, &options);
+        let server = Server::start(run.path(), &db, &options);
         // A few calls hung up in the menu, half a second after the answer; the server is
         // killed the instant the last BYE's 200 OK arrives.
         const CALLS: usize = 3;
@@ -623,33 +623,10 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
             std::thread::sleep(Duration::from_millis(500));
             delays.push(caller.hang_up());
         }
-        server.child.kill().expect("kill -9");
-        server.wait_exit(Duration::from_secs(10));
-        let delays_ms: Vec<f64> = delays.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        println!(
-            "{} BYE to 200 OK (ms, idle, waits for the close's commit): {delays_ms:.2?}",
-            db.url().split(':').next().unwrap_or_default()
-        );
-        drop(server);
-
-        let restarted = Server::start(run.path(), &db, &options);
-        let store = Store::open(&db.url()).await.expect("store");
-        // The restart has marked whatever was in flight: nothing of ours may be.
-        let history = store
-            .caller_history(GARNIER_NUMBER, 10)
-            .await
-            .expect("history");
+        let history =
+            kill_restart_and_read_history(server, &db, &options, "BYE to 200 OK", &delays).await;
         assert_eq!(history.len(), CALLS, "{history:?}");
         for record in &history {
-            assert!(
-                !record.interrupted,
-                "a finished call marked interrupted: {record:?}"
-            );
-            assert_eq!(
-                record.outcome,
-                Some(CallOutcome::AbandonedInIvr),
-                "{record:?}"
-            );
             let ended = record.ended_at.expect("ended_at");
             let held = (ended - record.arrived_at).num_milliseconds();
             assert!(
@@ -657,9 +634,50 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
                 "arrived to ended {held} ms: {record:?}"
             );
         }
-        assert!(store.calls_in_flight().await.expect("in flight").is_empty());
-        drop(restarted);
     }
+}
+
+/// Kills the server (`kill -9`), prints how long the ending messages took, restarts it on
+/// the same database and returns Garnier's calls, each checked finished in the IVR (not
+/// `interrupted`), with nothing left in flight.
+async fn kill_restart_and_read_history(
+    mut server: Server,
+    db: &Db,
+    options: &ServerOptions<'_>,
+    what: &str,
+    delays: &[Duration],
+) -> Vec<guichet_tickets::CallRecord> {
+    server.child.kill().expect("kill -9");
+    server.wait_exit(Duration::from_secs(10));
+    let delays_ms: Vec<f64> = delays.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    println!(
+        "{} {what} (ms, idle, waits for the close's commit): {delays_ms:.2?}",
+        db.url().split(':').next().unwrap_or_default()
+    );
+    let run = server.dir.clone();
+    drop(server);
+
+    let restarted = Server::start(&run, db, options);
+    let store = Store::open(&db.url()).await.expect("store");
+    // The restart has marked whatever was in flight: nothing of ours may be.
+    let history = store
+        .caller_history(GARNIER_NUMBER, 10)
+        .await
+        .expect("history");
+    for record in &history {
+        assert!(
+            !record.interrupted,
+            "a finished call marked interrupted: {record:?}"
+        );
+        assert_eq!(
+            record.outcome,
+            Some(CallOutcome::AbandonedInIvr),
+            "{record:?}"
+        );
+    }
+    assert!(store.calls_in_flight().await.expect("in flight").is_empty());
+    drop(restarted);
+    history
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -671,46 +689,19 @@ async fn a_call_cancelled_before_the_answer_keeps_its_real_outcome_across_a_kill
             clock_start: OPEN_HOURS,
             edits: vec![md5_only()],
         };
-        let mut server = Server::start(run.path(), &db, &options);
+        let server = Server::start(run.path(), &db, &options);
         // Callers who give up before the answer (CANCEL right behind the INVITE, while the
         // record is being written); the server is killed the instant the last 487 arrives.
         const CALLS: usize = 3;
-        let delays: Vec<f64> = (0..CALLS)
-            .map(|n| {
-                BareCaller::cancel_before_answer(server.sip, "8585", GARNIER_NUMBER, n)
-                    .as_secs_f64()
-                    * 1e3
-            })
+        let delays: Vec<Duration> = (0..CALLS)
+            .map(|n| BareCaller::cancel_before_answer(server.sip, "8585", GARNIER_NUMBER, n))
             .collect();
-        server.child.kill().expect("kill -9");
-        server.wait_exit(Duration::from_secs(10));
-        println!(
-            "{} CANCEL to 487 (ms, idle, waits for the close's commit): {delays:.2?}",
-            db.url().split(':').next().unwrap_or_default()
-        );
-        drop(server);
-
-        let restarted = Server::start(run.path(), &db, &options);
-        let store = Store::open(&db.url()).await.expect("store");
-        let history = store
-            .caller_history(GARNIER_NUMBER, 10)
-            .await
-            .expect("history");
+        let history =
+            kill_restart_and_read_history(server, &db, &options, "CANCEL to 487", &delays).await;
         assert_eq!(history.len(), CALLS, "{history:?}");
         for record in &history {
-            assert!(
-                !record.interrupted,
-                "a cancelled call marked interrupted: {record:?}"
-            );
-            assert_eq!(
-                record.outcome,
-                Some(CallOutcome::AbandonedInIvr),
-                "{record:?}"
-            );
             assert!(record.answered_at.is_none(), "{record:?}");
         }
-        assert!(store.calls_in_flight().await.expect("in flight").is_empty());
-        drop(restarted);
     }
 }
 

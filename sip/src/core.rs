@@ -2194,15 +2194,20 @@ mod tests {
         assert_eq!(c.shared.counters.snapshot().active_dialogs, 0);
     }
 
-    /// A core answering BYEs only when told (at most `bound` later), with call `timers`
-    /// answered and acknowledged; returns our To tag.
-    fn confirmed_call(bye_answer: ByeAnswer, t0: Instant) -> (Core, String) {
+    /// A core for line 8585 with this way of answering BYEs and CANCELs.
+    fn core_with(bye_answer: ByeAnswer) -> Core {
         let shared = Arc::new(Shared::new("guichet", &["8585".to_owned()]));
         let config = SipConfig {
             bye_answer,
             ..SipConfig::default()
         };
-        let mut c = Core::new(shared, "127.0.0.1:5060".parse().unwrap(), &config);
+        Core::new(shared, "127.0.0.1:5060".parse().unwrap(), &config)
+    }
+
+    /// A core answering BYEs only when told (at most `bound` later), with call `timers`
+    /// answered and acknowledged; returns our To tag.
+    fn confirmed_call(bye_answer: ByeAnswer, t0: Instant) -> (Core, String) {
+        let mut c = core_with(bye_answer);
         c.handle_message(invite(), peer(), t0);
         let Some(SipEvent::IncomingCall(call)) = c.drain_events().next() else {
             panic!("no call")
@@ -2305,12 +2310,7 @@ mod tests {
 
     /// A core deferring its end answers (at most `bound`), with call `timers` ringing.
     fn ringing_call(bye_answer: ByeAnswer, t0: Instant) -> Core {
-        let shared = Arc::new(Shared::new("guichet", &["8585".to_owned()]));
-        let config = SipConfig {
-            bye_answer,
-            ..SipConfig::default()
-        };
-        let mut c = Core::new(shared, "127.0.0.1:5060".parse().unwrap(), &config);
+        let mut c = core_with(bye_answer);
         c.handle_message(invite(), peer(), t0);
         assert_eq!(first_lines(&mut c), vec!["SIP/2.0 100 Trying"]);
         assert_eq!(c.drain_events().count(), 1);
