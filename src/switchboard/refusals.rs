@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Timelike as _, Utc};
+use chrono::{DateTime, Utc};
 use guichet_tickets::call_log::CallLogWriter;
-use guichet_tickets::refusals::{RefusalCount, RefusalReason, RefusedCall};
+use guichet_tickets::refusals::{RefusalCount, RefusalReason, RefusedCall, minute_start};
 
 /// Calls refused with 503 since the start, for the metrics.
 #[derive(Debug, Default)]
@@ -83,13 +83,6 @@ pub(super) enum Trace {
     Counted,
 }
 
-/// The start of the minute of `t`.
-fn minute_of(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.with_second(0)
-        .and_then(|m| m.with_nanosecond(0))
-        .unwrap_or(t)
-}
-
 impl Refusals {
     pub(super) fn new(per_second: u32) -> Self {
         Refusals {
@@ -121,7 +114,7 @@ impl Refusals {
         self.counters.unrecorded.fetch_add(1, Ordering::Relaxed);
         *self
             .counted
-            .entry((minute_of(now), call.line, call.reason))
+            .entry((minute_start(now), call.line, call.reason))
             .or_default() += 1;
         Trace::Counted
     }

@@ -89,13 +89,11 @@ const ADD_COUNT: &str = "INSERT INTO refused_call_counts (minute_start, line, re
      VALUES ($1, $2, $3, $4) ON CONFLICT (minute_start, line, reason) \
      DO UPDATE SET refused = refused_call_counts.refused + excluded.refused";
 
-/// The start of the minute of `t`, in ms.
-fn minute_ms(t: DateTime<Utc>) -> i64 {
-    let start = t
-        .with_second(0)
+/// The start of the minute of `t` (the key of `refused_call_counts`).
+pub fn minute_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_second(0)
         .and_then(|m| m.with_nanosecond(0))
-        .unwrap_or(t);
-    to_ms(start)
+        .unwrap_or(t)
 }
 
 /// The `INSERT` of a refused call's record (closed, outcome `refused`), returning its id.
@@ -127,7 +125,7 @@ pub(crate) fn refused_events(call: &RefusedCall) -> [EventRow; 3] {
 /// The upsert adding `count` to its minute's row.
 pub(crate) fn add_count(count: &RefusalCount) -> CallLogQuery {
     sqlx::query(ADD_COUNT)
-        .bind(minute_ms(count.minute))
+        .bind(to_ms(minute_start(count.minute)))
         .bind(count.line.clone())
         .bind(count.reason.as_str())
         .bind(i64::try_from(count.refused).unwrap_or(i64::MAX))
