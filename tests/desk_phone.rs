@@ -156,24 +156,7 @@ fn voice_wav(seconds: u32) -> (Vec<u8>, Vec<i16>) {
             ((state >> 16) as i16) / 4
         })
         .collect();
-    let data_len = samples.len() as u32 * 2;
-    let mut v = Vec::with_capacity(44 + data_len as usize);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + data_len).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    v.extend_from_slice(&1u16.to_le_bytes()); // mono
-    v.extend_from_slice(&8000u32.to_le_bytes());
-    v.extend_from_slice(&16000u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&data_len.to_le_bytes());
-    for s in &samples {
-        v.extend_from_slice(&s.to_le_bytes());
-    }
-    (v, samples)
+    (wav_8k_mono(&samples), samples)
 }
 
 /// Where `stretch` (PCM, before G.711) occurs in `heard` (decoded G.711): each sample is
@@ -312,17 +295,18 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
 
         // Guichet ended baresip's leg with a BYE, which baresip answered and closed.
         phone
-            .wait_log(Duration::from_secs(5), "Guichet's BYE", |log| {
-                received_requests(log, "BYE") == 1
-            })
+            .wait_log(
+                Duration::from_secs(5),
+                "Guichet's BYE ending the call",
+                |log| {
+                    received_requests(log, "BYE") == 1
+                        && log.contains("Call with sip:+33140205050@127.0.0.1 terminated")
+                },
+            )
             .await;
         let log = phone.log();
         assert_eq!(received_requests(&log, "INVITE"), 1, "{log}");
         assert_eq!(received_requests(&log, "CANCEL"), 0, "{log}");
-        assert!(
-            log.contains("Call with sip:+33140205050@127.0.0.1 terminated"),
-            "{log}"
-        );
 
         // The caller heard baresip's voice: one second of it found once, and the next two
         // seconds exactly where they follow (no audio lost or added by the bridge).
@@ -380,28 +364,14 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
         let talk = (ended - answered).num_milliseconds();
         assert!((3000..10_000).contains(&talk), "talk {talk} ms");
         let store = Store::open(&db.url()).await.expect("store");
-        let events = store.call_events(record.id).await.expect("events");
-        let choice = events
-            .iter()
-            .filter_map(|e| e.detail.as_deref())
-            .find(|d| d.contains("choice_accepted"))
-            .unwrap_or_else(|| panic!("no menu choice in {events:?}"));
+        let choice = menu_choice(&store, record.id).await;
         assert!(
             choice.contains("\"choice\":\"1\"") && choice.contains("rfc4733"),
             "{choice}"
         );
 
         // The ticket draft opened for Amélie, linked to the call.
-        let person = record.person_id.expect("the directory knows the caller");
-        let mut ticket = None;
-        for _ in 0..60 {
-            ticket = store.open_ticket_of_person(person).await.expect("tickets");
-            if ticket.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let ticket = ticket.expect("no ticket draft opened for the call");
+        let ticket = opened_ticket(&store, record.person_id.expect("person")).await;
         assert_eq!(
             store.ticket_calls(ticket).await.expect("calls"),
             vec![record.id]
@@ -448,17 +418,18 @@ async fn a_caller_hanging_up_while_baresip_rings_gets_the_invite_cancelled() {
         wait_agent_state(&server, &supervisor, "ringing", &phone).await;
         caller.expect_success(Duration::from_secs(30), &server);
 
-        // Guichet withdrew the offer with a CANCEL; baresip answered 487 to its INVITE.
+        // Guichet withdrew the offer with a CANCEL; baresip answered 487 to its INVITE,
+        // Guichet ACKed it, and baresip closed the session: no call is left on it.
         phone
-            .wait_log(Duration::from_secs(5), "the CANCEL and 487", |log| {
-                received_requests(log, "CANCEL") == 1 && log.contains("487 Request Terminated")
+            .wait_log(Duration::from_secs(5), "the CANCEL, 487 and ACK", |log| {
+                received_requests(log, "CANCEL") == 1
+                    && log.contains("487 Request Terminated")
+                    && received_requests(log, "ACK") == 1
+                    && log.contains("session closed")
             })
             .await;
         let log = phone.log();
         assert_eq!(received_requests(&log, "BYE"), 0, "{log}");
-        // Guichet ACKed the 487, and baresip closed the session: no call is left on it.
-        assert_eq!(received_requests(&log, "ACK"), 1, "{log}");
-        assert!(log.contains("session closed"), "{log}");
 
         let record = closed_record(&db, ORDINARY_NUMBER).await;
         println!("{db:?}: {record:?}");

@@ -139,23 +139,14 @@ impl CallerMedia {
         line: &str,
         number: &str,
     ) -> Sipp {
-        Sipp::start_with(
+        self.sipp_caller(
             dir,
             name,
+            sip,
+            line,
+            number,
             "caller_media_by_test.xml",
-            &[("rtp_port", self.port.to_string())],
-            &[
-                "-s".into(),
-                line.into(),
-                "-key".into(),
-                "caller".into(),
-                number.into(),
-                "-p".into(),
-                free_udp_port().to_string(),
-                "-mp".into(),
-                free_even_port_range(4).to_string(),
-                sip.to_string(),
-            ],
+            &[],
         )
     }
 
@@ -170,14 +161,35 @@ impl CallerMedia {
         number: &str,
         talk_ms: u32,
     ) -> Sipp {
+        self.sipp_caller(
+            dir,
+            name,
+            sip,
+            line,
+            number,
+            "caller_media_by_test_hangs_up.xml",
+            &[("talk_ms", talk_ms.to_string())],
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sipp_caller(
+        &self,
+        dir: &Path,
+        name: &str,
+        sip: SocketAddr,
+        line: &str,
+        number: &str,
+        scenario: &str,
+        substitutions: &[(&str, String)],
+    ) -> Sipp {
+        let mut substitutions = substitutions.to_vec();
+        substitutions.push(("rtp_port", self.port.to_string()));
         Sipp::start_with(
             dir,
             name,
-            "caller_media_by_test_hangs_up.xml",
-            &[
-                ("rtp_port", self.port.to_string()),
-                ("talk_ms", talk_ms.to_string()),
-            ],
+            scenario,
+            &substitutions,
             &[
                 "-s".into(),
                 line.into(),
