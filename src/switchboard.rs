@@ -919,12 +919,22 @@ impl Switchboard {
             // The 200 OK waits for the close this BYE causes (written below).
             self.answer_bye_after_log(call_id.clone());
         }
+        if let SipEvent::Cancelled {
+            call_id,
+            answer_pending: true,
+        } = &event
+            && !self.arriving.contains_key(call_id)
+        {
+            // Not a call still waiting for its record (its `Arrival` answers the CANCEL once
+            // the record is closed): nothing of it to write, the 487 goes after what is queued.
+            self.answer_cancel_after_log(call_id.clone());
+        }
         match event {
             SipEvent::IncomingCall(call) => {
                 let span = info_span!("call", call_id = %call.call_id);
                 self.on_incoming(call).instrument(span).await;
             }
-            SipEvent::Cancelled { call_id } | SipEvent::Ended { call_id, .. }
+            SipEvent::Cancelled { call_id, .. } | SipEvent::Ended { call_id, .. }
                 if self.outbound_legs.contains_key(&call_id) =>
             {
                 let span = info_span!("callback", call_id = %call_id);
@@ -938,7 +948,7 @@ impl Switchboard {
                     .instrument(span)
                     .await;
             }
-            SipEvent::Cancelled { call_id } | SipEvent::Ended { call_id, .. } => {
+            SipEvent::Cancelled { call_id, .. } | SipEvent::Ended { call_id, .. } => {
                 let span = info_span!("call", call_id = %call_id);
                 self.on_remote_hangup(call_id).instrument(span).await;
             }
@@ -1095,12 +1105,16 @@ impl Switchboard {
             Err(e) => {
                 warn!(error = %e, "cannot write the call record: call refused");
                 let _ = self.sip.reject(&call_id, 503);
+                // Nothing durable to wait for: a cancelled caller gets the 487 now.
+                let _ = self.sip.answer_cancel(&call_id);
                 return;
             }
         };
         if cancelled {
-            // The caller hung up before the answer: gone from the menu's point of view.
+            // The caller hung up before the answer: gone from the menu's point of view. The
+            // 487 to a CANCEL waits for this close to be committed.
             info!("caller hung up before the answer");
+            self.answer_cancel_after_log(call_id);
             self.close_record(record, CallOutcome::AbandonedInIvr, now, false)
                 .await;
             return;

@@ -425,6 +425,13 @@ impl SipHandle {
         self.send(Command::AnswerBye(call.clone()))
     }
 
+    /// Sends the 487 to the INVITE of `call`, which its caller cancelled before the answer,
+    /// when the room defers it ([`crate::ByeAnswer::Deferred`], [`SipEvent::Cancelled`] with
+    /// `answer_pending`). Does nothing if it has already gone or was never pending.
+    pub fn answer_cancel(&self, call: &CallId) -> Result<(), SipError> {
+        self.send(Command::AnswerCancel(call.clone()))
+    }
+
     /// Ring an agent (registered desk phone or URI) with an SDP offer. Progress comes as
     /// [`SipEvent::Outbound`]; withdraw with [`SipHandle::hang_up`].
     pub fn ring_agent(
