@@ -529,6 +529,9 @@ pub async fn start(
     for agent in &config.agents {
         if let (Some(ext), Some(secret)) = (&agent.extension, &agent.sip_secret) {
             sip.set_credentials(ext, secret);
+            if let Some(algorithms) = &agent.digest_algorithms {
+                sip.set_digest_algorithms(ext, algorithms.clone());
+            }
             extension_of.insert(agent.login.clone(), ext.clone());
             agent_of_extension.insert(ext.clone(), agent.login.clone());
         }

@@ -1106,7 +1106,13 @@ impl Core {
             AuthOutcome::Ok(user) => user,
             AuthOutcome::Challenge | AuthOutcome::Stale => {
                 let stale = outcome == AuthOutcome::Stale;
-                let challenges = self.digest.challenge(stale, now);
+                // A user may have digest algorithms of their own (a phone that cannot
+                // answer the server's first choice).
+                let credentials = req
+                    .header("To")
+                    .and_then(user_of)
+                    .and_then(|u| self.shared.credentials_of(&u));
+                let challenges = self.digest.challenge_for(credentials.as_ref(), stale, now);
                 let extra: Vec<(&str, String)> = challenges
                     .into_iter()
                     .map(|c| ("WWW-Authenticate", c))
@@ -2617,5 +2623,100 @@ mod tests {
             first_lines(&mut c).is_empty(),
             "ACK stopped the 2xx retransmission"
         );
+    }
+
+    /// A REGISTER of `user`'s phone (CSeq `cseq`), with `authorization` when given.
+    fn register(user: &str, cseq: u32, authorization: Option<&str>) -> Message {
+        let authorization = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        request(&format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKr{user}{cseq}\r\nFrom: <sip:{user}@127.0.0.1>;tag=r{user}\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: reg-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{PEER}>\r\n{authorization}Content-Length: 0\r\n\r\n"
+        ))
+    }
+
+    /// The status code and the `WWW-Authenticate` values of the one answer `c` sent.
+    fn status_and_challenges(c: &mut Core) -> (String, Vec<String>) {
+        let sent: Vec<Transmit> = c.drain_transmits().collect();
+        assert_eq!(sent.len(), 1);
+        let text = String::from_utf8_lossy(&sent[0].bytes).into_owned();
+        let status = text.lines().next().unwrap_or_default().to_owned();
+        let challenges = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("WWW-Authenticate: "))
+            .map(str::to_owned)
+            .collect();
+        (status, challenges)
+    }
+
+    fn algorithm_of(challenge: &str) -> &str {
+        challenge
+            .split(", ")
+            .find_map(|p| p.strip_prefix("algorithm="))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_phone_with_digest_algorithms_of_its_own_is_challenged_and_accepted_with_them_only() {
+        let mut c = core();
+        c.shared.set_credentials("1001", "secret-1001");
+        c.shared.set_credentials("1002", "secret-1002");
+        // 1001 is a phone that stops at a first challenge it cannot answer (baresip 1.0 and
+        // SHA-256): it is offered MD5 alone; 1002 keeps the server's SHA-256, then MD5.
+        c.shared
+            .set_digest_algorithms("1001", vec![crate::digest::DigestAlgorithm::Md5]);
+        let now = Instant::now();
+        c.handle_message(register("1002", 1, None), peer(), now);
+        let (status, challenges) = status_and_challenges(&mut c);
+        assert_eq!(status, "SIP/2.0 401 Unauthorized");
+        let algorithms: Vec<&str> = challenges.iter().map(|ch| algorithm_of(ch)).collect();
+        assert_eq!(algorithms, vec!["SHA-256", "MD5"]);
+
+        c.handle_message(register("1001", 1, None), peer(), now);
+        let (status, challenges) = status_and_challenges(&mut c);
+        assert_eq!(status, "SIP/2.0 401 Unauthorized");
+        assert_eq!(challenges.len(), 1, "{challenges:?}");
+        assert_eq!(algorithm_of(&challenges[0]), "MD5");
+
+        // A SHA-256 answer from 1001, with a valid nonce and the right password, is not
+        // accepted: 1001 was not offered SHA-256. It is challenged again.
+        let sha256_challenge = challenges[0].replace("algorithm=MD5", "algorithm=SHA-256");
+        let answer = |challenge: &str, nc: u32| {
+            crate::digest::client_authorization(
+                challenge,
+                "1001",
+                "secret-1001",
+                "REGISTER",
+                "sip:127.0.0.1",
+                "c0ffee",
+                nc,
+            )
+            .unwrap()
+        };
+        c.handle_message(
+            register("1001", 2, Some(&answer(&sha256_challenge, 1))),
+            peer(),
+            now,
+        );
+        let (status, challenges_again) = status_and_challenges(&mut c);
+        assert_eq!(status, "SIP/2.0 401 Unauthorized");
+        assert_eq!(challenges_again.len(), 1);
+        assert!(c.shared.registrar().contacts_of("1001", now).is_empty());
+
+        // Its MD5 answer registers it.
+        c.handle_message(
+            register("1001", 3, Some(&answer(&challenges[0], 2))),
+            peer(),
+            now,
+        );
+        assert_eq!(status_and_challenges(&mut c).0, "SIP/2.0 200 OK");
+        assert_eq!(c.shared.registrar().contacts_of("1001", now).len(), 1);
+
+        // Back to the server's list: 1001 is offered SHA-256 first again.
+        c.shared.set_digest_algorithms("1001", Vec::new());
+        c.handle_message(register("1001", 4, None), peer(), now);
+        let (_, challenges) = status_and_challenges(&mut c);
+        let algorithms: Vec<&str> = challenges.iter().map(|ch| algorithm_of(ch)).collect();
+        assert_eq!(algorithms, vec!["SHA-256", "MD5"]);
     }
 }

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use crate::api::{CallId, CallTarget, SipConfig, SipError, SipEvent};
 use crate::core::{Command, Core, Peer, Transmit};
+use crate::digest::DigestAlgorithm;
 use crate::message::Message;
 use crate::metrics::SipCounters;
 use crate::registrar::Binding;
@@ -501,6 +502,13 @@ impl SipHandle {
     /// Remove the credentials of `user`.
     pub fn remove_credentials(&self, user: &str) {
         self.shared.remove_credentials(user);
+    }
+
+    /// Challenge `user` with these digest algorithms (preference order) and accept only
+    /// them, instead of [`SipConfig::digest_algorithms`]: for a phone that gives up at the
+    /// first challenge it cannot answer. An empty list goes back to the server's.
+    pub fn set_digest_algorithms(&self, user: &str, algorithms: Vec<DigestAlgorithm>) {
+        self.shared.set_digest_algorithms(user, algorithms);
     }
 
     /// Live registered contacts of `user`.

@@ -335,6 +335,10 @@ pub struct AgentSection {
     /// Digest secret of the desk phone.
     #[serde(default)]
     pub sip_secret: Option<String>,
+    /// Digest algorithms this desk phone is challenged with, instead of
+    /// `[sip] digest_algorithms` (for a phone that cannot answer the server's first choice).
+    #[serde(default)]
+    pub digest_algorithms: Option<Vec<guichet_sip::digest::DigestAlgorithm>>,
     /// Initial web password (demo only; hashed with argon2 into the store at start).
     #[serde(default)]
     pub password: Option<String>,
@@ -834,6 +838,19 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
                 }),
                 "a desk phone needs both `extension` and `sip_secret`".to_owned(),
             ));
+        }
+        if let Some(algorithms) = &agent.digest_algorithms {
+            if algorithms.is_empty() {
+                problems.push((
+                    at("digest_algorithms"),
+                    "at least one algorithm is needed (or leave the key out)".to_owned(),
+                ));
+            } else if agent.extension.is_none() {
+                problems.push((
+                    at("digest_algorithms"),
+                    "digest algorithms are for a desk phone: `extension` is missing".to_owned(),
+                ));
+            }
         }
         if let Some(password) = &agent.password {
             let min = if agent.roles.contains(&Role::Admin) {
