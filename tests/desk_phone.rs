@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use guichet_media::Codec;
 use guichet_tickets::{CallOutcome, Store};
 use support::caller_media::CallerMedia;
 use support::*;
@@ -52,8 +53,9 @@ impl Drop for DeskPhone {
 }
 
 impl DeskPhone {
-    /// Starts baresip in `dir`, playing `voice` (a WAV file) as its microphone.
-    fn start(dir: &Path, server: &Server, answer: Answer, voice: &Path) -> DeskPhone {
+    /// Starts baresip in `dir`, playing `voice` (a WAV file) as its microphone, with `codec`
+    /// as its only audio codec.
+    fn start(dir: &Path, server: &Server, answer: Answer, codec: Codec, voice: &Path) -> DeskPhone {
         let recordings = dir.join("recordings");
         std::fs::create_dir_all(&recordings).expect("recordings dir");
         let rtp = free_even_port_range(10);
@@ -72,6 +74,10 @@ impl DeskPhone {
             ),
         )
         .expect("baresip config");
+        let codec = match codec {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        };
         let answermode = match answer {
             Answer::Auto => "auto",
             Answer::Manual => "manual",
@@ -80,7 +86,7 @@ impl DeskPhone {
             dir.join("accounts"),
             format!(
                 "<sip:{EXTENSION}@{server};transport=udp>;auth_pass={SIP_SECRET};regint=600;\
-                 answermode={answermode};audio_codecs=PCMU\n",
+                 answermode={answermode};audio_codecs={codec}\n",
                 server = server.sip
             ),
         )
@@ -107,6 +113,15 @@ impl DeskPhone {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Asks baresip to quit as a user would (SIGTERM): it unregisters first.
+    fn switch_off(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
     }
 
     /// Waits until baresip's output satisfies `done`.
@@ -235,6 +250,7 @@ async fn server_and_phone(
     run: &Path,
     db: &Db,
     answer: Answer,
+    codec: Codec,
     voice: &Path,
 ) -> (Server, DeskPhone, String) {
     let server = Server::start(
@@ -255,7 +271,7 @@ async fn server_and_phone(
     assert_eq!(agent_state(&server, &supervisor).await, "logged_out");
     let phone_dir = run.join("baresip");
     std::fs::create_dir_all(&phone_dir).expect("baresip dir");
-    let phone = DeskPhone::start(&phone_dir, &server, answer, voice);
+    let phone = DeskPhone::start(&phone_dir, &server, answer, codec, voice);
     // Registered for real: challenged, then accepted with the digest of the secret.
     phone
         .wait_log(Duration::from_secs(10), "its registration", |log| {
@@ -287,7 +303,7 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
     for db in databases(dir.path(), "deskphone").await {
         let run = tempfile::tempdir_in(dir.path()).expect("run dir");
         let (server, phone, supervisor) =
-            server_and_phone(run.path(), &db, Answer::Auto, &voice_path).await;
+            server_and_phone(run.path(), &db, Answer::Auto, Codec::Pcma, &voice_path).await;
 
         // The caller presses 1 while the menu plays (the welcome lasts 2.7 s), is queued and
         // offered to baresip, talks, and hangs up 10 s after its ACK.
@@ -320,13 +336,23 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
         assert_eq!(received_requests(&log, "INVITE"), 1, "{log}");
         assert_eq!(received_requests(&log, "CANCEL"), 0, "{log}");
 
+        // The phone talks A-law (as European desk phones prefer) and the caller µ-law: the
+        // phone's answer chose PCMA, so Guichet transcodes on the bridge.
+        assert!(
+            log.contains("Set audio encoder: PCMA 8000Hz"),
+            "baresip did not talk A-law: {log}"
+        );
         // The caller heard baresip's voice: one second of it found once, and the next two
-        // seconds exactly where they follow (no audio lost or added by the bridge).
+        // seconds exactly where they follow (no audio lost or added by the bridge). Expected:
+        // the voice through A-law (the phone), then µ-law (Guichet to the caller).
         let heard = media.audio_between(started, hung_up);
-        let mut voice_g711 = Vec::new();
-        let mut encoded = Vec::new();
-        guichet_media::Codec::Pcmu.encode(&voice, &mut encoded);
-        guichet_media::Codec::Pcmu.decode(&encoded, &mut voice_g711);
+        let mut voice_g711 = voice.clone();
+        for codec in [Codec::Pcma, Codec::Pcmu] {
+            let mut encoded = Vec::new();
+            codec.encode(&voice_g711, &mut encoded);
+            voice_g711.clear();
+            codec.decode(&encoded, &mut voice_g711);
+        }
         let at: Vec<Vec<usize>> = [8000, 16_000, 24_000]
             .iter()
             .map(|&second| find(&heard, &voice_g711[second..second + 1600]))
@@ -409,7 +435,7 @@ async fn a_caller_hanging_up_while_baresip_rings_gets_the_invite_cancelled() {
     for db in databases(dir.path(), "deskphone_ring").await {
         let run = tempfile::tempdir_in(dir.path()).expect("run dir");
         let (server, phone, supervisor) =
-            server_and_phone(run.path(), &db, Answer::Manual, &voice_path).await;
+            server_and_phone(run.path(), &db, Answer::Manual, Codec::Pcmu, &voice_path).await;
 
         // The caller presses 1 by RFC 4733 4 s after its ACK and gives up 4 s later, while
         // baresip rings (the ring timeout is 20 s).
@@ -453,5 +479,14 @@ async fn a_caller_hanging_up_while_baresip_rings_gets_the_invite_cancelled() {
         assert!(record.offered_at.is_some() && record.answered_at.is_none());
         // Amélie is available again for the next call.
         wait_agent_state(&server, &supervisor, "available", &phone).await;
+
+        // Switched off (SIGTERM), the phone unregisters (`Expires: 0`): Amélie is logged out.
+        phone.switch_off();
+        phone
+            .wait_log(Duration::from_secs(5), "its unregistration", |log| {
+                log.contains(";expires=0")
+            })
+            .await;
+        wait_agent_state(&server, &supervisor, "logged_out", &phone).await;
     }
 }
