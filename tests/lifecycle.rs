@@ -295,3 +295,115 @@ async fn above_max_calls_per_second_a_new_call_gets_503_and_the_call_in_progress
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_refused_calls_is_recorded_within_the_budget_and_counted_beyond_it() {
+    if !have("sipp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::Sqlite(dir.path().join("flood.db"));
+    let server = Server::start(
+        dir.path(),
+        &db,
+        &ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![
+                md5_only(),
+                // Every call is over the limit; five refusals a second get a record.
+                (
+                    "max_concurrent_calls = 500",
+                    "max_concurrent_calls = 0\nrefused_calls_recorded_per_second = 5".to_owned(),
+                ),
+            ],
+        },
+    );
+    const CALLS: u64 = 300;
+    let media = free_even_port_range(4);
+    let started = std::time::Instant::now();
+    Sipp::start(
+        dir.path(),
+        "flood",
+        "caller_refused_503.xml",
+        &[
+            "-s".into(),
+            "8585".into(),
+            "-key".into(),
+            "caller".into(),
+            OTHER_NUMBER.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            media.to_string(),
+            // 300 calls at 300 a second: every one gets its 503.
+            "-m".into(),
+            CALLS.to_string(),
+            "-r".into(),
+            "300".into(),
+            server.sip_addr().to_string(),
+        ],
+    )
+    .expect_success(Duration::from_secs(20), &server);
+    let flood_secs = started.elapsed().as_secs_f64();
+    // The counts are handed to the writer once a second.
+    let store = Store::open(&db.url()).await.expect("store");
+    let day: chrono::DateTime<chrono::Utc> = "2026-11-23T23:00:00Z".parse().expect("day");
+    let mut total = 0;
+    for _ in 0..40 {
+        let by_reason = store
+            .refusals_between(day, day + chrono::Duration::days(1))
+            .await
+            .expect("refusals");
+        total = by_reason.iter().map(|(_, n)| n).sum::<u64>();
+        if total == CALLS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(total, CALLS, "every refusal recorded or counted");
+    let recorded = store
+        .caller_history(OTHER_NUMBER, 1000)
+        .await
+        .expect("history");
+    assert!(
+        recorded
+            .iter()
+            .all(|c| c.outcome == Some(CallOutcome::Refused)),
+        "{recorded:?}"
+    );
+    // Five a second at most: the flood lasted about a second (SIPp's own pacing).
+    let budget = 5 * (flood_secs.ceil() as usize + 1);
+    assert!(
+        (5..=budget).contains(&recorded.len()),
+        "{} records in {flood_secs:.1} s",
+        recorded.len()
+    );
+    let day_figures = day_figures(&store).await;
+    assert_eq!(
+        (
+            day_figures.presented,
+            day_figures.refused,
+            day_figures.answered
+        ),
+        (CALLS, CALLS, 0)
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", server.http))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let unrecorded = CALLS - recorded.len() as u64;
+    assert!(
+        metrics.contains(&format!(
+            "guichet_calls_refused_total{{reason=\"too_many_calls\"}} {CALLS}"
+        )) && metrics.contains(&format!(
+            "guichet_calls_refused_unrecorded_total {unrecorded}"
+        )),
+        "{metrics}"
+    );
+    println!(
+        "{CALLS} refusals in {flood_secs:.2} s: {} recorded, {unrecorded} counted",
+        recorded.len()
+    );
+}
