@@ -31,6 +31,7 @@ use guichet_sip::{
     CallId as SipCallId, CallTarget, IncomingCall, OutboundProgress, SipEvent, SipHandle,
 };
 use guichet_tickets::call_log::{CallLogWrite, CallLogWriter};
+use guichet_tickets::refusals::{RefusalReason, RefusedCall};
 use guichet_tickets::{CallOutcome, CallUpdate, NewCall, Store};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument as _, debug, info, info_span, warn};
@@ -41,6 +42,8 @@ use crate::prompts::PromptLibrary;
 
 mod after_log;
 mod monitor;
+mod refusals;
+pub use refusals::RefusalCounters;
 mod softphone;
 pub(crate) use after_log::LOG_WAIT_BOUND;
 pub use monitor::MonitorCommand;
@@ -218,9 +221,15 @@ pub enum AgentChange {
 pub struct SwitchboardHandle {
     tx: mpsc::Sender<Command>,
     acd_changes: tokio::sync::watch::Receiver<u64>,
+    refusal_counters: Arc<RefusalCounters>,
 }
 
 impl SwitchboardHandle {
+    /// Calls refused with 503 since the start (for the metrics).
+    pub fn refusal_counters(&self) -> &RefusalCounters {
+        &self.refusal_counters
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> anyhow::Result<T> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -352,19 +361,20 @@ struct Admission {
 }
 
 impl Admission {
-    fn admit(&mut self, now: DateTime<Utc>, in_progress: usize) -> bool {
+    /// `None` when the call may come in, or why it is refused.
+    fn refusal(&mut self, now: DateTime<Utc>, in_progress: usize) -> Option<RefusalReason> {
         if in_progress >= self.max_calls {
-            return false;
+            return Some(RefusalReason::TooManyCalls);
         }
         if (now - self.window_start).num_milliseconds() >= 1000 {
             self.window_start = now;
             self.in_window = 0;
         }
         if self.in_window >= self.max_per_second {
-            return false;
+            return Some(RefusalReason::CallRate);
         }
         self.in_window += 1;
-        true
+        None
     }
 
     /// Whether a refusal warning may be logged now (at most one every 10 seconds).
@@ -419,6 +429,8 @@ struct Switchboard {
     records: HashMap<AcdCallId, i64>,
     next_acd_id: u64,
     admission: Admission,
+    /// Calls refused with 503: recorded within a per-second budget, counted beyond it.
+    refusals: refusals::Refusals,
     /// Id of the stored message each line's board entry came from, per kind: a message
     /// saved in the store by another process (`guichet message`, another node) is picked up
     /// within a second.
@@ -517,6 +529,9 @@ pub async fn start(
     for agent in &config.agents {
         if let (Some(ext), Some(secret)) = (&agent.extension, &agent.sip_secret) {
             sip.set_credentials(ext, secret);
+            if let Some(algorithms) = &agent.digest_algorithms {
+                sip.set_digest_algorithms(ext, algorithms.clone());
+            }
             extension_of.insert(agent.login.clone(), ext.clone());
             agent_of_extension.insert(ext.clone(), agent.login.clone());
         }
@@ -528,6 +543,8 @@ pub async fn start(
         in_window: 0,
         last_warning: None,
     };
+    let refusals = refusals::Refusals::new(config.sip.refused_calls_recorded_per_second);
+    let refusal_counters = refusals.counters.clone();
     let (tx, rx) = mpsc::channel(64);
     let (acd_changed, acd_changes) = tokio::sync::watch::channel(0u64);
     let (call_log, _call_log_task) = CallLogWriter::start(store.clone());
@@ -575,6 +592,7 @@ pub async fn start(
         outbound_legs: HashMap::new(),
         next_acd_id: 1,
         admission,
+        refusals,
         stored_messages,
         draining: false,
         shutdown_done: None,
@@ -587,7 +605,14 @@ pub async fn start(
     let task = tokio::spawn(async move {
         board_sb.run(rx, sip_events, media_events, arrivals).await;
     });
-    Ok((SwitchboardHandle { tx, acd_changes }, task))
+    Ok((
+        SwitchboardHandle {
+            tx,
+            acd_changes,
+            refusal_counters,
+        },
+        task,
+    ))
 }
 
 fn store_kind(kind: MessageKind) -> guichet_tickets::admin::MessageKind {
@@ -669,6 +694,7 @@ impl Switchboard {
                 {
                     self.end_all_calls().await;
                     self.settle_arrivals(&mut arrivals).await;
+                    self.refusals.hand_over_counts(&self.call_log);
                     // Every record closed before the process is told it may exit.
                     self.call_log.flush().await;
                     self.send_after_log_now();
@@ -919,12 +945,22 @@ impl Switchboard {
             // The 200 OK waits for the close this BYE causes (written below).
             self.answer_bye_after_log(call_id.clone());
         }
+        if let SipEvent::Cancelled {
+            call_id,
+            answer_pending: true,
+        } = &event
+            && !self.arriving.contains_key(call_id)
+        {
+            // Not a call still waiting for its record (its `Arrival` answers the CANCEL once
+            // the record is closed): nothing of it to write, the 487 goes after what is queued.
+            self.answer_cancel_after_log(call_id.clone());
+        }
         match event {
             SipEvent::IncomingCall(call) => {
                 let span = info_span!("call", call_id = %call.call_id);
                 self.on_incoming(call).instrument(span).await;
             }
-            SipEvent::Cancelled { call_id } | SipEvent::Ended { call_id, .. }
+            SipEvent::Cancelled { call_id, .. } | SipEvent::Ended { call_id, .. }
                 if self.outbound_legs.contains_key(&call_id) =>
             {
                 let span = info_span!("callback", call_id = %call_id);
@@ -938,7 +974,7 @@ impl Switchboard {
                     .instrument(span)
                     .await;
             }
-            SipEvent::Cancelled { call_id } | SipEvent::Ended { call_id, .. } => {
+            SipEvent::Cancelled { call_id, .. } | SipEvent::Ended { call_id, .. } => {
                 let span = info_span!("call", call_id = %call_id);
                 self.on_remote_hangup(call_id).instrument(span).await;
             }
@@ -1000,7 +1036,12 @@ impl Switchboard {
             ..
         } = incoming;
         let in_progress = self.calls.len() + self.arriving.len();
-        if self.draining || !self.admission.admit(now, in_progress) {
+        let refusal = if self.draining {
+            Some(RefusalReason::Shutdown)
+        } else {
+            self.admission.refusal(now, in_progress)
+        };
+        if let Some(reason) = refusal {
             // Operators must see overload, but one line per refused call would flood the log.
             if self.admission.warn_due(now) {
                 warn!(
@@ -1011,8 +1052,20 @@ impl Switchboard {
                     "calls refused with 503 (shutdown or overload); next warning in 10 s at most"
                 );
             }
-            info!(draining = self.draining, "call refused: 503");
             let _ = self.sip.reject(&call_id, 503);
+            // Presented all the same: traced (see `refusals.rs`), for the answer rate.
+            let trace = self.refusals.refuse(
+                RefusedCall {
+                    sip_call_id: call_id.0,
+                    line: dialled_number,
+                    caller_number,
+                    caller_name: display_name,
+                    at: now,
+                    reason,
+                },
+                &self.call_log,
+            );
+            info!(reason = %reason, ?trace, "call refused: 503");
             return;
         }
         let Some(line) = self.lines.get_mut(&dialled_number) else {
@@ -1095,12 +1148,16 @@ impl Switchboard {
             Err(e) => {
                 warn!(error = %e, "cannot write the call record: call refused");
                 let _ = self.sip.reject(&call_id, 503);
+                // Nothing durable to wait for: a cancelled caller gets the 487 now.
+                let _ = self.sip.answer_cancel(&call_id);
                 return;
             }
         };
         if cancelled {
-            // The caller hung up before the answer: gone from the menu's point of view.
+            // The caller hung up before the answer: gone from the menu's point of view. The
+            // 487 to a CANCEL waits for this close to be committed.
             info!("caller hung up before the answer");
+            self.answer_cancel_after_log(call_id);
             self.close_record(record, CallOutcome::AbandonedInIvr, now, false)
                 .await;
             return;
@@ -1108,7 +1165,14 @@ impl Switchboard {
         if self.draining {
             info!("call refused while draining: 503");
             self.reject_after_log(&call_id, 503);
-            self.close_record(record, CallOutcome::Rejected, now, false)
+            // Refused for the shutdown: presented, not answered, like the 503s at the door.
+            self.call_log.write(CallLogWrite::Event {
+                call: record,
+                at: now,
+                kind: "refused".to_owned(),
+                detail: RefusalReason::Shutdown.as_str().to_owned(),
+            });
+            self.close_record(record, CallOutcome::Refused, now, false)
                 .await;
             return;
         }
@@ -2296,6 +2360,7 @@ impl Switchboard {
     /// Once a second: queue load into the deterrence controllers, opening hours into the ACD.
     async fn on_load_tick(&mut self) {
         let now = self.clock.now();
+        self.refusals.hand_over_counts(&self.call_log);
         self.sync_queue_hours(now);
         self.sync_stored_messages(now).await;
         let snapshot = self.acd.snapshot(now);

@@ -435,6 +435,60 @@ struct BareCaller {
 impl BareCaller {
     /// Calls `line` from `number` and returns once the call is answered and acknowledged.
     fn call(server: std::net::SocketAddr, line: &str, number: &str, n: usize) -> BareCaller {
+        let mut caller = BareCaller::invite(server, line, number, n);
+        let ok = caller.response_to("1 INVITE", Duration::from_secs(15));
+        assert!(ok.starts_with("SIP/2.0 200"), "INVITE answered {ok}");
+        caller.to = header(&ok, "To").expect("To").to_owned();
+        if let Some(contact) = header(&ok, "Contact") {
+            caller.contact = contact
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+        let ack = format!(
+            "ACK {} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+            caller.contact,
+            caller.headers("1 ACK", "ack")
+        );
+        caller.send(&ack);
+        caller
+    }
+
+    /// Calls `line` from `number`, cancels at once (before the answer) and returns once the
+    /// INVITE's 487 is in (acknowledged), with the time from the CANCEL to the 487.
+    fn cancel_before_answer(
+        server: std::net::SocketAddr,
+        line: &str,
+        number: &str,
+        n: usize,
+    ) -> Duration {
+        let caller = BareCaller::invite(server, line, number, n);
+        // Same branch as the INVITE: a CANCEL names the transaction it cancels.
+        let cancel = format!(
+            "CANCEL sip:{line}@{server} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+            caller.headers("1 CANCEL", "inv")
+        );
+        let sent = std::time::Instant::now();
+        caller.send(&cancel);
+        let terminated = caller.response_to("1 INVITE", Duration::from_secs(10));
+        let took = sent.elapsed();
+        assert!(
+            terminated.starts_with("SIP/2.0 487"),
+            "cancelled INVITE answered {terminated}"
+        );
+        let to = header(&terminated, "To").expect("To");
+        let ack = format!(
+            "ACK sip:{line}@{server} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+            caller.headers("1 ACK", "inv").replace(&caller.to, to)
+        );
+        caller.send(&ack);
+        took
+    }
+
+    /// Sends an INVITE for `line` from `number` (call number `n` of the test).
+    fn invite(server: std::net::SocketAddr, line: &str, number: &str, n: usize) -> BareCaller {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind SIP");
         let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind RTP");
         socket
@@ -442,7 +496,7 @@ impl BareCaller {
             .expect("timeout");
         let local = socket.local_addr().expect("local");
         let rtp_port = rtp.local_addr().expect("rtp").port();
-        let mut caller = BareCaller {
+        let caller = BareCaller {
             socket,
             _rtp: rtp,
             server,
@@ -463,23 +517,6 @@ impl BareCaller {
             sdp.len()
         );
         caller.send(&invite);
-        let ok = caller.response_to("1 INVITE", Duration::from_secs(15));
-        assert!(ok.starts_with("SIP/2.0 200"), "INVITE answered {ok}");
-        caller.to = header(&ok, "To").expect("To").to_owned();
-        if let Some(contact) = header(&ok, "Contact") {
-            caller.contact = contact
-                .trim_start_matches('<')
-                .split('>')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-        let ack = format!(
-            "ACK {} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
-            caller.contact,
-            caller.headers("1 ACK", "ack")
-        );
-        caller.send(&ack);
         caller
     }
 
@@ -576,7 +613,7 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
             clock_start: OPEN_HOURS,
             edits: vec![md5_only()],
         };
-        let mut server = Server::start(run.path(), &db, &options);
+        let server = Server::start(run.path(), &db, &options);
         // A few calls hung up in the menu, half a second after the answer; the server is
         // killed the instant the last BYE's 200 OK arrives.
         const CALLS: usize = 3;
@@ -586,33 +623,10 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
             std::thread::sleep(Duration::from_millis(500));
             delays.push(caller.hang_up());
         }
-        server.child.kill().expect("kill -9");
-        server.wait_exit(Duration::from_secs(10));
-        let delays_ms: Vec<f64> = delays.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        println!(
-            "{} BYE to 200 OK (ms, idle, waits for the close's commit): {delays_ms:.2?}",
-            db.url().split(':').next().unwrap_or_default()
-        );
-        drop(server);
-
-        let restarted = Server::start(run.path(), &db, &options);
-        let store = Store::open(&db.url()).await.expect("store");
-        // The restart has marked whatever was in flight: nothing of ours may be.
-        let history = store
-            .caller_history(GARNIER_NUMBER, 10)
-            .await
-            .expect("history");
+        let history =
+            kill_restart_and_read_history(server, &db, &options, "BYE to 200 OK", &delays).await;
         assert_eq!(history.len(), CALLS, "{history:?}");
         for record in &history {
-            assert!(
-                !record.interrupted,
-                "a finished call marked interrupted: {record:?}"
-            );
-            assert_eq!(
-                record.outcome,
-                Some(CallOutcome::AbandonedInIvr),
-                "{record:?}"
-            );
             let ended = record.ended_at.expect("ended_at");
             let held = (ended - record.arrived_at).num_milliseconds();
             assert!(
@@ -620,8 +634,74 @@ async fn a_call_whose_bye_got_its_200_ok_keeps_its_real_outcome_across_an_immedi
                 "arrived to ended {held} ms: {record:?}"
             );
         }
-        assert!(store.calls_in_flight().await.expect("in flight").is_empty());
-        drop(restarted);
+    }
+}
+
+/// Kills the server (`kill -9`), prints how long the ending messages took, restarts it on
+/// the same database and returns Garnier's calls, each checked finished in the IVR (not
+/// `interrupted`), with nothing left in flight.
+async fn kill_restart_and_read_history(
+    mut server: Server,
+    db: &Db,
+    options: &ServerOptions<'_>,
+    what: &str,
+    delays: &[Duration],
+) -> Vec<guichet_tickets::CallRecord> {
+    server.child.kill().expect("kill -9");
+    server.wait_exit(Duration::from_secs(10));
+    let delays_ms: Vec<f64> = delays.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    println!(
+        "{} {what} (ms, idle, waits for the close's commit): {delays_ms:.2?}",
+        db.url().split(':').next().unwrap_or_default()
+    );
+    let run = server.dir.clone();
+    drop(server);
+
+    let restarted = Server::start(&run, db, options);
+    let store = Store::open(&db.url()).await.expect("store");
+    // The restart has marked whatever was in flight: nothing of ours may be.
+    let history = store
+        .caller_history(GARNIER_NUMBER, 10)
+        .await
+        .expect("history");
+    for record in &history {
+        assert!(
+            !record.interrupted,
+            "a finished call marked interrupted: {record:?}"
+        );
+        assert_eq!(
+            record.outcome,
+            Some(CallOutcome::AbandonedInIvr),
+            "{record:?}"
+        );
+    }
+    assert!(store.calls_in_flight().await.expect("in flight").is_empty());
+    drop(restarted);
+    history
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_cancelled_before_the_answer_keeps_its_real_outcome_across_a_kill_9_at_its_487() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for db in databases(dir.path(), "cancelkill").await {
+        let run = tempfile::tempdir_in(dir.path()).expect("run dir");
+        let options = ServerOptions {
+            clock_start: OPEN_HOURS,
+            edits: vec![md5_only()],
+        };
+        let server = Server::start(run.path(), &db, &options);
+        // Callers who give up before the answer (CANCEL right behind the INVITE, while the
+        // record is being written); the server is killed the instant the last 487 arrives.
+        const CALLS: usize = 3;
+        let delays: Vec<Duration> = (0..CALLS)
+            .map(|n| BareCaller::cancel_before_answer(server.sip, "8585", GARNIER_NUMBER, n))
+            .collect();
+        let history =
+            kill_restart_and_read_history(server, &db, &options, "CANCEL to 487", &delays).await;
+        assert_eq!(history.len(), CALLS, "{history:?}");
+        for record in &history {
+            assert!(record.answered_at.is_none(), "{record:?}");
+        }
     }
 }
 

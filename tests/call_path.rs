@@ -117,19 +117,7 @@ async fn a_vip_reaches_an_agent_and_the_call_is_logged_with_every_timestamp() {
         assert_eq!(legs[0].verdict(), AudioVerdict::Good);
 
         // A ticket was opened for the agent, linked to the call, VIP so P0.
-        let mut ticket = None;
-        for _ in 0..50 {
-            if let Some(id) = store
-                .open_ticket_of_person(record.person_id.expect("person"))
-                .await
-                .expect("tickets")
-            {
-                ticket = Some(id);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let ticket = ticket.expect("no ticket opened for the call");
+        let ticket = opened_ticket(&store, record.person_id.expect("person")).await;
         assert_eq!(
             store.ticket_calls(ticket).await.expect("calls"),
             vec![record.id]
@@ -194,12 +182,7 @@ async fn an_ordinary_caller_chooses_1_in_the_menu_by_rfc4733_and_reaches_an_agen
         assert!(!record.vip);
         assert_eq!(record.agent.as_deref(), Some("amelie.martin"));
         let store = Store::open(&db.url()).await.expect("store");
-        let events = store.call_events(record.id).await.expect("events");
-        let choice = events
-            .iter()
-            .filter_map(|e| e.detail.as_deref())
-            .find(|d| d.contains("choice_accepted"))
-            .unwrap_or_else(|| panic!("no menu choice in {events:?}"));
+        let choice = menu_choice(&store, record.id).await;
         assert!(choice.contains("\"choice\":\"1\""), "{choice}");
         assert!(choice.contains("rfc4733"), "{choice}");
         let wait = (record.answered_at.expect("answered") - record.queued_at.expect("queued"))

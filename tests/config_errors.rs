@@ -178,6 +178,36 @@ fn desk_phone_without_secret_is_refused() {
 }
 
 #[test]
+fn a_desk_phone_s_own_digest_algorithms_are_read_and_checked() {
+    // Amélie's phone answers MD5 only: accepted, and kept for the registrar.
+    let text = demo_with(
+        "sip_secret = \"demo-1001-secret\"\n",
+        "sip_secret = \"demo-1001-secret\"\ndigest_algorithms = [\"md5\"]\n",
+    );
+    let c = config::parse("site/guichet.toml", &text).expect("valid");
+    assert_eq!(
+        c.agents[0].digest_algorithms,
+        Some(vec![guichet_sip::digest::DigestAlgorithm::Md5])
+    );
+    assert_eq!(c.agents[1].digest_algorithms, None);
+    // An empty list, and algorithms for an account without a desk phone, are refused.
+    let text = demo_with(
+        "sip_secret = \"demo-1001-secret\"\n",
+        "sip_secret = \"demo-1001-secret\"\ndigest_algorithms = []\n",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "agents[0].digest_algorithms");
+    assert_eq!(e.line, line_of(&text, "digest_algorithms = []"));
+    let text = demo_with(
+        "password = \"Guichet-Admin-2026!\"",
+        "password = \"Guichet-Admin-2026!\"\ndigest_algorithms = [\"md5\"]",
+    );
+    let e = single_error(&text);
+    assert_eq!(e.field, "agents[3].digest_algorithms");
+    assert!(e.message.contains("extension"), "{e}");
+}
+
+#[test]
 fn check_config_command_prints_located_errors_and_exits_2() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bad.toml");

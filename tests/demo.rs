@@ -150,22 +150,7 @@ async fn demo_stops_cleanly_on_sigterm() {
 
 /// A 16-bit mono 8 kHz WAV of `seconds` of silence: what the softphone "says".
 fn silent_wav(seconds: u32) -> Vec<u8> {
-    let data_len = seconds * 8000 * 2;
-    let mut v = Vec::with_capacity(44 + data_len as usize);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + data_len).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    v.extend_from_slice(&1u16.to_le_bytes()); // mono
-    v.extend_from_slice(&8000u32.to_le_bytes());
-    v.extend_from_slice(&16000u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&data_len.to_le_bytes());
-    v.resize(44 + data_len as usize, 0);
-    v
+    support::wav_8k_mono(&vec![0; seconds as usize * 8000])
 }
 
 #[tokio::test(flavor = "multi_thread")]

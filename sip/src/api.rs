@@ -49,16 +49,21 @@ pub struct SipConfig {
     pub answer_timeout_secs: u64,
     /// Outbound trunk for calls to external numbers (callbacks), if any.
     pub trunk: Option<TrunkConfig>,
-    /// How a BYE from the network is answered. Chosen by the application, not a key of the
-    /// configuration file. Default [`ByeAnswer::Immediate`].
+    /// How the answers that end a call at the network's request are sent: the 200 OK to a
+    /// BYE and, after a CANCEL, the 487 to the INVITE. Chosen by the application, not a key
+    /// of the configuration file. Default [`ByeAnswer::Immediate`].
     #[serde(skip)]
     pub bye_answer: ByeAnswer,
 }
 
-/// When the room sends the 200 OK to a BYE received in a dialog.
+/// When the room sends the 200 OK to a BYE received in a dialog, and the 487 to an INVITE
+/// the caller cancelled before the answer. One setting covers both: each is the message that
+/// tells the remote party its call is over, and an application that makes that end durable
+/// first wants both held. The 200 OK to the CANCEL itself always goes at once: it answers
+/// the CANCEL hop by hop and says nothing about the INVITE (RFC 3261 §9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ByeAnswer {
-    /// At once, before [`SipEvent::Ended`] is emitted.
+    /// At once, before [`SipEvent::Ended`] or [`SipEvent::Cancelled`] is emitted.
     #[default]
     Immediate,
     /// Once the application confirms with [`crate::SipHandle::answer_bye`] (after it has made
@@ -66,6 +71,10 @@ pub enum ByeAnswer {
     /// that a phone is never left retransmitting its BYE until it gives up. Meanwhile the
     /// BYE's retransmissions are absorbed; once sent, the answer is repeated to them.
     /// [`SipEvent::Ended`] says `answer_pending: true` for such a BYE.
+    ///
+    /// Likewise the 487 to a cancelled INVITE waits for [`crate::SipHandle::answer_cancel`]
+    /// or `bound` ([`SipEvent::Cancelled`] with `answer_pending: true`); meanwhile a
+    /// retransmitted INVITE gets 100 Trying again and a retransmitted CANCEL its 200 OK.
     Deferred {
         /// Longest wait for the confirmation (positive, below the BYE's 32 s timer F).
         bound: Duration,
@@ -244,10 +253,13 @@ pub enum OutboundProgress {
 pub enum SipEvent {
     /// An INVITE to a configured line (already answered with 100 Trying).
     IncomingCall(IncomingCall),
-    /// The caller cancelled before answer (487 already sent).
+    /// The caller cancelled before answer (200 OK to the CANCEL already sent).
     Cancelled {
         /// The call.
         call_id: CallId,
+        /// The 487 to the INVITE still waits ([`ByeAnswer::Deferred`]): the application
+        /// sends it with [`crate::SipHandle::answer_cancel`]. When false it has been sent.
+        answer_pending: bool,
     },
     /// The dialog ended from the network side.
     Ended {

@@ -55,6 +55,7 @@ pub enum Command {
     Reject(CallId, u16),
     HangUp(CallId),
     AnswerBye(CallId),
+    AnswerCancel(CallId),
     Dial {
         call_id: CallId,
         target: CallTarget,
@@ -158,6 +159,8 @@ enum TimerKey {
     Client(String),
     /// The bound of a deferred BYE answer (by Call-ID).
     ByeAnswer(String),
+    /// The bound of a deferred 487 to a cancelled INVITE (by Call-ID).
+    CancelAnswer(String),
     Sweep,
 }
 
@@ -192,6 +195,10 @@ pub struct Core {
     pending_byes: HashMap<String, PendingBye>,
     /// The response-cache keys of the pending BYEs, to absorb their retransmissions.
     pending_bye_keys: HashMap<String, String>,
+    /// Cancelled incoming calls whose 487 waits for the application (by Call-ID). The call
+    /// stays in `calls`, terminated: a retransmitted INVITE gets its last response again
+    /// (100 Trying) until the 487 exists.
+    pending_cancels: std::collections::HashSet<String>,
 }
 
 fn random_hex() -> String {
@@ -260,6 +267,7 @@ impl Core {
             },
             pending_byes: HashMap::new(),
             pending_bye_keys: HashMap::new(),
+            pending_cancels: std::collections::HashSet::new(),
         }
     }
 
@@ -785,14 +793,25 @@ impl Core {
         let b = self.send(to, &r);
         self.cache_response(req, b, to);
         if state == State::Early {
+            // The 200 OK above is hop-by-hop (RFC 3261 §9.2); the 487 ends the INVITE and may
+            // wait, like a BYE's answer, until the application has made the end durable.
+            let mut deferred = None;
             if let Some(c) = self.calls.get_mut(&cid) {
                 c.state = State::Terminated;
+                deferred = self.bye_answer_bound.filter(|_| !c.silent);
                 let _g = c.span.clone().entered();
                 info!("caller cancelled before answer");
             }
-            self.send_invite_response(&cid, 487, "Request Terminated", None, now);
+            match deferred {
+                Some(bound) => {
+                    self.pending_cancels.insert(cid.clone());
+                    self.schedule(now + bound, TimerKey::CancelAnswer(cid.clone()));
+                }
+                None => self.send_invite_response(&cid, 487, "Request Terminated", None, now),
+            }
             self.emit(SipEvent::Cancelled {
                 call_id: CallId(cid),
+                answer_pending: deferred.is_some(),
             });
         }
     }
@@ -875,6 +894,22 @@ impl Core {
             pending.key,
             (pending.response, pending.to, Instant::now() + TIMEOUT_64T1),
         );
+    }
+
+    /// Sends the 487 of a cancelled INVITE whose answer was deferred (`confirmed` by the
+    /// application, or its bound reached). Its retransmissions and the wait for the ACK then
+    /// run as for any final response. A call with no pending 487 is left alone.
+    fn answer_pending_cancel(&mut self, cid: &str, confirmed: bool, now: Instant) {
+        if !self.pending_cancels.remove(cid) {
+            return;
+        }
+        if !confirmed {
+            warn!(
+                call_id = cid,
+                "cancelled INVITE answered without the application's confirmation: its bound was reached"
+            );
+        }
+        self.send_invite_response(cid, 487, "Request Terminated", None, now);
     }
 
     fn on_info(&mut self, req: &Message, to: Peer) {
@@ -1071,7 +1106,13 @@ impl Core {
             AuthOutcome::Ok(user) => user,
             AuthOutcome::Challenge | AuthOutcome::Stale => {
                 let stale = outcome == AuthOutcome::Stale;
-                let challenges = self.digest.challenge(stale, now);
+                // A user may have digest algorithms of their own (a phone that cannot
+                // answer the server's first choice).
+                let credentials = req
+                    .header("To")
+                    .and_then(user_of)
+                    .and_then(|u| self.shared.credentials_of(&u));
+                let challenges = self.digest.challenge_for(credentials.as_ref(), stale, now);
                 let extra: Vec<(&str, String)> = challenges
                     .into_iter()
                     .map(|c| ("WWW-Authenticate", c))
@@ -1207,6 +1248,7 @@ impl Core {
             Command::Reject(id, code) => self.reject_call(&id, code, now),
             Command::HangUp(id) => self.hang_up(&id, now),
             Command::AnswerBye(id) => self.answer_pending_bye(&id.0, true),
+            Command::AnswerCancel(id) => self.answer_pending_cancel(&id.0, true, now),
             Command::Dial {
                 call_id,
                 target,
@@ -1919,6 +1961,7 @@ impl Core {
                 }
                 TimerKey::Call(id) => self.call_timer(&id, now),
                 TimerKey::ByeAnswer(id) => self.answer_pending_bye(&id, false),
+                TimerKey::CancelAnswer(id) => self.answer_pending_cancel(&id, false, now),
             }
         }
     }
@@ -2157,15 +2200,20 @@ mod tests {
         assert_eq!(c.shared.counters.snapshot().active_dialogs, 0);
     }
 
-    /// A core answering BYEs only when told (at most `bound` later), with call `timers`
-    /// answered and acknowledged; returns our To tag.
-    fn confirmed_call(bye_answer: ByeAnswer, t0: Instant) -> (Core, String) {
+    /// A core for line 8585 with this way of answering BYEs and CANCELs.
+    fn core_with(bye_answer: ByeAnswer) -> Core {
         let shared = Arc::new(Shared::new("guichet", &["8585".to_owned()]));
         let config = SipConfig {
             bye_answer,
             ..SipConfig::default()
         };
-        let mut c = Core::new(shared, "127.0.0.1:5060".parse().unwrap(), &config);
+        Core::new(shared, "127.0.0.1:5060".parse().unwrap(), &config)
+    }
+
+    /// A core answering BYEs only when told (at most `bound` later), with call `timers`
+    /// answered and acknowledged; returns our To tag.
+    fn confirmed_call(bye_answer: ByeAnswer, t0: Instant) -> (Core, String) {
+        let mut c = core_with(bye_answer);
         c.handle_message(invite(), peer(), t0);
         let Some(SipEvent::IncomingCall(call)) = c.drain_events().next() else {
             panic!("no call")
@@ -2264,6 +2312,114 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    /// A core deferring its end answers (at most `bound`), with call `timers` ringing.
+    fn ringing_call(bye_answer: ByeAnswer, t0: Instant) -> Core {
+        let mut c = core_with(bye_answer);
+        c.handle_message(invite(), peer(), t0);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 100 Trying"]);
+        assert_eq!(c.drain_events().count(), 1);
+        c
+    }
+
+    fn cancel() -> Message {
+        request(&format!(
+            "CANCEL sip:8585@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKt1;rport\r\nFrom: <sip:0611@127.0.0.1>;tag=a\r\nTo: <sip:8585@127.0.0.1>\r\nCall-ID: timers\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    fn ack_487() -> Message {
+        request(&format!(
+            "ACK sip:8585@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKt1\r\nFrom: <sip:0611@127.0.0.1>;tag=a\r\nTo: <sip:8585@127.0.0.1>;tag=x\r\nCall-ID: timers\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    #[test]
+    fn deferred_cancel_answers_the_cancel_at_once_and_the_invite_when_confirmed() {
+        let t0 = Instant::now();
+        let bound = Duration::from_secs(3);
+        let mut c = ringing_call(ByeAnswer::Deferred { bound }, t0);
+        c.handle_message(cancel(), peer(), t0);
+        assert_eq!(
+            first_lines(&mut c),
+            vec!["SIP/2.0 200 OK"],
+            "the CANCEL is answered hop by hop, the INVITE waits"
+        );
+        let id = CallId("timers".into());
+        let ev: Vec<SipEvent> = c.drain_events().collect();
+        assert_eq!(
+            ev,
+            vec![SipEvent::Cancelled {
+                call_id: id.clone(),
+                answer_pending: true,
+            }]
+        );
+        // Retransmissions before the confirmation: the CANCEL gets its cached 200 OK, the
+        // INVITE its 100 Trying; no 487, no second event.
+        c.handle_message(cancel(), peer(), t0 + T1);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 200 OK"]);
+        c.handle_message(invite(), peer(), t0 + T1);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 100 Trying"]);
+        assert_eq!(c.drain_events().count(), 0);
+        c.handle_command(Command::AnswerCancel(id.clone()), t0 + T1);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 487 Request Terminated"]);
+        // Now the INVITE's retransmission gets the 487, and the 487 is retransmitted until
+        // its ACK, which is absorbed and ends the call; the bound then sends nothing.
+        c.handle_message(invite(), peer(), t0 + 2 * T1);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 487 Request Terminated"]);
+        c.handle_timeout(t0 + 3 * T1);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 487 Request Terminated"]);
+        c.handle_message(ack_487(), peer(), t0 + 3 * T1);
+        assert!(first_lines(&mut c).is_empty(), "the ACK is absorbed");
+        c.handle_command(Command::AnswerCancel(id), t0 + 3 * T1);
+        c.handle_timeout(t0 + bound + T1);
+        assert!(first_lines(&mut c).is_empty());
+        assert_eq!(c.drain_events().count(), 0);
+        assert_eq!(
+            c.shared.counters.responses_sent(487),
+            1,
+            "one 487, retransmitted"
+        );
+        assert_eq!(c.shared.counters.responses_sent(481), 0);
+        assert_eq!(c.shared.counters.snapshot().active_dialogs, 0);
+    }
+
+    #[test]
+    fn deferred_cancel_answer_goes_anyway_at_its_bound() {
+        let t0 = Instant::now();
+        let bound = Duration::from_secs(3);
+        let mut c = ringing_call(ByeAnswer::Deferred { bound }, t0);
+        c.handle_message(cancel(), peer(), t0);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 200 OK"]);
+        c.handle_timeout(t0 + bound - Duration::from_millis(1));
+        assert!(first_lines(&mut c).is_empty(), "not before the bound");
+        c.handle_timeout(t0 + bound);
+        assert_eq!(first_lines(&mut c), vec!["SIP/2.0 487 Request Terminated"]);
+        // A late confirmation sends nothing more; the ACK ends the call.
+        c.handle_command(Command::AnswerCancel(CallId("timers".into())), t0 + bound);
+        assert!(first_lines(&mut c).is_empty());
+        c.handle_message(ack_487(), peer(), t0 + bound + T1);
+        assert!(c.calls.is_empty());
+    }
+
+    #[test]
+    fn cancel_gets_its_487_at_once_by_default() {
+        let t0 = Instant::now();
+        let mut c = ringing_call(ByeAnswer::Immediate, t0);
+        c.handle_message(cancel(), peer(), t0);
+        assert_eq!(
+            first_lines(&mut c),
+            vec!["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+        );
+        let ev: Vec<SipEvent> = c.drain_events().collect();
+        assert_eq!(
+            ev,
+            vec![SipEvent::Cancelled {
+                call_id: CallId("timers".into()),
+                answer_pending: false,
+            }]
+        );
     }
 
     fn out_of_dialog(method: &str, extra: &str) -> Message {
@@ -2467,5 +2623,100 @@ mod tests {
             first_lines(&mut c).is_empty(),
             "ACK stopped the 2xx retransmission"
         );
+    }
+
+    /// A REGISTER of `user`'s phone (CSeq `cseq`), with `authorization` when given.
+    fn register(user: &str, cseq: u32, authorization: Option<&str>) -> Message {
+        let authorization = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        request(&format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKr{user}{cseq}\r\nFrom: <sip:{user}@127.0.0.1>;tag=r{user}\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: reg-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{PEER}>\r\n{authorization}Content-Length: 0\r\n\r\n"
+        ))
+    }
+
+    /// The status code and the `WWW-Authenticate` values of the one answer `c` sent.
+    fn status_and_challenges(c: &mut Core) -> (String, Vec<String>) {
+        let sent: Vec<Transmit> = c.drain_transmits().collect();
+        assert_eq!(sent.len(), 1);
+        let text = String::from_utf8_lossy(&sent[0].bytes).into_owned();
+        let status = text.lines().next().unwrap_or_default().to_owned();
+        let challenges = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("WWW-Authenticate: "))
+            .map(str::to_owned)
+            .collect();
+        (status, challenges)
+    }
+
+    fn algorithm_of(challenge: &str) -> &str {
+        challenge
+            .split(", ")
+            .find_map(|p| p.strip_prefix("algorithm="))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_phone_with_digest_algorithms_of_its_own_is_challenged_and_accepted_with_them_only() {
+        let mut c = core();
+        c.shared.set_credentials("1001", "secret-1001");
+        c.shared.set_credentials("1002", "secret-1002");
+        // 1001 is a phone that stops at a first challenge it cannot answer (baresip 1.0 and
+        // SHA-256): it is offered MD5 alone; 1002 keeps the server's SHA-256, then MD5.
+        c.shared
+            .set_digest_algorithms("1001", vec![crate::digest::DigestAlgorithm::Md5]);
+        let now = Instant::now();
+        c.handle_message(register("1002", 1, None), peer(), now);
+        let (status, challenges) = status_and_challenges(&mut c);
+        assert_eq!(status, "SIP/2.0 401 Unauthorized");
+        let algorithms: Vec<&str> = challenges.iter().map(|ch| algorithm_of(ch)).collect();
+        assert_eq!(algorithms, vec!["SHA-256", "MD5"]);
+
+        c.handle_message(register("1001", 1, None), peer(), now);
+        let (status, challenges) = status_and_challenges(&mut c);
+        assert_eq!(status, "SIP/2.0 401 Unauthorized");
+        assert_eq!(challenges.len(), 1, "{challenges:?}");
+        assert_eq!(algorithm_of(&challenges[0]), "MD5");
+
+        // A SHA-256 answer from 1001, with a valid nonce and the right password, is not
+        // accepted: 1001 was not offered SHA-256. It is challenged again.
+        let sha256_challenge = challenges[0].replace("algorithm=MD5", "algorithm=SHA-256");
+        let answer = |challenge: &str, nc: u32| {
+            crate::digest::client_authorization(
+                challenge,
+                "1001",
+                "secret-1001",
+                "REGISTER",
+                "sip:127.0.0.1",
+                "c0ffee",
+                nc,
+            )
+            .unwrap()
+        };
+        c.handle_message(
+            register("1001", 2, Some(&answer(&sha256_challenge, 1))),
+            peer(),
+            now,
+        );
+        let (status, challenges_again) = status_and_challenges(&mut c);
+        assert_eq!(status, "SIP/2.0 401 Unauthorized");
+        assert_eq!(challenges_again.len(), 1);
+        assert!(c.shared.registrar().contacts_of("1001", now).is_empty());
+
+        // Its MD5 answer registers it.
+        c.handle_message(
+            register("1001", 3, Some(&answer(&challenges[0], 2))),
+            peer(),
+            now,
+        );
+        assert_eq!(status_and_challenges(&mut c).0, "SIP/2.0 200 OK");
+        assert_eq!(c.shared.registrar().contacts_of("1001", now).len(), 1);
+
+        // Back to the server's list: 1001 is offered SHA-256 first again.
+        c.shared.set_digest_algorithms("1001", Vec::new());
+        c.handle_message(register("1001", 4, None), peer(), now);
+        let (_, challenges) = status_and_challenges(&mut c);
+        let algorithms: Vec<&str> = challenges.iter().map(|ch| algorithm_of(ch)).collect();
+        assert_eq!(algorithms, vec!["SHA-256", "MD5"]);
     }
 }

@@ -91,6 +91,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct StoredCredentials {
     md5: String,
     sha256: String,
+    /// The algorithms this user is challenged with and may answer with, in preference order,
+    /// when they differ from the server's (`None`: the server's).
+    algorithms: Option<Vec<DigestAlgorithm>>,
 }
 
 impl std::fmt::Debug for StoredCredentials {
@@ -106,7 +109,17 @@ impl StoredCredentials {
         StoredCredentials {
             md5: DigestAlgorithm::Md5.hash(&a1),
             sha256: DigestAlgorithm::Sha256.hash(&a1),
+            algorithms: None,
         }
+    }
+
+    /// The same credentials, challenged and accepted with `algorithms` only (preference
+    /// order) instead of the server's list: for a phone that gives up at a first challenge it
+    /// cannot answer rather than taking the next one (RFC 8760 §2.4), such as baresip 1.0
+    /// with SHA-256. An empty list keeps the server's.
+    pub fn with_algorithms(mut self, algorithms: Vec<DigestAlgorithm>) -> Self {
+        self.algorithms = (!algorithms.is_empty()).then_some(algorithms);
+        self
     }
 
     fn ha1(&self, alg: DigestAlgorithm) -> &str {
@@ -190,8 +203,21 @@ impl DigestServer {
 
     /// `WWW-Authenticate` values, one per algorithm, in preference order.
     pub fn challenge(&mut self, stale: bool, now: Instant) -> Vec<String> {
+        self.challenge_for(None, stale, now)
+    }
+
+    /// Like [`DigestServer::challenge`], for the user of `credentials` (`None`: unknown):
+    /// with that user's own algorithms when they have some.
+    pub fn challenge_for(
+        &mut self,
+        credentials: Option<&StoredCredentials>,
+        stale: bool,
+        now: Instant,
+    ) -> Vec<String> {
         let nonce = self.new_nonce(now);
-        self.algorithms
+        credentials
+            .and_then(|c| c.algorithms.as_deref())
+            .unwrap_or(&self.algorithms)
             .iter()
             .map(|a| {
                 format!(
@@ -229,11 +255,13 @@ impl DigestServer {
         if realm != self.realm {
             return AuthOutcome::Challenge;
         }
+        // No algorithm parameter means MD5 (RFC 2617 §3.2.1); whether the user may use it is
+        // known once their credentials are found.
         let alg = match p.get("algorithm") {
             None => DigestAlgorithm::Md5,
             Some(t) => match DigestAlgorithm::from_token(t) {
-                Some(a) if self.algorithms.contains(&a) => a,
-                _ => return AuthOutcome::Challenge,
+                Some(a) => a,
+                None => return AuthOutcome::Challenge,
             },
         };
         if uri != request_uri {
@@ -251,6 +279,10 @@ impl DigestServer {
         let Some(creds) = lookup(user) else {
             return AuthOutcome::Denied("unknown user");
         };
+        let offered = creds.algorithms.as_deref().unwrap_or(&self.algorithms);
+        if !offered.contains(&alg) {
+            return AuthOutcome::Challenge;
+        }
         let ha2 = alg.hash(&format!("{method}:{uri}"));
         let expected = match p.get("qop") {
             Some("auth") => {

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use crate::api::{CallId, CallTarget, SipConfig, SipError, SipEvent};
 use crate::core::{Command, Core, Peer, Transmit};
+use crate::digest::DigestAlgorithm;
 use crate::message::Message;
 use crate::metrics::SipCounters;
 use crate::registrar::Binding;
@@ -425,6 +426,13 @@ impl SipHandle {
         self.send(Command::AnswerBye(call.clone()))
     }
 
+    /// Sends the 487 to the INVITE of `call`, which its caller cancelled before the answer,
+    /// when the room defers it ([`crate::ByeAnswer::Deferred`], [`SipEvent::Cancelled`] with
+    /// `answer_pending`). Does nothing if it has already gone or was never pending.
+    pub fn answer_cancel(&self, call: &CallId) -> Result<(), SipError> {
+        self.send(Command::AnswerCancel(call.clone()))
+    }
+
     /// Ring an agent (registered desk phone or URI) with an SDP offer. Progress comes as
     /// [`SipEvent::Outbound`]; withdraw with [`SipHandle::hang_up`].
     pub fn ring_agent(
@@ -494,6 +502,13 @@ impl SipHandle {
     /// Remove the credentials of `user`.
     pub fn remove_credentials(&self, user: &str) {
         self.shared.remove_credentials(user);
+    }
+
+    /// Challenge `user` with these digest algorithms (preference order) and accept only
+    /// them, instead of [`SipConfig::digest_algorithms`]: for a phone that gives up at the
+    /// first challenge it cannot answer. An empty list goes back to the server's.
+    pub fn set_digest_algorithms(&self, user: &str, algorithms: Vec<DigestAlgorithm>) {
+        self.shared.set_digest_algorithms(user, algorithms);
     }
 
     /// Live registered contacts of `user`.

@@ -10,6 +10,7 @@
 //!   ([`SipEndpoint::local_addr`], [`SipEndpoint::handle`]) and a receiver of [`SipEvent`]s.
 //! - [`SipHandle`] (cloneable) takes commands: [`SipHandle::ringing`], [`SipHandle::answer`],
 //!   [`SipHandle::reject`], [`SipHandle::hang_up`], [`SipHandle::answer_bye`],
+//!   [`SipHandle::answer_cancel`],
 //!   [`SipHandle::ring_agent`], [`SipHandle::call_external`], [`SipHandle::reinvite`],
 //!   [`SipHandle::set_lines`], [`SipHandle::set_credentials`], [`SipHandle::contacts_of`],
 //!   [`SipHandle::counters`].

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
-use crate::digest::StoredCredentials;
+use crate::digest::{DigestAlgorithm, StoredCredentials};
 use crate::metrics::SipCounters;
 use crate::registrar::Registrar;
 
@@ -14,6 +14,8 @@ pub struct Shared {
     pub(crate) realm: String,
     registrar: Mutex<Registrar>,
     credentials: Mutex<HashMap<String, StoredCredentials>>,
+    /// Users challenged with other digest algorithms than the server's.
+    digest_algorithms: Mutex<HashMap<String, Vec<DigestAlgorithm>>>,
     lines: RwLock<HashSet<String>>,
 }
 
@@ -24,6 +26,7 @@ impl Shared {
             realm: realm.to_owned(),
             registrar: Mutex::new(Registrar::default()),
             credentials: Mutex::new(HashMap::new()),
+            digest_algorithms: Mutex::new(HashMap::new()),
             lines: RwLock::new(lines.iter().cloned().collect()),
         }
     }
@@ -34,11 +37,32 @@ impl Shared {
     }
 
     pub(crate) fn credentials_of(&self, user: &str) -> Option<StoredCredentials> {
-        self.credentials
+        let credentials = self
+            .credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(user)
+            .cloned()?;
+        let algorithms = self
+            .digest_algorithms
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(user)
             .cloned()
+            .unwrap_or_default();
+        Some(credentials.with_algorithms(algorithms))
+    }
+
+    pub(crate) fn set_digest_algorithms(&self, user: &str, algorithms: Vec<DigestAlgorithm>) {
+        let mut overrides = self
+            .digest_algorithms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if algorithms.is_empty() {
+            overrides.remove(user);
+        } else {
+            overrides.insert(user.to_owned(), algorithms);
+        }
     }
 
     pub(crate) fn set_credentials(&self, user: &str, password: &str) {

@@ -61,12 +61,14 @@ async fn baresip_registers_and_answers_an_agent_call() {
     let config = SipConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         lines: vec!["8585".into()],
-        digest_algorithms: vec![DigestAlgorithm::Md5],
         ..SipConfig::default()
     };
     let (ep, mut rx) = SipEndpoint::start(config).await.expect("start");
     let h = ep.handle();
     h.set_credentials("1003", "secret-1003");
+    // baresip 1.0 gives up at a first challenge it cannot answer (SHA-256, the server's
+    // first choice): this phone alone is offered MD5.
+    h.set_digest_algorithms("1003", vec![DigestAlgorithm::Md5]);
 
     let dir = tempfile::tempdir().expect("tempdir");
     // baresip's sine source needs 48 kHz; a short 8 kHz WAV works with G.711 as is.

@@ -121,6 +121,10 @@ pub struct SipSection {
     /// Above this many new calls per second, new calls get 503 with Retry-After.
     #[serde(default = "default_max_cps")]
     pub max_calls_per_second: u32,
+    /// Calls refused with 503 (overload, shutdown) recorded one by one per second at most;
+    /// beyond, they are counted per minute (docs/operations.md). Default 20.
+    #[serde(default = "default_refused_recorded")]
+    pub refused_calls_recorded_per_second: u32,
     /// On SIGTERM, calls in progress may finish during this many seconds.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
@@ -140,6 +144,9 @@ fn default_max_calls() -> u32 {
 }
 fn default_max_cps() -> u32 {
     50
+}
+fn default_refused_recorded() -> u32 {
+    20
 }
 fn default_grace() -> u64 {
     30
@@ -328,6 +335,10 @@ pub struct AgentSection {
     /// Digest secret of the desk phone.
     #[serde(default)]
     pub sip_secret: Option<String>,
+    /// Digest algorithms this desk phone is challenged with, instead of
+    /// `[sip] digest_algorithms` (for a phone that cannot answer the server's first choice).
+    #[serde(default)]
+    pub digest_algorithms: Option<Vec<guichet_sip::digest::DigestAlgorithm>>,
     /// Initial web password (demo only; hashed with argon2 into the store at start).
     #[serde(default)]
     pub password: Option<String>,
@@ -827,6 +838,19 @@ fn validate(config: &Config) -> Vec<(Vec<PathStep>, String)> {
                 }),
                 "a desk phone needs both `extension` and `sip_secret`".to_owned(),
             ));
+        }
+        if let Some(algorithms) = &agent.digest_algorithms {
+            if algorithms.is_empty() {
+                problems.push((
+                    at("digest_algorithms"),
+                    "at least one algorithm is needed (or leave the key out)".to_owned(),
+                ));
+            } else if agent.extension.is_none() {
+                problems.push((
+                    at("digest_algorithms"),
+                    "digest algorithms are for a desk phone: `extension` is missing".to_owned(),
+                ));
+            }
         }
         if let Some(password) = &agent.password {
             let min = if agent.roles.contains(&Role::Admin) {

@@ -3,8 +3,8 @@
 //! The call log is written behind the switchboard, in batches (`guichet_tickets::call_log`).
 //! A caller whose BYE got its 200 OK, or who received Guichet's BYE, has finished the call:
 //! a `kill -9` a millisecond later must still find that call in the log with its real
-//! outcome, not `interrupted`. So the 200 OK to a BYE (deferred by the sip room,
-//! `ByeAnswer::Deferred`) and every BYE or CANCEL the switchboard sends are held while the
+//! outcome, not `interrupted`. So the 200 OK to a BYE and the 487 to a cancelled INVITE
+//! (deferred by the sip room, `ByeAnswer::Deferred`) and every BYE or CANCEL the switchboard sends are held while the
 //! event that caused them is handled, then sent by a small task once a commit point taken
 //! after that event's writes resolves. The switchboard itself never waits: it hands the
 //! writes over and goes on; the wait is at most one or two of the writer's batches (a few
@@ -34,6 +34,8 @@ pub(super) enum AfterLog {
     AnswerBye(SipCallId),
     /// Refuse this incoming call with this final status.
     Reject(SipCallId, u16),
+    /// Send the 487 of the INVITE its caller cancelled before the answer.
+    AnswerCancel(SipCallId),
 }
 
 impl AfterLog {
@@ -43,6 +45,7 @@ impl AfterLog {
             AfterLog::HangUp(leg) => sip.hang_up(leg),
             AfterLog::AnswerBye(call) => sip.answer_bye(call),
             AfterLog::Reject(call, code) => sip.reject(call, *code),
+            AfterLog::AnswerCancel(call) => sip.answer_cancel(call),
         };
     }
 }
@@ -63,6 +66,12 @@ impl Switchboard {
     /// event (the call's close) are committed.
     pub(super) fn answer_bye_after_log(&mut self, call: SipCallId) {
         self.after_log.push(AfterLog::AnswerBye(call));
+    }
+
+    /// Answers the CANCEL of `call` (its 487) once the writes handed over for the current
+    /// event (the record closed as abandoned) are committed.
+    pub(super) fn answer_cancel_after_log(&mut self, call: SipCallId) {
+        self.after_log.push(AfterLog::AnswerCancel(call));
     }
 
     /// After each event: the messages it held go out from a task of their own once the

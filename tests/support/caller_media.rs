@@ -40,6 +40,13 @@ impl Drop for CallerMedia {
 impl CallerMedia {
     /// Binds 127.0.0.1 and sends a `tone_hz` tone once Guichet's first packet shows where to.
     pub async fn start(tone_hz: f64) -> CallerMedia {
+        Self::start_pressing(tone_hz, None).await
+    }
+
+    /// Like [`CallerMedia::start`]; with `key` = `Some((event, after))` the caller also
+    /// presses that key (RFC 4733 event code, 0-9 for the digits) `after` Guichet's first
+    /// packet, as a 100 ms telephone event in place of its audio.
+    pub async fn start_pressing(tone_hz: f64, key: Option<(u8, Duration)>) -> CallerMedia {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the caller's RTP socket");
@@ -51,6 +58,9 @@ impl CallerMedia {
         let task = tokio::spawn(async move {
             let mut buf = [0u8; 1500];
             let mut guichet = None;
+            let mut first_heard: Option<Instant> = None;
+            let mut key_packets_sent = 0u16;
+            let mut key_timestamp = 0u32;
             let mut tick = tokio::time::interval(Duration::from_millis(20));
             let (mut sequence, mut timestamp, mut phase) = (0u16, 0u32, 0f64);
             loop {
@@ -58,6 +68,7 @@ impl CallerMedia {
                     r = socket.recv_from(&mut buf) => {
                         let Ok((n, from)) = r else { return };
                         guichet = Some(from);
+                        first_heard.get_or_insert_with(Instant::now);
                         if n > 12 {
                             sink.lock().unwrap().push(Received {
                                 at: Instant::now(),
@@ -68,6 +79,29 @@ impl CallerMedia {
                     }
                     _ = tick.tick() => {
                         let Some(to) = guichet else { continue };
+                        let key_due = key.filter(|&(_, after)| {
+                            first_heard.is_some_and(|t| t.elapsed() >= after)
+                        });
+                        if let Some((event, _)) = key_due
+                            && key_packets_sent < KEY_PACKETS
+                        {
+                            if key_packets_sent == 0 {
+                                key_timestamp = timestamp;
+                            }
+                            let packet = telephone_event_packet(
+                                event,
+                                key_packets_sent,
+                                sequence,
+                                key_timestamp,
+                            );
+                            if socket.send_to(&packet, to).await.is_ok() {
+                                sent_count.fetch_add(1, Ordering::Relaxed);
+                            }
+                            key_packets_sent += 1;
+                            sequence = sequence.wrapping_add(1);
+                            timestamp = timestamp.wrapping_add(160);
+                            continue;
+                        }
                         let pcm: Vec<i16> = (0..160)
                             .map(|_| {
                                 phase += 2.0 * std::f64::consts::PI * tone_hz / 8000.0;
@@ -105,11 +139,57 @@ impl CallerMedia {
         line: &str,
         number: &str,
     ) -> Sipp {
+        self.sipp_caller(
+            dir,
+            name,
+            sip,
+            line,
+            number,
+            "caller_media_by_test.xml",
+            &[],
+        )
+    }
+
+    /// Like [`CallerMedia::caller`], but the caller hangs up (BYE) `talk_ms` after its ACK
+    /// (`caller_media_by_test_hangs_up.xml`).
+    pub fn caller_hanging_up(
+        &self,
+        dir: &Path,
+        name: &str,
+        sip: SocketAddr,
+        line: &str,
+        number: &str,
+        talk_ms: u32,
+    ) -> Sipp {
+        self.sipp_caller(
+            dir,
+            name,
+            sip,
+            line,
+            number,
+            "caller_media_by_test_hangs_up.xml",
+            &[("talk_ms", talk_ms.to_string())],
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sipp_caller(
+        &self,
+        dir: &Path,
+        name: &str,
+        sip: SocketAddr,
+        line: &str,
+        number: &str,
+        scenario: &str,
+        substitutions: &[(&str, String)],
+    ) -> Sipp {
+        let mut substitutions = substitutions.to_vec();
+        substitutions.push(("rtp_port", self.port.to_string()));
         Sipp::start_with(
             dir,
             name,
-            "caller_media_by_test.xml",
-            &[("rtp_port", self.port.to_string())],
+            scenario,
+            &substitutions,
             &[
                 "-s".into(),
                 line.into(),
@@ -151,4 +231,25 @@ impl CallerMedia {
             .filter_map(|p| p.payload.first().copied())
             .collect()
     }
+}
+
+/// Packets of one key press: five 20 ms updates, then the end of the event sent three times
+/// (RFC 4733 §2.5.1.4: the final packet is repeated for robustness).
+const KEY_PACKETS: u16 = 8;
+
+/// The `index`-th RTP packet of a key press: every packet carries the event's start
+/// timestamp, the first one the marker bit, the duration grows by 160 samples a packet up to
+/// 100 ms, and the last three carry the end bit.
+fn telephone_event_packet(event: u8, index: u16, sequence: u16, timestamp: u32) -> Vec<u8> {
+    let marker = if index == 0 { 0x80 } else { 0 };
+    let end = index >= KEY_PACKETS - 3;
+    let duration = 160 * (index.min(KEY_PACKETS - 4) + 1);
+    let mut packet = vec![0x80, marker | TELEPHONE_EVENT_PT];
+    packet.extend_from_slice(&sequence.to_be_bytes());
+    packet.extend_from_slice(&timestamp.to_be_bytes());
+    packet.extend_from_slice(&[0x12, 0x34, 0x56, 0x78]);
+    // Volume 10 (-10 dBm0), the end bit in the same byte.
+    packet.extend_from_slice(&[event, if end { 0x80 | 10 } else { 10 }]);
+    packet.extend_from_slice(&duration.to_be_bytes());
+    packet
 }

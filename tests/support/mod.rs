@@ -755,3 +755,48 @@ pub fn shipped_prompt(id: &str) -> PathBuf {
         .join("sounds/fr")
         .join(format!("{id}.wav"))
 }
+
+/// A 16-bit mono 8 kHz WAV file's bytes holding `samples`.
+pub fn wav_8k_mono(samples: &[i16]) -> Vec<u8> {
+    let data_len = samples.len() as u32 * 2;
+    let mut v = Vec::with_capacity(44 + data_len as usize);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    v.extend_from_slice(&1u16.to_le_bytes()); // mono
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&16000u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
+}
+
+/// The open ticket of `person` once the switchboard has opened it after a call (it does so
+/// just after the call's end; the server is given three seconds).
+pub async fn opened_ticket(store: &guichet_tickets::Store, person: i64) -> i64 {
+    for _ in 0..60 {
+        if let Some(id) = store.open_ticket_of_person(person).await.expect("tickets") {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no ticket opened for the call");
+}
+
+/// The detail of the menu choice the IVR accepted during call `call` (its call event).
+pub async fn menu_choice(store: &guichet_tickets::Store, call: i64) -> String {
+    let events = store.call_events(call).await.expect("events");
+    events
+        .iter()
+        .filter_map(|e| e.detail.as_deref())
+        .find(|d| d.contains("choice_accepted"))
+        .unwrap_or_else(|| panic!("no menu choice in {events:?}"))
+        .to_owned()
+}
