@@ -99,6 +99,26 @@ async fn above_max_concurrent_calls_new_calls_get_503_and_the_call_in_progress_g
     wait_for_answer(&db, VIP_NUMBER).await;
     refused_caller(dir.path(), "second", &server, "8585", OTHER_NUMBER)
         .expect_success(Duration::from_secs(10), &server);
+    // A number that is no line is not a presented call, overload or not: the sip room
+    // answers 404 before the switchboard sees it, so no refused record with a junk line.
+    Sipp::start(
+        dir.path(),
+        "unknown-number",
+        "caller_unknown_number_404.xml",
+        &[
+            "-s".into(),
+            "9999".into(),
+            "-key".into(),
+            "caller".into(),
+            OTHER_NUMBER.into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            "-mp".into(),
+            free_even_port_range(4).to_string(),
+            server.sip_addr().to_string(),
+        ],
+    )
+    .expect_success(Duration::from_secs(10), &server);
     first.expect_success(Duration::from_secs(30), &server);
     phone.expect_success(Duration::from_secs(10), &server);
     let store = Store::open(&db.url()).await.expect("store");
@@ -129,7 +149,8 @@ async fn above_max_concurrent_calls_new_calls_get_503_and_the_call_in_progress_g
     );
     assert!(
         metrics.contains("guichet_calls_refused_total{reason=\"too_many_calls\"} 1")
-            && metrics.contains("guichet_calls_refused_unrecorded_total 0"),
+            && metrics.contains("guichet_calls_refused_unrecorded_total 0")
+            && metrics.contains("guichet_sip_responses_sent_total{code=\"404\"} 1"),
         "{metrics}"
     );
     // Media counters summed over the calls' legs, released ones included: the answered
