@@ -40,6 +40,7 @@ use crate::config::Config;
 use crate::prompts::PromptLibrary;
 
 mod after_log;
+mod agent_hold;
 mod monitor;
 mod softphone;
 pub(crate) use after_log::LOG_WAIT_BOUND;
@@ -978,6 +979,9 @@ impl Switchboard {
                 let span = info_span!("leg", call_id = %call_id);
                 self.on_outbound(call_id, progress).instrument(span).await;
             }
+            SipEvent::HoldChanged {
+                call_id, on_hold, ..
+            } => self.on_hold_changed(&call_id, on_hold),
             _ => {}
         }
     }

@@ -1819,6 +1819,14 @@ impl Core {
         }
         info!("outgoing call answered");
         let answer = SessionDescription::parse(&resp.body).ok();
+        if let Some(negotiated) = answer
+            .as_ref()
+            .and_then(|a| crate::sdp::read_answer(a).ok())
+            && let Some(local) = self.calls.get_mut(cid).and_then(|c| c.local_sdp.as_mut())
+        {
+            // From now on our SDP in this dialog is the settled session, not the offer.
+            *local = crate::sdp::settled_offer(local, &negotiated);
+        }
         self.emit(SipEvent::Outbound {
             call_id: CallId(cid.to_owned()),
             progress: OutboundProgress::Answered { answer },
