@@ -170,7 +170,6 @@ impl DeskPhone {
 
     /// What baresip decoded from the RTP it received (its `sndfile` recording).
     fn received_audio(&self) -> Vec<i16> {
-        for e in std::fs::read_dir(&self.recordings).unwrap().flatten() {}
         let recording = std::fs::read_dir(&self.recordings)
             .expect("recordings")
             .filter_map(Result::ok)

@@ -652,8 +652,7 @@ pub fn settled_offer(offer: &SessionDescription, answer: &NegotiatedMedia) -> Se
             find_event(m).filter(|_| answer.telephone_event.is_some()),
         ];
         let kept = |pt: u8| keep.contains(&Some(pt));
-        m.formats
-            .retain(|f| f.parse::<u8>().is_ok_and(|pt| kept(pt)));
+        m.formats.retain(|f| f.parse::<u8>().is_ok_and(kept));
         m.rtpmaps.retain(|r| kept(r.payload_type));
         m.fmtps.retain(|(pt, _)| kept(*pt));
     }
