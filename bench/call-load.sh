@@ -238,6 +238,17 @@ threads() {
   done | awk '{ n = $NF; $NF = ""; sub(/ $/, ""); sum[$0] += n } END { for (k in sum) print k "\t" sum[k] }' | sort
 }
 threads > "$WORK/threads-before.txt"
+# The media threads' scheduling: time spent runnable but not running (schedstat's second
+# field) and the policy (1 = SCHED_FIFO, 0 = normal: a thread demoted after falling behind).
+media_sched() {
+  for t in /proc/"$GUICHET"/task/*; do
+    name=$(cat "$t/comm" 2>/dev/null) || continue
+    case "$name" in media-*) ;; *) continue ;; esac
+    printf '%s %s %s %s\n' "$(basename "$t")" "$name" "$(awk '{ print $2 }' "$t/schedstat" 2>/dev/null || echo 0)" \
+      "$(awk '/^policy/ { print $3 }' "$t/sched" 2>/dev/null || echo '?')"
+  done
+}
+media_sched > "$WORK/media-sched-before.txt"
 
 # Timing receiver: a packet socket on lo sees every datagram to the callers' phones with its
 # kernel arrival time.
@@ -301,6 +312,7 @@ set -e
 END=$(date +%s.%N)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 threads > "$WORK/threads-after.txt"
+media_sched > "$WORK/media-sched-after.txt"
 if [ -n "$TIMING" ]; then
   TIMING_TICKS=0
   for pid in "$TIMING" "$FROM_CALLERS" "$TO_AGENTS"; do
@@ -374,6 +386,9 @@ awk -F'\t' -v clk="$CLK" -v secs="$ELAPSED" '
   FNR == NR { before[$1] = $2; next }
   { d = ($2 - before[$1]) / clk; if (d > 0) printf "  %-22s %7.1f s  (%3.0f %% of a core)\n", $1, d, d / secs * 100 }
 ' "$WORK/threads-before.txt" "$WORK/threads-after.txt" | sort -k2 -rn
+echo "media threads, time runnable but waiting for a core during the calls (policy at the end: 1 real-time, 0 normal):"
+awk 'FNR == NR { before[$1] = $3; next } { printf "  %-16s waited %6.2f s  policy %s\n", $2, ($3 - before[$1]) / 1e9, $4 }' \
+  "$WORK/media-sched-before.txt" "$WORK/media-sched-after.txt"
 echo "media clock: ${CLOCK_TICKS:-?} ticks, ${CLOCK_LATE:-?} started > 5 ms late, ${CLOCK_SKIPPED:-?} skipped (a thread > 100 ms behind)"
 echo "left 3 s after the last call: calls in progress ${LEFT:-?}, media sessions ${LEFT_SESSIONS:-?}, RTP ports ${LEFT_PORTS:-?}, SIP dialogs ${LEFT_DIALOGS:-?}"
 echo "call records in the store, by outcome:"

@@ -31,6 +31,7 @@ use guichet_sip::{
     CallId as SipCallId, CallTarget, IncomingCall, OutboundProgress, SipEvent, SipHandle,
 };
 use guichet_tickets::call_log::{CallLogWrite, CallLogWriter};
+use guichet_tickets::refusals::{RefusalReason, RefusedCall};
 use guichet_tickets::{CallOutcome, CallUpdate, NewCall, Store};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument as _, debug, info, info_span, warn};
@@ -42,6 +43,8 @@ use crate::prompts::PromptLibrary;
 mod after_log;
 mod agent_hold;
 mod monitor;
+mod refusals;
+pub use refusals::RefusalCounters;
 mod softphone;
 pub(crate) use after_log::LOG_WAIT_BOUND;
 pub use monitor::MonitorCommand;
@@ -219,9 +222,15 @@ pub enum AgentChange {
 pub struct SwitchboardHandle {
     tx: mpsc::Sender<Command>,
     acd_changes: tokio::sync::watch::Receiver<u64>,
+    refusal_counters: Arc<RefusalCounters>,
 }
 
 impl SwitchboardHandle {
+    /// Calls refused with 503 since the start (for the metrics).
+    pub fn refusal_counters(&self) -> &RefusalCounters {
+        &self.refusal_counters
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> anyhow::Result<T> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -353,19 +362,20 @@ struct Admission {
 }
 
 impl Admission {
-    fn admit(&mut self, now: DateTime<Utc>, in_progress: usize) -> bool {
+    /// `None` when the call may come in, or why it is refused.
+    fn refusal(&mut self, now: DateTime<Utc>, in_progress: usize) -> Option<RefusalReason> {
         if in_progress >= self.max_calls {
-            return false;
+            return Some(RefusalReason::TooManyCalls);
         }
         if (now - self.window_start).num_milliseconds() >= 1000 {
             self.window_start = now;
             self.in_window = 0;
         }
         if self.in_window >= self.max_per_second {
-            return false;
+            return Some(RefusalReason::CallRate);
         }
         self.in_window += 1;
-        true
+        None
     }
 
     /// Whether a refusal warning may be logged now (at most one every 10 seconds).
@@ -420,6 +430,8 @@ struct Switchboard {
     records: HashMap<AcdCallId, i64>,
     next_acd_id: u64,
     admission: Admission,
+    /// Calls refused with 503: recorded within a per-second budget, counted beyond it.
+    refusals: refusals::Refusals,
     /// Id of the stored message each line's board entry came from, per kind: a message
     /// saved in the store by another process (`guichet message`, another node) is picked up
     /// within a second.
@@ -532,6 +544,8 @@ pub async fn start(
         in_window: 0,
         last_warning: None,
     };
+    let refusals = refusals::Refusals::new(config.sip.refused_calls_recorded_per_second);
+    let refusal_counters = refusals.counters.clone();
     let (tx, rx) = mpsc::channel(64);
     let (acd_changed, acd_changes) = tokio::sync::watch::channel(0u64);
     let (call_log, _call_log_task) = CallLogWriter::start(store.clone());
@@ -579,6 +593,7 @@ pub async fn start(
         outbound_legs: HashMap::new(),
         next_acd_id: 1,
         admission,
+        refusals,
         stored_messages,
         draining: false,
         shutdown_done: None,
@@ -591,7 +606,14 @@ pub async fn start(
     let task = tokio::spawn(async move {
         board_sb.run(rx, sip_events, media_events, arrivals).await;
     });
-    Ok((SwitchboardHandle { tx, acd_changes }, task))
+    Ok((
+        SwitchboardHandle {
+            tx,
+            acd_changes,
+            refusal_counters,
+        },
+        task,
+    ))
 }
 
 fn store_kind(kind: MessageKind) -> guichet_tickets::admin::MessageKind {
@@ -673,6 +695,7 @@ impl Switchboard {
                 {
                     self.end_all_calls().await;
                     self.settle_arrivals(&mut arrivals).await;
+                    self.refusals.hand_over_counts(&self.call_log);
                     // Every record closed before the process is told it may exit.
                     self.call_log.flush().await;
                     self.send_after_log_now();
@@ -1017,7 +1040,12 @@ impl Switchboard {
             ..
         } = incoming;
         let in_progress = self.calls.len() + self.arriving.len();
-        if self.draining || !self.admission.admit(now, in_progress) {
+        let refusal = if self.draining {
+            Some(RefusalReason::Shutdown)
+        } else {
+            self.admission.refusal(now, in_progress)
+        };
+        if let Some(reason) = refusal {
             // Operators must see overload, but one line per refused call would flood the log.
             if self.admission.warn_due(now) {
                 warn!(
@@ -1028,8 +1056,20 @@ impl Switchboard {
                     "calls refused with 503 (shutdown or overload); next warning in 10 s at most"
                 );
             }
-            info!(draining = self.draining, "call refused: 503");
             let _ = self.sip.reject(&call_id, 503);
+            // Presented all the same: traced (see `refusals.rs`), for the answer rate.
+            let trace = self.refusals.refuse(
+                RefusedCall {
+                    sip_call_id: call_id.0,
+                    line: dialled_number,
+                    caller_number,
+                    caller_name: display_name,
+                    at: now,
+                    reason,
+                },
+                &self.call_log,
+            );
+            info!(reason = %reason, ?trace, "call refused: 503");
             return;
         }
         let Some(line) = self.lines.get_mut(&dialled_number) else {
@@ -1129,7 +1169,14 @@ impl Switchboard {
         if self.draining {
             info!("call refused while draining: 503");
             self.reject_after_log(&call_id, 503);
-            self.close_record(record, CallOutcome::Rejected, now, false)
+            // Refused for the shutdown: presented, not answered, like the 503s at the door.
+            self.call_log.write(CallLogWrite::Event {
+                call: record,
+                at: now,
+                kind: "refused".to_owned(),
+                detail: RefusalReason::Shutdown.as_str().to_owned(),
+            });
+            self.close_record(record, CallOutcome::Refused, now, false)
                 .await;
             return;
         }
@@ -2317,6 +2364,7 @@ impl Switchboard {
     /// Once a second: queue load into the deterrence controllers, opening hours into the ACD.
     async fn on_load_tick(&mut self) {
         let now = self.clock.now();
+        self.refusals.hand_over_counts(&self.call_log);
         self.sync_queue_hours(now);
         self.sync_stored_messages(now).await;
         let snapshot = self.acd.snapshot(now);

@@ -661,6 +661,21 @@ impl Backend for ServerBackend {
                 MetricKind::Counter,
                 sip.overload_rejections as f64,
             );
+            let refusals = self.switchboard.refusal_counters();
+            m.family(
+                "guichet_calls_refused_total",
+                "Calls refused with 503 by the switchboard (overload or shutdown), by reason.",
+                MetricKind::Counter,
+            );
+            for (reason, n) in refusals.by_reason() {
+                m.sample(&[("reason", reason.as_str())], n as f64);
+            }
+            m.single(
+                "guichet_calls_refused_unrecorded_total",
+                "Of the refused calls, those beyond the per-second budget: counted per minute, no record of their own.",
+                MetricKind::Counter,
+                refusals.unrecorded() as f64,
+            );
             m.single(
                 "guichet_sip_active_dialogs",
                 "SIP dialogs in progress.",
@@ -713,7 +728,7 @@ impl Backend for ServerBackend {
                 ),
                 (
                     "guichet_media_packets_foreign_total",
-                    "RTP packets dropped because they came from another address than the latched one.",
+                    "RTP packets from another address than the latched one, read before the latch connected the socket (after it, the kernel drops them uncounted).",
                     media.foreign_packets,
                 ),
                 (

@@ -162,6 +162,8 @@ async fn check_dashboards(server: &Server) {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("<dd id=\"total-presentes\">5</dd>"), "{html}");
+    // No call was refused for overload in this example.
+    assert!(html.contains("<dd id=\"total-refuses\">0</dd>"), "{html}");
     assert!(html.contains("<dd id=\"total-decroche\">60\u{a0}%</dd>"));
     assert!(html.contains("<dd id=\"total-ns\">50\u{a0}%</dd>"));
     assert!(html.contains("<dd id=\"total-dmt\">350\u{a0}s</dd>"));

@@ -34,6 +34,11 @@ pub enum Outcome {
     OverflowedCallback,
     /// Refused before reaching a queue (e.g. line saturated).
     Rejected,
+    /// Refused at the helpdesk's door with 503 because the server was overloaded (too many
+    /// calls in progress or arriving) or shutting down. Unlike [`Outcome::Rejected`] such a
+    /// call counts as *presented*: the caller wanted the helpdesk, and the helpdesk did not
+    /// take the call, so it lowers the answer rate rather than vanishing from it.
+    Refused,
     /// The line was closed (opening hours, holiday, crisis closure).
     Closed,
     /// The caller hung up in the IVR, before reaching a queue.
@@ -41,8 +46,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Whether the call counts as *presented* to the ACD: it reached a queue.
-    /// Rejected, closed and IVR-abandoned calls never reached a queue.
+    /// Whether the call counts as *presented*: it reached a queue, or it was refused for
+    /// overload or shutdown ([`Outcome::Refused`]). Rejected, closed and IVR-abandoned
+    /// calls are not presented.
     pub fn is_presented(self) -> bool {
         !matches!(self, Self::Rejected | Self::Closed | Self::AbandonedInIvr)
     }
@@ -245,7 +251,8 @@ impl MeanDuration {
 /// The ACD indicators of a set of call records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Indicators {
-    /// Calls that reached a queue (answered + abandoned + overflowed).
+    /// Calls that reached a queue, plus the calls refused for overload or shutdown
+    /// (answered + abandoned + overflowed + refused).
     pub presented: u64,
     /// Calls answered by an agent.
     pub answered: u64,
@@ -264,6 +271,9 @@ pub struct Indicators {
     pub overflowed_external: u64,
     /// Of which turned into callback requests.
     pub overflowed_callback: u64,
+    /// Presented calls refused at the door (503) for overload or shutdown: neither answered,
+    /// abandoned nor overflowed.
+    pub refused: u64,
     /// Presented calls from VIP/P0 callers.
     pub presented_vip: u64,
     /// Answered calls from VIP/P0 callers.
@@ -364,8 +374,17 @@ impl Indicators {
                 self.overflowed += 1;
                 self.overflowed_callback += 1;
             }
+            Outcome::Refused => self.refused += 1,
             Outcome::Rejected | Outcome::Closed | Outcome::AbandonedInIvr => {}
         }
+    }
+
+    /// Adds `n` calls refused for overload or shutdown that have no record of their own (a
+    /// flood beyond what is recorded call by call): presented, refused, not answered.
+    pub fn add_refused(&mut self, n: u64) {
+        self.presented += n;
+        self.refused += n;
+        self.finish();
     }
 
     fn finish(&mut self) {
@@ -502,6 +521,30 @@ mod tests {
             wrap_up_ended: None,
             outcome,
         }
+    }
+
+    #[test]
+    fn refused_calls_are_presented_and_lower_the_answer_rate_recorded_or_counted() {
+        let params = StatsParams::default();
+        let mut answered = rec("support", Some("alice"), false, Outcome::Answered);
+        (answered.entered_queue, answered.answered, answered.ended) = (t(0), t(10), t(100));
+        let mut refused = rec("", None, false, Outcome::Refused);
+        refused.ended = t(20);
+        let mut rejected = rec("", None, false, Outcome::Rejected);
+        rejected.ended = t(30);
+        let mut ind = Indicators::compute([&answered, &refused, &rejected], &params);
+        assert_eq!(
+            (ind.presented, ind.answered, ind.refused, ind.rejected),
+            (2, 1, 1, 1)
+        );
+        assert_eq!((ind.abandoned, ind.overflowed), (0, 0));
+        assert_eq!(ind.answer_rate, Ratio::new(1, 2));
+        assert_eq!(ind.service_level, Ratio::new(1, 2));
+        // Counted refusals (no record of their own) weigh the same.
+        ind.add_refused(2);
+        assert_eq!((ind.presented, ind.refused), (4, 3));
+        assert_eq!(ind.answer_rate, Ratio::new(1, 4));
+        assert_eq!(ind.abandon_rate, Ratio::new(0, 4));
     }
 
     /// The hand-computed example of docs/statistics.md (calls A..J).

@@ -71,7 +71,8 @@ async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
             addr: nat_peer.addr()
         })
     );
-    // A third party cannot hijack the stream.
+    // A third party cannot hijack the stream: once latched, the RTP socket is
+    // connected to the source, so the kernel drops the intruder's packet.
     let mut intruder = Peer::new();
     intruder.send_audio(local.addr, Codec::Pcmu, &[0; 160]);
     // Media goes to the latched address.
@@ -97,7 +98,7 @@ async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
     assert_eq!(stats.packets_received, 50);
     // The first packet is the probation packet of RFC 3550 A.1.
     assert_eq!(stats.packets_lost, 5);
-    assert_eq!(stats.foreign_packets, 1);
+    assert_eq!(stats.foreign_packets, 0, "filtered by the connected socket");
     assert_eq!(stats.packets_sent, 5);
     if let Ok(rtcp) = rtcp {
         rtcp.set_read_timeout(Some(Duration::from_millis(2500)))
@@ -153,7 +154,7 @@ async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
     assert_eq!(before.sessions_released, 0);
     assert_eq!(before.packets_received, 50);
     assert_eq!(before.packets_lost, 5);
-    assert_eq!(before.foreign_packets, 1);
+    assert_eq!(before.foreign_packets, 0);
     media.release(local.session).unwrap();
     let after = media.totals();
     assert_eq!(after.sessions_released, 1);
@@ -163,9 +164,129 @@ async fn latches_to_actual_source_reports_rtcp_and_counts_loss() {
             after.packets_lost,
             after.foreign_packets
         ),
-        (50, 5, 1)
+        (50, 5, 0)
     );
     assert!(after.packets_sent >= 5 && after.clock_ticks > 1000);
+}
+
+/// A re-INVITE (new remote media) must let the session latch a new source:
+/// the socket connected to the first source would otherwise drop it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_remote_unlatches_and_the_next_source_is_latched_and_heard() {
+    let (media, mut events) = engine(4);
+    let local = media.allocate_rtp().unwrap();
+    let mut first = Peer::new();
+    first.attach(&media, local.session, Codec::Pcmu, None);
+    for _ in 0..5 {
+        first.send_audio(local.addr, Codec::Pcmu, &[0; 160]);
+    }
+    let latched = |addr| MediaEvent::RemoteLatched {
+        session: local.session,
+        addr,
+    };
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::RemoteLatched { .. })
+    })
+    .await;
+    assert_eq!(e, Some(latched(first.addr())));
+    assert_eq!(
+        connected_remote_port(local.addr.port()),
+        Some(first.addr().port()),
+        "the latched socket sends without an address"
+    );
+    // The call moves (re-INVITE): a new SDP and a new source.
+    let mut second = Peer::new();
+    second.attach(&media, local.session, Codec::Pcmu, None);
+    for _ in 0..5 {
+        second.send_audio(local.addr, Codec::Pcmu, &[0; 160]);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let e = wait_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, MediaEvent::RemoteLatched { .. })
+    })
+    .await;
+    assert_eq!(e, Some(latched(second.addr())));
+    assert_eq!(
+        connected_remote_port(local.addr.port()),
+        Some(second.addr().port())
+    );
+    assert_eq!(media.stats(local.session).unwrap().packets_received, 10);
+    // Now the first source is the stranger, and the audio goes to the second.
+    first.send_audio(local.addr, Codec::Pcmu, &[0; 160]);
+    media
+        .play(
+            local.session,
+            guichet_media::Playlist {
+                items: vec![guichet_media::Audio::from_samples(vec![0; 480])],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        second
+            .receive(Duration::from_millis(200), Duration::from_secs(1))
+            .len(),
+        3
+    );
+    assert!(
+        first
+            .receive(Duration::from_millis(50), Duration::from_millis(50))
+            .is_empty()
+    );
+    assert_eq!(media.stats(local.session).unwrap().packets_received, 10);
+}
+
+/// A phone that goes away while Guichet still sends to it: the connected
+/// socket gets ICMP port-unreachable errors on sends and reads. They must
+/// cost nothing more than the lost packets: the receive thread goes on
+/// serving the other calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_gone_away_does_not_disturb_the_other_calls() {
+    let (media, mut events) = engine(4);
+    let gone = media.allocate_rtp().unwrap();
+    let staying = media.allocate_rtp().unwrap();
+    let mut gone_peer = Peer::new();
+    let mut staying_peer = Peer::new();
+    gone_peer.attach(&media, gone.session, Codec::Pcmu, None);
+    staying_peer.attach(&media, staying.session, Codec::Pcmu, None);
+    gone_peer.send_audio(gone.addr, Codec::Pcmu, &[0; 160]);
+    staying_peer.send_audio(staying.addr, Codec::Pcmu, &[0; 160]);
+    for _ in 0..2 {
+        wait_event(&mut events, Duration::from_secs(1), |e| {
+            matches!(e, MediaEvent::RemoteLatched { .. })
+        })
+        .await
+        .expect("both sources latched");
+    }
+    drop(gone_peer);
+    let one_second = guichet_media::Playlist {
+        items: vec![guichet_media::Audio::from_samples(vec![0; 8000])],
+        ..Default::default()
+    };
+    media.play(gone.session, one_second.clone()).unwrap();
+    media.play(staying.session, one_second).unwrap();
+    for _ in 0..20 {
+        staying_peer.send_audio(staying.addr, Codec::Pcmu, &[0; 160]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let received = staying_peer.receive(Duration::from_millis(300), Duration::from_secs(2));
+    assert!(received.len() >= 45, "{} packets", received.len());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(media.stats(staying.session).unwrap().packets_received, 21);
+    assert_eq!(media.stats(gone.session).unwrap().packets_received, 1);
+}
+
+/// The remote port an IPv4 UDP socket bound to `local_port` is connected to
+/// (`/proc/net/udp`), or `None` when it is not connected.
+fn connected_remote_port(local_port: u16) -> Option<u16> {
+    let table = std::fs::read_to_string("/proc/net/udp").expect("/proc/net/udp");
+    table.lines().skip(1).find_map(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        let local = fields.next()?;
+        let remote = fields.next()?;
+        let port_of = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+        (port_of(local)? == local_port).then(|| port_of(remote).filter(|p| *p != 0))?
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,6 +121,10 @@ pub struct SipSection {
     /// Above this many new calls per second, new calls get 503 with Retry-After.
     #[serde(default = "default_max_cps")]
     pub max_calls_per_second: u32,
+    /// Calls refused with 503 (overload, shutdown) recorded one by one per second at most;
+    /// beyond, they are counted per minute (docs/operations.md). Default 20.
+    #[serde(default = "default_refused_recorded")]
+    pub refused_calls_recorded_per_second: u32,
     /// On SIGTERM, calls in progress may finish during this many seconds.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
@@ -140,6 +144,9 @@ fn default_max_calls() -> u32 {
 }
 fn default_max_cps() -> u32 {
     50
+}
+fn default_refused_recorded() -> u32 {
+    20
 }
 fn default_grace() -> u64 {
     30

@@ -25,6 +25,7 @@ use crate::calls::{
     Assignment, CallLogQuery, EventRow, apply_changes, close_change, insert_call, merge_changes,
     update_change,
 };
+use crate::refusals::{RefusalCount, RefusedCall, add_count, insert_refused, refused_events};
 use crate::store::{Store, StoreError, to_ms};
 use crate::{CallOutcome, CallUpdate, NewCall};
 
@@ -118,12 +119,18 @@ enum Request {
     /// A new record, durable (committed) when its id is sent back.
     Open(Box<NewCall>, oneshot::Sender<Result<i64, StoreError>>),
     Flush(oneshot::Sender<()>),
+    /// A call refused with 503, recorded on its own (record closed at once).
+    Refused(Box<RefusedCall>),
+    /// Refusals beyond the budget, counted.
+    RefusalCount(RefusalCount),
 }
 
 /// A request of a batch: a write, or a new record whose id goes back once committed.
 enum Batched {
     Write(CallLogWrite),
     Open(Box<NewCall>, oneshot::Sender<Result<i64, StoreError>>),
+    Refused(Box<RefusedCall>),
+    RefusalCount(RefusalCount),
 }
 
 /// Handle on the call-log writer task. Cheap to clone; the task ends once every handle is
@@ -139,6 +146,8 @@ impl std::fmt::Debug for Request {
             Request::Write(w) => f.debug_tuple("Write").field(w).finish(),
             Request::Open(call, _) => f.debug_tuple("Open").field(call).finish(),
             Request::Flush(_) => f.write_str("Flush"),
+            Request::Refused(call) => f.debug_tuple("Refused").field(call).finish(),
+            Request::RefusalCount(count) => f.debug_tuple("RefusalCount").field(count).finish(),
         }
     }
 }
@@ -180,6 +189,21 @@ impl CallLogWriter {
         })
     }
 
+    /// Hands over the record of a call refused with 503 (closed at once, outcome
+    /// `Refused`, its reason in a `refused` event); never waits.
+    pub fn refused(&self, call: RefusedCall) {
+        if self.tx.send(Request::Refused(Box::new(call))).is_err() {
+            tracing::warn!("call-log writer stopped: refused call not recorded");
+        }
+    }
+
+    /// Hands over refusals counted beyond the budget; never waits.
+    pub fn refusal_count(&self, count: RefusalCount) {
+        if self.tx.send(Request::RefusalCount(count)).is_err() {
+            tracing::warn!("call-log writer stopped: refusal count lost");
+        }
+    }
+
     /// Returns once every write handed over before this call is committed (or failed).
     pub async fn flush(&self) {
         self.commit_point().await;
@@ -212,6 +236,8 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Request>) {
                 Request::Write(w) => writes.push(Batched::Write(w)),
                 Request::Open(call, reply) => writes.push(Batched::Open(call, reply)),
                 Request::Flush(done) => flushes.push(done),
+                Request::Refused(call) => writes.push(Batched::Refused(call)),
+                Request::RefusalCount(count) => writes.push(Batched::RefusalCount(count)),
             }
             if writes.len() >= MAX_BATCH {
                 break;
@@ -260,6 +286,16 @@ async fn write_batch(store: &Store, batch: Vec<Batched>) {
                     Batched::Open(call, reply) => {
                         let _ = reply.send(store.open_call(&call).await);
                     }
+                    Batched::Refused(call) => {
+                        if let Err(e) = store.record_refused_call(&call).await {
+                            tracing::warn!(error = %e, "refused call not recorded");
+                        }
+                    }
+                    Batched::RefusalCount(count) => {
+                        if let Err(e) = store.add_refusal_count(&count).await {
+                            tracing::warn!(error = %e, refused = count.refused, "refusal count lost");
+                        }
+                    }
                 }
             }
         }
@@ -291,6 +327,13 @@ async fn try_batch(store: &Store, batch: &[Batched]) -> Result<(Vec<i64>, Vec<i6
                     detail: Some(call.line.clone()),
                 };
                 events.push((id, arrived, false));
+            }
+            Batched::Refused(call) => {
+                let id: i64 = insert_refused(call).fetch_one(&mut *tx).await?.try_get(0)?;
+                events.extend(refused_events(call).map(|e| (id, e, false)));
+            }
+            Batched::RefusalCount(count) => {
+                add_count(count).execute(&mut *tx).await?;
             }
             Batched::Write(CallLogWrite::MediaQuality { call, legs }) => {
                 qualities.extend(legs.iter().map(|q| (*call, q)));

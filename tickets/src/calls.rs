@@ -40,6 +40,7 @@ pub fn outcome_str(o: CallOutcome) -> &'static str {
         CallOutcome::OverflowedExternal => "overflowed_external",
         CallOutcome::OverflowedCallback => "overflowed_callback",
         CallOutcome::Rejected => "rejected",
+        CallOutcome::Refused => "refused",
         CallOutcome::Closed => "closed",
         CallOutcome::AbandonedInIvr => "abandoned_in_ivr",
     }
@@ -47,7 +48,7 @@ pub fn outcome_str(o: CallOutcome) -> &'static str {
 
 /// Parses a stored outcome.
 pub fn parse_outcome(s: &str) -> Option<CallOutcome> {
-    const ALL: [CallOutcome; 9] = [
+    const ALL: [CallOutcome; 10] = [
         CallOutcome::Answered,
         CallOutcome::AbandonedInQueue,
         CallOutcome::AbandonedWhileRinging,
@@ -55,6 +56,7 @@ pub fn parse_outcome(s: &str) -> Option<CallOutcome> {
         CallOutcome::OverflowedExternal,
         CallOutcome::OverflowedCallback,
         CallOutcome::Rejected,
+        CallOutcome::Refused,
         CallOutcome::Closed,
         CallOutcome::AbandonedInIvr,
     ];

@@ -145,6 +145,15 @@ impl Store {
         }
         let facts = self.call_facts_between(from, to).await?;
         let mut per_bucket = by_period(&facts, params, granularity.period(), zone);
+        let mut totals = service_totals(&facts, params);
+        // Refusals beyond those recorded one by one are counted per minute: presented too.
+        for count in self.refusal_counts_between(from, to).await? {
+            totals.add_refused(count.refused);
+            per_bucket
+                .entry(period_start(count.minute, granularity.period(), zone))
+                .or_default()
+                .add_refused(count.refused);
+        }
         let series = starts
             .into_iter()
             .map(|s| Bucket {
@@ -160,7 +169,7 @@ impl Store {
             from,
             to,
             granularity,
-            totals: service_totals(&facts, params),
+            totals,
             series,
             by_queue: queues,
             by_agent: by_agent(&facts, params),

@@ -47,6 +47,7 @@ pub mod directory;
 pub mod incidents;
 pub mod live;
 pub mod priority;
+pub mod refusals;
 pub mod reports;
 pub mod settings;
 pub mod sla;

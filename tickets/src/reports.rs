@@ -352,15 +352,25 @@ impl Store {
         };
         let (start, end) = (first.2, last.3);
         let facts = self.call_facts_between(start, end).await?;
+        let counted_refusals = self.refusal_counts_between(start, end).await?;
         let mut out = Vec::with_capacity(buckets.len());
         for (label, local_start, b, e) in buckets {
             let in_bucket = |t: DateTime<Utc>| t >= b && t < e;
-            let calls = service_totals(
+            let mut calls = service_totals(
                 facts
                     .iter()
                     .filter(|f| f.reference_instant().is_some_and(in_bucket)),
                 params,
             );
+            // Refusals beyond those recorded one by one, counted per minute: presented too.
+            let counted: u64 = counted_refusals
+                .iter()
+                .filter(|c| in_bucket(c.minute))
+                .map(|c| c.refused)
+                .sum();
+            if counted > 0 {
+                calls.add_refused(counted);
+            }
             let tickets = self.ticket_indicators(to_ms(b), to_ms(e)).await?;
             out.push(PeriodReport {
                 label,
@@ -496,6 +506,7 @@ pub const REPORT_HEADER: &[&str] = &[
     "Appels abandonnés",
     "Abandons courts",
     "Appels débordés",
+    "Appels refusés (saturation)",
     "Taux de décroché (%)",
     "Taux d'abandon (%)",
     "Niveau de service (%)",
@@ -548,6 +559,7 @@ pub fn report_cells(r: &PeriodReport) -> Vec<Cell> {
         n(r.calls.abandoned),
         n(r.calls.short_abandoned),
         n(r.calls.overflowed),
+        n(r.calls.refused),
         pct(r.calls.answer_rate),
         pct(r.calls.abandon_rate),
         pct(r.calls.service_level),

@@ -85,6 +85,7 @@ fn event_fr(kind: &str) -> &str {
         "ended" => "Fin de l'appel",
         "wrap_up_ended" => "Fin du post-appel",
         "interrupted" => "Interrompu (arrêt du serveur)",
+        "refused" => "Refusé à l'arrivée (503)",
         other => other,
     }
 }
@@ -430,6 +431,10 @@ pub(crate) async fn call_page(
                 .as_deref()
                 .map(|d| match (e.kind.as_str(), parse_outcome(d)) {
                     ("ended", Some(o)) => format!(" : {}", outcome_label(Some(o))),
+                    ("refused", _) => match d.parse::<guichet_tickets::refusals::RefusalReason>() {
+                        Ok(reason) => format!(" : {}", reason.label_fr()),
+                        Err(()) => format!(" : {}", escape(d)),
+                    },
                     _ => format!(" : {}", escape(d)),
                 })
                 .unwrap_or_default(),

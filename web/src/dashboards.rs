@@ -498,6 +498,11 @@ fn summary(d: &Dashboard) -> String {
             "Abandonnés",
             french_number(t.abandoned as f64),
         ),
+        (
+            "total-refuses",
+            "Refusés (saturation)",
+            french_number(t.refused as f64),
+        ),
         ("total-decroche", "Taux de décroché", pct(t.answer_rate)),
         ("total-abandon", "Taux d'abandon", pct(t.abandon_rate)),
         ("total-ns", "Niveau de service", pct(t.service_level)),
@@ -572,9 +577,14 @@ fn picker(period: &Period, asked_step: &str) -> String {
 
 /// The definitions, in French, one click away from every figure (`docs/statistics.md`).
 const DEFINITIONS: &str = "<section id=\"definitions\"><h2>Définitions</h2><dl>\
-    <dt>Présentés</dt><dd>Appels arrivés dans une file (répondus + abandonnés + débordés). Les appels \
-    refusés à l'entrée d'une file pleine, reçus hors des horaires d'ouverture ou abandonnés dans le \
-    serveur vocal ne sont pas présentés.</dd>\
+    <dt>Présentés</dt><dd>Appels arrivés dans une file (répondus + abandonnés + débordés), plus les \
+    appels refusés par saturation ou arrêt du serveur. Les appels refusés à l'entrée d'une file \
+    pleine, reçus hors des horaires d'ouverture ou abandonnés dans le serveur vocal ne sont pas \
+    présentés.</dd>\
+    <dt>Refusés (saturation)</dt><dd>Appels refusés dès leur arrivée (réponse SIP 503) parce que le \
+    serveur avait atteint sa limite d'appels simultanés ou d'appels par seconde, ou s'arrêtait. Ils \
+    comptent parmi les présentés et non parmi les répondus : ils font baisser le taux de \
+    décroché.</dd>\
     <dt>Répondus</dt><dd>Appels décrochés par un agent.</dd>\
     <dt>Abandonnés</dt><dd>Appelants qui ont raccroché en file ou pendant la sonnerie du poste, \
     abandons courts compris.</dd>\

@@ -242,6 +242,7 @@ pub(crate) fn outcome_label(o: Option<guichet_tickets::CallOutcome>) -> &'static
         Some(O::OverflowedExternal) => "débordé vers l'extérieur",
         Some(O::OverflowedCallback) => "rappel demandé",
         Some(O::Rejected) => "refusé",
+        Some(O::Refused) => "refusé (saturation ou arrêt)",
         Some(O::Closed) => "hors horaires",
     }
 }
