@@ -41,6 +41,7 @@ use crate::config::Config;
 use crate::prompts::PromptLibrary;
 
 mod after_log;
+mod agent_hold;
 mod monitor;
 mod refusals;
 pub use refusals::RefusalCounters;
@@ -1001,6 +1002,9 @@ impl Switchboard {
                 let span = info_span!("leg", call_id = %call_id);
                 self.on_outbound(call_id, progress).instrument(span).await;
             }
+            SipEvent::HoldChanged {
+                call_id, on_hold, ..
+            } => self.on_hold_changed(&call_id, on_hold),
             _ => {}
         }
     }

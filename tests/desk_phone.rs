@@ -43,6 +43,8 @@ struct DeskPhone {
     child: Child,
     log: PathBuf,
     recordings: PathBuf,
+    /// Its `ctrl_tcp` control port (the keys of the phone, for the test).
+    control: u16,
 }
 
 impl Drop for DeskPhone {
@@ -58,6 +60,7 @@ impl DeskPhone {
     fn start(dir: &Path, server: &Server, answer: Answer, codec: Codec, voice: &Path) -> DeskPhone {
         let recordings = dir.join("recordings");
         std::fs::create_dir_all(&recordings).expect("recordings dir");
+        let control = free_udp_port();
         let rtp = free_even_port_range(10);
         std::fs::write(
             dir.join("config"),
@@ -66,7 +69,8 @@ impl DeskPhone {
                  audio_player aufile,/dev/null\naudio_source aufile,{voice}\n\
                  audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\n\
                  module g711.so\nmodule aufile.so\nmodule sndfile.so\nsnd_path {recordings}\n\
-                 module_app account.so\nmodule_app menu.so\nrtp_ports {rtp}-{rtp_end}\n",
+                 module_app account.so\nmodule_app menu.so\nrtp_ports {rtp}-{rtp_end}\n\
+                 module_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{control}\n",
                 sip_port = free_udp_port(),
                 voice = voice.display(),
                 recordings = recordings.display(),
@@ -108,11 +112,38 @@ impl DeskPhone {
             child,
             log,
             recordings,
+            control,
         }
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Presses a key of the phone: a baresip command (`hold`, `resume`) through `ctrl_tcp`
+    /// (a JSON request in a netstring), and checks that baresip accepted it.
+    async fn press(&self, command: &str) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let request = format!("{{\"command\":\"{command}\",\"token\":\"{command}\"}}");
+        let mut control = tokio::net::TcpStream::connect(("127.0.0.1", self.control))
+            .await
+            .expect("connect to baresip's ctrl_tcp");
+        control
+            .write_all(format!("{}:{request},", request.len()).as_bytes())
+            .await
+            .expect("send the command");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&answer).contains("\"response\"") {
+            let n = tokio::time::timeout(Duration::from_secs(5), control.read(&mut buf))
+                .await
+                .expect("baresip answers its command in 5 s")
+                .expect("read the answer");
+            assert!(n > 0, "baresip closed the control connection");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.contains("\"ok\":true"), "{command}: {answer}");
     }
 
     /// Asks baresip to quit as a user would (SIGTERM): it unregisters first.
@@ -306,7 +337,8 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
             server_and_phone(run.path(), &db, Answer::Auto, Codec::Pcma, &voice_path).await;
 
         // The caller presses 1 while the menu plays (the welcome lasts 2.7 s), is queued and
-        // offered to baresip, talks, and hangs up 10 s after its ACK.
+        // offered to baresip, talks, and hangs up 15 s after its ACK. Meanwhile the agent
+        // talks 3.6 s, presses Hold for 2.5 s, and resumes.
         let media =
             CallerMedia::start_pressing(CALLER_HZ, Some((1, Duration::from_millis(3500)))).await;
         let started = Instant::now();
@@ -316,8 +348,19 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
             server.sip,
             "8585",
             ORDINARY_NUMBER,
-            10_000,
+            15_000,
         );
+        phone
+            .wait_log(Duration::from_secs(15), "the call", |log| {
+                log.contains("Call established")
+            })
+            .await;
+        tokio::time::sleep(Duration::from_millis(3600)).await;
+        let held = Instant::now();
+        phone.press("hold").await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let resumed = Instant::now();
+        phone.press("resume").await;
         call.expect_success(Duration::from_secs(30), &server);
         let hung_up = Instant::now();
 
@@ -333,8 +376,17 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
             )
             .await;
         let log = phone.log();
-        assert_eq!(received_requests(&log, "INVITE"), 1, "{log}");
         assert_eq!(received_requests(&log, "CANCEL"), 0, "{log}");
+        // Guichet's INVITE, then baresip's re-INVITEs for hold (`a=sendonly`) and resume,
+        // both answered.
+        assert_eq!(received_requests(&log, "INVITE"), 3, "{log}");
+        assert!(log.contains("a=sendonly"), "{log}");
+        // Guichet offered both G.711 laws once, in its INVITE; its answers to the
+        // re-INVITEs describe the settled session (A-law and telephone-event), not that offer.
+        assert_eq!(log.matches("RTP/AVP 8 0 101").count(), 1, "{log}");
+        let guichet = server.log();
+        assert!(guichet.contains("put the caller on hold"), "{guichet}");
+        assert!(guichet.contains("resumed the call"), "{guichet}");
 
         // The phone talks A-law (as European desk phones prefer) and the caller µ-law: the
         // phone's answer chose PCMA, so Guichet transcodes on the bridge.
@@ -342,10 +394,11 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
             log.contains("Set audio encoder: PCMA 8000Hz"),
             "baresip did not talk A-law: {log}"
         );
-        // The caller heard baresip's voice: one second of it found once, and the next two
-        // seconds exactly where they follow (no audio lost or added by the bridge). Expected:
-        // the voice through A-law (the phone), then µ-law (Guichet to the caller).
-        let heard = media.audio_between(started, hung_up);
+        // Before the hold, the caller heard baresip's voice: one second of it found once, and
+        // the next two seconds exactly where they follow (no audio lost or added by the
+        // bridge). Expected: the voice through A-law (the phone), then µ-law (Guichet to the
+        // caller).
+        let heard = media.audio_between(started, held);
         let mut voice_g711 = voice.clone();
         for codec in [Codec::Pcma, Codec::Pcmu] {
             let mut encoded = Vec::new();
@@ -366,7 +419,35 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
         assert_eq!(at[1], vec![at[0][0] + 8000], "{at:?}");
         assert_eq!(at[2], vec![at[0][0] + 16_000], "{at:?}");
 
-        // baresip heard the caller: a second or more of the 600 Hz tone, loud.
+        // While held, the caller heard the music on hold from its start, and none of the
+        // phone's voice; once resumed, the phone's voice again.
+        let music = guichet::prompts::hold_music();
+        let mut music_g711 = Vec::new();
+        let mut encoded = Vec::new();
+        Codec::Pcmu.encode(&music.samples()[1000..2600], &mut encoded);
+        Codec::Pcmu.decode(&encoded, &mut music_g711);
+        let during_hold = media.audio_between(held, resumed);
+        let music_at = find(&during_hold, &music_g711);
+        println!("{db:?}: music on hold found at {music_at:?} of the hold");
+        assert_eq!(music_at.len(), 1, "no music on hold while held");
+        let from_music = &during_hold[music_at[0]..];
+        assert!(
+            from_music.len() >= 8000 && find(&voice_g711, &from_music[4000..5600]).is_empty(),
+            "the phone's voice was heard during the hold"
+        );
+        let after = media.audio_between(resumed + Duration::from_millis(500), hung_up);
+        assert!(
+            after.len() >= 16_000,
+            "{} samples after resuming",
+            after.len()
+        );
+        let voice_at = find(&voice_g711, &after[8000..9600]);
+        println!("{db:?}: after resuming, the voice at {voice_at:?}");
+        assert_eq!(voice_at.len(), 1, "the phone's voice did not come back");
+
+        // baresip heard the caller: three seconds or more of the 600 Hz tone, loud. (Its
+        // recorder stops at the hold and does not start again on resuming; the agent leg's
+        // counters below show the caller's audio sent to the phone all along.)
         let received = phone.received_audio();
         let tone_windows = received
             .chunks_exact(800)
@@ -400,8 +481,25 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
             "{record:?}"
         );
         let talk = (ended - answered).num_milliseconds();
-        assert!((3000..10_000).contains(&talk), "talk {talk} ms");
+        assert!((8000..15_000).contains(&talk), "talk {talk} ms");
         let store = Store::open(&db.url()).await.expect("store");
+        // Guichet sent the phone the caller's audio for the whole talk, hold included (50
+        // packets a second), and received the phone's voice except during the hold.
+        let legs = store.call_quality(record.id).await.expect("quality");
+        let agent_leg = &legs
+            .iter()
+            .find(|l| l.leg == guichet_tickets::call_quality::MediaLeg::Agent)
+            .expect("the agent leg's quality")
+            .counters;
+        let talk_packets = talk as u64 / 20;
+        assert!(
+            agent_leg.packets_sent.abs_diff(talk_packets) <= talk_packets / 10,
+            "{agent_leg:?} for {talk} ms of talk"
+        );
+        assert!(
+            agent_leg.packets_received.abs_diff(talk_packets - 125) <= talk_packets / 10,
+            "{agent_leg:?} for {talk} ms of talk with a 2.5 s hold"
+        );
         let choice = menu_choice(&store, record.id).await;
         assert!(
             choice.contains("\"choice\":\"1\"") && choice.contains("rfc4733"),

@@ -1819,6 +1819,14 @@ impl Core {
         }
         info!("outgoing call answered");
         let answer = SessionDescription::parse(&resp.body).ok();
+        if let Some(negotiated) = answer
+            .as_ref()
+            .and_then(|a| crate::sdp::read_answer(a).ok())
+            && let Some(local) = self.calls.get_mut(cid).and_then(|c| c.local_sdp.as_mut())
+        {
+            // From now on our SDP in this dialog is the settled session, not the offer.
+            *local = crate::sdp::settled_offer(local, &negotiated);
+        }
         self.emit(SipEvent::Outbound {
             call_id: CallId(cid.to_owned()),
             progress: OutboundProgress::Answered { answer },
@@ -2718,5 +2726,72 @@ mod tests {
         let (_, challenges) = status_and_challenges(&mut c);
         let algorithms: Vec<&str> = challenges.iter().map(|ch| algorithm_of(ch)).collect();
         assert_eq!(algorithms, vec!["SHA-256", "MD5"]);
+    }
+
+    #[test]
+    fn a_phone_s_reinvite_is_answered_with_the_settled_session_not_our_first_offer() {
+        let mut c = core();
+        let t0 = Instant::now();
+        let id = CallId("agent-leg".into());
+        let offer = crate::sdp::offer(
+            &LocalCapabilities::default(),
+            "127.0.0.1:20000".parse().unwrap(),
+            1,
+            101,
+        );
+        c.handle_command(
+            Command::Dial {
+                call_id: id.clone(),
+                target: CallTarget::Uri(format!("sip:1001@{PEER}")),
+                from_user: "8585".into(),
+                display_name: None,
+                offer,
+            },
+            t0,
+        );
+        let sent: Vec<Transmit> = c.drain_transmits().collect();
+        let invite = crate::message::parse_head(&sent[0].bytes).unwrap().message;
+        assert!(
+            String::from_utf8_lossy(&sent[0].bytes).contains("RTP/AVP 8 0 101"),
+            "our offer lists both laws"
+        );
+        // The desk phone settles on A-law and telephone-event.
+        let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+        let ok = format!(
+            "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=phone\r\nCall-ID: agent-leg\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{PEER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
+            invite.header("Via").unwrap(),
+            invite.header("From").unwrap(),
+            invite.header("To").unwrap(),
+            answer.len()
+        );
+        let Verdict::Response(r) = check_datagram(ok.as_bytes()) else {
+            panic!("bad response")
+        };
+        c.handle_message(r, peer(), t0);
+        assert_eq!(
+            first_lines(&mut c),
+            vec![format!("ACK sip:1001@{PEER} SIP/2.0")]
+        );
+        let _ = c.drain_events().count();
+        // The agent presses Hold: the phone's re-INVITE offers `8 101`, send only.
+        let hold = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n";
+        let reinvite = request(&format!(
+            "INVITE sip:guichet@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKhold\r\nFrom: {};tag=phone\r\nTo: {}\r\nCall-ID: agent-leg\r\nCSeq: 7 INVITE\r\nContact: <sip:1001@{PEER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{hold}",
+            invite.header("To").unwrap(),
+            invite.header("From").unwrap(),
+            hold.len()
+        ));
+        c.handle_message(reinvite, peer(), t0);
+        let sent: Vec<Transmit> = c.drain_transmits().collect();
+        assert_eq!(sent.len(), 1);
+        let text = String::from_utf8_lossy(&sent[0].bytes);
+        assert!(text.starts_with("SIP/2.0 200 OK"), "{text}");
+        assert!(text.contains("m=audio 20000 RTP/AVP 8 101\r\n"), "{text}");
+        assert!(!text.contains("PCMU"), "{text}");
+        assert!(text.contains("a=recvonly"), "{text}");
+        assert!(matches!(
+            c.drain_events().next(),
+            Some(SipEvent::HoldChanged { on_hold: true, .. })
+        ));
     }
 }

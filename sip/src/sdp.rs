@@ -636,6 +636,29 @@ pub fn offer(
     }
 }
 
+/// Our `offer` once `answer` (read from the peer's answer) settled the session: its audio
+/// stream keeps only the negotiated codec and telephone-event. It is what our later answers
+/// in the dialog (to the peer's re-INVITEs: hold, resume) describe; an offer's whole codec list
+/// there would announce a codec the peer's new offer may not carry (RFC 3264 §6.1) and
+/// reopen a choice the peer already made.
+pub fn settled_offer(offer: &SessionDescription, answer: &NegotiatedMedia) -> SessionDescription {
+    let mut settled = offer.clone();
+    for m in settled.media.iter_mut().filter(|m| m.kind == "audio") {
+        let Some(codec_pt) = find_codec(m, answer.codec) else {
+            continue;
+        };
+        let keep = [
+            Some(codec_pt),
+            find_event(m).filter(|_| answer.telephone_event.is_some()),
+        ];
+        let kept = |pt: u8| keep.contains(&Some(pt));
+        m.formats.retain(|f| f.parse::<u8>().is_ok_and(kept));
+        m.rtpmaps.retain(|r| kept(r.payload_type));
+        m.fmtps.retain(|(pt, _)| kept(*pt));
+    }
+    settled
+}
+
 /// Read the peer's answer to our offer: the first codec it kept.
 pub fn read_answer(answer: &SessionDescription) -> Result<NegotiatedMedia, SdpError> {
     let m = answer.audio().ok_or(SdpError::NoCommonCodec)?;
@@ -676,6 +699,38 @@ pub fn read_answer(answer: &SessionDescription) -> Result<NegotiatedMedia, SdpEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offer_settled_by_the_answer_keeps_the_chosen_codec_and_telephone_event() {
+        let ours = offer(
+            &LocalCapabilities::default(),
+            "10.0.0.1:7000".parse().unwrap(),
+            1,
+            101,
+        );
+        // A phone keeping PCMA and telephone-event (baresip set to A-law).
+        let phone = SessionDescription::parse(
+            b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n",
+        )
+        .unwrap();
+        let settled = settled_offer(&ours, &read_answer(&phone).unwrap());
+        let text = String::from_utf8(settled.to_bytes()).unwrap();
+        assert!(text.contains("m=audio 7000 RTP/AVP 8 101\r\n"), "{text}");
+        assert!(!text.contains("PCMU"), "{text}");
+        assert!(text.contains("a=fmtp:101 0-16"), "{text}");
+        // A phone without telephone-event, keeping PCMU: PCMU alone.
+        let phone = SessionDescription::parse(
+            b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n",
+        )
+        .unwrap();
+        let settled = settled_offer(&ours, &read_answer(&phone).unwrap());
+        let audio = settled.audio().unwrap();
+        assert_eq!(audio.formats, vec!["0".to_owned()]);
+        assert!(audio.fmtps.is_empty() && audio.rtpmaps.len() == 1);
+        // Everything else of the offer is untouched.
+        assert_eq!(audio.port, 7000);
+        assert_eq!(settled.session_id, ours.session_id);
+    }
 
     const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 96\r\nc=IN IP4 192.0.2.9\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\na=ptime:30\r\na=sendonly\r\nm=video 5000 RTP/AVP 31\r\n";
 
