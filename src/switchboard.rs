@@ -111,6 +111,9 @@ struct Call {
     browser: Option<softphone::BrowserLeg>,
     /// The answering agent's leg quality, kept when that leg ended before the call.
     agent_quality: Option<guichet_tickets::call_quality::LegQuality>,
+    /// The codec the caller's leg settled on: offered first to the legs bridged to it, so a
+    /// phone that can take it spares the bridge a µ-law/A-law transcoding.
+    codec: SipCodec,
 }
 
 /// An outbound callback in progress: the agent's leg, then the caller's.
@@ -1277,14 +1280,17 @@ impl Switchboard {
                 closed: false,
                 browser: None,
                 agent_quality: None,
+                codec: negotiated.codec,
             },
         );
         self.ivr_input(&call_id, IvrInput::Started).await;
     }
 
-    /// An RTP session for a leg Guichet places (agent, trunk), with the SDP offer for it.
+    /// An RTP session for a leg Guichet places (agent, trunk), with the SDP offer for it;
+    /// `preferred` (the codec of the leg it will be bridged to) heads the offer's list.
     fn outbound_media(
         &self,
+        preferred: Option<SipCodec>,
     ) -> Result<
         (
             guichet_media::LocalMedia,
@@ -1293,8 +1299,12 @@ impl Switchboard {
         guichet_media::MediaError,
     > {
         let local = self.media.allocate_rtp()?;
+        let mut capabilities = LocalCapabilities::default();
+        if let Some(codec) = preferred {
+            capabilities.codecs.sort_by_key(|c| *c != codec);
+        }
         let offer = sdp::offer(
-            &LocalCapabilities::default(),
+            &capabilities,
             self.sdp_address(local.addr),
             local.session.0,
             OFFERED_EVENT_PT,
@@ -1531,7 +1541,7 @@ impl Switchboard {
             .await
             .ok()
             .flatten();
-        let (local, offer) = self.outbound_media().map_err(|e| e.to_string())?;
+        let (local, offer) = self.outbound_media(None).map_err(|e| e.to_string())?;
         let display = Some(format!(
             "Rappel : {}",
             request
@@ -1636,7 +1646,7 @@ impl Switchboard {
                         );
                     }
                     let number = ob.number.clone();
-                    let (local, offer) = match self.outbound_media() {
+                    let (local, offer) = match self.outbound_media(None) {
                         Ok(m) => m,
                         Err(e) => {
                             warn!(error = %e, "no RTP port for the callback");
@@ -2153,7 +2163,8 @@ impl Switchboard {
             }
             return;
         };
-        let (local, offer) = match self.outbound_media() {
+        let caller_codec = self.calls.get(&sip_id).map(|c| c.codec);
+        let (local, offer) = match self.outbound_media(caller_codec) {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no RTP port for the agent leg");
@@ -2282,7 +2293,8 @@ impl Switchboard {
     }
 
     async fn transfer_external(&mut self, sip_id: &SipCallId, number: &str) {
-        let (local, offer) = match self.outbound_media() {
+        let caller_codec = self.calls.get(sip_id).map(|c| c.codec);
+        let (local, offer) = match self.outbound_media(caller_codec) {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no RTP port for the transfer");
