@@ -12,24 +12,17 @@
 //! Each socket is registered level-triggered with a token `session id × 2
 //! (+1 for RTCP)`; a ready socket is drained up to [`DRAIN_LIMIT`]
 //! datagrams per round so one flooded socket cannot starve the others.
-//!
-//! A ready socket is read with one `recvmmsg` (up to [`DRAIN_LIMIT`]
-//! datagrams): the old loop of `recvfrom` paid a second system call per
-//! socket and round just to learn it was drained (`EAGAIN`), a third of the
-//! receive cost at 3,000 calls.
 
 use crate::engine::{Inner, Session, SessionId};
 use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// Datagrams read from one socket before looking at the others.
 const DRAIN_LIMIT: usize = 32;
-/// Room for one datagram: RTP and RTCP from phones fit well inside.
-const DATAGRAM_ROOM: usize = 2048;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 256;
 /// Pause after serving a partial batch of ready sockets.
@@ -121,7 +114,7 @@ pub(crate) fn run(engine: Weak<Inner>, receiver: Arc<Receiver>, realtime: bool) 
         realtime,
     );
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
-    let mut batch = DatagramBatch::new();
+    let mut buf = vec![0u8; 2048];
     let mut window_start = Instant::now();
     let mut busy = Duration::ZERO;
     loop {
@@ -152,13 +145,16 @@ pub(crate) fn run(engine: Weak<Inner>, receiver: Arc<Receiver>, realtime: bool) 
             let Some(socket) = session.udp_socket(rtcp) else {
                 continue;
             };
-            // One system call takes what the socket holds (usually one
-            // datagram); the next round comes back for any beyond the batch.
-            for (datagram, from) in batch.receive(socket) {
+            for _ in 0..DRAIN_LIMIT {
+                let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                    // WouldBlock: drained. Other errors (ICMP unreachable
+                    // reported on the socket): nothing to read either.
+                    break;
+                };
                 if rtcp {
-                    engine.on_rtcp(&session, datagram, from);
+                    engine.on_rtcp(&session, &buf[..len], from);
                 } else {
-                    engine.on_rtp(&session, datagram, from);
+                    engine.on_rtp(&session, &buf[..len], from);
                 }
             }
         }
@@ -183,106 +179,5 @@ pub(crate) fn run(engine: Weak<Inner>, receiver: Arc<Receiver>, realtime: bool) 
             window_start = Instant::now();
             busy = Duration::ZERO;
         }
-    }
-}
-
-/// Buffers for one `recvmmsg`: the datagrams, their iovecs and their source
-/// addresses, allocated once for the life of the thread. The headers point
-/// into the other vectors' heap storage, which never grows after `new`, so
-/// the pointers stay valid when the batch itself moves.
-struct DatagramBatch {
-    buffers: Vec<[u8; DATAGRAM_ROOM]>,
-    iovecs: Vec<libc::iovec>,
-    addresses: Vec<libc::sockaddr_storage>,
-    headers: Vec<libc::mmsghdr>,
-}
-
-impl DatagramBatch {
-    fn new() -> Self {
-        // SAFETY: all-zero is a valid value for these plain C structs.
-        let zeroed_address: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut batch = DatagramBatch {
-            buffers: vec![[0u8; DATAGRAM_ROOM]; DRAIN_LIMIT],
-            iovecs: Vec::with_capacity(DRAIN_LIMIT),
-            addresses: vec![zeroed_address; DRAIN_LIMIT],
-            headers: Vec::with_capacity(DRAIN_LIMIT),
-        };
-        for buffer in batch.buffers.iter_mut() {
-            batch.iovecs.push(libc::iovec {
-                iov_base: buffer.as_mut_ptr().cast(),
-                iov_len: DATAGRAM_ROOM,
-            });
-        }
-        for i in 0..DRAIN_LIMIT {
-            // SAFETY: as above; the pointers are filled in just below.
-            let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            header.msg_hdr.msg_iov = &mut batch.iovecs[i];
-            header.msg_hdr.msg_iovlen = 1;
-            header.msg_hdr.msg_name =
-                (&mut batch.addresses[i] as *mut libc::sockaddr_storage).cast();
-            batch.headers.push(header);
-        }
-        batch
-    }
-
-    /// Reads what `socket` holds, up to [`DRAIN_LIMIT`] datagrams, without
-    /// waiting. Nothing when it is drained or reports an error (an ICMP
-    /// unreachable on a connected socket: reading it clears it).
-    fn receive(&mut self, socket: &UdpSocket) -> impl Iterator<Item = (&[u8], SocketAddr)> {
-        for header in self.headers.iter_mut() {
-            header.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
-            header.msg_hdr.msg_flags = 0;
-            header.msg_len = 0;
-        }
-        // SAFETY: `headers` holds DRAIN_LIMIT entries whose iovecs and
-        // names point into this batch's live buffers of the stated sizes.
-        let received = unsafe {
-            libc::recvmmsg(
-                socket.as_raw_fd(),
-                self.headers.as_mut_ptr(),
-                DRAIN_LIMIT as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        let count = usize::try_from(received).unwrap_or(0);
-        self.headers
-            .iter()
-            .zip(self.buffers.iter())
-            .zip(self.addresses.iter())
-            .take(count)
-            .filter_map(|((header, buffer), address)| {
-                let from = socket_address(address)?;
-                let len = (header.msg_len as usize).min(DATAGRAM_ROOM);
-                Some((&buffer[..len], from))
-            })
-    }
-}
-
-/// The source address the kernel wrote, if it is IPv4 or IPv6.
-fn socket_address(address: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match address.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let v4 =
-                unsafe { &*(address as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Some(SocketAddr::new(
-                Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)).into(),
-                u16::from_be(v4.sin_port),
-            ))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let v6 = unsafe {
-                &*(address as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(v6.sin6_addr.s6_addr),
-                u16::from_be(v6.sin6_port),
-                v6.sin6_flowinfo,
-                v6.sin6_scope_id,
-            )))
-        }
-        _ => None,
     }
 }
