@@ -172,6 +172,28 @@ PIDS+=("$PEER")
 sleep 0.5
 kill -0 "$PEER" 2>/dev/null || { echo "call-load: rtp-peer did not start" >&2; cat "$WORK/rtp-peer.err" >&2; exit 1; }
 
+# Timing receiver: a packet socket on lo sees every datagram to the callers' phones with its
+# kernel arrival time. Started before Guichet: opening a packet capture stalls every thread
+# of this machine for 100 - 200 ms (measured: a media clock thread falls that far behind,
+# with or without load, and drops to normal priority for 10 s), which is the capture's
+# doing, not the calls'. Every run before 24 November 06:50 UTC had that stall at its first
+# calls (the 72 - 78 skipped ticks of the crisis runs).
+TIMING=
+# Two more count where audio goes missing: what the callers send Guichet, and what Guichet
+# relays to the agents' echo port (the echo itself is rtp-peer's count).
+if [ "$(id -u)" = 0 ]; then
+  "$WORK/rtp-timing" "$CALLER_MEDIA_PORT" "$CALLER_MEDIA_MAX" > "$WORK/timing.out" 2> "$WORK/timing.err" &
+  TIMING=$!
+  PIDS+=("$TIMING")
+  "$WORK/rtp-timing" "$RTP_MIN" "$RTP_MAX" "$CALLER_MEDIA_PORT" "$CALLER_MEDIA_MAX" > "$WORK/from-callers.out" 2> /dev/null &
+  FROM_CALLERS=$!
+  PIDS+=("$FROM_CALLERS")
+  "$WORK/rtp-timing" "$AGENT_ECHO_PORT" "$AGENT_ECHO_PORT" > "$WORK/to-agents.out" 2> /dev/null &
+  TO_AGENTS=$!
+  PIDS+=("$TO_AGENTS")
+fi
+sleep 0.5
+
 # --- Server
 "$BIN" serve --config "$WORK/guichet.toml" --database "sqlite://$WORK/load.db" \
   --sip-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --clock-start "$CLOCK_START" \
@@ -250,27 +272,6 @@ media_sched() {
 }
 media_sched > "$WORK/media-sched-before.txt"
 
-# Timing receiver: a packet socket on lo sees every datagram to the callers' phones with its
-# kernel arrival time.
-TIMING=
-# Two more count where audio goes missing: what the callers send Guichet, and what Guichet
-# relays to the agents' echo port (the echo itself is rtp-peer's count).
-if [ "$(id -u)" = 0 ]; then
-  "$WORK/rtp-timing" "$CALLER_MEDIA_PORT" "$CALLER_MEDIA_MAX" > "$WORK/timing.out" 2> "$WORK/timing.err" &
-  TIMING=$!
-  PIDS+=("$TIMING")
-  "$WORK/rtp-timing" "$RTP_MIN" "$RTP_MAX" "$CALLER_MEDIA_PORT" "$CALLER_MEDIA_MAX" > "$WORK/from-callers.out" 2> /dev/null &
-  FROM_CALLERS=$!
-  PIDS+=("$FROM_CALLERS")
-  "$WORK/rtp-timing" "$AGENT_ECHO_PORT" "$AGENT_ECHO_PORT" > "$WORK/to-agents.out" 2> /dev/null &
-  TO_AGENTS=$!
-  PIDS+=("$TO_AGENTS")
-  # Opening a packet capture stalls every thread of the machine for 100 - 200 ms on this
-  # kernel (measured: a media clock thread falls that far behind, with or without load; the
-  # same goes for tcpdump). Let that pass before the first call, and count the clock's late
-  # and skipped ticks from here on.
-  sleep 1
-fi
 CLOCK_TICKS0=$(metric guichet_media_clock_ticks_total || true)
 CLOCK_LATE0=$(metric guichet_media_clock_ticks_late_total || true)
 CLOCK_SKIPPED0=$(metric guichet_media_clock_ticks_skipped_total || true)
