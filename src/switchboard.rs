@@ -1621,11 +1621,8 @@ impl Switchboard {
         match progress {
             OutboundProgress::Ringing { .. } => {}
             OutboundProgress::Answered { answer } => {
-                let remote = answer
-                    .as_ref()
-                    .and_then(|a| sdp::read_answer(a).ok())
-                    .as_ref()
-                    .and_then(remote_of);
+                let negotiated = answer.as_ref().and_then(|a| sdp::read_answer(a).ok());
+                let remote = negotiated.as_ref().and_then(remote_of);
                 let Some(ob) = self.outbound.get(&id) else {
                     return;
                 };
@@ -1646,7 +1643,9 @@ impl Switchboard {
                         );
                     }
                     let number = ob.number.clone();
-                    let (local, offer) = match self.outbound_media(None) {
+                    // The caller's leg will be bridged to the agent's: offer its codec first.
+                    let agent_codec = negotiated.as_ref().map(|n| n.codec);
+                    let (local, offer) = match self.outbound_media(agent_codec) {
                         Ok(m) => m,
                         Err(e) => {
                             warn!(error = %e, "no RTP port for the callback");

@@ -83,8 +83,24 @@ impl SipEndpoint {
             shared.clone(),
             cancel.clone(),
         ));
-        tokio::spawn(tcp_accept(tcp, in_tx, shared.clone(), cancel.clone()));
-        tokio::spawn(core_loop(core, udp, in_rx, cmd_rx, ev_tx, cancel.clone()));
+        tokio::spawn(tcp_accept(
+            tcp,
+            in_tx.clone(),
+            shared.clone(),
+            cancel.clone(),
+        ));
+        tokio::spawn(core_loop(
+            core,
+            CoreInputs {
+                udp,
+                queue: in_rx,
+                requeue: in_tx,
+                shared: shared.clone(),
+            },
+            cmd_rx,
+            ev_tx,
+            cancel.clone(),
+        ));
         tracing::info!(%local, "SIP endpoint listening on UDP and TCP");
         let handle = SipHandle {
             commands: cmd_tx,
@@ -172,44 +188,59 @@ async fn udp_loop(
                 }
             },
         };
-        let data = &buf[..n];
-        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
-            continue; // keep-alive
-        }
-        let verdict = check_datagram(data);
-        count_verdict(&shared.counters, &verdict);
-        match verdict {
-            Verdict::Request(m) | Verdict::Response(m) => {
-                let peer = Peer {
-                    addr: src,
-                    conn: None,
-                };
-                match to_core.try_send(Input::Message(m, peer)) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(Input::Message(m, _))) => {
-                        // Overload: refuse new work rather than queue without bound.
-                        shared
-                            .counters
-                            .overload_rejections
-                            .fetch_add(1, Ordering::Relaxed);
-                        if m.method().is_some_and(|x| x != "ACK")
-                            && let Some(mut r) =
-                                crate::validate::error_reply(&m, 503, "Service Unavailable")
-                        {
-                            r.push("Retry-After", "5");
-                            shared.counters.count_sent(503);
-                            let _ = sock.send_to(&r.to_bytes(), src).await;
-                        }
-                    }
-                    Err(_) => return,
-                }
-            }
-            Verdict::Reject(r) => {
-                let _ = sock.send_to(&r.to_bytes(), src).await;
-            }
-            Verdict::Drop(why) => debug!(%src, why, "dropped malformed datagram"),
+        if !admit_datagram(&buf[..n], src, &sock, &to_core, &shared).await {
+            return;
         }
     }
+}
+
+/// One datagram read from the UDP socket: validated, counted, and handed to the core (or
+/// answered here: a malformed request, or 503 when the core's queue is full). `false` once
+/// the core has stopped.
+async fn admit_datagram(
+    data: &[u8],
+    src: SocketAddr,
+    sock: &UdpSocket,
+    to_core: &mpsc::Sender<Input>,
+    shared: &Shared,
+) -> bool {
+    if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return true; // keep-alive
+    }
+    let verdict = check_datagram(data);
+    count_verdict(&shared.counters, &verdict);
+    match verdict {
+        Verdict::Request(m) | Verdict::Response(m) => {
+            let peer = Peer {
+                addr: src,
+                conn: None,
+            };
+            match to_core.try_send(Input::Message(m, peer)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(Input::Message(m, _))) => {
+                    // Overload: refuse new work rather than queue without bound.
+                    shared
+                        .counters
+                        .overload_rejections
+                        .fetch_add(1, Ordering::Relaxed);
+                    if m.method().is_some_and(|x| x != "ACK")
+                        && let Some(mut r) =
+                            crate::validate::error_reply(&m, 503, "Service Unavailable")
+                    {
+                        r.push("Retry-After", "5");
+                        shared.counters.count_sent(503);
+                        let _ = sock.send_to(&r.to_bytes(), src).await;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        Verdict::Reject(r) => {
+            let _ = sock.send_to(&r.to_bytes(), src).await;
+        }
+        Verdict::Drop(why) => debug!(%src, why, "dropped malformed datagram"),
+    }
+    true
 }
 
 async fn tcp_accept(
@@ -337,15 +368,46 @@ async fn tcp_conn(
     let _ = to_core.send(Input::TcpClosed(id)).await;
 }
 
+/// What reaches the core: the queue filled by the UDP and TCP readers, and, for serving
+/// what has already arrived before a timer fires, the UDP socket itself and a way back into
+/// that queue.
+struct CoreInputs {
+    udp: Arc<UdpSocket>,
+    queue: mpsc::Receiver<Input>,
+    requeue: mpsc::Sender<Input>,
+    shared: Arc<Shared>,
+}
+
+/// Most datagrams read straight from the socket before a due timer fires.
+const ARRIVED_BEFORE_TIMERS: usize = 256;
+
+type TcpWriters = HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>;
+
+/// One input from the readers; `false` when they are all gone.
+fn handle_input(core: &mut Core, conns: &mut TcpWriters, input: Option<Input>) -> bool {
+    match input {
+        Some(Input::Message(m, peer)) => core.handle_message(m, peer, Instant::now()),
+        Some(Input::TcpOpened(id, tx)) => {
+            conns.insert(id, tx);
+        }
+        Some(Input::TcpClosed(id)) => {
+            conns.remove(&id);
+        }
+        None => return false,
+    }
+    true
+}
+
 async fn core_loop(
     mut core: Core,
-    udp: Arc<UdpSocket>,
-    mut inputs: mpsc::Receiver<Input>,
+    mut inputs: CoreInputs,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<SipEvent>,
     cancel: CancellationToken,
 ) {
-    let mut conns: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+    let mut conns = TcpWriters::new();
+    let mut datagram = vec![0u8; 65_536];
+    let udp = inputs.udp.clone();
     loop {
         let deadline = core
             .poll_timeout()
@@ -353,17 +415,38 @@ async fn core_loop(
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = cancel.cancelled() => return,
-            i = inputs.recv() => match i {
-                Some(Input::Message(m, peer)) => core.handle_message(m, peer, Instant::now()),
-                Some(Input::TcpOpened(id, tx)) => { conns.insert(id, tx); }
-                Some(Input::TcpClosed(id)) => { conns.remove(&id); }
-                None => return,
-            },
+            i = inputs.queue.recv() => if !handle_input(&mut core, &mut conns, i) { return },
             c = commands.recv() => match c {
                 Some(Command::Shutdown) | None => { cancel.cancel(); return; }
                 Some(c) => core.handle_command(c, Instant::now()),
             },
-            _ = tokio::time::sleep_until(deadline) => core.handle_timeout(Instant::now()),
+            _ = tokio::time::sleep_until(deadline) => {
+                // After a stall (this task or the reader starved of CPU), an answer may be
+                // waiting in the socket or the queue while its request's retransmission timer
+                // is due. Serve what has arrived first, so a 180 or 200 that came in time
+                // stops its INVITE's retransmission instead of crossing it (a retransmitted
+                // INVITE crossing the 200 OK is more than some phones handle).
+                for _ in 0..ARRIVED_BEFORE_TIMERS {
+                    let Ok((n, src)) = udp.try_recv_from(&mut datagram) else {
+                        break;
+                    };
+                    if !admit_datagram(&datagram[..n], src, &udp, &inputs.requeue, &inputs.shared).await {
+                        return;
+                    }
+                }
+                // Bounded by the queue's capacity plus what the readers add meanwhile.
+                let mut served = 0;
+                while served < inputs.queue.max_capacity() * 2 {
+                    let Ok(input) = inputs.queue.try_recv() else {
+                        break;
+                    };
+                    if !handle_input(&mut core, &mut conns, Some(input)) {
+                        return;
+                    }
+                    served += 1;
+                }
+                core.handle_timeout(Instant::now());
+            }
         }
         let out: Vec<Transmit> = core.drain_transmits().collect();
         for t in out {

@@ -368,3 +368,73 @@ async fn overload_is_refused_with_503_and_every_request_is_answered_once() {
     assert_eq!(ep.handle().counters().snapshot().overload_rejections, busy);
     assert!(ok >= 1);
 }
+
+/// After a stall, an answer that arrived in time must win over the retransmission timer that
+/// fell due meanwhile. The test holds the runtime's only thread for 600 ms right after the
+/// phone's 180 lands (a real stall: the endpoint's tasks cannot run), so when they run again
+/// the 180 waits in the socket and Timer A (500 ms) is due at the same instant. No INVITE may
+/// be retransmitted. Without serving arrivals first, the core fires the timer first in about
+/// half of the rounds (the reader may not even have read the 180 yet).
+#[tokio::test]
+async fn an_answer_waiting_when_the_retransmission_timer_falls_due_stops_the_retransmission() {
+    let (ep, _rx) = start(None).await;
+    let h = ep.handle();
+    let phone = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    phone.set_nonblocking(true).expect("nonblocking");
+    let phone_addr = phone.local_addr().expect("addr");
+    let mut buf = vec![0u8; 65_536];
+    // Reads what the phone has received, letting the endpoint's tasks run in between, up to
+    // `rounds` yields.
+    async fn received(phone: &std::net::UdpSocket, buf: &mut [u8], rounds: usize) -> Vec<Message> {
+        let mut got = Vec::new();
+        for _ in 0..rounds {
+            match phone.recv_from(buf) {
+                Ok((n, _)) => {
+                    let head = parse_head(&buf[..n]).expect("parsable");
+                    got.push(head.message);
+                }
+                Err(_) => tokio::task::yield_now().await,
+            }
+        }
+        got
+    }
+    for round in 0..8 {
+        let offer = sdp::offer(
+            &LocalCapabilities::default(),
+            "127.0.0.1:20004".parse().expect("addr"),
+            1,
+            101,
+        );
+        h.ring_agent(
+            CallTarget::Uri(format!("sip:1001@{phone_addr}")),
+            "8585",
+            None,
+            offer,
+        )
+        .expect("ring");
+        let invites = received(&phone, &mut buf, 200).await;
+        assert_eq!(invites.len(), 1, "round {round}: {invites:?}");
+        let invite = &invites[0];
+        assert_eq!(invite.method(), Some("INVITE"));
+        let mut ringing = String::from("SIP/2.0 180 Ringing\r\n");
+        for name in ["Via", "From", "Call-ID", "CSeq"] {
+            for value in invite.header_list(name) {
+                ringing.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        let to = invite.header("To").expect("To");
+        ringing.push_str(&format!(
+            "To: {to};tag=phone{round}\r\nContact: <sip:1001@{phone_addr}>\r\nContent-Length: 0\r\n\r\n"
+        ));
+        phone
+            .send_to(ringing.as_bytes(), ep.local_addr())
+            .expect("send 180");
+        // The 180 is in Guichet's socket; the stall lets Timer A fall due behind it.
+        std::thread::sleep(Duration::from_millis(600));
+        let after = received(&phone, &mut buf, 200).await;
+        assert!(
+            after.iter().all(|m| m.method() != Some("INVITE")),
+            "round {round}: the INVITE was retransmitted although its 180 had arrived: {after:?}"
+        );
+    }
+}
