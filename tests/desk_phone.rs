@@ -381,9 +381,10 @@ async fn a_caller_reaches_baresip_as_the_agent_and_both_hear_each_other() {
         // both answered.
         assert_eq!(received_requests(&log, "INVITE"), 3, "{log}");
         assert!(log.contains("a=sendonly"), "{log}");
-        // Guichet offered both G.711 laws once, in its INVITE; its answers to the
-        // re-INVITEs describe the settled session (A-law and telephone-event), not that offer.
-        assert_eq!(log.matches("RTP/AVP 8 0 101").count(), 1, "{log}");
+        // Guichet offered both G.711 laws once, in its INVITE, the caller's µ-law first; its
+        // answers to the re-INVITEs describe the settled session (A-law and
+        // telephone-event), not that offer.
+        assert_eq!(log.matches("RTP/AVP 0 8 101").count(), 1, "{log}");
         let guichet = server.log();
         assert!(guichet.contains("put the caller on hold"), "{guichet}");
         assert!(guichet.contains("resumed the call"), "{guichet}");
