@@ -1294,9 +1294,6 @@ impl Inner {
     }
 }
 
-/// Sends to `to` the sum of the frames it hears (saturating), unless it
-/// hears nothing (silence suppression: the next audio starts a talkspurt)
-/// or is busy playing a prompt or sending DTMF.
 /// Dissolves a UDP socket's association (`connect` to `AF_UNSPEC`, see
 /// connect(2)), so it receives from any source again.
 fn disconnect(socket: &StdUdpSocket) -> std::io::Result<()> {
@@ -1319,6 +1316,9 @@ fn disconnect(socket: &StdUdpSocket) -> std::io::Result<()> {
     }
 }
 
+/// Sends to `to` the sum of the frames it hears (saturating), unless it
+/// hears nothing (silence suppression: the next audio starts a talkspurt)
+/// or is busy playing a prompt or sending DTMF.
 fn send_mix(to: &Session, sources: &[Option<&[i16]>], tick: u64) {
     let present: Vec<&[i16]> = sources.iter().flatten().copied().collect();
     if present.is_empty() {
