@@ -194,6 +194,18 @@ async fn a_new_remote_unlatches_and_the_next_source_is_latched_and_heard() {
         Some(first.addr().port()),
         "the latched socket sends without an address"
     );
+    // Every packet of the first source read before the call moves: one still queued in the
+    // socket at `set_remote` would be the first packet after it, and latch its source again.
+    let read_all = tokio::time::timeout(Duration::from_secs(2), async {
+        while media.stats(local.session).unwrap().packets_received < 5 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(
+        read_all.is_ok(),
+        "the first source's 5 packets were not all read"
+    );
     // The call moves (re-INVITE): a new SDP and a new source.
     let mut second = Peer::new();
     second.attach(&media, local.session, Codec::Pcmu, None);
